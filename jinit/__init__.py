@@ -1,0 +1,64 @@
+"""jinit: JAX/Flax weight initialisation — jax-exact, torch-faithful, with exact laws.
+
+Public API. Please import from here (``import jinit``), not from ``jinit._src``.
+"""
+
+from jinit import laws as laws  # noqa: E402  (public module of law types)
+from jinit._src.base import Initializer as Initializer
+from jinit._src.base import default_float_dtype as default_float_dtype
+from jinit._src.basic import constant as constant
+from jinit._src.basic import normal as normal
+from jinit._src.basic import ones as ones
+from jinit._src.basic import ones_init as ones_init
+from jinit._src.basic import truncated_normal as truncated_normal
+from jinit._src.basic import uniform as uniform
+from jinit._src.basic import zeros as zeros
+from jinit._src.basic import zeros_init as zeros_init
+from jinit._src.fans import Fans as Fans
+from jinit._src.fans import fans as fans
+from jinit._src.laws import law as law
+from jinit._src.structured import delta_orthogonal as delta_orthogonal
+from jinit._src.structured import orthogonal as orthogonal
+from jinit._src.variance import glorot_normal as glorot_normal
+from jinit._src.variance import glorot_uniform as glorot_uniform
+from jinit._src.variance import he_normal as he_normal
+from jinit._src.variance import he_uniform as he_uniform
+from jinit._src.variance import kaiming_normal as kaiming_normal
+from jinit._src.variance import kaiming_uniform as kaiming_uniform
+from jinit._src.variance import lecun_normal as lecun_normal
+from jinit._src.variance import lecun_uniform as lecun_uniform
+from jinit._src.variance import variance_scaling as variance_scaling
+from jinit._src.variance import xavier_normal as xavier_normal
+from jinit._src.variance import xavier_uniform as xavier_uniform
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Fans",
+    "Initializer",
+    "constant",
+    "default_float_dtype",
+    "delta_orthogonal",
+    "fans",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "law",
+    "laws",
+    "lecun_normal",
+    "lecun_uniform",
+    "normal",
+    "ones",
+    "ones_init",
+    "orthogonal",
+    "truncated_normal",
+    "uniform",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+    "zeros_init",
+]

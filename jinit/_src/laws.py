@@ -1,0 +1,525 @@
+r"""Laws: the exact distribution an initialiser produces for a given shape and dtype.
+
+Two kinds:
+
+* :class:`ElementwiseLaw` — the entries are i.i.d. draws of one scalar distribution, with
+  closed-form ``mean``, ``variance``, ``fourth_moment`` (central, :math:`E|x-\mu|^4`),
+  ``support`` and ``cdf``. For complex laws the moments are those of :math:`|z - \mu|` and
+  ``cdf`` is the CDF of the modulus :math:`|z|`.
+* structured laws — :class:`DeterministicLaw` (the exact array), :class:`OrthogonalLaw` (a Gram
+  identity plus the marginal law of one entry), :class:`DeltaOrthogonalLaw`, :class:`SparseLaw`.
+
+Laws are computed in float64 on the host; they describe the ideal real-number distribution
+before rounding to the requested dtype (``dtype`` is recorded so a statistics check can allow
+for rounding of low-precision dtypes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtr
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def _phi(x: float) -> float:
+    """Standard normal density (0 at +-inf)."""
+    if math.isinf(x):
+        return 0.0
+    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: float) -> float:
+    """Standard normal CDF, accurate in both tails."""
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Law:
+    """Base class of laws. ``dtype`` is the dtype the samples are rounded to."""
+
+    dtype: np.dtype = dataclasses.field(default=np.dtype("float32"), kw_only=True)
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# Element-wise i.i.d. laws
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ElementwiseLaw(Law):
+    """Entries are i.i.d.; subclasses give the closed forms."""
+
+    is_complex = False
+
+    @property
+    def mean(self) -> float | complex:
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def fourth_moment(self) -> float:
+        """The fourth central moment :math:`E|x - \\mu|^4`."""
+        raise NotImplementedError
+
+    @property
+    def support(self) -> tuple[float, float]:
+        """Closed hull of the support of x (real) or of :math:`|z|` (complex)."""
+        raise NotImplementedError
+
+    def cdf(self, x: Any) -> jax.Array:
+        """CDF of x (real) or of :math:`|z|` (complex), evaluated with jax (jittable)."""
+        raise NotImplementedError
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.variance)
+
+    @property
+    def excess_kurtosis(self) -> float:
+        """:math:`E|x-\\mu|^4 / \\sigma^4 - 3` (for complex laws, relative to 3 as well)."""
+        v = self.variance
+        return self.fourth_moment / (v * v) - 3.0 if v > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Normal(ElementwiseLaw):
+    r""":math:`\mathcal N(\mu, \sigma^2)`: :math:`E(x-\mu)^4 = 3\sigma^4`."""
+
+    scale: float
+    loc: float = 0.0
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return self.scale**2
+
+    @property
+    def fourth_moment(self):
+        return 3.0 * self.scale**4
+
+    @property
+    def support(self):
+        return (-math.inf, math.inf) if self.scale > 0 else (self.loc, self.loc)
+
+    def cdf(self, x):
+        x = jnp.asarray(x)
+        if self.scale == 0:
+            return (x >= self.loc).astype(x.dtype)
+        return ndtr((x - self.loc) / self.scale)
+
+    def summary(self):
+        return f"N({_fmt(self.loc)}, {_fmt(self.scale)}^2)"
+
+
+@dataclasses.dataclass(frozen=True)
+class TruncatedNormal(ElementwiseLaw):
+    r""":math:`\sigma Z + \mu`, Z standard normal conditioned on ``lower < Z < upper``.
+
+    With :math:`Z_{ab} = \Phi(b) - \Phi(a)` the raw moments of the standard truncated normal
+    follow :math:`m_k = (k-1) m_{k-2} + (a^{k-1}\phi(a) - b^{k-1}\phi(b)) / Z_{ab}`.
+    """
+
+    scale: float
+    lower: float = -2.0
+    upper: float = 2.0
+    loc: float = 0.0
+
+    def _raw(self) -> list[float]:
+        a, b = self.lower, self.upper
+        z = _Phi(b) - _Phi(a)
+        if a < -8 and b > 8:  # numerically untruncated
+            return [1.0, 0.0, 1.0, 0.0, 3.0]
+        pa, pb = _phi(a), _phi(b)
+
+        def pw(x: float, k: int) -> float:
+            return 0.0 if math.isinf(x) else x**k
+
+        m = [1.0, (pa - pb) / z]
+        for k in range(2, 5):
+            m.append((k - 1) * m[k - 2] + (pw(a, k - 1) * pa - pw(b, k - 1) * pb) / z)
+        return m
+
+    @property
+    def mean(self):
+        return self.loc + self.scale * self._raw()[1]
+
+    @property
+    def variance(self):
+        m = self._raw()
+        return self.scale**2 * (m[2] - m[1] ** 2)
+
+    @property
+    def fourth_moment(self):
+        m = self._raw()
+        mu = m[1]
+        c4 = m[4] - 4 * mu * m[3] + 6 * mu**2 * m[2] - 3 * mu**4
+        return self.scale**4 * c4
+
+    @property
+    def support(self):
+        return (self.loc + self.scale * self.lower, self.loc + self.scale * self.upper)
+
+    def cdf(self, x):
+        x = jnp.asarray(x)
+        a, b = self.lower, self.upper
+        pa, z = _Phi(a), _Phi(b) - _Phi(a)
+        u = (ndtr((x - self.loc) / self.scale) - pa) / z
+        return jnp.clip(u, 0.0, 1.0)
+
+    def summary(self):
+        return (
+            f"N({_fmt(self.loc)}, {_fmt(self.scale)}^2) truncated to "
+            f"({_fmt(self.lower)}σ, {_fmt(self.upper)}σ); std {_fmt(self.std)}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform(ElementwiseLaw):
+    r""":math:`U[a, b)`: variance :math:`(b-a)^2/12`, fourth moment :math:`(b-a)^4/80`."""
+
+    low: float
+    high: float
+
+    @property
+    def mean(self):
+        return 0.5 * (self.low + self.high)
+
+    @property
+    def variance(self):
+        return (self.high - self.low) ** 2 / 12.0
+
+    @property
+    def fourth_moment(self):
+        return (self.high - self.low) ** 4 / 80.0
+
+    @property
+    def support(self):
+        return (self.low, self.high)
+
+    def cdf(self, x):
+        x = jnp.asarray(x)
+        w = self.high - self.low
+        if w == 0:
+            return (x >= self.low).astype(x.dtype)
+        return jnp.clip((x - self.low) / w, 0.0, 1.0)
+
+    def summary(self):
+        return f"U[{_fmt(self.low)}, {_fmt(self.high)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplexNormal(ElementwiseLaw):
+    r"""Circular complex normal with :math:`E|z|^2 = \sigma^2` (each part variance
+    :math:`\sigma^2/2`); :math:`|z|^2 \sim \mathrm{Exp}(\sigma^{-2})`, so
+    :math:`E|z|^4 = 2\sigma^4`.
+    """
+
+    scale: float
+    is_complex = True
+
+    @property
+    def mean(self):
+        return 0j
+
+    @property
+    def variance(self):
+        return self.scale**2
+
+    @property
+    def fourth_moment(self):
+        return 2.0 * self.scale**4
+
+    @property
+    def support(self):
+        return (0.0, math.inf)
+
+    def cdf(self, r):
+        r = jnp.asarray(r)
+        return jnp.where(r > 0, -jnp.expm1(-(r**2) / self.scale**2), 0.0)
+
+    def summary(self):
+        return f"CN(0, {_fmt(self.scale)}^2)"
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplexDiskUniform(ElementwiseLaw):
+    r"""Uniform on the disk :math:`|z| \le R`: :math:`E|z|^2 = R^2/2`, :math:`E|z|^4 = R^4/3`."""
+
+    radius: float
+    is_complex = True
+
+    @property
+    def mean(self):
+        return 0j
+
+    @property
+    def variance(self):
+        return self.radius**2 / 2
+
+    @property
+    def fourth_moment(self):
+        return self.radius**4 / 3
+
+    @property
+    def support(self):
+        return (0.0, self.radius)
+
+    def cdf(self, r):
+        r = jnp.asarray(r)
+        return jnp.clip((r / self.radius) ** 2, 0.0, 1.0)
+
+    def summary(self):
+        return f"uniform on the complex disk |z| <= {_fmt(self.radius)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplexTruncatedNormal(ElementwiseLaw):
+    r""":math:`s\,w` with :math:`w` circular complex normal (:math:`E|w|^2=1`) conditioned on
+    :math:`|w| < \rho`. With :math:`T=\rho^2` and :math:`|w|^2` a truncated Exp(1):
+
+    .. math::
+        E|w|^2 = \frac{1 - (1+T)e^{-T}}{1-e^{-T}}, \qquad
+        E|w|^4 = \frac{2 - (T^2+2T+2)e^{-T}}{1-e^{-T}}.
+    """
+
+    scale: float
+    radius: float = 2.0
+    is_complex = True
+
+    @property
+    def mean(self):
+        return 0j
+
+    @property
+    def variance(self):
+        t = self.radius**2
+        return self.scale**2 * (1 - (1 + t) * math.exp(-t)) / (-math.expm1(-t))
+
+    @property
+    def fourth_moment(self):
+        t = self.radius**2
+        return self.scale**4 * (2 - (t * t + 2 * t + 2) * math.exp(-t)) / (-math.expm1(-t))
+
+    @property
+    def support(self):
+        return (0.0, self.scale * self.radius)
+
+    def cdf(self, r):
+        r = jnp.asarray(r)
+        t = self.radius**2
+        u = -jnp.expm1(-((r / self.scale) ** 2)) / (-math.expm1(-t))
+        return jnp.clip(jnp.where(r > 0, u, 0.0), 0.0, 1.0)
+
+    def summary(self):
+        return f"CN(0, {_fmt(self.scale)}^2) with |z| < {_fmt(self.scale * self.radius)}"
+
+
+def complex_truncated_normal_rms(radius: float = 2.0) -> float:
+    r"""RMS of a unit circular complex normal truncated to :math:`|w| < \rho` (exact).
+
+    For :math:`\rho = 2` this is :math:`\sqrt{(1-5e^{-4})/(1-e^{-4})} = 0.961965...`;
+    ``jax.nn.initializers`` divides by 0.95311164380491208 instead, so its complex truncated
+    variance-scaling weights are about 1.9 % too large in variance.
+    """
+    return math.sqrt(ComplexTruncatedNormal(1.0, radius).variance)
+
+
+def truncated_normal_std(lower: float = -2.0, upper: float = 2.0) -> float:
+    """Standard deviation of N(0, 1) truncated to (lower, upper); 0.8796256610342398 for ±2."""
+    return math.sqrt(TruncatedNormal(1.0, lower, upper).variance)
+
+
+# ---------------------------------------------------------------------------------------------
+# Structured laws
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DeterministicLaw(Law):
+    """The initialiser returns exactly ``value`` (whatever the key)."""
+
+    value: np.ndarray
+
+    def summary(self):
+        v = np.asarray(self.value)
+        uniq = np.unique(v)
+        if uniq.size == 1:
+            return f"constant {uniq[0]!r}"
+        return f"deterministic array, {uniq.size} distinct values"
+
+    @property
+    def mean(self):
+        return np.asarray(self.value).mean() if self.value.size else 0.0
+
+    @property
+    def variance(self):
+        return float(np.asarray(self.value).var()) if self.value.size else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class OrthogonalLaw(Law):
+    r"""Haar-distributed orthogonal (unitary for complex) matrix times ``scale``.
+
+    The array, with ``column_axis`` moved last and reshaped to an
+    :math:`n_r \times n_c` matrix :math:`M`, satisfies :math:`M^\top M = s^2 I_{n_c}` when
+    :math:`n_r \ge n_c` and :math:`M M^\top = s^2 I_{n_r}` otherwise. Each entry is a coordinate
+    of a uniform vector on the sphere of radius :math:`s` in dimension :math:`n=\max(n_r, n_c)`:
+    mean 0, variance :math:`s^2/n`, :math:`E x^4 = 3 s^4 / (n(n+2))`
+    (complex: :math:`E|x|^4 = 2 s^4/(n(n+1))`).
+    """
+
+    shape: tuple[int, ...]
+    scale: float
+    column_axis: int = -1
+    is_complex: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        return math.prod(self.shape) // self.shape[self.column_axis]
+
+    @property
+    def n_cols(self) -> int:
+        return self.shape[self.column_axis]
+
+    def matrix(self, w: jax.Array) -> jax.Array:
+        """The :math:`n_r \\times n_c` matrix the identity applies to."""
+        return jnp.moveaxis(w, self.column_axis, -1).reshape(self.n_rows, self.n_cols)
+
+    def gram(self, w: jax.Array) -> jax.Array:
+        """:math:`M^H M` (tall) or :math:`M M^H` (wide); equals ``scale**2 * I``."""
+        m = self.matrix(w)
+        mh = jnp.conj(m).T
+        return mh @ m if self.n_rows >= self.n_cols else m @ mh
+
+    def gram_error(self, w: jax.Array) -> jax.Array:
+        """Max absolute deviation of :meth:`gram` from ``scale**2 * I`` (jittable)."""
+        g = self.gram(w.astype(jnp.promote_types(w.dtype, jnp.float32)))
+        eye = jnp.eye(g.shape[0], dtype=g.dtype) * self.scale**2
+        return jnp.max(jnp.abs(g - eye))
+
+    @property
+    def _n(self) -> int:
+        return max(self.n_rows, self.n_cols)
+
+    @property
+    def mean(self):
+        return 0.0
+
+    @property
+    def variance(self):
+        return self.scale**2 / self._n
+
+    @property
+    def fourth_moment(self):
+        n = self._n
+        if self.is_complex:
+            return 2 * self.scale**4 / (n * (n + 1))
+        return 3 * self.scale**4 / (n * (n + 2))
+
+    def summary(self):
+        side = "columns" if self.n_rows >= self.n_cols else "rows"
+        return (
+            f"{_fmt(self.scale)} × Haar {'unitary' if self.is_complex else 'orthogonal'} "
+            f"{self.n_rows}×{self.n_cols} (orthonormal {side})"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DeltaOrthogonalLaw(Law):
+    """Zero everywhere except the spatial ``centre``, which holds an :class:`OrthogonalLaw`."""
+
+    shape: tuple[int, ...]
+    centre: tuple[int, ...]
+    inner: OrthogonalLaw
+
+    def centre_slice(self, w: jax.Array) -> jax.Array:
+        return w[self.centre]
+
+    def off_centre_max(self, w: jax.Array) -> jax.Array:
+        """Max absolute value away from the centre (exactly 0 under the law)."""
+        mask = jnp.ones(self.shape[: len(self.centre)], bool).at[self.centre].set(False)
+        return jnp.max(jnp.where(mask[..., None, None], jnp.abs(w), 0))
+
+    def summary(self):
+        return f"zero except centre {self.centre}: {self.inner.summary()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseLaw(Law):
+    """Along ``axis`` every unit (slice) holds exactly ``zeros_per_unit`` zeros at uniformly
+    random positions; the other entries are i.i.d. ``nonzero``.
+    """
+
+    shape: tuple[int, ...]
+    axis: int
+    zeros_per_unit: int
+    nonzero: ElementwiseLaw
+
+    @property
+    def fraction_zero(self) -> float:
+        return self.zeros_per_unit / self.shape[self.axis]
+
+    @property
+    def mean(self):
+        return (1 - self.fraction_zero) * self.nonzero.mean
+
+    @property
+    def variance(self):
+        p = 1 - self.fraction_zero
+        m, v = self.nonzero.mean, self.nonzero.variance
+        return p * (v + m * m) - (p * m) ** 2
+
+    def summary(self):
+        return (
+            f"{self.zeros_per_unit} of {self.shape[self.axis]} zeros per unit along axis "
+            f"{self.axis}, rest {self.nonzero.summary()}"
+        )
+
+
+def law(init, shape, dtype=None) -> Law:
+    """The exact law of ``init(key, shape, dtype)``.
+
+    Args:
+      init: a jinit initialiser.
+      shape: the shape it will be called with.
+      dtype: the dtype it will be called with (``None``: its default).
+
+    Returns:
+      A :class:`Law`: element-wise (mean, variance, fourth moment, support, CDF), orthogonal
+      (Gram identity), deterministic (the exact array) or sparse.
+
+    Raises:
+      TypeError: ``init`` is not a jinit initialiser.
+
+    Examples:
+      >>> import jinit
+      >>> lw = jinit.law(jinit.he_uniform(), (256, 128))
+      >>> round(lw.variance * 256, 12)
+      2.0
+    """
+    if not hasattr(init, "law") or not callable(init.law):
+        raise TypeError(
+            f"`jinit.law` needs a jinit initialiser; got {init!r}. Functions from "
+            f"`jax.nn.initializers` carry no law: use the jinit equivalent of the same name."
+        )
+    return init.law(shape, dtype)
