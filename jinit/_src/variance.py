@@ -318,3 +318,49 @@ xavier_uniform = glorot_uniform
 xavier_normal = glorot_normal
 kaiming_uniform = he_uniform
 kaiming_normal = he_normal
+
+
+def _entries():
+    from jinit._src.catalogue import Entry
+
+    rows = [
+        ("glorot_uniform", "U(±√(6/(fan_in+fan_out))), variance 1/fan_avg"),
+        ("glorot_normal", "N(0, 1/fan_avg) truncated ±2σ (variance-corrected)"),
+        ("lecun_uniform", "U(±√(3/fan_in)), variance 1/fan_in"),
+        ("lecun_normal", "N(0, 1/fan_in) truncated ±2σ (variance-corrected)"),
+        ("he_uniform", "U(±√(6/fan_in)), variance 2/fan_in"),
+        ("he_normal", "N(0, 2/fan_in) truncated ±2σ (variance-corrected)"),
+    ]
+    out = [
+        Entry(
+            "variance_scaling",
+            lambda: variance_scaling(1.0, "fan_in", "normal"),
+            "variance scaling",
+            (3, 3, 16, 32),
+            "scale/n(mode) with n = fan_in | fan_out | fan_avg | √(fan_in·fan_out); "
+            "truncated_normal | normal | uniform",
+            "real+complex",
+        )
+    ]
+    for name, text in rows:
+        out.append(Entry(name, globals()[name], "variance scaling", (64, 32), text, "real+complex"))
+    for alias, target in (
+        ("xavier_uniform", "glorot_uniform"),
+        ("xavier_normal", "glorot_normal"),
+        ("kaiming_uniform", "he_uniform"),
+        ("kaiming_normal", "he_normal"),
+    ):
+        out.append(
+            Entry(
+                alias,
+                globals()[alias],
+                "variance scaling",
+                (64, 32),
+                f"alias of {target}",
+                "real+complex",
+            )
+        )
+    return out
+
+
+CATALOGUE = _entries()
