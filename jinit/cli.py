@@ -18,6 +18,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """jinit: JAX/Flax weight initialisation with exact laws, seed sweeps and assertions."""
+
+
 @app.command("list")
 def list_cmd(
     family: str = typer.Option(None, "--family", "-f", help="Only this family."),
