@@ -15,6 +15,7 @@ Validation happens in two places: hyper-parameters when the initialiser is built
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 from collections.abc import Sequence
@@ -55,11 +56,17 @@ def check_real(api: str, name: str, value: Any, *, nonneg: bool = False, positiv
     if positive and not x > 0:
         raise ValueError(f"`{api}` needs `{name}` > 0; got {x!r}. Pass a positive number.")
     if nonneg and x < 0:
-        raise ValueError(
-            f"`{api}` needs `{name}` >= 0; got {x!r}. A negative {name} only flips signs; "
-            f"pass its absolute value {abs(x)!r}."
+        hint = (
+            f"A negative {name} only flips signs; pass its absolute value {abs(x)!r}."
+            if name in _SCALE_NAMES
+            else "Pass a value >= 0."
         )
+        raise ValueError(f"`{api}` needs `{name}` >= 0; got {x!r}. {hint}")
     return x
+
+
+# Multipliers of a symmetric law, for which a negative value is the same law with flipped signs.
+_SCALE_NAMES = frozenset({"scale", "stddev", "std", "gain"})
 
 
 def _is_real_scalar(value: Any) -> bool:
@@ -75,15 +82,18 @@ def _is_real_scalar(value: Any) -> bool:
 def check_choice(api: str, name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"`{api}` needs `{name}` to be one of {allowed}; got {value!r}.")
+        close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else f" Pass one of {allowed}."
+        raise ValueError(f"`{api}` needs `{name}` to be one of {allowed}; got {value!r}.{hint}")
     return value
 
 
 def check_axes(api: str, name: str, value: Any) -> int | tuple[int, ...]:
     """Normalises an axis argument to an int or a tuple of ints (hashable)."""
+    hint = f" Pass an axis such as `{name}=-1` or a tuple of axes such as `{name}=(0, 1)`."
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(
-            f"`{api}` needs `{name}` to be an int or a sequence of ints; got {value!r}."
+            f"`{api}` needs `{name}` to be an int or a sequence of ints; got {value!r}." + hint
         )
     if isinstance(value, (numbers.Integral, np.integer)):
         return int(value)
@@ -93,21 +103,28 @@ def check_axes(api: str, name: str, value: Any) -> int | tuple[int, ...]:
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, np.integer)):
                 raise TypeError(
                     f"`{api}` needs `{name}` to be an int or a sequence of ints; got {value!r}."
+                    + hint
                 )
             out.append(int(v))
         return tuple(out)
     raise TypeError(
         f"`{api}` needs `{name}` to be an int or a sequence of ints; got {value!r} of type "
-        f"{type(value).__name__}."
+        f"{type(value).__name__}." + hint
     )
 
 
 def check_int(api: str, name: str, value: Any, *, minimum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"`{api}` needs `{name}` to be an int; got {value!r}.")
+        example = int(value) if isinstance(value, float) and value.is_integer() else minimum or 1
+        raise TypeError(
+            f"`{api}` needs `{name}` to be an int; got {value!r} of type {type(value).__name__}. "
+            f"Pass a Python int such as `{name}={example}`."
+        )
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"`{api}` needs `{name}` >= {minimum}; got {value}.")
+        raise ValueError(
+            f"`{api}` needs `{name}` >= {minimum}; got {value}. Pass an int >= {minimum}."
+        )
     return value
 
 
@@ -156,14 +173,20 @@ def canonical_shape(api: str, shape: Any) -> tuple[int, ...]:
     if not isinstance(shape, (Sequence, np.ndarray)) or isinstance(shape, str):
         raise TypeError(
             f"`{api}` needs `shape` to be a sequence of ints; got {shape!r} of type "
-            f"{type(shape).__name__}."
+            f"{type(shape).__name__}. Pass a tuple such as `(64, 32)`."
         )
     out = []
     for d in shape:
         if isinstance(d, (bool, np.bool_)) or not isinstance(d, (numbers.Integral, np.integer)):
-            raise TypeError(f"`{api}` needs `shape` to hold ints; got {tuple(shape)!r}.")
+            raise TypeError(
+                f"`{api}` needs `shape` to hold ints; got {tuple(shape)!r}, whose entry {d!r} is "
+                f"a {type(d).__name__}. Convert each dimension with `int(...)`."
+            )
         if d < 0:
-            raise ValueError(f"`{api}` needs non-negative dimensions; got shape {tuple(shape)!r}.")
+            raise ValueError(
+                f"`{api}` needs non-negative dimensions in `shape`; got shape {tuple(shape)!r}. "
+                f"Every dimension must be an int >= 0."
+            )
         out.append(int(d))
     return tuple(out)
 
@@ -200,7 +223,19 @@ def normalize_axis(api: str, name: str, axis: int, ndim: int, shape: tuple[int, 
     return axis % ndim
 
 
-def place(x: jax.Array, out_sharding: OutSharding) -> jax.Array:
+def settle(x: jax.Array) -> jax.Array:
+    """Rounds ``x`` as it stands, so ``jit`` gives the same bits as an eager call.
+
+    Under ``jit`` XLA folds scalar multipliers together: ``random.normal(k) * s`` (where
+    ``random.normal`` already computes ``sqrt(2) * erfinv(u)``) becomes ``erfinv(u) *
+    (sqrt(2) * s)``, which differs from the eager value in the last bit. An optimisation
+    barrier on the standardised draw keeps the eager order of roundings (it is a no-op
+    eagerly and composes with ``vmap`` and sharding).
+    """
+    return jax.lax.optimization_barrier(x)
+
+
+def place(x: jax.Array, out_sharding: OutSharding, api: str = "initializer") -> jax.Array:
     """Lays ``x`` out with ``out_sharding`` (NamedSharding or PartitionSpec), eager or traced.
 
     The values never depend on the layout: generation is layout-free and the sharding is
@@ -214,25 +249,30 @@ def place(x: jax.Array, out_sharding: OutSharding) -> jax.Array:
         mesh = jax.sharding.get_abstract_mesh()
         if mesh is None or mesh.empty:
             raise ValueError(
-                f"`out_sharding={sharding}` is a PartitionSpec but no mesh is set. Use "
-                f"`with jax.set_mesh(mesh):` or pass a `NamedSharding(mesh, spec)`."
+                f"`{api}` got `out_sharding={sharding}`, which is a PartitionSpec but no mesh is "
+                f"set. Use `with jax.set_mesh(mesh):` or pass a `NamedSharding(mesh, spec)`."
             )
         if isinstance(x, jax.core.Tracer):
-            return jax.sharding.reshard(x, sharding)
+            if _has_explicit_axes(mesh):
+                return jax.sharding.reshard(x, sharding)
+            return jax.lax.with_sharding_constraint(x, sharding)
         concrete = jax.sharding.get_mesh()
         sharding = NamedSharding(concrete, sharding)
     if not isinstance(sharding, jax.sharding.Sharding):
         raise TypeError(
-            f"`out_sharding` must be a NamedSharding, a PartitionSpec or None; got {sharding!r}."
+            f"`{api}` needs `out_sharding` to be a NamedSharding, a PartitionSpec or None; got "
+            f"{sharding!r}. Pass e.g. `NamedSharding(mesh, PartitionSpec('x'))`."
         )
     if isinstance(x, jax.core.Tracer):
-        explicit = isinstance(sharding, NamedSharding) and any(
-            t == jax.sharding.AxisType.Explicit for t in sharding.mesh.axis_types
-        )
-        if explicit:
+        if isinstance(sharding, NamedSharding) and _has_explicit_axes(sharding.mesh):
             return jax.sharding.reshard(x, sharding)
         return jax.lax.with_sharding_constraint(x, sharding)
     return jax.device_put(x, sharding)
+
+
+def _has_explicit_axes(mesh) -> bool:
+    """Whether a mesh has Explicit axes (then ``reshard``; Auto axes take a sharding constraint)."""
+    return any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,8 +323,8 @@ class Initializer:
         key = check_key(self._label, key)
         shape, dtype = self._check_call(shape, dtype)
         if math.prod(shape) == 0:
-            return place(jnp.zeros(shape, dtype), out_sharding)
-        return place(self._sample(key, shape, dtype), out_sharding)
+            return place(jnp.zeros(shape, dtype), out_sharding, self._label)
+        return place(self._sample(key, shape, dtype), out_sharding, self._label)
 
     def _check_call(self, shape: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
         shape = canonical_shape(self._label, shape)

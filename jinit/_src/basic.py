@@ -22,6 +22,7 @@ from jinit._src.base import (
     check_dtype_arg,
     check_real,
     default_float_dtype,
+    settle,
 )
 
 
@@ -42,11 +43,17 @@ def _freeze(value: Any) -> Any:
     try:
         arr = np.asarray(value)
     except Exception as e:
-        raise TypeError(f"`constant` needs a number or an array as `value`; got {value!r}.") from e
+        raise TypeError(
+            f"`constant` needs a number or an array as `value`; got {value!r}. Pass e.g. "
+            f"`constant(0.5)` or `constant(np.ones((4, 3)))`."
+        ) from e
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
-        raise TypeError(f"`constant` needs a number or an array as `value`; got {value!r}.")
+        raise TypeError(
+            f"`constant` needs a number or an array as `value`; got {value!r}. Pass e.g. "
+            f"`constant(0.5)` or `constant(np.ones((4, 3)))`."
+        )
 
     def tup(x):
         return tuple(tup(y) for y in x) if isinstance(x, list) else x
@@ -70,7 +77,7 @@ class Constant(Initializer):
         shape = canonical_shape(self.api, shape)
         if dtype is None:
             dtype = self.dtype
-        dtype = default_float_dtype() if dtype is None else np.dtype(jnp.dtype(dtype))
+        dtype = default_float_dtype() if dtype is None else _const_dtype(dtype, self._label)
         if np.iscomplexobj(np.asarray(self.value)) and not jnp.issubdtype(
             dtype, jnp.complexfloating
         ):
@@ -83,7 +90,7 @@ class Constant(Initializer):
         except ValueError:
             raise ValueError(
                 f"`{self.api}` cannot broadcast its value of shape {np.shape(self.value)} to "
-                f"shape {shape}."
+                f"shape {shape}. Pass a scalar, or an array whose shape broadcasts to {shape}."
             ) from None
         return shape, dtype
 
@@ -92,7 +99,9 @@ class Constant(Initializer):
         from jinit._src.base import place
 
         shape, dtype = self._check_call(shape, dtype)
-        return place(jnp.full(shape, jnp.asarray(self.value), dtype=dtype), out_sharding)
+        return place(
+            jnp.full(shape, jnp.asarray(self.value), dtype=dtype), out_sharding, self._label
+        )
 
     def _law(self, shape, dtype):
         value = np.full(shape, np.asarray(self.value), dtype=dtype)
@@ -126,13 +135,15 @@ def constant(value: Any, dtype: DTypeLike | None = None) -> Constant:
     return Constant(_freeze(value), _const_dtype(dtype))
 
 
-def _const_dtype(dtype):
+def _const_dtype(dtype, api: str = "constant"):
     if dtype is None:
         return None
     try:
         return np.dtype(jnp.dtype(dtype))
     except TypeError as e:
-        raise TypeError(f"`constant` got dtype {dtype!r}, which is not a dtype.") from e
+        raise TypeError(
+            f"`{api}` got dtype {dtype!r}, which is not a dtype. Pass e.g. `jnp.float32`."
+        ) from e
 
 
 zeros = Constant(0.0, name="zeros")
@@ -213,7 +224,7 @@ class Normal(Initializer):
     supports_complex: ClassVar[bool] = True
 
     def _sample(self, key, shape, dtype):
-        return jax.random.normal(key, shape, dtype) * jnp.array(self.stddev, dtype)
+        return settle(jax.random.normal(key, shape, dtype)) * jnp.array(self.stddev, dtype)
 
     def _law(self, shape, dtype):
         s = _rounded(self.stddev, dtype)
@@ -304,8 +315,9 @@ def truncated_normal(
     lower = _bound(api, "lower", lower)
     upper = _bound(api, "upper", upper)
     if not lower < upper:
+        fix = "Swap them." if lower > upper else "Widen the interval (lower < upper)."
         raise ValueError(
-            f"`{api}` needs `lower` < `upper`; got lower={lower}, upper={upper}. Swap them."
+            f"`{api}` needs `lower` < `upper`; got lower={lower}, upper={upper}. {fix}"
         )
     return TruncatedNormal(stddev, check_dtype_arg(api, dtype, allow_complex=False), lower, upper)
 
@@ -315,7 +327,9 @@ def _bound(api: str, name: str, value: Any) -> float:
         raise TypeError(f"`{api}` needs `{name}` to be a real number; got {value!r}.")
     v = float(value)
     if v != v:
-        raise ValueError(f"`{api}` needs `{name}` to be a number; got nan.")
+        raise ValueError(
+            f"`{api}` needs `{name}` to be a number; got nan. Pass a float (±inf is allowed)."
+        )
     return v
 
 

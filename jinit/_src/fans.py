@@ -93,7 +93,8 @@ def fans(
     batch_size = _size(api, "batch_axis", batch_axis, shape)
     if 0 in (in_size, out_size, batch_size) or math.prod(shape) == 0:
         raise ValueError(
-            f"`{api}` cannot compute fans of shape {shape}, which has a zero-size dimension."
+            f"`{api}` cannot compute fans of shape {shape}, which has a zero-size dimension "
+            f"(the fans of an empty weight are undefined). Give every axis a size >= 1."
         )
     # Same float arithmetic as jax.nn.initializers._compute_fans, for bit-identical variances.
     receptive_field = math.prod(shape) / in_size / out_size / batch_size

@@ -24,6 +24,7 @@ from jinit._src.base import (
     check_choice,
     check_dtype_arg,
     check_real,
+    settle,
 )
 from jinit._src.fans import fans
 
@@ -93,12 +94,12 @@ class VarianceScaling(Initializer):
                 stddev = jnp.sqrt(variance) / jnp.array(_TRUNC_STD, dtype)
                 return jax.random.truncated_normal(key, -2, 2, shape, dtype) * stddev
             stddev = jnp.sqrt(variance) / jnp.array(_COMPLEX_TRUNC_RMS, dtype)
-            return _complex_truncated_normal(key, 2.0, shape, dtype) * stddev
+            return settle(_complex_truncated_normal(key, 2.0, shape, dtype)) * stddev
         if self.distribution == "normal":
-            return jax.random.normal(key, shape, dtype) * jnp.sqrt(variance)
+            return settle(jax.random.normal(key, shape, dtype)) * jnp.sqrt(variance)
         if real:
             return jax.random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
-        return _complex_disk(key, shape, dtype) * jnp.sqrt(variance)
+        return settle(_complex_disk(key, shape, dtype)) * jnp.sqrt(variance)
 
     def effective_std(self, shape, dtype=None) -> float:
         """The scale the sampler multiplies by, computed in ``dtype`` exactly as it does."""
@@ -140,14 +141,14 @@ def _complex_truncated_normal(key, radius: float, shape, dtype) -> jax.Array:
     r"""Circular complex normal (:math:`E|z|^2=1` before truncation) conditioned on |z| < radius.
 
     Inverse-CDF sampling of :math:`|z|^2`, a truncated Exp(1), and a uniform phase; the same
-    draws as jax's complex branch.
+    uniform draws as jax's complex branch. The modulus is computed in real arithmetic (jax
+    takes the log of a complex number, whose fused and unfused kernels differ in the last bits,
+    so ``jit`` would not reproduce the eager values).
     """
     k_r, k_theta = jax.random.split(key)
     real = jnp.finfo(dtype).dtype
-    t = (1 - jnp.exp(jnp.array(-(radius**2), dtype))) * jax.random.uniform(k_r, shape, real).astype(
-        dtype
-    )
-    r = jnp.sqrt(-jnp.log(1 - t))
+    t = (1 - jnp.exp(jnp.array(-(radius**2), real))) * jax.random.uniform(k_r, shape, real)
+    r = jnp.sqrt(-jnp.log1p(-t)).astype(dtype)
     theta = 2 * np.pi * jax.random.uniform(k_theta, shape, real).astype(dtype)
     return r * jnp.exp(1j * theta)
 
