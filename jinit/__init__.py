@@ -3,7 +3,8 @@
 Public API. Please import from here (``import jinit``), not from ``jinit._src``.
 """
 
-from jinit import laws as laws  # noqa: E402  (public module of law types)
+from jinit import laws as laws
+from jinit import torch as torch
 from jinit._src.base import Initializer as Initializer
 from jinit._src.base import default_float_dtype as default_float_dtype
 from jinit._src.basic import constant as constant
@@ -14,6 +15,15 @@ from jinit._src.basic import truncated_normal as truncated_normal
 from jinit._src.basic import uniform as uniform
 from jinit._src.basic import zeros as zeros
 from jinit._src.basic import zeros_init as zeros_init
+from jinit._src.extra import bias_prior as bias_prior
+from jinit._src.extra import dirac as dirac
+from jinit._src.extra import gpt2_residual as gpt2_residual
+from jinit._src.extra import hadamard as hadamard
+from jinit._src.extra import identity as identity
+from jinit._src.extra import scaled_uniform_orthogonal as scaled_uniform_orthogonal
+from jinit._src.extra import sparse as sparse
+from jinit._src.extra import transformer_normal as transformer_normal
+from jinit._src.extra import zerO as zerO
 from jinit._src.fans import Fans as Fans
 from jinit._src.fans import fans as fans
 from jinit._src.laws import law as law
@@ -34,16 +44,21 @@ from jinit._src.variance import xavier_uniform as xavier_uniform
 __version__ = "0.1.0"
 
 __all__ = [
-    "Fans",
-    "Initializer",
+    "bias_prior",
     "constant",
     "default_float_dtype",
     "delta_orthogonal",
+    "dirac",
+    "Fans",
     "fans",
     "glorot_normal",
     "glorot_uniform",
+    "gpt2_residual",
+    "hadamard",
     "he_normal",
     "he_uniform",
+    "identity",
+    "Initializer",
     "kaiming_normal",
     "kaiming_uniform",
     "law",
@@ -54,11 +69,16 @@ __all__ = [
     "ones",
     "ones_init",
     "orthogonal",
+    "scaled_uniform_orthogonal",
+    "sparse",
+    "torch",
+    "transformer_normal",
     "truncated_normal",
     "uniform",
     "variance_scaling",
     "xavier_normal",
     "xavier_uniform",
+    "zerO",
     "zeros",
     "zeros_init",
 ]

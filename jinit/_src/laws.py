@@ -369,20 +369,23 @@ class DeterministicLaw(Law):
 
     value: np.ndarray
 
-    def summary(self):
+    def _wide(self) -> np.ndarray:
         v = np.asarray(self.value)
-        uniq = np.unique(v)
+        return v.astype(np.complex128 if np.iscomplexobj(v) else np.float64)
+
+    def summary(self):
+        uniq = np.unique(self._wide())
         if uniq.size == 1:
-            return f"constant {uniq[0]!r}"
+            return f"constant {uniq[0].item():.6g}"
         return f"deterministic array, {uniq.size} distinct values"
 
     @property
     def mean(self):
-        return np.asarray(self.value).mean() if self.value.size else 0.0
+        return self._wide().mean().item() if self.value.size else 0.0
 
     @property
     def variance(self):
-        return float(np.asarray(self.value).var()) if self.value.size else 0.0
+        return float(self._wide().var()) if self.value.size else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -469,6 +472,15 @@ class DeltaOrthogonalLaw(Law):
         mask = jnp.ones(self.shape[: len(self.centre)], bool).at[self.centre].set(False)
         return jnp.max(jnp.where(mask[..., None, None], jnp.abs(w), 0))
 
+    @property
+    def mean(self):
+        return 0.0
+
+    @property
+    def variance(self):
+        """Variance of one entry of the whole kernel (the centre holds all the mass)."""
+        return self.inner.variance * math.prod(self.shape[-2:]) / math.prod(self.shape)
+
     def summary(self):
         return f"zero except centre {self.centre}: {self.inner.summary()}"
 
@@ -496,7 +508,7 @@ class SparseLaw(Law):
     def variance(self):
         p = 1 - self.fraction_zero
         m, v = self.nonzero.mean, self.nonzero.variance
-        return p * (v + m * m) - (p * m) ** 2
+        return p * (v + abs(m) ** 2) - abs(p * m) ** 2
 
     def summary(self):
         return (
