@@ -4,6 +4,7 @@ Public API. Please import from here (``import jinit``), not from ``jinit._src``.
 """
 
 from jinit import laws as laws
+from jinit import theory as theory
 from jinit import torch as torch
 from jinit._src.base import Initializer as Initializer
 from jinit._src.base import default_float_dtype as default_float_dtype
@@ -71,6 +72,7 @@ __all__ = [
     "orthogonal",
     "scaled_uniform_orthogonal",
     "sparse",
+    "theory",
     "torch",
     "transformer_normal",
     "truncated_normal",
