@@ -217,7 +217,13 @@ def variance_scaling(
       Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
       networks", 2010. He et al., "Delving Deep into Rectifiers", 2015.
     """
-    api = "variance_scaling"
+    return _build(
+        "variance_scaling", scale, mode, distribution, in_axis, out_axis, batch_axis, dtype
+    )
+
+
+def _build(api, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, name=""):
+    """Validates hyper-parameters in the name of ``api`` (a preset's own name, or the core's)."""
     return VarianceScaling(
         check_real(api, "scale", scale, nonneg=True),
         check_choice(api, "mode", mode, MODES),
@@ -226,6 +232,7 @@ def variance_scaling(
         check_axes(api, "out_axis", out_axis),
         check_axes(api, "batch_axis", batch_axis),
         check_dtype_arg(api, dtype, allow_complex=True),
+        name=name,
     )
 
 
@@ -236,8 +243,9 @@ def _preset(name: str, scale: float, mode: str, distribution: str, doc: str, ref
         batch_axis: Axes = (),
         dtype: DTypeLike | None = None,
     ) -> VarianceScaling:
-        init = variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis, dtype)
-        return dataclasses.replace(init, name=name)
+        return _build(
+            name, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, name=name
+        )
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"""{doc}
