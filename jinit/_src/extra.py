@@ -33,6 +33,7 @@ from jinit._src.base import (
     check_int,
     check_real,
     normalize_axis,
+    settle,
 )
 from jinit._src.basic import _rounded
 from jinit._src.structured import _haar
@@ -832,7 +833,9 @@ class _NormalRecipe(Initializer):
         raise NotImplementedError
 
     def _sample(self, key, shape, dtype):
-        return jax.random.normal(key, shape, dtype) * jnp.array(self.effective_stddev(), dtype)
+        return settle(jax.random.normal(key, shape, dtype)) * jnp.array(
+            self.effective_stddev(), dtype
+        )
 
     def _law(self, shape, dtype):
         s = _rounded(self.effective_stddev(), dtype)
