@@ -28,6 +28,13 @@ from jinit._src.extra import zerO as zerO
 from jinit._src.fans import Fans as Fans
 from jinit._src.fans import fans as fans
 from jinit._src.laws import law as law
+from jinit._src.networks import cnn as cnn
+from jinit._src.networks import mlp as mlp
+from jinit._src.networks import transformer as transformer
+from jinit._src.propagate import SweepResult as SweepResult
+from jinit._src.propagate import linen_model as linen_model
+from jinit._src.propagate import nnx_model as nnx_model
+from jinit._src.propagate import sweep as sweep
 from jinit._src.structured import delta_orthogonal as delta_orthogonal
 from jinit._src.structured import orthogonal as orthogonal
 from jinit._src.variance import glorot_normal as glorot_normal
@@ -46,12 +53,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "bias_prior",
+    "cnn",
     "constant",
     "default_float_dtype",
     "delta_orthogonal",
     "dirac",
-    "Fans",
     "fans",
+    "Fans",
     "glorot_normal",
     "glorot_uniform",
     "gpt2_residual",
@@ -66,14 +74,20 @@ __all__ = [
     "laws",
     "lecun_normal",
     "lecun_uniform",
+    "linen_model",
+    "mlp",
+    "nnx_model",
     "normal",
     "ones",
     "ones_init",
     "orthogonal",
     "scaled_uniform_orthogonal",
     "sparse",
+    "sweep",
+    "SweepResult",
     "theory",
     "torch",
+    "transformer",
     "transformer_normal",
     "truncated_normal",
     "uniform",

@@ -386,7 +386,8 @@ def trunc_normal(
     a, b = _bound(api, "a", a), _bound(api, "b", b)
     if not a < b:
         raise ValueError(
-            f"`{api}` needs `a` < `b`; got a={a!r}, b={b!r}. For a constant use `jinit.constant`."
+            f"`{api}` needs `a` < `b`; got a={a!r}, b={b!r}. "
+            + ("Swap them." if a > b else "For a constant use `jinit.constant`.")
         )
     init = TruncNormal(mean, std, a, b)
     lo, hi = init.standardised_bounds
@@ -752,7 +753,11 @@ class Sparse(TorchInitializer):
 
     def _law(self, shape, dtype):
         s = _rounded(self.std, dtype)
-        nonzero = laws.ComplexNormal(s, dtype=dtype) if _is_complex(dtype) else laws.Normal(s)
+        nonzero = (
+            laws.ComplexNormal(s, dtype=dtype)
+            if _is_complex(dtype)
+            else laws.Normal(s, dtype=dtype)
+        )
         return laws.SparseLaw(shape, 1, self.zeros_per_unit(shape), nonzero, dtype=dtype)
 
     def describe(self) -> str:
@@ -880,7 +885,8 @@ class Dirac(_Deterministic):
         if shape[-1] % self.groups:
             raise ValueError(
                 f"`{self._label}` needs the output channels (shape[-1] = {shape[-1]}) to be "
-                f"divisible by groups={self.groups}; got shape {shape}."
+                f"divisible by groups={self.groups}; got shape {shape}. Pass a `groups` that "
+                f"divides {shape[-1]}, or change the kernel's output channels."
             )
 
     def centre(self, shape) -> tuple[int, ...]:

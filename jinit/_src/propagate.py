@@ -1,0 +1,1332 @@
+r"""Propagation sweeps: measured vs predicted activation and gradient statistics over seeds.
+
+A sweep draws, for every seed, fresh parameters and a fresh input batch, runs the network
+forward and backward, and records per layer :math:`l`:
+
+* pre-activation :math:`h^l` and activation :math:`a^l=\varphi(h^l)`: second moment, mean, std;
+* the fraction of dead units (activation zero on every example of the batch) and the number of
+  distinct units (a zero or constant initialisation makes every unit compute the same function:
+  the symmetry that random initialisation exists to break);
+* the per-unit second moment of :math:`g^l = \partial\mathcal L/\partial h^l` for the loss
+  :math:`\mathcal L = \langle v, h^L\rangle` with :math:`v\sim\mathcal N(0, I)` (a unit cotangent
+  on the last pre-activation, the convention of :func:`jinit._src.theory.predict_mlp`), the
+  second moment of :math:`\partial\mathcal L/\partial x^l`, and the Frobenius norm of the gradient
+  of every parameter;
+* the number of non-finite entries (an exploding initialisation is reported, never a crash).
+
+The names are listed in :data:`QUANTITIES`. The per-seed function is
+``jax.jit(jax.vmap(...))``-compiled once per initialiser, run over chunks of seeds (memory does
+not grow with the seed count) and sharded over the seed axis across devices, including the
+devices of other processes under ``jax.distributed``. Seed ``s`` always uses the key
+``fold_in(key(seed), s)``, so the statistics do not depend on the chunk size, the device count or
+the process count beyond float rounding.
+
+Built-in architectures (:mod:`jinit._src.networks`) scan over depth and regenerate each layer's
+weights from its key in the backward pass (a reverse scan of per-layer VJPs), so a network is
+never held whole; Flax models (:func:`linen_model`, :func:`nnx_model`) are run whole.
+
+References:
+  Poole et al., "Exponential expressivity in deep neural networks through transient chaos", 2016.
+  Schoenholz et al., "Deep Information Propagation", 2017.
+  Hanin & Nica, "Products of Many Large Random Matrices and Gradients in Deep Neural Networks",
+  2019.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jinit._src.base import check_int, check_real
+from jinit._src.networks import Network, weight_law_moments
+
+_DEFAULT_BUDGET = 512 * 2**20  # bytes of saved activations per compiled chunk
+_MAX_CHUNK = 64
+_DISTINCT_ROWS = 32  # rows (examples x positions) compared to count distinct units
+_DISTINCT_RTOL = 1e-3  # units closer than this (relative squared distance) are identical
+
+#: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
+#: ``(seeds, layers)``), all computed per seed over the whole batch.
+QUANTITIES: dict[str, str] = {
+    "preact.second_moment": "E[h²] of the pre-activation",
+    "preact.mean": "mean of the pre-activation",
+    "preact.std": "std of the pre-activation",
+    "act.second_moment": "E[a²] of the activation a = φ(h) (φ(LN(h)) with LayerNorm)",
+    "act.mean": "mean of the activation",
+    "act.std": "std of the activation",
+    "output.second_moment": "E[x²] of the layer output (the residual stream if any)",
+    "dead_fraction": "fraction of units whose activation is 0 on every example",
+    "distinct_units": "number of distinct units (1: every unit computes the same function)",
+    "grad.second_moment": "E[(∂L/∂h)²] per unit, L = <v, h^L>, v ~ N(0, I)",
+    "grad_output.second_moment": "E[(∂L/∂a)²] per unit (NaN for Flax models)",
+    "param_grad_norm.<name>": "Frobenius norm of ∂L/∂(parameter <name>) of the layer",
+    "nonfinite": "number of inf/NaN entries of h and a",
+    "grad.nonfinite": "number of inf/NaN entries of ∂L/∂h",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-seed statistics
+# ---------------------------------------------------------------------------------------------
+
+
+def _stat_dtype(dtype) -> np.dtype:
+    return np.dtype(jnp.promote_types(dtype, jnp.float32))
+
+
+def _moments(prefix: str, t: jax.Array, sdt) -> dict[str, jax.Array]:
+    t = t.astype(sdt)
+    return {
+        f"{prefix}.second_moment": jnp.mean(t * t),
+        f"{prefix}.mean": jnp.mean(t),
+        f"{prefix}.std": jnp.std(t),
+    }
+
+
+def _units(t: jax.Array) -> jax.Array:
+    return t.reshape(-1, t.shape[-1])
+
+
+def _dead_fraction(a: jax.Array) -> jax.Array:
+    """Fraction of units (last axis) whose activation is exactly zero on every example."""
+    return jnp.mean(jnp.all(_units(a) == 0, axis=0).astype(jnp.float32))
+
+
+def _distinct_units(h: jax.Array, sdt) -> jax.Array:
+    """Number of distinct units: columns of ``h`` (over a few examples) not equal to an earlier one.
+
+    Two units count as identical when their squared distance over the first rows is at most
+    ``1e-3`` of the sum of their squared norms: random units are at relative distance ~1,
+    units computed from identical weights at ~1e-7 (float rounding).
+    """
+    r = _units(h)[:_DISTINCT_ROWS].astype(sdt)
+    n = jnp.sum(r * r, axis=0)
+    gram = jnp.matmul(r.T, r, precision=jax.lax.Precision.HIGHEST)
+    total = n[:, None] + n[None, :]
+    same = (total - 2 * gram) <= _DISTINCT_RTOL * total
+    earlier = jnp.tril(same, -1)  # unit j equals some unit k < j
+    return (r.shape[1] - jnp.sum(jnp.any(earlier, axis=1))).astype(jnp.float32)
+
+
+def _nonfinite(*ts: jax.Array) -> jax.Array:
+    return sum(jnp.sum(~jnp.isfinite(t)).astype(jnp.float32) for t in ts)
+
+
+def _sample(a: jax.Array, k: int) -> jax.Array:
+    flat = a.reshape(-1)
+    idx = np.linspace(0, flat.shape[0] - 1, min(k, flat.shape[0])).astype(np.int64)
+    return flat[idx].astype(jnp.float32)
+
+
+def _forward_stats(h, a, x_out, sdt, sample_size: int) -> dict[str, jax.Array]:
+    """Forward statistics of one layer: pre-activation ``h``, activation ``a``, output."""
+    h, a, x_out = _units(h), _units(a), _units(x_out)
+    st = _moments("preact", h, sdt)
+    st.update(_moments("act", a, sdt))
+    xo = x_out.astype(sdt)
+    st["output.second_moment"] = jnp.mean(xo * xo)
+    st["dead_fraction"] = _dead_fraction(a)
+    st["distinct_units"] = _distinct_units(h, sdt)
+    st["nonfinite"] = _nonfinite(h, a)
+    st["act.sample"] = _sample(a, sample_size)
+    return st
+
+
+def _builtin_seed_fn(
+    net: Network,
+    init,
+    bias_init,
+    batch: int,
+    dtype: np.dtype,
+    sample_size: int,
+    input_second_moment: float,
+    root: jax.Array,
+    counter: list[int],
+) -> Callable[[jax.Array], dict[str, jax.Array]]:
+    """The per-seed function of a built-in (scanned) architecture."""
+    n_layers = net.depth
+    sdt = _stat_dtype(dtype)
+    names = [s.name for s in net.param_specs()]
+    scale = math.sqrt(input_second_moment)
+
+    def params(kp, layer):
+        return net.layer_params(jax.random.fold_in(kp, layer), init, bias_init, dtype)
+
+    def one_seed(idx):
+        counter[0] += 1  # runs at trace time only: counts traces
+        key = jax.random.fold_in(root, idx)
+        kp, kx, kv = (jax.random.fold_in(key, i) for i in range(3))
+        x0 = (jax.random.normal(kx, (batch, *net.input_shape()), jnp.float32) * scale).astype(dtype)
+
+        def forward(x, layer):
+            p = params(kp, layer)
+            h, aux = net.pre(p, x)
+            x_out, a = net.post(p, h, x, aux)
+            out = jax.tree_util.tree_leaves(x_out)[0]
+            return x_out, (_forward_stats(h, a, out, sdt, sample_size), (x, h, aux))
+
+        x_last, (fst, saved) = jax.lax.scan(forward, net.initial_carry(x0), jnp.arange(n_layers))
+        h_shape = saved[1].shape[1:]
+        v = jax.random.normal(kv, h_shape, jnp.float32).astype(dtype)
+
+        def backward(ct, inp):
+            layer, x, h, aux = inp
+            p = params(kp, layer)
+            _, post_vjp = jax.vjp(lambda p_, h_, x_, a_: net.post(p_, h_, x_, a_)[0], p, h, x, aux)
+            dp_post, dh, dx_post, daux = post_vjp(ct)
+            g = dh + jnp.where(layer == n_layers - 1, v, jnp.zeros_like(v))
+            _, pre_vjp = jax.vjp(net.pre, p, x)
+            dp_pre, dx_pre = pre_vjp((g, daux))
+            gf = g.astype(sdt)
+            cf = jax.tree_util.tree_leaves(ct)[-1].astype(sdt)  # d/d(layer activation)
+            st = {
+                "grad.second_moment": jnp.mean(gf * gf),
+                "grad_output.second_moment": jnp.mean(cf * cf),
+                "nonfinite": _nonfinite(g),
+            }
+            for name in names:
+                d = (dp_post[name] + dp_pre[name]).astype(sdt)
+                st[f"param_grad_norm.{name}"] = jnp.sqrt(jnp.sum(d * d))
+            return jax.tree_util.tree_map(jnp.add, dx_post, dx_pre), st
+
+        zero_ct = jax.tree_util.tree_map(jnp.zeros_like, x_last)
+        _, bst = jax.lax.scan(backward, zero_ct, (jnp.arange(n_layers), *saved), reverse=True)
+        out = dict(fst)
+        out["grad.nonfinite"] = bst.pop("nonfinite")
+        out.update(bst)
+        return out
+
+    return one_seed
+
+
+def _saved_bytes(net: Network, batch: int, dtype: np.dtype) -> int:
+    """Bytes the forward scan keeps for the backward pass, per seed."""
+    x = jax.ShapeDtypeStruct((batch, *net.input_shape()), dtype)
+    carry = jax.eval_shape(net.initial_carry, x)
+    specs = {s.name: jax.ShapeDtypeStruct(s.shape, dtype) for s in net.param_specs()}
+    h, aux = jax.eval_shape(net.pre, specs, carry)
+    leaves = [*jax.tree_util.tree_leaves(carry), h, *jax.tree_util.tree_leaves(aux)]
+    per_layer = sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in leaves)
+    # + transients of one layer (activation, cotangents, stats) ~ 4 more activations
+    return net.depth * per_layer + 4 * per_layer
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+class Summary(NamedTuple):
+    """Across-seed summary of one quantity, each field an array over layers."""
+
+    mean: np.ndarray
+    se: np.ndarray
+    q05: np.ndarray
+    q50: np.ndarray
+    q95: np.ndarray
+    n_finite: np.ndarray
+
+
+def summarise(x: np.ndarray) -> Summary:
+    """Seed mean, standard error, 5/50/95 % quantiles over the finite seeds of ``x[seed, layer]``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from jinit._src.propagate import summarise
+      >>> s = summarise(np.array([[1.0, np.inf], [3.0, 2.0]]))
+      >>> s.mean.tolist(), s.n_finite.tolist()
+      ([2.0, 2.0], [2, 1])
+    """
+    x = np.asarray(x, np.float64)
+    n_layers = x.shape[1]
+    out = {k: np.full(n_layers, np.nan) for k in ("mean", "se", "q05", "q50", "q95")}
+    n_fin = np.zeros(n_layers, np.int64)
+    for j in range(n_layers):
+        col = x[:, j][np.isfinite(x[:, j])]
+        n_fin[j] = col.size
+        if col.size == 0:
+            continue
+        out["mean"][j] = col.mean()
+        out["se"][j] = col.std(ddof=1) / math.sqrt(col.size) if col.size > 1 else np.nan
+        out["q05"][j], out["q50"][j], out["q95"][j] = np.quantile(col, [0.05, 0.5, 0.95])
+    return Summary(n_finite=n_fin, **out)
+
+
+def _json_float(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _summary_dict(s: Summary, j: int) -> dict[str, float | None]:
+    return {k: _json_float(getattr(s, k)[j]) for k in ("mean", "se", "q05", "q50", "q95")}
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """Per-seed statistics of a propagation sweep, with predictions and summaries.
+
+    Attributes:
+      config: the configuration (architecture, batch, seeds, dtype, devices, chunk size, ...).
+      per_seed: ``{init label: {quantity: array (seeds, layers)}}``; ``"act.sample"`` holds
+        ``(seeds, layers, k)`` activation values for histograms.
+      predicted: ``{init label: {quantity: array (layers,)}}`` (``None`` when theory does not
+        apply; the reason is in ``notes``).
+      notes: ``{init label: str}``, e.g. why there is no prediction.
+      specs: ``{init label: repr of the initialiser}``.
+    """
+
+    config: dict[str, Any]
+    per_seed: dict[str, dict[str, np.ndarray]]
+    predicted: dict[str, dict[str, np.ndarray] | None]
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)
+    specs: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.per_seed)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.config["layers"])
+
+    @property
+    def n_seeds(self) -> int:
+        return int(self.config["seeds"])
+
+    def quantities(self, label: str) -> list[str]:
+        """The per-layer quantities recorded for ``label`` (keys of :meth:`summary`)."""
+        return [q for q in self.per_seed[label] if q not in ("act.sample", "units")]
+
+    def summary(self, label: str, quantity: str) -> Summary:
+        """Across-seed :class:`Summary` of ``quantity`` for initialiser ``label``."""
+        try:
+            data = self.per_seed[label][quantity]
+        except KeyError:
+            raise KeyError(
+                f"`SweepResult.summary` has no {quantity!r} for {label!r}; labels are "
+                f"{self.labels}, quantities "
+                f"{self.quantities(label) if label in self.per_seed else []}."
+            ) from None
+        return summarise(data)
+
+    def prediction(self, label: str, quantity: str) -> np.ndarray:
+        """The predicted ``quantity`` per layer (NaN where there is no prediction)."""
+        pred = self.predicted.get(label)
+        if pred is None or quantity not in pred:
+            return np.full(self.n_layers, np.nan)
+        return np.asarray(pred[quantity], np.float64)
+
+    def nonfinite_seeds(self, label: str, which: str = "any") -> np.ndarray:
+        """Per layer, how many seeds produced a non-finite value (inf/NaN) at that layer.
+
+        Args:
+          label: the initialiser.
+          which: ``"forward"`` (pre-activations and activations), ``"backward"`` (gradients)
+            or ``"any"``.
+        """
+        d = self.per_seed[label]
+        fwd = d["nonfinite"] > 0
+        for q in ("preact.second_moment", "act.second_moment"):
+            fwd |= ~np.isfinite(d[q])
+        bwd = d["grad.nonfinite"] > 0 if "grad.nonfinite" in d else np.zeros_like(fwd)
+        bwd |= ~np.isfinite(d["grad.second_moment"])
+        bad = {"forward": fwd, "backward": bwd, "any": fwd | bwd}[which]
+        return bad.sum(axis=0).astype(np.int64)
+
+    def identical_units(self, label: str) -> np.ndarray:
+        """Per layer: True when every seed has fewer distinct units than units (broken symmetry
+        was never broken: zero or constant initialisation)."""
+        d = self.per_seed[label]["distinct_units"]
+        units = self.config.get("units")
+        if units is None:  # Flax models: per-layer unit counts recorded with the statistics
+            units = self.per_seed[label]["units"]
+        return np.all(d < units, axis=0)
+
+    def verdicts(self, label: str, low: float | None = None, high: float | None = None):
+        """Per layer ``"vanishing"``, ``"stable"`` or ``"exploding"``.
+
+        The activation second moment's seed mean, relative to the input second moment, is
+        compared with ``[low, high]`` (defaults ``config["stable_band"]``, i.e. 0.1 and 10: the
+        std within a factor ~3.2); a layer with non-finite values is ``"exploding"``.
+        """
+        lo, hi = self.config.get("stable_band", (0.1, 10.0))
+        lo = lo if low is None else low
+        hi = hi if high is None else high
+        ratio = self.summary(label, "act.second_moment").mean / self.config["input_second_moment"]
+        bad = self.nonfinite_seeds(label, "forward")
+        out = []
+        for j in range(self.n_layers):
+            if bad[j] > 0 or not np.isfinite(ratio[j]) or ratio[j] > hi:
+                out.append("exploding")
+            elif ratio[j] < lo:
+                out.append("vanishing")
+            else:
+                out.append("stable")
+        return out
+
+    # -- export ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (non-finite numbers become ``None``; counts say how many)."""
+        inits = []
+        for label in self.labels:
+            d = self.per_seed[label]
+            summ = {q: self.summary(label, q) for q in self.quantities(label)}
+            bad = self.nonfinite_seeds(label, "forward")
+            bad_grad = self.nonfinite_seeds(label, "backward")
+            ident = self.identical_units(label)
+            verdicts = self.verdicts(label)
+            layers = []
+            for j in range(self.n_layers):
+                measured = {
+                    "second_moment": _summary_dict(summ["act.second_moment"], j),
+                    "std": _summary_dict(summ["act.std"], j),
+                    "mean": _summary_dict(summ["act.mean"], j),
+                    "preact_second_moment": _summary_dict(summ["preact.second_moment"], j),
+                    "preact_std": _summary_dict(summ["preact.std"], j),
+                    "output_second_moment": _summary_dict(summ["output.second_moment"], j),
+                    "grad_second_moment": _summary_dict(summ["grad.second_moment"], j),
+                    "grad_output_second_moment": _summary_dict(
+                        summ["grad_output.second_moment"], j
+                    ),
+                    "dead_fraction": _summary_dict(summ["dead_fraction"], j),
+                    "distinct_units": _summary_dict(summ["distinct_units"], j),
+                    "param_grad_norm": {
+                        q.split(".", 1)[1]: _summary_dict(summ[q], j)
+                        for q in summ
+                        if q.startswith("param_grad_norm.")
+                    },
+                    "nonfinite_seeds": int(bad[j]),
+                    "grad_nonfinite_seeds": int(bad_grad[j]),
+                    "finite_seeds": int(summ["act.second_moment"].n_finite[j]),
+                }
+                pred = {
+                    "second_moment": "act.second_moment",
+                    "std": "act.std",
+                    "mean": "act.mean",
+                    "preact_second_moment": "preact.second_moment",
+                    "preact_std": "preact.std",
+                    "grad_second_moment": "grad.second_moment",
+                    "fluctuation": "fluctuation",
+                    "preact_fluctuation": "preact.fluctuation",
+                    "grad_fluctuation": "grad.fluctuation",
+                }
+                predicted = (
+                    {k: _json_float(self.prediction(label, q)[j]) for k, q in pred.items()}
+                    if self.predicted.get(label) is not None
+                    else None
+                )
+                layers.append(
+                    {
+                        "layer": j + 1,
+                        "measured": measured,
+                        "predicted": predicted,
+                        "verdict": verdicts[j],
+                        "identical_units": bool(ident[j]),
+                    }
+                )
+            del d
+            inits.append(
+                {
+                    "name": label,
+                    "initializer": self.specs.get(label, label),
+                    "note": self.notes.get(label, ""),
+                    "layers": layers,
+                }
+            )
+        return {"config": _jsonable(self.config), "initializers": inits}
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Writes :meth:`to_dict` as JSON (strict: no NaN/Infinity tokens)."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1, allow_nan=False)
+            f.write("\n")
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Writes one row per (initialiser, layer, quantity): the summary and the prediction."""
+        cols = ["init", "layer", "quantity", "mean", "se", "q05", "q50", "q95"]
+        cols += ["finite_seeds", "nonfinite_seeds", "predicted"]
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for label in self.labels:
+                bad_f = self.nonfinite_seeds(label, "forward")
+                bad_b = self.nonfinite_seeds(label, "backward")
+                for q in self.quantities(label):
+                    if q.endswith("nonfinite"):
+                        continue
+                    bad = bad_b if q.startswith(("grad", "param_grad")) else bad_f
+                    s = self.summary(label, q)
+                    pred = self.prediction(label, q)
+                    for j in range(self.n_layers):
+                        vals = [s.mean[j], s.se[j], s.q05[j], s.q50[j], s.q95[j]]
+                        w.writerow(
+                            [label, j + 1, q, *(_csv_float(v) for v in vals)]
+                            + [int(s.n_finite[j]), int(bad[j]), _csv_float(pred[j])]
+                        )
+
+    def __repr__(self) -> str:
+        return (
+            f"SweepResult({self.config.get('network', '?')}, inits={self.labels}, "
+            f"seeds={self.n_seeds}, layers={self.n_layers})"
+        )
+
+
+def _csv_float(x) -> str:
+    x = float(x)
+    return (
+        repr(x) if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+    )
+
+
+def _jsonable(x):
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return _json_float(x)
+    if isinstance(x, (str, int, bool)) or x is None:
+        return x
+    return str(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Theory
+# ---------------------------------------------------------------------------------------------
+
+
+def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: float = 1.0):
+    """Mean-field prediction for ``network`` initialised by ``init`` (weights) and ``bias_init``.
+
+    Reads each layer's weight variance from ``jinit.law(init, shape)`` (estimated from a draw for
+    other callables) and calls :func:`jinit._src.theory.predict_mlp`.
+
+    Returns:
+      ``(prediction, note)``: a dict of per-layer arrays (``preact.second_moment``,
+      ``act.second_moment``, ``act.mean``, ``act.std``, ``preact.std``, ``grad.second_moment``,
+      ``fluctuation``), or ``None`` with the reason in ``note``.
+    """
+    from jinit._src.basic import zeros
+
+    bias_init = zeros if bias_init is None else bias_init
+    ti = network.theory_inputs() if hasattr(network, "theory_inputs") else None
+    if ti is None:
+        return None, "no mean-field prediction for this architecture"
+    try:
+        from jinit._src.theory import predict_mlp
+    except ImportError:
+        return None, "jinit theory module unavailable"
+    spec = ti["weight"]
+    mean, var, exact = weight_law_moments(init, spec.shape, dtype)
+    # exact laws: zero mean up to rounding; estimated: within 6 standard errors of 0
+    tol = 1e-6 if exact else 6.0 / math.sqrt(math.prod(spec.shape))
+    if abs(mean) <= tol * math.sqrt(max(var, 0.0)):
+        mean = 0.0
+    if mean != 0:
+        return None, "weights are not zero-mean: mean-field theory does not apply"
+    n_layers = len(ti["widths"]) - 1
+    bvar = bmean = 0.0
+    bias_specs = [s for s in network.param_specs() if s.role == "bias"]
+    if bias_specs:
+        bmean, bvar, _ = weight_law_moments(bias_init, bias_specs[0].shape, dtype)
+    wv = [var * ti["weight_multiplier"]] * n_layers
+    try:
+        p = predict_mlp(
+            ti["activation"],
+            wv,
+            [bvar] * n_layers,
+            tuple(ti["widths"]),
+            input_second_moment,
+            residual=ti["residual"],
+            layernorm=ti["layernorm"],
+            bias_mean=[bmean] * n_layers,
+        )
+    except (ValueError, NotImplementedError, TypeError) as e:
+        return None, f"no prediction: {e}"
+    pre = np.asarray(p.preact_second_moment, np.float64)
+    act = np.asarray(p.act_second_moment, np.float64)
+    amean = np.asarray(p.act_mean, np.float64)
+    out = {
+        "preact.second_moment": pre,
+        "act.second_moment": act,
+        "act.mean": amean,
+        "act.std": np.sqrt(np.maximum(act - amean**2, 0.0)),
+        "output.second_moment": pre if ti["residual"] else act,
+        "grad.second_moment": np.asarray(p.grad_second_moment, np.float64),
+        "fluctuation": np.asarray(p.fluctuation, np.float64),
+        "preact.fluctuation": np.asarray(p.preact_fluctuation, np.float64),
+        "grad.fluctuation": np.asarray(p.grad_fluctuation, np.float64),
+    }
+    if bmean == 0:
+        out["preact.mean"] = np.zeros_like(pre)
+        out["preact.std"] = np.sqrt(np.maximum(pre, 0.0))
+    notes = []
+    if not exact:
+        notes.append("weight variance estimated from a draw")
+    if ti.get("approximate"):
+        notes.append("approximate (zero padding)")
+    return out, "; ".join(notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def _label(init) -> str:
+    r = repr(init)
+    return r[len("jinit.") :] if r.startswith("jinit.") else r
+
+
+def normalize_inits(inits) -> dict[str, Any]:
+    """``{label: initializer}`` from a mapping, a sequence or a single initialiser."""
+    if isinstance(inits, Mapping):
+        out = {str(k): v for k, v in inits.items()}
+    elif callable(inits):
+        out = {_label(inits): inits}
+    elif isinstance(inits, Sequence) and not isinstance(inits, str):
+        out = {}
+        for v in inits:
+            out[_label(v)] = v
+    else:
+        raise TypeError(
+            f"`sweep` needs `inits` to be an initialiser, a sequence of initialisers or a "
+            f"mapping name -> initialiser; got {inits!r}."
+        )
+    if not out:
+        raise ValueError("`sweep` needs at least one initialiser in `inits`; got none.")
+    for k, v in out.items():
+        if not callable(v):
+            raise TypeError(
+                f"`sweep` needs every initialiser to be a `(key, shape, dtype)` callable; "
+                f"{k!r} is {v!r}."
+            )
+    return out
+
+
+def _devices(devices) -> list:
+    """The devices of the seed mesh: all devices of the job by default (every process's under
+    ``jax.distributed``), or the first ``n`` local ones, or an explicit list."""
+    local = jax.local_devices()
+    if devices is None:
+        return list(jax.devices())
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if jax.process_count() > 1:
+            raise ValueError(
+                f"`sweep` got `devices={devices}` in a {jax.process_count()}-process job; pass "
+                f"`devices=None` (all devices of all processes) or an explicit device list."
+            )
+        if not 1 <= devices <= len(local):
+            raise ValueError(
+                f"`sweep` got `devices={devices}` but {len(local)} local device(s) exist "
+                f"({local[0].platform}). On CPU, start with "
+                f"`jax.config.update('jax_num_cpu_devices', N)` before using JAX (or "
+                f"`jinit sweep --devices N`)."
+            )
+        return list(local[:devices])
+    devs = list(devices)
+    if not devs:
+        raise ValueError("`sweep` got an empty `devices` list.")
+    return devs
+
+
+def _put(idx: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """The chunk's seed indices as one global array (each process provides its own shards)."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(idx, sharding)
+    return jax.make_array_from_callback(idx.shape, sharding, lambda index: idx[index])
+
+
+def _fetch(tree, valid: int) -> dict[str, np.ndarray]:
+    """Host copies of the chunk's results (gathered from every process when sharded across
+    processes), without the padding seeds."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if leaves and not leaves[0].is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:valid], tree)
+
+
+def sweep(
+    network,
+    inits,
+    *,
+    seeds: int = 64,
+    batch: int | None = None,
+    bias_init=None,
+    dtype=None,
+    seed: int = 0,
+    devices=None,
+    chunk_size: int | None = None,
+    sample_size: int = 256,
+    input_second_moment: float = 1.0,
+    key_impl: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SweepResult:
+    r"""Measures signal propagation through ``network`` for each initialiser, over seeds.
+
+    For seed :math:`s` the key ``fold_in(key(seed), s)`` draws the parameters (layer :math:`l`
+    from ``fold_in(·, l)``, inside a ``lax.scan``), an input batch with i.i.d.
+    :math:`\mathcal N(0, \text{input\_second\_moment})` entries and a cotangent
+    :math:`v\sim\mathcal N(0, I)` on the last pre-activation. Seeds are processed in chunks by
+    ``jax.jit(jax.vmap(per_seed))`` (traced once per initialiser), the seed axis sharded over
+    ``devices``. The same keys are used for every initialiser (common random numbers).
+
+    Args:
+      network: a built-in architecture (:func:`jinit.mlp`, :func:`jinit.cnn`,
+        :func:`jinit.transformer`) or a Flax adapter (:func:`jinit.linen_model`,
+        :func:`jinit.nnx_model`).
+      inits: an initialiser, a sequence of them, or a mapping ``label -> initialiser`` (any
+        ``(key, shape, dtype)`` callable; jinit's carry a law, others have their variance
+        estimated from a draw for the prediction).
+      seeds: number of seeds.
+      batch: examples per seed (default: the architecture's, 1000 for the MLP).
+      bias_init: initialiser of the biases (default ``jinit.zeros``).
+      dtype: parameter and activation dtype (default float32); statistics are accumulated in
+        at least float32.
+      seed: the root seed.
+      devices: ``None`` (every device of the job: the local ones, or under
+        ``jax.distributed`` those of all processes), a count (the first ``n`` local devices) or
+        a list. Across processes each one computes its shard of every chunk and receives all
+        results (on CPU, set ``jax_cpu_collectives_implementation='gloo'`` before
+        ``jax.distributed.initialize``).
+      chunk_size: seeds per compiled call (rounded up to a multiple of the device count;
+        default: as many as fit in ~512 MiB of saved activations, at most 64).
+      sample_size: activation values kept per seed and layer (for histograms).
+      input_second_moment: second moment of the input entries.
+      key_impl: PRNG implementation of the seed keys (default jax's, threefry); ``rbg`` keys
+        are refused (under ``vmap`` they do not give per-seed streams).
+      progress: optional callback ``progress(label, chunks_done, chunks_total)``, called with
+        ``chunks_done=0`` before an initialiser's first (compiling) chunk and after each chunk.
+
+    Returns:
+      A :class:`SweepResult`.
+
+    Raises:
+      ValueError: bad sizes, too many devices, or an rbg key implementation.
+      TypeError: an initialiser that is not callable.
+
+    Examples:
+      >>> import jinit
+      >>> from jinit._src.networks import mlp
+      >>> from jinit._src.propagate import sweep
+      >>> r = sweep(mlp(64, 3), jinit.he_normal(), seeds=4, batch=32)
+      >>> r.summary("he_normal()", "act.second_moment").mean.shape
+      (3,)
+    """
+    from jinit._src.basic import zeros
+
+    api = "sweep"
+    seeds = check_int(api, "seeds", seeds, minimum=1)
+    seed = check_int(api, "seed", seed)
+    sample_size = check_int(api, "sample_size", sample_size, minimum=1)
+    input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
+    if key_impl is not None and "rbg" in str(key_impl):
+        raise ValueError(
+            f"`{api}` refuses `key_impl={key_impl!r}`: under `jax.vmap` rbg keys do not give "
+            f"independent per-seed streams. Use 'threefry2x32' (default) or 'philox4x32'."
+        )
+    if not (hasattr(network, "seed_fn") or isinstance(network, Network)):
+        raise TypeError(
+            f"`{api}` needs `network` to be a built-in architecture (`jinit.mlp`, `jinit.cnn`, "
+            f"`jinit.transformer`) or a Flax adapter (`jinit.linen_model`, `jinit.nnx_model`); "
+            f"got {network!r}."
+        )
+    batch = network.default_batch() if batch is None else check_int(api, "batch", batch, minimum=1)
+    dtype = np.dtype(jnp.dtype(dtype if dtype is not None else jnp.float32))
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"`{api}` needs a real floating `dtype`; got {dtype.name}.")
+    if np.dtype(jax.dtypes.canonicalize_dtype(dtype)) != dtype:
+        raise ValueError(
+            f"`{api}` got `dtype={dtype.name}`, which JAX does not enable by default. Run "
+            f"`jax.config.update('jax_enable_x64', True)` first (`jinit sweep --dtype float64` "
+            f"does it for you)."
+        )
+    bias_init = zeros if bias_init is None else bias_init
+    inits = normalize_inits(inits)
+    devs = _devices(devices)
+    n_dev = len(devs)
+
+    if chunk_size is None:
+        per_seed = (
+            _saved_bytes(network, batch, dtype)
+            if isinstance(network, Network)
+            else network.saved_bytes(batch, dtype)
+        )
+        chunk_size = max(1, min(_MAX_CHUNK, _DEFAULT_BUDGET // max(per_seed, 1)))
+        chunk_size = min(chunk_size, seeds)
+    chunk_size = check_int(api, "chunk_size", chunk_size, minimum=1)
+    chunk_size = -(-chunk_size // n_dev) * n_dev
+    n_chunks = -(-seeds // chunk_size)
+
+    mesh = Mesh(np.array(devs), ("seeds",))
+    sharding = NamedSharding(mesh, PartitionSpec("seeds"))
+    root = jax.random.key(seed, impl=key_impl) if key_impl else jax.random.key(seed)
+
+    per_seed_out: dict[str, dict[str, np.ndarray]] = {}
+    predicted: dict[str, dict[str, np.ndarray] | None] = {}
+    notes: dict[str, str] = {}
+    traces: dict[str, int] = {}
+    specs: dict[str, str] = {}
+    for label, init in inits.items():
+        counter = [0]
+        if isinstance(network, Network):
+            fn = _builtin_seed_fn(
+                network,
+                init,
+                bias_init,
+                batch,
+                dtype,
+                sample_size,
+                input_second_moment,
+                root,
+                counter,
+            )
+        else:
+            fn = network.seed_fn(
+                init, bias_init, batch, dtype, sample_size, input_second_moment, root, counter
+            )
+        compiled = jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding)
+        chunks: list[dict[str, np.ndarray]] = []
+        if progress is not None:
+            progress(label, 0, n_chunks)  # the first chunk also compiles
+        for c in range(n_chunks):
+            idx = np.arange(c * chunk_size, (c + 1) * chunk_size)
+            valid = int(np.sum(idx < seeds))
+            idx = np.minimum(idx, seeds - 1).astype(np.uint32)
+            out = _fetch(compiled(_put(idx, sharding)), valid)
+            chunks.append(out)
+            if progress is not None:
+                progress(label, c + 1, n_chunks)
+        per_seed_out[label] = {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
+        traces[label] = counter[0]
+        specs[label] = repr(init)
+        if hasattr(network, "predict"):
+            pred, note = network.predict(init, bias_init, dtype, input_second_moment)
+        else:
+            pred, note = predict(
+                network, init, bias_init, dtype=dtype, input_second_moment=input_second_moment
+            )
+        predicted[label] = pred
+        notes[label] = note
+
+    first = next(iter(per_seed_out.values()))
+    n_layers = first["act.second_moment"].shape[1]
+    units = network.units() if hasattr(network, "units") else _units_of(network, batch, dtype)
+    config = {
+        "network": network.describe(),
+        "architecture": network.config(),
+        "layers": n_layers,
+        "units": units,
+        "batch": batch,
+        "seeds": seeds,
+        "seed": seed,
+        "dtype": dtype.name,
+        "devices": n_dev,
+        "platform": devs[0].platform,
+        "processes": len({d.process_index for d in devs}),
+        "chunk_size": chunk_size,
+        "chunks": n_chunks,
+        "input_second_moment": input_second_moment,
+        "bias_init": repr(bias_init),
+        "key_impl": str(jax.random.key_impl(root)),
+        "loss": "<v, h^L>, v ~ N(0, I) (unit cotangent on the last pre-activation)",
+        "stable_band": (0.1, 10.0),
+        "traces": traces,
+    }
+    return SweepResult(config, per_seed_out, predicted, notes, specs)
+
+
+def _units_of(network: Network, batch: int, dtype) -> int:
+    x = jax.ShapeDtypeStruct((1, *network.input_shape()), dtype)
+    specs = {s.name: jax.ShapeDtypeStruct(s.shape, dtype) for s in network.param_specs()}
+    h, _ = jax.eval_shape(network.pre, specs, jax.eval_shape(network.initial_carry, x))
+    return int(h.shape[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Any Flax model
+# ---------------------------------------------------------------------------------------------
+
+_FLAX_LAYER_TYPES = frozenset(
+    {
+        "Dense",
+        "DenseGeneral",
+        "Conv",
+        "ConvTranspose",
+        "ConvLocal",
+        "Einsum",
+        "Linear",
+        "LinearGeneral",
+    }
+)
+
+
+def _default_is_layer(module) -> bool:
+    cls = type(module)
+    return cls.__name__ in _FLAX_LAYER_TYPES and cls.__module__.startswith("flax.")
+
+
+def _path_str(path) -> tuple[str, ...]:
+    out = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                out.append(str(getattr(k, attr)))
+                break
+        else:
+            out.append(str(k))
+    return tuple(out)
+
+
+def _param_norms(grads, layer_paths: list[tuple[str, ...]], sdt) -> dict[str, list]:
+    """``{param name: [norm per layer (NaN where the layer has no such parameter)]}``."""
+    flat = [(_path_str(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(grads)[0]]
+    per_layer: list[dict[str, jax.Array]] = []
+    for lp in layer_paths:
+        d = {}
+        for comps, leaf in flat:
+            n = len(lp)
+            if comps[:n] == lp and len(comps) > n and all(c == "value" for c in comps[n + 1 :]):
+                g = jnp.asarray(leaf).astype(sdt)
+                d[comps[n]] = jnp.sqrt(jnp.sum(g * g))
+        per_layer.append(d)
+    names = sorted({k for d in per_layer for k in d})
+    return {k: [d.get(k, jnp.array(jnp.nan, sdt)) for d in per_layer] for k in names}
+
+
+def _flax_stats(layers, y, grads_h, param_norms, sdt, sample_size):
+    """Stacks per-layer statistics of captured layers (in call order) into arrays over layers.
+
+    ``layers`` is a list of ``(input, output)``: the output of layer ``i`` is its
+    pre-activation, the input of layer ``i+1`` (the model output for the last) its activation.
+    """
+    per = []
+    for i, (_, h) in enumerate(layers):
+        a = layers[i + 1][0] if i + 1 < len(layers) else y
+        st = _forward_stats(h, a, a, sdt, sample_size)
+        samp = st["act.sample"]
+        st["act.sample"] = jnp.pad(samp, (0, sample_size - samp.shape[0]), constant_values=jnp.nan)
+        g = grads_h[i].astype(sdt)
+        st["grad.second_moment"] = jnp.mean(g * g)
+        st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
+        st["grad.nonfinite"] = _nonfinite(g)
+        st["units"] = jnp.asarray(h.shape[-1], jnp.float32)
+        for name, norms in param_norms.items():
+            st[f"param_grad_norm.{name}"] = norms[i]
+        per.append(st)
+    return {k: jnp.stack([jnp.asarray(d[k]) for d in per]) for k in per[0]}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FlaxModel:
+    r"""A Flax model wrapped for :func:`sweep` (see :func:`linen_model` and :func:`nnx_model`).
+
+    Per seed the model is built with the initialiser under test, initialised with a fresh key,
+    and run on a fresh input; every *layer* (by default each Flax ``Dense``/``Conv``/``Einsum``/
+    ``Linear`` call) is one row of the result: its output is the pre-activation, the input of the
+    next layer (the model output for the last one) the activation. Gradients are those of
+    :math:`\langle v, y\rangle` with :math:`v\sim\mathcal N(0, I)` on the model output ``y``.
+    """
+
+    build: Callable[..., Any]
+    sample_input: Callable[[jax.Array, int, Any], jax.Array]
+    is_layer: Callable[[Any], bool]
+    kind: str
+    name: str
+    batch: int = 64
+
+    def describe(self) -> str:
+        return f"flax.{self.kind} model {self.name}"
+
+    def config(self) -> dict[str, Any]:
+        return {"arch": f"flax.{self.kind}", "name": self.name}
+
+    def default_batch(self) -> int:
+        return self.batch
+
+    def saved_bytes(self, batch: int, dtype) -> int:
+        x = jax.eval_shape(lambda k: self.sample_input(k, batch, dtype), jax.random.key(0))
+        return 64 * math.prod(x.shape) * np.dtype(dtype).itemsize
+
+    def predict(self, init, bias_init, dtype, input_second_moment):
+        return None, "no mean-field prediction for an arbitrary Flax model"
+
+    def units(self) -> None:
+        return None
+
+    def seed_fn(
+        self, init, bias_init, batch, dtype, sample_size, input_second_moment, root, counter
+    ):
+        del bias_init, input_second_moment  # the model's own choices
+        sdt = _stat_dtype(dtype)
+        run_fn = self._run_linen if self.kind == "linen" else self._run_nnx
+
+        def one_seed(idx):
+            counter[0] += 1
+            key = jax.random.fold_in(root, idx)
+            kp, kx, kv = (jax.random.fold_in(key, i) for i in range(3))
+            x = self.sample_input(kx, batch, dtype)
+            params, run = run_fn(init, kp, x)
+            names: list[tuple[str, ...]] = []
+            shapes = jax.eval_shape(lambda p: run(p, {}, names), params)
+            y_shape, cap_shapes = shapes
+            if not names:
+                raise ValueError(
+                    f"`sweep` found no layer in the {self.kind} model {self.name!r}: the "
+                    f"`layers` filter matched no module call."
+                )
+            v = jax.random.normal(kv, y_shape.shape, jnp.float32).astype(y_shape.dtype)
+            probes = {
+                "/".join(n): jnp.zeros(c[1].shape, c[1].dtype)
+                for n, c in zip(names, cap_shapes, strict=True)
+            }
+
+            def loss(p, pr):
+                y, cap = run(p, pr, [])
+                return jnp.sum(v.astype(sdt) * y.astype(sdt)), (y, cap)
+
+            (_, (y, cap)), (gp, gpr) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
+                params, probes
+            )
+            grads_h = [gpr["/".join(n)] for n in names]
+            module_paths = [tuple(p for p in n[:-1]) if n[-1].startswith("#") else n for n in names]
+            norms = _param_norms(gp, module_paths, sdt)
+            return _flax_stats(cap, y, grads_h, norms, sdt, sample_size)
+
+        return one_seed
+
+    def _run_linen(self, init, kp, x):
+        import flax.linen as nn
+
+        module = self.build(init)
+        variables = module.init(kp, x)
+        params = variables["params"]
+        rest = {k: v for k, v in variables.items() if k != "params"}
+
+        def run(p, probes, names):
+            cap, seen = [], {}
+
+            def icpt(next_fun, args, kwargs, ctx):
+                out = next_fun(*args, **kwargs)
+                if ctx.method_name == "__call__" and self.is_layer(ctx.module):
+                    path = tuple(str(c) for c in ctx.module.path)
+                    k = seen.get(path, 0)
+                    seen[path] = k + 1
+                    name = path + ((f"#{k}",) if k else ())
+                    tag = "/".join(name)
+                    if tag in probes:
+                        out = out + probes[tag]
+                    names.append(name)
+                    cap.append((args[0] if args else out, out))
+                return out
+
+            with nn.intercept_methods(icpt):
+                y = module.apply({"params": p, **rest}, x)
+            return y, cap
+
+        return params, run
+
+    def _run_nnx(self, init, kp, x):
+        from flax import nnx
+
+        model = self.build(init, nnx.Rngs(kp))
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+        def run(p, probes, names):
+            m = nnx.merge(graphdef, p, rest)
+            registry = {
+                id(mod): tuple(str(c) for c in path)
+                for path, mod in nnx.iter_modules(m)
+                if self.is_layer(mod)
+            }
+            cap, seen, active = [], {}, set()
+            classes = {type(mod) for _, mod in nnx.iter_modules(m) if id(mod) in registry}
+            originals = {c: c.__dict__.get("__call__") for c in classes}
+            lookups = {c: c.__call__ for c in classes}
+
+            def make(cls):
+                orig = lookups[cls]
+
+                def wrapped(module_self, *args, **kwargs):
+                    mid = id(module_self)
+                    if mid not in registry or mid in active:
+                        return orig(module_self, *args, **kwargs)
+                    active.add(mid)
+                    try:
+                        out = orig(module_self, *args, **kwargs)
+                    finally:
+                        active.discard(mid)
+                    path = registry[mid]
+                    k = seen.get(path, 0)
+                    seen[path] = k + 1
+                    name = path + ((f"#{k}",) if k else ())
+                    tag = "/".join(name)
+                    if tag in probes:
+                        out = out + probes[tag]
+                    names.append(name)
+                    cap.append((args[0] if args else out, out))
+                    return out
+
+                return wrapped
+
+            try:
+                for c in classes:
+                    c.__call__ = make(c)
+                y = m(x)
+            finally:
+                for c, orig in originals.items():
+                    if orig is None:
+                        del c.__call__
+                    else:
+                        c.__call__ = orig
+            return y, cap
+
+        return params, run
+
+
+def _check_flax_args(api, build, sample_input, layers):
+    if not callable(build):
+        raise TypeError(f"`{api}` needs `build` to be a callable; got {build!r}.")
+    if not callable(sample_input):
+        raise TypeError(
+            f"`{api}` needs `sample_input(key, batch, dtype) -> array`; got {sample_input!r}."
+        )
+    if layers is None:
+        return _default_is_layer
+    if isinstance(layers, type) or (
+        isinstance(layers, tuple) and all(isinstance(t, type) for t in layers)
+    ):
+        types = layers
+        return lambda m: isinstance(m, types)
+    if callable(layers):
+        return layers
+    raise TypeError(
+        f"`{api}` needs `layers` to be None, a module type, a tuple of types or a predicate "
+        f"`module -> bool`; got {layers!r}."
+    )
+
+
+def linen_model(build, sample_input, *, layers=None, name: str = "", batch: int = 64) -> FlaxModel:
+    """Wraps a ``flax.linen`` model for :func:`sweep`.
+
+    Args:
+      build: ``build(init) -> nn.Module``: the model whose kernels use the initialiser ``init``.
+      sample_input: ``sample_input(key, batch, dtype) -> x``: a fresh input batch.
+      layers: which submodule calls are layers: ``None`` (Flax ``Dense``, ``DenseGeneral``,
+        ``Conv``, ``ConvTranspose``, ``ConvLocal``, ``Einsum``), a type or tuple of types, or a
+        predicate ``module -> bool``. Their outputs are captured with
+        ``nn.intercept_methods`` (a module called twice gives two rows).
+      name: a label for the configuration.
+      batch: the default batch size.
+
+    Returns:
+      A :class:`FlaxModel` to pass to :func:`sweep`.
+
+    Examples:
+      >>> import jax, jinit, flax.linen as nn
+      >>> from jinit._src.propagate import linen_model, sweep
+      >>> class MLP(nn.Module):
+      ...     kernel_init: object
+      ...     @nn.compact
+      ...     def __call__(self, x):
+      ...         for _ in range(3):
+      ...             x = nn.relu(nn.Dense(32, kernel_init=self.kernel_init)(x))
+      ...         return x
+      >>> model = linen_model(
+      ...     lambda init: MLP(init), lambda k, b, dt: jax.random.normal(k, (b, 32), dt))
+      >>> r = sweep(model, jinit.he_normal(), seeds=2, batch=16)
+      >>> r.n_layers
+      3
+    """
+    is_layer = _check_flax_args("linen_model", build, sample_input, layers)
+    batch = check_int("linen_model", "batch", batch, minimum=1)
+    return FlaxModel(build, sample_input, is_layer, "linen", name or _callable_name(build), batch)
+
+
+def nnx_model(build, sample_input, *, layers=None, name: str = "", batch: int = 64) -> FlaxModel:
+    """Wraps a ``flax.nnx`` model for :func:`sweep`.
+
+    Args:
+      build: ``build(init, rngs) -> nnx.Module``: the model whose kernels use ``init``, its
+        parameters drawn from ``rngs`` (an ``nnx.Rngs`` holding the seed's key).
+      sample_input: ``sample_input(key, batch, dtype) -> x``: a fresh input batch.
+      layers: which submodules are layers: ``None`` (``nnx.Linear``, ``LinearGeneral``,
+        ``Conv``, ``ConvTranspose``, ``Einsum``), a type or tuple of types, or a predicate. Their
+        ``__call__`` outputs are captured (the class's ``__call__`` is wrapped while tracing).
+      name: a label for the configuration.
+      batch: the default batch size.
+
+    Returns:
+      A :class:`FlaxModel` to pass to :func:`sweep`.
+
+    Examples:
+      >>> import jax, jinit
+      >>> from flax import nnx
+      >>> from jinit._src.propagate import nnx_model, sweep
+      >>> class MLP(nnx.Module):
+      ...     def __init__(self, init, rngs):
+      ...         self.layers = nnx.List(
+      ...             [nnx.Linear(32, 32, kernel_init=init, rngs=rngs) for _ in range(3)])
+      ...     def __call__(self, x):
+      ...         for layer in self.layers:
+      ...             x = nnx.relu(layer(x))
+      ...         return x
+      >>> model = nnx_model(MLP, lambda k, b, dt: jax.random.normal(k, (b, 32), dt))
+      >>> sweep(model, jinit.he_normal(), seeds=2, batch=16).n_layers
+      3
+    """
+    is_layer = _check_flax_args("nnx_model", build, sample_input, layers)
+    batch = check_int("nnx_model", "batch", batch, minimum=1)
+    return FlaxModel(build, sample_input, is_layer, "nnx", name or _callable_name(build), batch)
+
+
+def _callable_name(f) -> str:
+    return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assertions (re-exported in jinit.testing)
+# ---------------------------------------------------------------------------------------------
+
+
+def _select(result: SweepResult, inits) -> list[str]:
+    if inits is None:
+        return result.labels
+    labels = [inits] if isinstance(inits, str) else list(inits)
+    missing = [x for x in labels if x not in result.per_seed]
+    if missing:
+        raise ValueError(f"unknown initialiser label(s) {missing}; the sweep has {result.labels}.")
+    return labels
+
+
+def assert_stable_propagation(
+    result: SweepResult,
+    low: float,
+    high: float,
+    *,
+    quantity: str = "act.second_moment",
+    inits=None,
+) -> None:
+    """Asserts every layer's seed-mean ``quantity`` lies in ``[low, high]`` with no inf/NaN.
+
+    Args:
+      result: a :class:`SweepResult`.
+      low: smallest allowed seed mean (e.g. 0.5 for "at most halved").
+      high: largest allowed seed mean.
+      quantity: the summarised quantity (default the activation second moment; also e.g.
+        ``"preact.second_moment"``, ``"grad.second_moment"``, ``"act.std"``).
+      inits: a label or labels to check (default all).
+
+    Raises:
+      AssertionError: listing every offending initialiser and layer.
+
+    Examples:
+      >>> import jinit
+      >>> from jinit._src.networks import mlp
+      >>> from jinit._src.propagate import assert_stable_propagation, sweep
+      >>> r = sweep(mlp(64, 3), jinit.he_normal(), seeds=4, batch=32)
+      >>> assert_stable_propagation(r, 0.5, 2.0)
+    """
+    low = check_real("assert_stable_propagation", "low", low)
+    high = check_real("assert_stable_propagation", "high", high)
+    failures = []
+    for label in _select(result, inits):
+        s = result.summary(label, quantity)
+        bad = result.nonfinite_seeds(label)
+        for j in range(result.n_layers):
+            m = s.mean[j]
+            if bad[j]:
+                failures.append(f"{label} layer {j + 1}: {bad[j]} seed(s) with inf/NaN")
+            elif not (low <= m <= high):
+                failures.append(
+                    f"{label} layer {j + 1}: {quantity} seed mean {m:.4g} ± {s.se[j]:.2g} (SE) "
+                    f"outside [{low:g}, {high:g}]"
+                )
+    if failures:
+        raise AssertionError(
+            f"unstable propagation ({len(failures)} layer(s)):\n  " + "\n  ".join(failures)
+        )
+
+
+def _fluctuation_of(quantity: str) -> str:
+    head = quantity.split(".", 1)[0]
+    return {"preact": "preact.fluctuation", "grad": "grad.fluctuation"}.get(head, "fluctuation")
+
+
+def assert_matches_theory(
+    result: SweepResult,
+    *,
+    quantities: Sequence[str] = ("preact.second_moment", "act.second_moment", "grad.second_moment"),
+    k: float = 6.0,
+    bias: float = 1.0,
+    inits=None,
+) -> None:
+    r"""Asserts the measured seed means agree with the mean-field prediction.
+
+    At layer :math:`l` with prediction :math:`p_l`, finite-width fluctuation :math:`f_l`
+    (relative std of one seed's value) and seed count :math:`S`, the allowed deviation is
+
+    .. math::
+        k\,\max\!\left(\mathrm{SE}_l,\ |p_l|\,f_l/\sqrt S\right) + \mathrm{bias}\cdot f_l^2\,|p_l|,
+
+    the first term the sampling error of the seed mean, the second a bound on the finite-width
+    bias of the mean (of the order of the variance, :math:`O(\sum_l 1/n_l)`). The fluctuation is
+    the prediction's own, for the pre-activation, the activation or the gradient.
+
+    Args:
+      result: a :class:`SweepResult`.
+      quantities: which quantities to compare.
+      k: number of standard errors allowed.
+      bias: multiplier of the finite-width bias term (0 for the sampling error alone).
+      inits: a label or labels to check (default: every initialiser with a prediction).
+
+    Raises:
+      AssertionError: listing every offending initialiser, layer and quantity; also when a
+        selected initialiser has no prediction or has inf/NaN seeds.
+    """
+    failures = []
+    labels = _select(result, inits)
+    if inits is None:
+        labels = [x for x in labels if result.predicted.get(x) is not None]
+    for label in labels:
+        if result.predicted.get(label) is None:
+            failures.append(f"{label}: no prediction ({result.notes.get(label, '')})")
+            continue
+        for q in quantities:
+            bad = result.nonfinite_seeds(label, "backward" if q.startswith("grad") else "forward")
+            s = result.summary(label, q)
+            p = result.prediction(label, q)
+            f = np.nan_to_num(result.prediction(label, _fluctuation_of(q)), nan=0.0)
+            for j in range(result.n_layers):
+                if not np.isfinite(p[j]):
+                    continue
+                if bad[j]:
+                    failures.append(f"{label} layer {j + 1}: {bad[j]} seed(s) with inf/NaN")
+                    continue
+                n = max(int(s.n_finite[j]), 1)
+                se = s.se[j] if np.isfinite(s.se[j]) else 0.0
+                tol = k * max(se, abs(p[j]) * f[j] / math.sqrt(n)) + bias * f[j] ** 2 * abs(p[j])
+                if not abs(s.mean[j] - p[j]) <= tol:
+                    failures.append(
+                        f"{label} layer {j + 1} {q}: measured {s.mean[j]:.5g} ± {se:.2g} (SE), "
+                        f"predicted {p[j]:.5g}, allowed ±{tol:.2g}"
+                    )
+    if failures:
+        raise AssertionError(
+            f"sweep disagrees with theory ({len(failures)} case(s)):\n  " + "\n  ".join(failures)
+        )

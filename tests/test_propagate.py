@@ -1,0 +1,489 @@
+"""Propagation sweeps: measured statistics vs mean-field theory, and the engine's invariances.
+
+Tolerances:
+
+* ReLU forward second moments are unbiased at any width (E[relu(h)²] = E[h²]/2 holds
+  conditionally on the previous layer, and the recursion is linear), so the seed mean must be
+  within ``K_SE = 6`` standard errors of the prediction (SE from the seeds).
+* Everything else goes through :func:`assert_matches_theory`, whose tolerance is the sampling
+  error plus the theory's own finite-width fluctuation squared (the O(Σ 1/n) bias bound).
+* Invariances (chunking, device count) compare per-seed values with ``allclose`` at float32
+  rounding (rtol 2e-5): the per-device batch changes the matmul blocking, never the keys.
+* The manual backward pass (reverse ``lax.scan`` of per-layer VJPs, weights regenerated from
+  their keys) is checked against ``jax.grad`` of the same network unrolled in Python, with the
+  same keys, to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jinit
+from jinit._src import propagate
+from jinit._src.networks import cnn, mlp, transformer
+from jinit._src.propagate import (
+    SweepResult,
+    assert_matches_theory,
+    assert_stable_propagation,
+    linen_model,
+    nnx_model,
+    summarise,
+    sweep,
+)
+
+SEED = 20240611
+K_SE = 6.0
+
+
+@pytest.fixture(scope="module")
+def relu_sweep() -> SweepResult:
+    """He / Glorot / N(0, 0.01²) / zeros through a ReLU MLP of width 128 and depth 6."""
+    inits = {
+        "he": jinit.he_normal(),
+        "glorot": jinit.glorot_uniform(),
+        "small": jinit.normal(0.01),
+        "zeros": jinit.zeros,
+    }
+    return sweep(mlp(128, 6), inits, seeds=48, batch=128, seed=SEED, chunk_size=16)
+
+
+@pytest.fixture(scope="module")
+def exploding() -> SweepResult:
+    # N(0, 1) weights, width 64: E[h²] grows ×32 per layer and overflows float32 by layer ~25.
+    return sweep(mlp(64, 30), {"big": jinit.normal(1.0)}, seeds=4, batch=16, seed=SEED)
+
+
+# ---------------------------------------------------------------------------------------------
+# Against theory
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quantity", ["preact.second_moment", "act.second_moment"])
+@pytest.mark.parametrize("label", ["he", "glorot", "small"])
+def test_relu_forward_is_unbiased(relu_sweep, label, quantity):
+    s = relu_sweep.summary(label, quantity)
+    pred = relu_sweep.prediction(label, quantity)
+    chex.assert_shape(s.mean, (6,))
+    assert np.all(np.isfinite(pred))
+    for j in range(6):
+        chex.assert_scalar_in(
+            float(s.mean[j]), float(pred[j] - K_SE * s.se[j]), float(pred[j] + K_SE * s.se[j])
+        )
+
+
+def test_relu_stack_matches_theory(relu_sweep):
+    assert_matches_theory(relu_sweep)  # forward and backward, default tolerances
+
+
+def test_classic_lesson(relu_sweep):
+    """He keeps E[x²] at the input's 1, Glorot halves it per layer, N(0, 0.01²) collapses."""
+    he = relu_sweep.summary("he", "act.second_moment")
+    gl = relu_sweep.summary("glorot", "act.second_moment")
+    small = relu_sweep.summary("small", "act.second_moment")
+    # He: E[x_l²] = 1 exactly in expectation; 6 SE.
+    assert np.all(np.abs(he.mean - 1.0) <= K_SE * he.se)
+    # Glorot uniform on a square layer has variance 1/n: E[x_l²] = 2^-l; 6 SE.
+    assert np.all(np.abs(gl.mean - 0.5 ** np.arange(1, 7)) <= K_SE * gl.se)
+    # N(0, 0.01²): factor 128·1e-4/2 = 0.0064 per layer.
+    assert small.mean[-1] < 1e-12
+    assert relu_sweep.verdicts("he") == ["stable"] * 6
+    assert relu_sweep.verdicts("small") == ["vanishing"] * 6
+    assert relu_sweep.verdicts("glorot")[:3] == ["stable"] * 3
+    assert relu_sweep.verdicts("glorot")[-1] == "vanishing"
+
+
+@pytest.mark.parametrize(
+    "net, init",
+    [
+        (mlp(128, 5, "tanh"), jinit.glorot_normal()),
+        (mlp(128, 5, "tanh"), jinit.variance_scaling(1.5, "fan_in", "normal")),
+        (mlp(128, 5, "relu", residual=True, layernorm=True), jinit.he_normal()),
+    ],
+    ids=["tanh-glorot", "tanh-1.5", "relu-preLN-residual"],
+)
+def test_matches_theory(net, init):
+    r = sweep(net, init, seeds=24, batch=96, seed=SEED, bias_init=jinit.normal(0.1))
+    assert r.predicted[r.labels[0]] is not None
+    assert_matches_theory(r)
+
+
+def test_matches_theory_can_fail(relu_sweep):
+    """A prediction 20 % off (well beyond SE and the finite-width term) must be rejected."""
+    bad = SweepResult(
+        relu_sweep.config,
+        {"he": relu_sweep.per_seed["he"]},
+        {"he": {k: v * 1.2 for k, v in relu_sweep.predicted["he"].items()}},
+    )
+    with pytest.raises(AssertionError, match="he layer 1"):
+        assert_matches_theory(bad)
+
+
+def test_stable_propagation_assertion(relu_sweep):
+    assert_stable_propagation(relu_sweep, 0.5, 2.0, inits="he")
+    with pytest.raises(AssertionError, match="small layer 1"):
+        assert_stable_propagation(relu_sweep, 0.5, 2.0, inits=["he", "small"])
+    with pytest.raises(ValueError, match="unknown initialiser"):
+        assert_stable_propagation(relu_sweep, 0.5, 2.0, inits="nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-seed statistics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_zero_init_symmetry_flag(relu_sweep):
+    d = relu_sweep.per_seed
+    assert np.all(d["zeros"]["distinct_units"] == 1)
+    assert np.all(relu_sweep.identical_units("zeros"))
+    assert np.all(d["he"]["distinct_units"] == 128)
+    assert not np.any(relu_sweep.identical_units("he"))
+
+
+def test_constant_init_and_dead_units():
+    r = sweep(
+        mlp(32, 3),
+        {"const": jinit.constant(0.1)},
+        seeds=2,
+        batch=16,
+        bias_init=jinit.constant(-100.0),
+    )
+    # A constant kernel makes every unit compute the same function (with an equal bias) ...
+    assert np.all(r.per_seed["const"]["distinct_units"] == 1)
+    # ... and a bias of -100 kills every ReLU unit on every example.
+    np.testing.assert_array_equal(r.per_seed["const"]["dead_fraction"], 1.0)
+    assert r.predicted["const"] is None and "not zero-mean" in r.notes["const"]
+
+
+def test_exploding_init_is_reported_not_raised(exploding, tmp_path):
+    fwd = exploding.nonfinite_seeds("big", "forward")
+    assert fwd[0] == 0 and fwd[-1] == 4  # finite at first, every seed overflows later
+    # the gradient grows x32 per layer backwards too: it overflows at the first layers
+    assert exploding.nonfinite_seeds("big", "backward")[0] == 4
+    bwd = exploding.nonfinite_seeds("big", "backward")
+    assert np.all(exploding.nonfinite_seeds("big") >= np.maximum(fwd, bwd))
+    assert exploding.verdicts("big")[-1] == "exploding"
+    s = exploding.summary("big", "act.second_moment")
+    assert s.n_finite[-1] == 0 and np.isnan(s.mean[-1])
+    exploding.to_json(tmp_path / "r.json")  # strict JSON: non-finite numbers become null
+    doc = json.loads((tmp_path / "r.json").read_text())
+    last = doc["initializers"][0]["layers"][-1]
+    assert last["measured"]["nonfinite_seeds"] == 4
+    assert last["measured"]["second_moment"]["mean"] is None
+    exploding.to_csv(tmp_path / "r.csv")
+    with pytest.raises(AssertionError, match="inf/NaN"):
+        assert_stable_propagation(exploding, 1e-3, 1e30)
+
+
+def _unrolled_reference(net, init, bias_init, batch, seed, s):
+    """Per-layer grad second moments and kernel-gradient norms by plain `jax.grad`.
+
+    Same key derivation as the engine: seed key fold_in(key(seed), s); parameters, input and
+    cotangent from fold_in(·, 0 / 1 / 2); layer l from fold_in(params key, l).
+    """
+    key = jax.random.fold_in(jax.random.key(seed), s)
+    kp, kx, kv = (jax.random.fold_in(key, i) for i in range(3))
+    x0 = jax.random.normal(kx, (batch, *net.input_shape()), jnp.float32)
+    params = [
+        net.layer_params(jax.random.fold_in(kp, i), init, bias_init, jnp.float32)
+        for i in range(net.depth)
+    ]
+
+    def run(params, probes):
+        carry = net.initial_carry(x0)
+        hs = []
+        for p, pr in zip(params, probes, strict=True):
+            h, aux = net.pre(p, carry)
+            h = h + pr
+            carry, _ = net.post(p, h, carry, aux)
+            hs.append(h)
+        return hs
+
+    shapes = [h.shape for h in jax.eval_shape(run, params, [0.0] * net.depth)]
+    v = jax.random.normal(kv, shapes[-1], jnp.float32)
+    probes = [jnp.zeros(sh) for sh in shapes]
+    grad = jax.jit(jax.grad(lambda p, pr: jnp.sum(v * run(p, pr)[-1]), argnums=(0, 1)))
+    gp, gh = grad(params, probes)
+    g2 = np.array([float(jnp.mean(g * g)) for g in gh])
+    names = [sp.name for sp in net.param_specs()]
+    norms = {n: np.array([float(jnp.linalg.norm(g[n])) for g in gp]) for n in names}
+    return g2, norms
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        mlp(16, 3, "tanh", residual=True, layernorm=True),
+        cnn(4, 2, 3, image_size=5),
+        transformer(16, 2, 2, seq_len=4),
+    ],
+    ids=["mlp-res-ln", "cnn", "transformer"],
+)
+def test_backward_matches_jax_grad(net):
+    batch, s = 3, 1  # seed index 1 of 2
+    init, bias_init = jinit.lecun_normal(), jinit.normal(0.1)
+    r = sweep(net, init, seeds=2, batch=batch, seed=SEED, bias_init=bias_init)
+    d = r.per_seed[r.labels[0]]
+    g2, norms = _unrolled_reference(net, init, bias_init, batch, SEED, s)
+    np.testing.assert_allclose(d["grad.second_moment"][s], g2, rtol=2e-4)
+    for name, ref in norms.items():
+        got = d[f"param_grad_norm.{name}"][s]
+        np.testing.assert_allclose(got, ref, rtol=2e-4, atol=1e-7)
+    if net.kind == "transformer":
+        assert r.predicted[r.labels[0]] is None and "no mean-field" in r.notes[r.labels[0]]
+        assert r.config["units"] == 64  # the MLP hidden layer is the pre-activation
+    else:
+        # circular CNN and MLP: E[h¹²] = fan_in · Var(w) · E[x²] + Var(b) = 1.01 (prediction)
+        np.testing.assert_allclose(r.prediction(r.labels[0], "preact.second_moment")[0], 1.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine invariances
+# ---------------------------------------------------------------------------------------------
+
+_SMALL = mlp(32, 3)
+
+
+def _per_seed(r: SweepResult) -> dict[str, np.ndarray]:
+    return r.per_seed[r.labels[0]]
+
+
+@pytest.fixture(scope="module")
+def layouts() -> dict[str, SweepResult]:
+    """The same 8 seeds in chunks of 4 on 1 device, of 2 on 1 device, of 3→4 on 4 devices."""
+    run = lambda chunk, dev: sweep(
+        _SMALL, jinit.he_normal(), seeds=8, batch=8, chunk_size=chunk, devices=dev
+    )
+    return {"c4d1": run(4, 1), "c2d1": run(2, 1), "c3d4": run(3, 4)}
+
+
+def test_traced_once_over_many_chunks(layouts):
+    r = layouts["c2d1"]
+    assert r.config["chunks"] == 4
+    assert r.config["traces"] == {"he_normal()": 1}
+    assert _per_seed(r)["act.second_moment"].shape == (8, 3)
+
+
+def test_chunk_size_does_not_change_results(layouts):
+    a, b = _per_seed(layouts["c4d1"]), _per_seed(layouts["c2d1"])
+    chex.assert_trees_all_close(a, b, rtol=2e-5, atol=1e-7)
+
+
+def test_device_count_does_not_change_results(layouts):
+    assert len(jax.local_devices()) >= 4, "tests/conftest.py forces 4 CPU devices"
+    one, four = layouts["c4d1"], layouts["c3d4"]
+    assert four.config["devices"] == 4 and one.config["devices"] == 1
+    assert four.config["chunk_size"] == 4  # rounded up to a multiple of the device count
+    chex.assert_trees_all_close(_per_seed(one), _per_seed(four), rtol=2e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flax models
+# ---------------------------------------------------------------------------------------------
+
+
+def _linen_mlp():
+    import flax.linen as nn
+
+    class MLP(nn.Module):
+        kernel_init: object
+
+        @nn.compact
+        def __call__(self, x):
+            for _ in range(3):
+                x = nn.relu(nn.Dense(64, kernel_init=self.kernel_init)(x))
+            return x
+
+    return MLP
+
+
+def _nnx_mlp():
+    from flax import nnx
+
+    class MLP(nnx.Module):
+        def __init__(self, init, rngs):
+            self.layers = nnx.List(
+                [nnx.Linear(64, 64, kernel_init=init, rngs=rngs) for _ in range(3)]
+            )
+
+        def __call__(self, x):
+            for layer in self.layers:
+                x = nnx.relu(layer(x))
+            return x
+
+    return MLP
+
+
+def _sample(key, batch, dtype):
+    return jax.random.normal(key, (batch, 64), dtype)
+
+
+@pytest.mark.parametrize("kind", ["linen", "nnx"])
+def test_flax_models(kind):
+    if kind == "linen":
+        cls = _linen_mlp()
+        model = linen_model(lambda init: cls(init), _sample)
+    else:
+        model = nnx_model(_nnx_mlp(), _sample)
+    inits = {"he": jinit.he_normal()} | ({"zeros": jinit.zeros} if kind == "linen" else {})
+    r = sweep(model, inits, seeds=16, batch=64)
+    assert r.n_layers == 3 and r.predicted["he"] is None
+    s = r.summary("he", "preact.second_moment")
+    # Dense outputs are the pre-activations: E[h²] = 2 at every layer (ReLU, He); 6 SE.
+    assert np.all(np.abs(s.mean - 2.0) <= K_SE * s.se)
+    # cotangent on the model output relu(h³): E[g²] = P(h > 0) = 1/2 at the last layer; 6 SE
+    g = r.summary("he", "grad.second_moment")
+    chex.assert_scalar_in(float(g.mean[-1]), 0.5 - K_SE * g.se[-1], 0.5 + K_SE * g.se[-1])
+    if kind == "linen":
+        assert np.all(r.per_seed["zeros"]["distinct_units"] == 1)
+    assert {"param_grad_norm.kernel", "param_grad_norm.bias"} <= set(r.quantities("he"))
+    doc = r.to_dict()  # per-layer unit counts come from the captured layers
+    assert [ly["identical_units"] for ly in doc["initializers"][-1]["layers"]] == [
+        kind == "linen"
+    ] * 3
+
+
+def test_flax_model_argument_checks():
+    with pytest.raises(TypeError, match="linen_model"):
+        linen_model(42, _sample)
+    with pytest.raises(TypeError, match="sample_input"):
+        nnx_model(_nnx_mlp(), None)
+    with pytest.raises(TypeError, match="layers"):
+        linen_model(lambda i: i, _sample, layers=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results, export, arguments
+# ---------------------------------------------------------------------------------------------
+
+
+def test_json_schema(relu_sweep, tmp_path):
+    relu_sweep.to_json(tmp_path / "r.json")
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["config"]["seeds"] == 48 and doc["config"]["layers"] == 6
+    assert [i["name"] for i in doc["initializers"]] == ["he", "glorot", "small", "zeros"]
+    layer = doc["initializers"][0]["layers"][0]
+    for q in ("second_moment", "std", "grad_second_moment"):
+        assert set(layer["measured"][q]) == {"mean", "se", "q05", "q50", "q95"}
+    assert set(layer["measured"]["param_grad_norm"]) == {"kernel", "bias"}
+    assert layer["predicted"]["second_moment"] == pytest.approx(1.0)  # He, relu: E[x²] = 1
+    assert layer["predicted"]["std"] == pytest.approx(math.sqrt(1 - 1 / math.pi))
+    assert layer["verdict"] == "stable" and layer["identical_units"] is False
+
+
+def test_csv_schema(relu_sweep, tmp_path):
+    relu_sweep.to_csv(tmp_path / "r.csv")
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    assert head == [
+        "init",
+        "layer",
+        "quantity",
+        "mean",
+        "se",
+        "q05",
+        "q50",
+        "q95",
+        "finite_seeds",
+        "nonfinite_seeds",
+        "predicted",
+    ]
+    rows = [ln.split(",") for ln in lines[1:]]
+    he_m2 = [r for r in rows if r[0] == "he" and r[2] == "act.second_moment"]
+    assert [int(r[1]) for r in he_m2] == list(range(1, 7))
+    assert float(he_m2[0][-1]) == pytest.approx(1.0)
+
+
+def test_summarise_edge_cases():
+    s = summarise(np.array([[1.0, np.nan, 2.0], [3.0, np.nan, np.inf]]))
+    np.testing.assert_array_equal(s.n_finite, [2, 0, 1])
+    assert s.mean[0] == 2.0 and np.isnan(s.mean[1]) and np.isnan(s.se[2])
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"seeds": 0}, ValueError, "seeds"),
+        ({"devices": 99}, ValueError, "devices=99"),
+        ({"key_impl": "rbg"}, ValueError, "rbg"),
+        ({"inits": [3]}, TypeError, "callable"),
+        ({"inits": {}}, ValueError, "at least one"),
+        ({"dtype": jnp.int32}, TypeError, "floating"),
+        ({"dtype": jnp.float64}, ValueError, "jax_enable_x64"),
+        ({"network": "mlp"}, TypeError, "built-in architecture"),
+    ],
+)
+def test_bad_arguments(kwargs, err, match):
+    args = {"network": _SMALL, "inits": jinit.he_normal(), "seeds": 2, "batch": 4} | kwargs
+    with pytest.raises(err, match=match):
+        sweep(args.pop("network"), args.pop("inits"), **args)
+
+
+def test_foreign_initialiser_variance_is_estimated():
+    r = sweep(_SMALL, {"jax": jax.nn.initializers.he_normal()}, seeds=2, batch=4)
+    assert "estimated" in r.notes["jax"]
+    np.testing.assert_allclose(r.prediction("jax", "preact.second_moment"), 2.0, rtol=0.05)
+
+
+def test_stat_helpers():
+    h = jnp.array([[1.0, 1.0, 2.0, 0.0], [3.0, 3.0, 1.0, 0.0]])
+    assert float(propagate._distinct_units(h, np.float32)) == 3  # columns 0 and 1 coincide
+    assert float(propagate._dead_fraction(jax.nn.relu(h - 2.5))) == 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-process (jax.distributed on loopback)
+# ---------------------------------------------------------------------------------------------
+
+_WORKER = """
+import sys
+import jax
+
+pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+jax.config.update("jax_num_cpu_devices", 2)
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+import numpy as np
+import jinit
+from jinit._src.networks import mlp
+from jinit._src.propagate import sweep
+
+r = sweep(mlp(16, 2), jinit.he_normal(), seeds=6, batch=4, chunk_size=4)
+d = r.per_seed[r.labels[0]]
+np.savez(out, processes=r.config["processes"], devices=r.config["devices"], **d)
+jax.distributed.shutdown()
+"""
+
+
+def test_two_processes_match_one(tmp_path):
+    """Two processes x 2 CPU devices on 127.0.0.1 give every process the one-process result."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    outs = [tmp_path / f"p{i}.npz" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(i), port, str(outs[i])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in procs]
+    for p, log in zip(procs, logs, strict=True):
+        assert p.returncode == 0, log[-3000:]
+    single = _per_seed(sweep(mlp(16, 2), jinit.he_normal(), seeds=6, batch=4, chunk_size=4))
+    for out in outs:
+        got = dict(np.load(out))
+        assert int(got.pop("processes")) == 2 and int(got.pop("devices")) == 4
+        chex.assert_trees_all_close(got, single, rtol=2e-5, atol=1e-7)
