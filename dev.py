@@ -60,8 +60,7 @@ def main(argv: list[str]) -> int:
             if rest:
                 _run([jinit, *rest])
             else:
-                _run([jinit, "list", "--shape", "256,128"])
-                _run([jinit, "check", "he_normal", "--shape", "256,128"])
+                _run([jinit, "sweep"])  # the main job: the classic signal-propagation sweep
         elif cmd == "test":
             _ensure("test")
             _run([str(PY), *TEST_CMD, *rest])
