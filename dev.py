@@ -33,7 +33,7 @@ def _run(cmd: list[str]) -> None:
 
 
 def _ensure(extra: str) -> None:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036  (dev.py may be run by an older python3)
         sys.exit(f"jinit needs Python >= 3.10; this is {sys.version.split()[0]}.")
     if not PY.exists():
         print(f"creating virtual environment {VENV}", flush=True)

@@ -4,6 +4,7 @@ Public API. Please import from here (``import jinit``), not from ``jinit._src``.
 """
 
 from jinit import laws as laws
+from jinit import testing as testing
 from jinit import theory as theory
 from jinit import torch as torch
 from jinit._src.base import Initializer as Initializer
@@ -35,6 +36,9 @@ from jinit._src.propagate import SweepResult as SweepResult
 from jinit._src.propagate import linen_model as linen_model
 from jinit._src.propagate import nnx_model as nnx_model
 from jinit._src.propagate import sweep as sweep
+from jinit._src.stats import InitStats as InitStats
+from jinit._src.stats import PooledStats as PooledStats
+from jinit._src.stats import init_stats as init_stats
 from jinit._src.structured import delta_orthogonal as delta_orthogonal
 from jinit._src.structured import orthogonal as orthogonal
 from jinit._src.variance import glorot_normal as glorot_normal
@@ -58,8 +62,8 @@ __all__ = [
     "default_float_dtype",
     "delta_orthogonal",
     "dirac",
-    "fans",
     "Fans",
+    "fans",
     "glorot_normal",
     "glorot_uniform",
     "gpt2_residual",
@@ -67,7 +71,9 @@ __all__ = [
     "he_normal",
     "he_uniform",
     "identity",
+    "init_stats",
     "Initializer",
+    "InitStats",
     "kaiming_normal",
     "kaiming_uniform",
     "law",
@@ -81,10 +87,12 @@ __all__ = [
     "ones",
     "ones_init",
     "orthogonal",
+    "PooledStats",
     "scaled_uniform_orthogonal",
     "sparse",
     "sweep",
     "SweepResult",
+    "testing",
     "theory",
     "torch",
     "transformer",

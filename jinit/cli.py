@@ -50,7 +50,7 @@ def list_cmd(
         if parsed is not None:
             try:
                 lw = jinit.law(e.build(), parsed)
-                cells.append(f"{lw.variance ** 0.5:.6g}")
+                cells.append(f"{lw.variance**0.5:.6g}")
             except (ValueError, TypeError) as err:
                 cells.append(f"[dim]n/a ({str(err).split(';')[0][:40]}…)[/dim]")
         table.add_row(*cells)
@@ -72,6 +72,162 @@ def _parse_shape(text: str) -> tuple[int, ...]:
             f"expected non-negative dims such as 256,128; got {text!r}", param_hint="--shape"
         )
     return dims
+
+
+@app.command("check")
+def check_cmd(
+    name: str = typer.Argument(
+        ..., help="A catalogue name (see `jinit list`), e.g. he_normal or torch.kaiming_uniform."
+    ),
+    param: list[str] = typer.Option(  # noqa: B008
+        None,
+        "--param",
+        "-p",
+        help="A hyper-parameter k=v, repeatable. Values are Python literals (ast.literal_eval); "
+        "bare words are strings: --param mode=fan_out --param scale=2.0.",
+    ),
+    shape: str = typer.Option(
+        None, "--shape", help="The shape to draw, e.g. 256,128 (default: the entry's example)."
+    ),
+    dtype: str = typer.Option(None, "--dtype", help="e.g. float32, bfloat16, complex64."),
+    seeds: int = typer.Option(
+        None, "--seeds", help="Number of seeds (default: max(16, ceil(2^18 / n)), at most 4096)."
+    ),
+    key: int = typer.Option(0, "--key", help="The base key is jax.random.key(KEY)."),
+    alpha: float = typer.Option(
+        1e-6, "--alpha", help="Family-wise false-alarm rate of all the checks together."
+    ),
+) -> None:
+    """Draw NAME for many seeds and check it against its exact law (exit status 1 on FAIL)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jinit._src.catalogue import entries
+    from jinit.testing import check_law
+
+    by_name = {e.name: e for e in entries()}
+    entry = by_name.get(name)
+    if entry is None:
+        close = [n for n in by_name if name.lower() in n.lower() or n.lower() in name.lower()]
+        hint = f" Did you mean {', '.join(close[:5])}?" if close else " See `jinit list`."
+        raise typer.BadParameter(f"no initialiser named {name!r} in the catalogue.{hint}")
+    params = _parse_params(param or [])
+    init = _build(entry, params)
+    parsed_shape = _parse_shape(shape) if shape else tuple(entry.example_shape)
+    parsed_dtype = None
+    if dtype:
+        try:
+            parsed_dtype = np.dtype(jnp.dtype(dtype))
+        except TypeError:
+            raise typer.BadParameter(
+                f"{dtype!r} is not a dtype; use e.g. float32, bfloat16, complex64",
+                param_hint="--dtype",
+            ) from None
+    if seeds is not None and seeds < 1:
+        raise typer.BadParameter(f"needs at least 1 seed; got {seeds}", param_hint="--seeds")
+    if not 0 < alpha < 1:
+        raise typer.BadParameter(f"needs 0 < alpha < 1; got {alpha}", param_hint="--alpha")
+    try:
+        report = check_law(
+            init, parsed_shape, dtype=parsed_dtype, seeds=seeds, key=key, alpha=alpha
+        )
+    except (TypeError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from None
+
+    table = Table(title=report.title, title_justify="left")
+    table.add_column("check", style="bold", no_wrap=True)
+    for column in ("measured", "expected", "tolerance", "SE off"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("result", justify="center", no_wrap=True)
+    for c in report.checks:
+        verdict = "[green]PASS[/green]" if c.passed else "[bold red]FAIL[/bold red]"
+        tol = "±" + _fmt(c.tolerance)
+        table.add_row(c.name, _fmt(c.measured), _fmt(c.expected), tol, _fmt(c.se_off, 3), verdict)
+    console = Console()
+    console.print(table)
+    for c in report.checks:
+        if c.note and (not c.passed or c.name.startswith("KS")):
+            console.print(f"  {c.name}: {c.note}", style="dim")
+    console.print(
+        f"{report.seeds} seeds, {report.count:,} values; family-wise alpha {report.alpha:g} "
+        f"(Bonferroni over {report.num_tests} statistical checks, each at alpha/(2k)). "
+        f"Reproduce: {report.reproduce}",
+        style="dim",
+    )
+    console.print("[green]PASS[/green]" if report.passed else "[bold red]FAIL[/bold red]")
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
+def _fmt(x: float, digits: int = 5) -> str:
+    import math
+
+    if isinstance(x, float) and math.isnan(x):
+        return "—"
+    return f"{x:.{digits}g}"
+
+
+def _parse_params(items: list[str]) -> dict:
+    """``k=v`` pairs; values via ``ast.literal_eval`` (no eval), bare words kept as strings."""
+    import ast
+
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        k = k.strip()
+        if not sep or not k.isidentifier():
+            raise typer.BadParameter(
+                f"expected k=v with k a parameter name, e.g. scale=2.0; got {item!r}",
+                param_hint="--param",
+            )
+        try:
+            out[k] = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError):
+            out[k] = v.strip()
+    return out
+
+
+def _build(entry, params: dict):
+    """The entry's initialiser, built with ``params`` through its public builder."""
+    import importlib
+    import inspect
+
+    import jinit
+
+    if not params:
+        return entry.build()
+    builder = entry.build
+    try:
+        takes_params = bool(inspect.signature(builder).parameters)
+    except (TypeError, ValueError):
+        takes_params = False
+    if not takes_params:  # a zero-argument lambda: use the public builder of the same name
+        builder = None
+        path = entry.name.split(".")
+        for module_name in (
+            "jinit." + ".".join(path[:-1]) if len(path) > 1 else "jinit",
+            "jinit._src.torch_init" if path[0] == "torch" else "",
+        ):
+            if not module_name:
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            builder = getattr(module, path[-1], None)
+            if builder is not None:
+                break
+    if builder is None or isinstance(builder, jinit.Initializer) or not callable(builder):
+        raise typer.BadParameter(
+            f"{entry.name!r} takes no parameters; drop --param", param_hint="--param"
+        )
+    try:
+        return builder(**params)
+    except (TypeError, ValueError) as err:
+        raise typer.BadParameter(str(err), param_hint="--param") from None
+
+
+from jinit._src import cli_sweep as _cli_sweep  # noqa: E402,F401
 
 
 def main() -> None:  # console-script entry point

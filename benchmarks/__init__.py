@@ -1,0 +1,1 @@
+"""Benchmarks of jinit: each script writes JSON to benchmarks/results/ and prints a table."""
