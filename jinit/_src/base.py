@@ -361,7 +361,17 @@ class Initializer:
         shape, dtype = self._check_call(shape, dtype)
         if math.prod(shape) == 0:
             return laws.DeterministicLaw(np.zeros(shape, dtype), dtype=dtype)
-        return self._law(shape, dtype)
+        out = self._law(shape, dtype)
+        if (
+            isinstance(out, laws.ElementwiseLaw)
+            and not out.is_complex
+            and np.dtype(dtype).itemsize == 2
+            and out.sampler is None
+        ):
+            # 16-bit samplers take few values: record what made the law so its exact discrete
+            # version can be enumerated by the statistics (jinit._src.sampled).
+            out = dataclasses.replace(out, sampler=(self, shape))
+        return out
 
     def _law(self, shape: tuple[int, ...], dtype: np.dtype):
         raise NotImplementedError

@@ -49,6 +49,9 @@ class Law:
     """Base class of laws. ``dtype`` is the dtype the samples are rounded to."""
 
     dtype: np.dtype = dataclasses.field(default=np.dtype("float32"), kw_only=True)
+    # ``(init, shape)`` that made this law, kept for 16-bit real element-wise laws so the exact
+    # discrete law of the sampler can be enumerated (jinit._src.sampled); not part of equality.
+    sampler: Any = dataclasses.field(default=None, kw_only=True, compare=False, repr=False)
 
     def summary(self) -> str:
         raise NotImplementedError
