@@ -41,6 +41,13 @@ from jinit._src.stats import PooledStats as PooledStats
 from jinit._src.stats import init_stats as init_stats
 from jinit._src.structured import delta_orthogonal as delta_orthogonal
 from jinit._src.structured import orthogonal as orthogonal
+from jinit._src.tree import Contextual as Contextual
+from jinit._src.tree import LeafInfo as LeafInfo
+from jinit._src.tree import ReinitRecord as ReinitRecord
+from jinit._src.tree import ReinitTable as ReinitTable
+from jinit._src.tree import contextual as contextual
+from jinit._src.tree import path_key as path_key
+from jinit._src.tree import reinit as reinit
 from jinit._src.variance import glorot_normal as glorot_normal
 from jinit._src.variance import glorot_uniform as glorot_uniform
 from jinit._src.variance import he_normal as he_normal
@@ -56,6 +63,13 @@ from jinit._src.variance import xavier_uniform as xavier_uniform
 __version__ = "0.1.0"
 
 __all__ = [
+    "reinit",
+    "contextual",
+    "path_key",
+    "Contextual",
+    "LeafInfo",
+    "ReinitRecord",
+    "ReinitTable",
     "bias_prior",
     "cnn",
     "constant",

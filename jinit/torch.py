@@ -23,6 +23,7 @@ from jinit._src.torch_init import trunc_normal as trunc_normal
 from jinit._src.torch_init import uniform as uniform
 from jinit._src.torch_init import xavier_normal as xavier_normal
 from jinit._src.torch_init import xavier_uniform as xavier_uniform
+from jinit._src.torch_port import init_like_torch as init_like_torch
 
 __all__ = [
     "calculate_gain",
@@ -31,6 +32,7 @@ __all__ = [
     "dirac",
     "embedding",
     "eye",
+    "init_like_torch",
     "kaiming_normal",
     "kaiming_uniform",
     "linear_bias",

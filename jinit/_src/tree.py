@@ -1,0 +1,673 @@
+r"""Re-initialise a whole parameter tree by ordered (pattern, initialiser) rules: ``jinit.reinit``.
+
+PyTorch users re-initialise a model with ``model.apply(init_weights)``; :func:`reinit` is the
+functional JAX version. It addresses every array leaf by its '/'-joined path (see
+:mod:`jinit._src.paths`: ``"Dense_0/kernel"`` in a linen params dict, ``"linear1/kernel"`` in an
+``nnx.State``, ``"mlp/~/linear_0/w"`` in a haiku dict, ``"layers/0/weight"`` in an equinox
+module), gives each leaf to the **first** rule whose pattern matches, and draws it with a key
+derived from the path alone, so:
+
+* a leaf is initialised exactly once (a later rule can never overwrite an earlier one, unlike the
+  tutorial ``init_weights`` that draws Xavier weights and zeroes them on the next line);
+* adding, removing or renaming a layer changes no other layer's values;
+* the result does not depend on the order of the tree or of the leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import inspect
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jinit._src.base import PRNGKey, check_key
+from jinit._src.paths import _is_variable, named_leaves, path_str
+
+__all__ = [
+    "Contextual",
+    "LeafInfo",
+    "ReinitRecord",
+    "ReinitTable",
+    "contextual",
+    "path_key",
+    "reinit",
+]
+
+_API = "jinit.reinit"
+
+
+# ---------------------------------------------------------------------------------------------
+# Context-aware initialisers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LeafInfo:
+    """What a :func:`contextual` initialiser sees about the leaf it draws.
+
+    Attributes:
+      path: the leaf's '/'-joined path, e.g. ``"encoder/Dense_0/bias"``.
+      shape: the leaf's shape (the result must have it).
+      dtype: the leaf's dtype (the result is cast to it).
+      value: the leaf's current array (before re-initialisation).
+      siblings: the other array leaves of the same parent (the path without its last component),
+        by last component, with their *current* values: for ``"Dense_0/bias"`` that is
+        ``{"kernel": <Dense_0/kernel>}``. Values are never the re-initialised ones, so the result
+        does not depend on the order in which leaves are drawn.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    value: Any
+    siblings: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The last path component (``"bias"`` for ``"Dense_0/bias"``)."""
+        return self.path.rpartition("/")[2]
+
+    @property
+    def parent(self) -> str:
+        """The path without its last component (``""`` at the top level)."""
+        return self.path.rpartition("/")[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Contextual:
+    """A context-aware initialiser ``fn(key, leaf: LeafInfo) -> array``; see :func:`contextual`.
+
+    If ``fn`` has a method ``describe(leaf: LeafInfo) -> str`` (e.g. naming the plain initialiser
+    it resolves to for that leaf), :class:`ReinitTable` shows it for each leaf it drew.
+    """
+
+    fn: Callable[[PRNGKey, LeafInfo], Any]
+
+    def __call__(self, key: PRNGKey, leaf: LeafInfo) -> Any:
+        return self.fn(key, leaf)
+
+    def __repr__(self) -> str:
+        name = getattr(self.fn, "__qualname__", None) or repr(self.fn)
+        return f"jinit.contextual({name})"
+
+
+def contextual(fn: Callable[[PRNGKey, LeafInfo], Any]) -> Contextual:
+    r"""Marks ``fn(key, leaf)`` as a :func:`reinit` initialiser that sees its leaf's context.
+
+    A plain initialiser is called ``init(key, shape, dtype)`` and knows nothing else. Some need
+    more: PyTorch's ``nn.Linear`` bias is :math:`U(\pm 1/\sqrt{\mathrm{fan\_in}})` with the fan-in
+    of the *kernel* next to it (He et al., 2015, as implemented in ``torch.nn.Linear``). A
+    contextual initialiser gets a :class:`LeafInfo` (path, shape, dtype, current value, and the
+    sibling arrays under the same parent) and returns an array of ``leaf.shape``.
+
+    Args:
+      fn: a callable ``fn(key, leaf: LeafInfo) -> array``.
+
+    Returns:
+      A :class:`Contextual` to use as the initialiser of a :func:`reinit` rule.
+
+    Raises:
+      TypeError: ``fn`` is not callable.
+
+    Examples:
+      >>> import math, jax, jax.numpy as jnp, jinit
+      >>> def torch_bias(key, leaf):
+      ...     fan_in = leaf.siblings["kernel"].shape[0]  # Dense kernel (in, out)
+      ...     bound = 1 / math.sqrt(fan_in)
+      ...     return jax.random.uniform(key, leaf.shape, leaf.dtype, -bound, bound)
+      >>> params = {"Dense_0": {"kernel": jnp.zeros((400, 3)), "bias": jnp.zeros(3)}}
+      >>> new = jinit.reinit(params, jax.random.key(0), [
+      ...     ("*/kernel", jinit.torch.linear_weight()),
+      ...     ("*/bias", jinit.contextual(torch_bias)),
+      ... ])
+      >>> b = new["Dense_0"]["bias"]
+      >>> bool((jnp.abs(b) <= 1 / 20).all()), bool((b != 0).all())
+      (True, True)
+    """
+    if isinstance(fn, Contextual):
+        return fn
+    if not callable(fn):
+        raise TypeError(
+            f"`jinit.contextual` needs a callable `fn(key, leaf)`; got {fn!r} of type "
+            f"{type(fn).__name__}. Pass a function such as `lambda key, leaf: ...`."
+        )
+    return Contextual(fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------------------------
+
+
+def _path_hash(path: str) -> int:
+    """A 32-bit hash of ``path``, stable across processes and Python versions (SHA-256)."""
+    return int.from_bytes(hashlib.sha256(path.encode("utf-8")).digest()[:4], "little")
+
+
+def path_key(key: PRNGKey, path: str) -> PRNGKey:
+    """The key :func:`reinit` draws the leaf at ``path`` with: ``fold_in(key, hash32(path))``.
+
+    ``hash32`` is the first 4 bytes (little-endian) of the SHA-256 of the UTF-8 path: stable
+    across processes and machines (unlike Python's salted ``hash``), and depending on nothing but
+    the path, so the leaf's values do not change when other leaves are added, removed or renamed.
+
+    Args:
+      key: the key passed to :func:`reinit`.
+      path: a '/'-joined leaf path.
+
+    Returns:
+      A key of the same kind as ``key``.
+
+    Examples:
+      >>> import jax, jinit
+      >>> import jax.numpy as jnp
+      >>> k, init = jax.random.key(0), jinit.normal(1.0)
+      >>> new = jinit.reinit({"a": {"w": jnp.zeros(3)}}, k, [("a/w", init)])
+      >>> bool((new["a"]["w"] == init(jinit.path_key(k, "a/w"), (3,))).all())
+      True
+    """
+    key = check_key("jinit.path_key", key)
+    if not isinstance(path, str):
+        raise TypeError(f"`jinit.path_key` needs `path` to be a str; got {path!r}.")
+    return jax.random.fold_in(key, np.uint32(_path_hash(path)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    index: int
+    pattern: str
+    init: Any  # an initialiser, a Contextual, or None (keep)
+    match: Callable[[str], bool]
+
+
+def _glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """fnmatch (case-sensitive) where ``*`` also spans '/'; a leading ``*/`` may match nothing."""
+    rx = re.compile(fnmatch.translate(pattern))
+    if pattern.startswith("*/"):
+        top = re.compile(fnmatch.translate(pattern[2:]))
+        return lambda p: rx.match(p) is not None or top.match(p) is not None
+    return lambda p: rx.match(p) is not None
+
+
+def _check_init(api: str, i: int, pattern: str, init: Any) -> Any:
+    where = f"rule {i} ({pattern!r})"
+    if init is None or isinstance(init, Contextual):
+        return init
+    if not callable(init):
+        raise TypeError(
+            f"`{api}` needs each rule's initialiser to be callable as `init(key, shape, dtype)`, "
+            f"a `jinit.contextual(fn)`, or None (keep the leaf); {where} has {init!r} of type "
+            f"{type(init).__name__}. Pass e.g. `jinit.he_normal()`."
+        )
+    if inspect.isfunction(init) and (getattr(init, "__module__", "") or "").startswith("jinit"):
+        raise TypeError(
+            f"`{api}`: {where} has `{init.__name__}`, which builds an initialiser rather than "
+            f"being one. Call it: `jinit.{init.__name__}(...)`."
+        )
+    try:
+        sig = inspect.signature(init)
+    except (TypeError, ValueError):  # builtins without a signature: trust them
+        return init
+    try:
+        sig.bind(None, None, None)
+    except TypeError:
+        try:
+            sig.bind(None, None)
+        except TypeError:
+            hint = ""
+        else:
+            hint = (
+                " It takes two arguments: if it is a context-aware initialiser `fn(key, leaf)`, "
+                "wrap it as `jinit.contextual(fn)`."
+            )
+        raise TypeError(
+            f"`{api}`: {where} has {init!r}, which cannot be called as `init(key, shape, "
+            f"dtype)`.{hint}"
+        ) from None
+    return init
+
+
+def _check_rules(api: str, rules: Any, regex: bool) -> tuple[_Rule, ...]:
+    if isinstance(rules, Mapping):
+        rules = list(rules.items())
+    if isinstance(rules, (str, bytes)) or not isinstance(rules, Sequence):
+        raise TypeError(
+            f"`{api}` needs `rules` to be an ordered sequence of (pattern, initialiser) pairs; "
+            f"got {rules!r} of type {type(rules).__name__}. Pass e.g. "
+            f'`[("*/kernel", jinit.he_normal()), ("*/bias", jinit.zeros)]`.'
+        )
+    if len(rules) == 2 and isinstance(rules[0], str) and not isinstance(rules[1], str):
+        raise TypeError(
+            f"`{api}` needs `rules` to be a sequence of (pattern, initialiser) pairs; got a single "
+            f"pair {tuple(rules)!r}. Wrap it in a list: `[({rules[0]!r}, init)]`."
+        )
+    out = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, (tuple, list)) or len(rule) != 2:
+            raise TypeError(
+                f"`{api}` needs each rule to be a (pattern, initialiser) pair; rule {i} is "
+                f"{rule!r}. Write it as `(pattern, init)`, e.g. `('*/kernel', jinit.he_normal())`."
+            )
+        pattern, init = rule
+        if not isinstance(pattern, str):
+            raise TypeError(
+                f"`{api}` needs each rule's pattern to be a str; rule {i} has {pattern!r} of type "
+                f"{type(pattern).__name__}. Pass a glob such as '*/kernel'"
+                + (" or a regex such as r'.*/kernel'." if regex else ".")
+            )
+        if regex:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as e:
+                raise ValueError(
+                    f"`{api}` (regex=True): rule {i} has the pattern {pattern!r}, which is not a "
+                    f"valid regular expression ({e}). Fix it, or pass a glob with regex=False."
+                ) from None
+            match = _regex_matcher(compiled)
+        else:
+            match = _glob_matcher(pattern)
+        out.append(_Rule(i, pattern, _check_init(api, i, pattern, init), match))
+    return tuple(out)
+
+
+def _regex_matcher(rx: re.Pattern) -> Callable[[str], bool]:
+    return lambda p: rx.fullmatch(p) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Explanation table
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ReinitRecord:
+    """Which rule initialised one leaf.
+
+    Attributes:
+      path: the leaf's path.
+      shape: its shape.
+      dtype: its dtype name.
+      rule: the index of the winning rule, or None if no rule matched (the leaf is kept).
+      pattern: the winning rule's pattern, or None.
+      init: the winning rule's initialiser (None for no rule, or a rule that keeps the leaf).
+      also_matched: indices of later rules that matched the path too but lost to ``rule``.
+      detail: what a contextual initialiser resolved to for this leaf, if it says (else None).
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    rule: int | None
+    pattern: str | None
+    init: Any
+    also_matched: tuple[int, ...] = ()
+    detail: str | None = None
+
+    @property
+    def action(self) -> str:
+        """``"unmatched (kept)"``, ``"kept"``, or the initialiser's repr (or its ``detail``)."""
+        if self.rule is None:
+            return "unmatched (kept)"
+        if self.init is None:
+            return "kept"
+        return self.detail or repr(self.init)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReinitTable(Sequence):
+    """What :func:`reinit` did (``explain=True``): one :class:`ReinitRecord` per array leaf.
+
+    A sequence of records in tree order; ``str``/``repr`` print an aligned table followed by the
+    rules that initialised no leaf (matching nothing, or shadowed by earlier rules).
+
+    Attributes:
+      records: one record per array leaf.
+      rules: the rules as given, ``(pattern, initialiser)`` pairs.
+      unused: indices of rules that matched no path at all.
+      shadowed: indices of rules that matched some paths, all taken by earlier rules.
+    """
+
+    records: tuple[ReinitRecord, ...]
+    rules: tuple[tuple[str, Any], ...]
+    unused: tuple[int, ...]
+    shadowed: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def __iter__(self) -> Iterator[ReinitRecord]:
+        return iter(self.records)
+
+    def by_path(self) -> dict[str, ReinitRecord]:
+        """The records keyed by path."""
+        return {r.path: r for r in self.records}
+
+    def __str__(self) -> str:
+        rows = [("path", "shape", "dtype", "rule", "initialiser")]
+        for r in self.records:
+            rule = "-" if r.rule is None else f"{r.rule}: {r.pattern}"
+            rows.append((r.path, str(r.shape), r.dtype, rule, r.action))
+        widths = [max(len(row[c]) for row in rows) for c in range(4)]
+        lines = [
+            "  ".join(x.ljust(w) for x, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            for row in rows
+        ]
+        lines = [ln.rstrip() for ln in lines]
+        for i in self.shadowed:
+            lines.append(
+                f"rule {i} ({self.rules[i][0]!r}) is shadowed: earlier rules took its leaves"
+            )
+        for i in self.unused:
+            lines.append(f"rule {i} ({self.rules[i][0]!r}) matched no leaf")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"ReinitTable({len(self.records)} leaves, {len(self.rules)} rules)\n{self}"
+
+
+# ---------------------------------------------------------------------------------------------
+# reinit
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_nnx_module(x: Any) -> bool:
+    try:
+        from flax import nnx
+    except ImportError:  # pragma: no cover - flax is a dependency
+        return False
+    return isinstance(x, nnx.Module)
+
+
+def reinit(
+    params: Any,
+    key: PRNGKey,
+    rules: Sequence[tuple[str, Any]] | Mapping[str, Any],
+    *,
+    strict: bool = True,
+    regex: bool = False,
+    explain: bool = False,
+) -> Any:
+    r"""Re-initialises every array leaf of a parameter tree by the first rule matching its path.
+
+    Each array leaf has a '/'-joined path (``"Dense_0/kernel"``; with a linen
+    ``{"params": ...}`` dict, ``"params/Dense_0/kernel"``). The rules are tried in order and the
+    **first** whose pattern matches the path draws the leaf, once:
+
+    .. math::
+        w_{\mathrm{path}} \leftarrow \mathrm{init}_{r(\mathrm{path})}\big(
+        \mathrm{fold\_in}(\mathrm{key}, h(\mathrm{path})),\ \mathrm{shape},\ \mathrm{dtype}\big),
+        \qquad r(\mathrm{path}) = \min\{\, i : \mathrm{pattern}_i \text{ matches path} \,\},
+
+    with :math:`h` the first 32 bits of the path's SHA-256 (see :func:`path_key`). So the values
+    of a leaf depend only on ``key``, its path, its rule, shape and dtype: adding or renaming
+    another layer, or re-ordering the tree, changes nothing else.
+
+    Patterns are globs (:func:`fnmatch.fnmatchcase`, case-sensitive) matched against the **whole**
+    path, where ``*`` matches any characters *including* '/', so ``"*/kernel"`` matches
+    ``"Dense_0/kernel"`` and ``"encoder/layer_3/attn/kernel"``; ``?`` is one character and
+    ``[...]`` a character class. A pattern starting with ``*/`` also matches at the top level
+    (``"*/kernel"`` matches ``"kernel"``, the kernel of an ``nnx.Linear`` given alone). With
+    ``regex=True`` patterns are regular expressions and must match the whole path
+    (:func:`re.fullmatch`).
+
+    An initialiser is any ``init(key, shape, dtype) -> array`` (a jinit initialiser, a
+    ``jax.nn.initializers`` one, or a function), a :func:`contextual` ``fn(key, leaf)`` that also
+    sees the leaf's path, value and siblings, or ``None`` to keep the leaf as it is. It is called
+    with the leaf's dtype; its result must have the leaf's shape and is cast to the leaf's dtype
+    and, outside ``jit``, placed with the leaf's sharding.
+
+    Accepted trees: linen params dicts (the ``{"params": ...}`` variables or the inner dict),
+    haiku dicts (``{"mlp/~/linear_0": {"w": ..., "b": ...}}``), ``nnx.State`` (from
+    ``nnx.split``/``nnx.state``; ``nnx.Variable`` boxes and their metadata are kept), any other
+    pytree such as an equinox module (array leaves are replaced where they are; non-array leaves
+    are kept), and an ``nnx.Module``: its ``nnx.Param`` leaves are re-initialised in a clone, which
+    is returned (the input module is not modified; other variables such as batch statistics are
+    copied unchanged).
+
+    Args:
+      params: the parameter tree (or an ``nnx.Module``).
+      key: a PRNG key.
+      rules: ordered ``(pattern, initialiser)`` pairs (a dict is taken in insertion order).
+      strict: if True (default), raise when an array leaf matches no rule, and when a rule is
+        shadowed (it matches some leaves but earlier rules took all of them — the tutorial bug
+        of a later rule meant to override an earlier one). Rules matching no path at all are not
+        an error (rule sets may cover layers a model lacks); ``explain`` lists them. If False,
+        unmatched leaves are kept unchanged.
+      regex: patterns are regular expressions (full match) instead of globs.
+      explain: also return a :class:`ReinitTable` saying which rule drew which leaf.
+
+    Returns:
+      The re-initialised tree, of the same structure and type as ``params``; with
+      ``explain=True``, the pair ``(new_params, table)``.
+
+    Raises:
+      TypeError: malformed rules (not pairs, a non-str pattern, a non-callable initialiser), a bad
+        key.
+      ValueError: an invalid regex, unmatched leaves or shadowed rules under ``strict``, an
+        initialiser returning the wrong shape, two leaves with the same path.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jinit
+      >>> params = {"Dense_0": {"kernel": jnp.ones((4, 8)), "bias": jnp.ones(8)},
+      ...           "head": {"kernel": jnp.ones((8, 2)), "bias": jnp.ones(2)}}
+      >>> new, table = jinit.reinit(params, jax.random.key(0), [
+      ...     ("head/bias", jinit.bias_prior(0.01)),
+      ...     ("*/kernel", jinit.he_normal()),
+      ...     ("*/bias", jinit.zeros),
+      ... ], explain=True)
+      >>> print(table)
+      path            shape   dtype    rule            initialiser
+      Dense_0/bias    (8,)    float32  2: */bias       jinit.zeros
+      Dense_0/kernel  (4, 8)  float32  1: */kernel     jinit.he_normal()
+      head/bias       (2,)    float32  0: head/bias    jinit.bias_prior(p=0.01)
+      head/kernel     (8, 2)  float32  1: */kernel     jinit.he_normal()
+      >>> round(float(new["head"]["bias"][0]), 3)  # -log((1 - p) / p)
+      -4.595
+    """
+    key = check_key(_API, key)
+    for name, flag in (("strict", strict), ("regex", regex), ("explain", explain)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"`{_API}` needs `{name}` to be a bool; got {flag!r}.")
+    compiled = _check_rules(_API, rules, bool(regex))
+    return _reinit(params, key, compiled, strict=bool(strict), explain=bool(explain))
+
+
+def _reinit(
+    params: Any,
+    key: PRNGKey,
+    rules: tuple[_Rule, ...],
+    *,
+    strict: bool,
+    explain: bool,
+    api: str = _API,
+    shadow_checked: int | None = None,
+) -> Any:
+    """:func:`reinit` on checked rules; only rules < ``shadow_checked`` may not be shadowed."""
+    if _is_nnx_module(params):
+        from flax import nnx
+
+        clone = nnx.clone(params)
+        _, state, _ = nnx.split(clone, nnx.Param, ...)
+        new_state, table = _reinit_tree(state, key, rules, strict, api, shadow_checked)
+        nnx.update(clone, new_state)
+        return (clone, table) if explain else clone
+    new, table = _reinit_tree(params, key, rules, strict, api, shadow_checked)
+    return (new, table) if explain else new
+
+
+def _fmt_leaves(items: Sequence[tuple[str, Any]], limit: int = 20) -> str:
+    shown = [f"  {p} {tuple(np.shape(a))} {a.dtype}" for p, a in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"  ... and {len(items) - limit} more")
+    return "\n".join(shown)
+
+
+def _fmt_rules(rules: Sequence[_Rule]) -> str:
+    if not rules:
+        return "  (no rules)"
+    return "\n".join(f"  {r.index}: {r.pattern!r} -> {r.init!r}" for r in rules)
+
+
+def _reinit_tree(params, key, rules, strict, api, shadow_checked):
+    leaves = named_leaves(params)
+    if not leaves and strict:
+        raise ValueError(
+            f"`{api}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
+            f"parameter tree such as `variables['params']`, an `nnx.State` or an equinox module."
+        )
+    seen: dict[str, int] = {}
+    for p, _, _ in leaves:
+        seen[p] = seen.get(p, 0) + 1
+    dupes = [p for p, n in seen.items() if n > 1]
+    if dupes:
+        raise ValueError(
+            f"`{api}` found several leaves with the same path {dupes[:5]} (e.g. a key 'a/b' next "
+            f"to a nested 'a' -> 'b'), so rules cannot tell them apart. Rename the keys."
+        )
+
+    # Match every path against every rule (for the shadow check), keep the first.
+    winners: dict[str, _Rule | None] = {}
+    also: dict[str, tuple[int, ...]] = {}
+    matched = [0] * len(rules)
+    won = [0] * len(rules)
+    for p, _, _ in leaves:
+        hits = [r for r in rules if r.match(p)]
+        for r in hits:
+            matched[r.index] += 1
+        winners[p] = hits[0] if hits else None
+        also[p] = tuple(r.index for r in hits[1:])
+        if hits:
+            won[hits[0].index] += 1
+    unmatched = [(p, a) for p, a, _ in leaves if winners[p] is None]
+    limit = len(rules) if shadow_checked is None else shadow_checked
+    shadowed = [r for r in rules if matched[r.index] and not won[r.index]]
+    if strict:
+        problems = []
+        if unmatched:
+            hint = ""
+            if any(not jnp.issubdtype(a.dtype, jnp.inexact) for _, a in unmatched):
+                hint = (
+                    " Non-float leaves (RNG state, counters) are not parameters: pass only the "
+                    "parameters, e.g. `nnx.state(model, nnx.Param)` or the nnx model itself."
+                )
+            problems.append(
+                f"{len(unmatched)} array leaf/leaves matched no rule:\n{_fmt_leaves(unmatched)}\n"
+                f"Add a rule for them (`(pattern, None)` keeps a leaf as it is), or pass "
+                f"strict=False to keep every unmatched leaf.{hint}"
+            )
+        bad = [r for r in shadowed if r.index < limit]
+        if bad:
+            lines = []
+            for r in bad:
+                taken = [p for p, _, _ in leaves if r.match(p)]
+                firsts = sorted({winners[p].index for p in taken})
+                lines.append(
+                    f"  rule {r.index} ({r.pattern!r}) matches {taken[:5]} but rule(s) {firsts} "
+                    f"come first"
+                )
+            problems.append(
+                "some rules never apply, because the first matching rule wins and earlier rules "
+                "take all their leaves:\n" + "\n".join(lines) + "\nPut the more specific rule "
+                "first, or remove it."
+            )
+        if problems:
+            raise ValueError(
+                f"`{api}` (strict=True): " + "\n".join(problems) + f"\nRules:\n{_fmt_rules(rules)}"
+            )
+
+    siblings: dict[str, dict[str, Any]] = {}
+    for p, a, _ in leaves:
+        parent, _, name = p.rpartition("/")
+        siblings.setdefault(parent, {})[name] = a
+
+    new_values: dict[str, Any] = {}
+    records = []
+    for p, a, box in leaves:
+        rule = winners[p]
+        detail = None
+        if rule is not None and rule.init is not None:
+            parent, _, name = p.rpartition("/")
+            info = LeafInfo(
+                p,
+                tuple(np.shape(a)),
+                a.dtype,
+                a,
+                {k: v for k, v in siblings[parent].items() if k != name},
+            )
+            value = _draw(api, rule, path_key(key, p), info)
+            new_values[p] = value if box is None else box(value)
+            if isinstance(rule.init, Contextual) and hasattr(rule.init.fn, "describe"):
+                detail = str(rule.init.fn.describe(info))
+        records.append(
+            ReinitRecord(
+                path=p,
+                shape=tuple(np.shape(a)),
+                dtype=str(a.dtype),
+                rule=None if rule is None else rule.index,
+                pattern=None if rule is None else rule.pattern,
+                init=None if rule is None else rule.init,
+                also_matched=also[p],
+                detail=detail,
+            )
+        )
+
+    def replace(keypath, leaf):
+        return new_values.get(path_str(keypath), leaf)
+
+    new = jax.tree_util.tree_map_with_path(replace, params, is_leaf=_is_variable)
+    table = ReinitTable(
+        records=tuple(records),
+        rules=tuple((r.pattern, r.init) for r in rules),
+        unused=tuple(r.index for r in rules if not matched[r.index]),
+        shadowed=tuple(r.index for r in shadowed),
+    )
+    return new, table
+
+
+def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> jax.Array:
+    path, shape, dtype, old = info.path, info.shape, info.value.dtype, info.value
+    try:
+        if isinstance(rule.init, Contextual):
+            out = rule.init(key, info)
+        else:
+            out = rule.init(key, shape, dtype)
+    except Exception as e:
+        if hasattr(e, "add_note"):  # Python >= 3.11
+            e.add_note(
+                f"{api}: while drawing {path!r} {shape} with rule {rule.index} "
+                f"({rule.pattern!r} -> {rule.init!r})"
+            )
+        raise
+    if not isinstance(out, (jax.Array, np.ndarray, np.generic, int, float, complex)):
+        raise TypeError(
+            f"`{api}`: rule {rule.index} ({rule.pattern!r} -> {rule.init!r}) returned "
+            f"{type(out).__name__} for {path!r}, not an array."
+        )
+    out = jnp.asarray(out)
+    if out.shape != shape:
+        raise ValueError(
+            f"`{api}`: rule {rule.index} ({rule.pattern!r} -> {rule.init!r}) returned shape "
+            f"{out.shape} for {path!r}, whose shape is {shape}. An initialiser must return the "
+            f"shape it is given (a contextual one: `leaf.shape`)."
+        )
+    if out.dtype != dtype:
+        out = out.astype(dtype)
+    if not isinstance(out, jax.core.Tracer) and isinstance(old, jax.Array):
+        if not isinstance(old, jax.core.Tracer) and old.sharding != out.sharding:
+            out = jax.device_put(out, old.sharding)
+    return out
