@@ -4,6 +4,8 @@ Public API. Please import from here (``import jinit``), not from ``jinit._src``.
 """
 
 from jinit import laws as laws
+from jinit import mup as mup
+from jinit import recipes as recipes
 from jinit import testing as testing
 from jinit import theory as theory
 from jinit import torch as torch
@@ -63,6 +65,8 @@ from jinit._src.variance import xavier_uniform as xavier_uniform
 __version__ = "0.1.0"
 
 __all__ = [
+    "mup",
+    "recipes",
     "reinit",
     "contextual",
     "path_key",

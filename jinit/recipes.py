@@ -1,0 +1,54 @@
+"""Initialisation recipes from the literature: ``jinit.recipes``.
+
+Each function returns rules for :func:`jinit.reinit` (an ordered list of ``(pattern, initialiser)``
+pairs; the first matching rule wins, so rule lists combine by concatenation) or initialisers.
+Patterns default to Flax names and are arguments of each recipe.
+"""
+
+from jinit._src.recipes import ChronoBias as ChronoBias
+from jinit._src.recipes import DeepNormConstants as DeepNormConstants
+from jinit._src.recipes import FanScaled as FanScaled
+from jinit._src.recipes import LSTMBias as LSTMBias
+from jinit._src.recipes import TransformerNames as TransformerNames
+from jinit._src.recipes import chrono as chrono
+from jinit._src.recipes import chrono_bias as chrono_bias
+from jinit._src.recipes import deepnorm as deepnorm
+from jinit._src.recipes import deepnorm_constants as deepnorm_constants
+from jinit._src.recipes import fan_scaled as fan_scaled
+from jinit._src.recipes import fixup as fixup
+from jinit._src.recipes import gpt2 as gpt2
+from jinit._src.recipes import irnn as irnn
+from jinit._src.recipes import lstm as lstm
+from jinit._src.recipes import lstm_bias as lstm_bias
+from jinit._src.recipes import olmo as olmo
+from jinit._src.recipes import retinanet as retinanet
+from jinit._src.recipes import rezero as rezero
+from jinit._src.recipes import skipinit as skipinit
+from jinit._src.recipes import t5 as t5
+from jinit._src.recipes import tfixup as tfixup
+from jinit._src.recipes import zerO as zerO
+
+__all__ = [
+    "chrono",
+    "chrono_bias",
+    "ChronoBias",
+    "deepnorm",
+    "deepnorm_constants",
+    "DeepNormConstants",
+    "fan_scaled",
+    "FanScaled",
+    "fixup",
+    "gpt2",
+    "irnn",
+    "lstm",
+    "lstm_bias",
+    "LSTMBias",
+    "olmo",
+    "retinanet",
+    "rezero",
+    "skipinit",
+    "t5",
+    "tfixup",
+    "TransformerNames",
+    "zerO",
+]
