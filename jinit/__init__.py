@@ -47,6 +47,7 @@ from jinit._src.tree import Contextual as Contextual
 from jinit._src.tree import LeafInfo as LeafInfo
 from jinit._src.tree import ReinitRecord as ReinitRecord
 from jinit._src.tree import ReinitTable as ReinitTable
+from jinit._src.tree import Rule as Rule
 from jinit._src.tree import contextual as contextual
 from jinit._src.tree import path_key as path_key
 from jinit._src.tree import reinit as reinit
@@ -65,6 +66,7 @@ from jinit._src.variance import xavier_uniform as xavier_uniform
 __version__ = "0.1.0"
 
 __all__ = [
+    "Rule",
     "mup",
     "recipes",
     "reinit",

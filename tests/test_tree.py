@@ -526,3 +526,20 @@ def test_contextual_bias_law():
     b = 1 / math.sqrt(48)
     assert stats.kstest(x, stats.uniform(-b, 2 * b).cdf).pvalue > 1e-4
     assert np.abs(x).max() <= b and np.abs(x).max() > 0.95 * b
+
+
+@pytest.mark.parametrize("fallback,raises", [(False, True), (True, False)])
+def test_a_fallback_rule_may_lose_every_leaf_but_a_plain_one_may_not(fallback, raises):
+    params = {"Dense_0": {"kernel": jnp.ones((4, 3)), "bias": jnp.ones(3)}}
+    rules = [
+        ("*/kernel", jinit.he_normal()),
+        ("*/bias", jinit.zeros),
+        jinit.Rule("*", jinit.ones, fallback=fallback),
+    ]
+    if raises:
+        with pytest.raises(ValueError, match="never apply"):
+            jinit.reinit(params, jax.random.key(0), rules)
+    else:
+        new, table = jinit.reinit(params, jax.random.key(0), rules, explain=True)
+        assert float(jnp.abs(new["Dense_0"]["bias"]).max()) == 0.0
+        assert 2 in table.shadowed

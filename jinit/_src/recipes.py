@@ -24,9 +24,9 @@ recipe                   what it sets
 :func:`retinanet`        classification prior bias −log((1−π)/π), N(0, 0.01²) kernels (Lin 2017)
 =======================  ====================================================================
 
-Recipes end with fallback rules (``"*kernel"``, ``"*bias"``, ...) for the leaves no specific rule
-took; on a partial tree where a fallback has nothing left, ``reinit(strict=True)`` reports it as
-shadowed: drop that rule or pass ``strict=False``.
+Recipes end with fallback rules (``jinit.Rule("*kernel", ..., fallback=True)``, ``"*bias"``, ...)
+for the leaves no specific rule took; being marked as fallbacks, they may lose every leaf to
+earlier rules without ``reinit(strict=True)`` reporting them as shadowed.
 
 Patterns are :func:`jinit.reinit` globs (``*`` spans '/'), with defaults for Flax naming:
 ``flax.linen.MultiHeadDotProductAttention`` and ``nnx.MultiHeadAttention`` call their kernels
@@ -62,6 +62,7 @@ from jinit._src.extra import bias_prior, gpt2_residual, identity, transformer_no
 from jinit._src.extra import zerO as _zerO_init
 from jinit._src.fans import fans
 from jinit._src.structured import orthogonal
+from jinit._src.tree import Rule
 from jinit._src.variance import VarianceScaling, lecun_normal, variance_scaling
 
 __all__ = [
@@ -444,9 +445,9 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
         *_rules(nm.attn_out, residual),
         *_rules(nm.mlp_out, residual),
         *_rules(nm.embed, base),
-        ("*kernel", base),
-        ("*bias", zeros),
-        ("*scale", ones),
+        Rule("*kernel", base, fallback=True),
+        Rule("*bias", zeros, fallback=True),
+        Rule("*scale", ones, fallback=True),
     ]
 
 
@@ -567,9 +568,9 @@ def olmo(
         *_rules(nm.mlp_up, up),
         *_rules(nm.embed, embed),
         *_rules(nm.head, head),
-        ("*kernel", inner),
-        ("*bias", zeros),
-        ("*scale", ones),
+        Rule("*kernel", inner, fallback=True),
+        Rule("*bias", zeros, fallback=True),
+        Rule("*scale", ones, fallback=True),
     ]
 
 
@@ -638,9 +639,9 @@ def t5(
         *_rules(nm.key, kv),
         *_rules(nm.value, kv),
         *_rules(nm.embed, normal(embed_stddev)),
-        ("*kernel", fan_scaled(1.0, "fan_in", distribution)),
-        ("*bias", zeros),
-        ("*scale", ones),
+        Rule("*kernel", fan_scaled(1.0, "fan_in", distribution), fallback=True),
+        Rule("*bias", zeros, fallback=True),
+        Rule("*scale", ones, fallback=True),
     ]
 
 
@@ -789,7 +790,7 @@ def deepnorm(
             _scoped(scope, nm.attn_out + nm.mlp_in + nm.mlp_out), _xavier_normal(beta, "out_last")
         )
         rules += _rules(_scoped(scope, nm.query + nm.key), _xavier_normal(1.0, "in_first"))
-    return [*rules, ("*bias", zeros), ("*scale", ones)]
+    return [*rules, Rule("*bias", zeros, fallback=True), Rule("*scale", ones, fallback=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,8 +871,8 @@ def tfixup(
     return [
         *rules,
         *_rules(nm.head, fan_scaled(1.0, "fan_in")),
-        ("*bias", zeros),
-        ("*scale", ones),
+        Rule("*bias", zeros, fallback=True),
+        Rule("*scale", ones, fallback=True),
     ]
 
 
@@ -951,7 +952,7 @@ def fixup(
         (layers[-1], zeros),
         *_rules(classifier, zeros),
         *[(p, scaled) for p in layers[:-1]],
-        ("*kernel", variance_scaling(2.0, mode, "normal")),
+        Rule("*kernel", variance_scaling(2.0, mode, "normal"), fallback=True),
         ("*bias*", zeros),
         *_rules(multipliers, ones),
     ]
@@ -988,7 +989,12 @@ def zerO(  # noqa: N802 - the paper's spelling, as jinit.zerO
     api = _P + "zerO"
     m = _layers(api, "branch_layers", branch_layers)
     layers = _branch_layer(api, layer, m)
-    return [(layers[-1], zeros), ("*kernel", _zerO_init()), ("*bias", zeros), ("*scale", ones)]
+    return [
+        (layers[-1], zeros),
+        Rule("*kernel", _zerO_init(), fallback=True),
+        Rule("*bias", zeros, fallback=True),
+        Rule("*scale", ones, fallback=True),
+    ]
 
 
 def skipinit(gates: Patterns = "*skip_gain") -> Rules:
@@ -1445,6 +1451,6 @@ def retinanet(
     api = _P + "retinanet"
     return [
         *_rules(_patterns(api, "cls_bias", cls_bias), bias_prior(prior)),
-        ("*kernel", normal(check_real(api, "stddev", stddev, nonneg=True))),
-        ("*bias", zeros),
+        Rule("*kernel", normal(check_real(api, "stddev", stddev, nonneg=True)), fallback=True),
+        Rule("*bias", zeros, fallback=True),
     ]

@@ -21,7 +21,7 @@ import hashlib
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -184,12 +184,31 @@ def path_key(key: PRNGKey, path: str) -> PRNGKey:
 # ---------------------------------------------------------------------------------------------
 
 
+class Rule(NamedTuple):
+    """A rule of :func:`reinit` that may be marked as a fallback.
+
+    A plain ``(pattern, init)`` pair is a rule too; ``Rule(pattern, init, fallback=True)`` marks
+    a catch-all (recipes end with ``Rule("*kernel", ..., fallback=True)``) that is allowed to
+    lose every leaf to earlier rules, so ``strict`` does not report it as shadowed.
+
+    Examples:
+      >>> import jinit
+      >>> jinit.Rule("*bias", jinit.zeros, fallback=True).fallback
+      True
+    """
+
+    pattern: str
+    init: Any
+    fallback: bool = False
+
+
 @dataclasses.dataclass(frozen=True)
 class _Rule:
     index: int
     pattern: str
     init: Any  # an initialiser, a Contextual, or None (keep)
     match: Callable[[str], bool]
+    fallback: bool = False
 
 
 def _glob_matcher(pattern: str) -> Callable[[str], bool]:
@@ -255,12 +274,17 @@ def _check_rules(api: str, rules: Any, regex: bool) -> tuple[_Rule, ...]:
         )
     out = []
     for i, rule in enumerate(rules):
-        if not isinstance(rule, (tuple, list)) or len(rule) != 2:
+        fallback = False
+        if isinstance(rule, Rule):
+            pattern, init, fallback = rule
+        elif not isinstance(rule, (tuple, list)) or len(rule) != 2:
             raise TypeError(
-                f"`{api}` needs each rule to be a (pattern, initialiser) pair; rule {i} is "
-                f"{rule!r}. Write it as `(pattern, init)`, e.g. `('*/kernel', jinit.he_normal())`."
+                f"`{api}` needs each rule to be a (pattern, initialiser) pair or a `jinit.Rule`; "
+                f"rule {i} is {rule!r}. Write it as `(pattern, init)`, e.g. "
+                f"`('*/kernel', jinit.he_normal())`."
             )
-        pattern, init = rule
+        else:
+            pattern, init = rule
         if not isinstance(pattern, str):
             raise TypeError(
                 f"`{api}` needs each rule's pattern to be a str; rule {i} has {pattern!r} of type "
@@ -278,7 +302,7 @@ def _check_rules(api: str, rules: Any, regex: bool) -> tuple[_Rule, ...]:
             match = _regex_matcher(compiled)
         else:
             match = _glob_matcher(pattern)
-        out.append(_Rule(i, pattern, _check_init(api, i, pattern, init), match))
+        out.append(_Rule(i, pattern, _check_init(api, i, pattern, init), match, bool(fallback)))
     return tuple(out)
 
 
@@ -445,7 +469,8 @@ def reinit(
       rules: ordered ``(pattern, initialiser)`` pairs (a dict is taken in insertion order).
       strict: if True (default), raise when an array leaf matches no rule, and when a rule is
         shadowed (it matches some leaves but earlier rules took all of them — the tutorial bug
-        of a later rule meant to override an earlier one). Rules matching no path at all are not
+        of a later rule meant to override an earlier one), unless it is a
+        ``Rule(..., fallback=True)`` catch-all. Rules matching no path at all are not
         an error (rule sets may cover layers a model lacks); ``explain`` lists them. If False,
         unmatched leaves are kept unchanged.
       regex: patterns are regular expressions (full match) instead of globs.
@@ -570,7 +595,7 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
                 f"Add a rule for them (`(pattern, None)` keeps a leaf as it is), or pass "
                 f"strict=False to keep every unmatched leaf.{hint}"
             )
-        bad = [r for r in shadowed if r.index < limit]
+        bad = [r for r in shadowed if r.index < limit and not r.fallback]
         if bad:
             lines = []
             for r in bad:
@@ -583,7 +608,8 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
             problems.append(
                 "some rules never apply, because the first matching rule wins and earlier rules "
                 "take all their leaves:\n" + "\n".join(lines) + "\nPut the more specific rule "
-                "first, or remove it."
+                "first, remove it, or mark a catch-all as `jinit.Rule(pattern, init, "
+                "fallback=True)`."
             )
         if problems:
             raise ValueError(
