@@ -228,6 +228,7 @@ def _build(entry, params: dict):
 
 
 from jinit._src import cli_sweep as _cli_sweep  # noqa: E402,F401
+from jinit._src import cli_train as _cli_train  # noqa: E402,F401
 
 
 def main() -> None:  # console-script entry point
