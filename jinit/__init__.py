@@ -43,6 +43,11 @@ from jinit._src.stats import PooledStats as PooledStats
 from jinit._src.stats import init_stats as init_stats
 from jinit._src.structured import delta_orthogonal as delta_orthogonal
 from jinit._src.structured import orthogonal as orthogonal
+from jinit._src.train import CurveSummary as CurveSummary
+from jinit._src.train import Dataset as Dataset
+from jinit._src.train import TrainResult as TrainResult
+from jinit._src.train import digits as digits
+from jinit._src.train import train_sweep as train_sweep
 from jinit._src.tree import Contextual as Contextual
 from jinit._src.tree import LeafInfo as LeafInfo
 from jinit._src.tree import ReinitRecord as ReinitRecord
@@ -66,6 +71,11 @@ from jinit._src.variance import xavier_uniform as xavier_uniform
 __version__ = "0.1.0"
 
 __all__ = [
+    "CurveSummary",
+    "Dataset",
+    "TrainResult",
+    "digits",
+    "train_sweep",
     "Rule",
     "mup",
     "recipes",

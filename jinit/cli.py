@@ -235,5 +235,7 @@ def main() -> None:  # console-script entry point
     app()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m jinit.cli`: the sub-commands registered on jinit.cli.app
+    import jinit.cli
+
+    jinit.cli.main()

@@ -1,0 +1,222 @@
+"""``jinit train``: does a deep network train under each initialisation? (real data, seeds)
+
+With no arguments: scikit-learn's bundled 8×8 digits (standardised, fixed 1437/360 split), an
+MLP with 20 hidden ReLU layers of width 64, Adam (learning rate 1e-3, batch 128) for 500 steps,
+8 seeds for each of ``he_normal``, ``orthogonal``, ``normal(stddev=0.01)`` and ``zeros``. Prints
+a table of the final losses and accuracies (mean ± std over seeds) and writes ``results.json``
+and ``curves.png`` into ``--out``.
+
+Initialiser specs (``--inits``) are parsed as in ``jinit sweep``: names or calls with literal
+arguments, never evaluated (:func:`jinit._src.cli_sweep.parse_init_specs`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from jinit.cli import app
+
+DEFAULT_INITS = "he_normal, orthogonal, normal(stddev=0.01), zeros"
+_VERDICT_STYLE = {
+    "trains": "green",
+    "partial": "yellow",
+    "stalls": "bold red",
+    "diverged": "bold magenta",
+}
+
+
+def _mean_std(values) -> str:
+    import numpy as np
+
+    v = np.asarray(values, np.float64)
+    fin = v[np.isfinite(v)]
+    if not fin.size:
+        return "–"
+    std = fin.std(ddof=1) if fin.size > 1 else 0.0
+    bad = f" [dim]({v.size - fin.size} NaN)[/dim]" if fin.size < v.size else ""
+    return f"{fin.mean():.3f} ± {std:.3f}{bad}"
+
+
+def _pct(values) -> str:
+    import numpy as np
+
+    v = np.asarray(values, np.float64)
+    fin = v[np.isfinite(v)]
+    if not fin.size:
+        return "–"
+    std = fin.std(ddof=1) if fin.size > 1 else 0.0
+    return f"{100 * fin.mean():.1f} ± {100 * std:.1f} %"
+
+
+def results_table(result) -> Table:
+    """The final-evaluation table of a :class:`jinit.TrainResult` (one row per initialiser).
+
+    Examples:
+      >>> import numpy as np
+      >>> from jinit._src.cli_train import results_table
+      >>> from jinit._src.train import METRICS, TrainResult
+      >>> curves = {"he": {m: np.array([[2.3, 0.1], [2.3, 0.2]]) for m in METRICS}}
+      >>> r = TrainResult({"chance_loss": float(np.log(10)), "steps": 10}, np.array([0, 10]),
+      ...                 curves, {"he": "he_normal()"})
+      >>> results_table(r).row_count
+      1
+    """
+    c = result.config
+    chance = c.get("chance_accuracy")
+    title = f"after {c.get('steps', '?')} steps, {result.n_seeds} seeds (mean ± std over seeds)"
+    if chance:
+        title += f"; chance: loss {c['chance_loss']:.3f}, accuracy {100 * chance:.0f} %"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("initialiser", style="bold cyan", no_wrap=True)
+    table.add_column("train loss", justify="right")
+    table.add_column("test loss", justify="right")
+    table.add_column("train acc.", justify="right")
+    table.add_column("test acc.", justify="right", style="bold")
+    table.add_column("verdict", no_wrap=True)
+    for label in result.labels:
+        v = result.verdict(label)
+        table.add_row(
+            label,
+            _mean_std(result.final(label, "train.loss")),
+            _mean_std(result.final(label, "test.loss")),
+            _pct(result.final(label, "train.accuracy")),
+            _pct(result.final(label, "test.accuracy")),
+            f"[{_VERDICT_STYLE[v]}]{v}[/]",
+        )
+    return table
+
+
+@app.command("train")
+def train_cmd(
+    inits: str = typer.Option(
+        DEFAULT_INITS, "--inits", help='Comma-separated specs, e.g. "he_normal, orthogonal".'
+    ),
+    seeds: int = typer.Option(8, "--seeds", help="Seeds per initialiser."),
+    steps: int = typer.Option(500, "--steps", help="Adam steps."),
+    depth: int = typer.Option(20, "--depth", help="Hidden layers of the MLP."),
+    width: int = typer.Option(64, "--width", help="Units per hidden layer."),
+    activation: str = typer.Option("relu", "--activation", help="relu, tanh, gelu, ..."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Training examples per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    eval_every: int = typer.Option(
+        None, "--eval-every", help="Steps between evaluations (must divide --steps)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Root seed."),
+    devices: int = typer.Option(
+        None, "--devices", help="Devices to shard the runs over (default: on CPU one per core)."
+    ),
+    out: str = typer.Option("jinit-train", "--out", help="Output directory."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write curves.png."),
+) -> None:
+    """Train a deep MLP on the digits under each initialiser, over seeds; curves and table.
+
+    Without options: 20 hidden ReLU layers of width 64 on scikit-learn's bundled 8×8 digits,
+    Adam 1e-3, 500 steps of batch 128, 8 seeds each of he_normal, orthogonal,
+    normal(stddev=0.01) and zeros. He and orthogonal train (test accuracy > 90 %); the small
+    normal and zeros stall at chance (loss log 10, accuracy ~10 %).
+    """
+    from jinit._src.cli_sweep import _set_devices, parse_init_specs
+
+    for name, value, minimum in (
+        ("--seeds", seeds, 1),
+        ("--steps", steps, 1),
+        ("--depth", depth, 1),
+        ("--width", width, 1),
+        ("--batch-size", batch_size, 1),
+    ):
+        if value < minimum:
+            raise typer.BadParameter(f"needs an int >= {minimum}; got {value}", param_hint=name)
+    if not (math.isfinite(lr) and lr > 0):
+        raise typer.BadParameter(f"needs a positive learning rate; got {lr}", param_hint="--lr")
+    if eval_every is not None and (eval_every < 1 or steps % eval_every):
+        raise typer.BadParameter(
+            f"needs a divisor of --steps ({steps}); got {eval_every}", param_hint="--eval-every"
+        )
+    _set_devices(devices)
+
+    import optax
+
+    from jinit._src import networks
+    from jinit._src.train import digits, train_sweep
+
+    try:
+        init_map = parse_init_specs(inits)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--inits") from None
+    try:
+        net = networks.mlp(width, depth, activation)
+    except (ValueError, TypeError) as e:
+        raise typer.BadParameter(str(e), param_hint="--activation") from None
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: wide enough for the table
+        console = Console(width=max(console.width, 110))
+    try:
+        data = digits()
+    except ImportError as e:
+        console.print(f"[bold red]error:[/bold red] {e}")
+        raise typer.Exit(code=1) from None
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console.print(
+        f"[bold]jinit train[/bold]: digits ({len(data.y_train)} train / {len(data.y_test)} test), "
+        f"MLP {depth} hidden layers × {width} {activation}; Adam {lr:g}, batch {batch_size}, "
+        f"{steps} steps; {seeds} seeds × {len(init_map)} initialiser(s)"
+    )
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("drawing parameters, compiling…", total=None)
+
+        def report(done: int, total: int) -> None:
+            desc = "drawing parameters, compiling…" if done == 0 else "training"
+            progress.update(task, total=total, completed=done, description=desc)
+
+        try:
+            result = train_sweep(
+                net,
+                init_map,
+                data,
+                seeds=seeds,
+                steps=steps,
+                batch_size=batch_size,
+                optimizer=None if lr == 1e-3 else optax.adam(lr),
+                eval_every=eval_every,
+                key=seed,
+                devices=devices,
+                progress=report,
+            )
+        except (ValueError, TypeError) as e:
+            raise typer.BadParameter(str(e)) from None
+    elapsed = time.perf_counter() - t0
+    result.config["optimizer"] = f"adam(learning_rate={lr:g})"
+    result.config["elapsed_seconds"] = round(elapsed, 2)
+    console.print(results_table(result))
+    written = result.save(out, plot=plots)
+    c = result.config
+    console.print(
+        f"{seeds} seeds × {len(result.labels)} initialisers on {c['devices']} {c['platform']} "
+        f"device(s): {elapsed:.1f} s. Wrote "
+        + ", ".join(p.rsplit("/", 1)[-1] for p in written.values())
+        + f" to {out}/"
+    )
