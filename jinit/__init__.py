@@ -31,6 +31,9 @@ from jinit._src.extra import zerO as zerO
 from jinit._src.fans import Fans as Fans
 from jinit._src.fans import fans as fans
 from jinit._src.laws import law as law
+from jinit._src.lsuv import LSUVLayer as LSUVLayer
+from jinit._src.lsuv import LSUVReport as LSUVReport
+from jinit._src.lsuv import lsuv as lsuv
 from jinit._src.networks import cnn as cnn
 from jinit._src.networks import mlp as mlp
 from jinit._src.networks import transformer as transformer
@@ -43,6 +46,9 @@ from jinit._src.stats import PooledStats as PooledStats
 from jinit._src.stats import init_stats as init_stats
 from jinit._src.structured import delta_orthogonal as delta_orthogonal
 from jinit._src.structured import orthogonal as orthogonal
+from jinit._src.summary import Summary as Summary
+from jinit._src.summary import SummaryRow as SummaryRow
+from jinit._src.summary import summary as summary
 from jinit._src.train import CurveSummary as CurveSummary
 from jinit._src.train import Dataset as Dataset
 from jinit._src.train import TrainResult as TrainResult
@@ -71,6 +77,12 @@ from jinit._src.variance import xavier_uniform as xavier_uniform
 __version__ = "0.1.0"
 
 __all__ = [
+    "LSUVLayer",
+    "LSUVReport",
+    "lsuv",
+    "Summary",
+    "SummaryRow",
+    "summary",
     "CurveSummary",
     "Dataset",
     "TrainResult",

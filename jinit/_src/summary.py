@@ -1,0 +1,604 @@
+r"""Per-parameter summaries of a parameter tree, with the red flags of a broken initialisation.
+
+The JAX answer to PyTorch's habit of printing every ``named_parameters()`` to check an
+initialisation: :func:`summary` lists every array leaf with its shape, dtype, mean and standard
+deviation, the standard deviation it should have when the initialiser is known, and flags:
+
+* ``zeros`` — a weight matrix (rank >= 2) that is all zeros;
+* ``identical-units`` — two or more output units with exactly the same weights (the symmetry
+  bug of a zero/constant init or a copied neuron: such units get the same gradient and stay
+  identical forever);
+* ``non-finite`` — inf or NaN entries;
+* ``std-off`` / ``mean-off`` — the sample std (mean) is too far from the law's.
+
+**The std test.** For :math:`n` i.i.d. entries with variance :math:`\sigma^2` and fourth central
+moment :math:`\mu_4`, the unbiased sample variance has (Cramér 1946, §27.4)
+
+.. math::
+    \operatorname{Var}(s^2) = \frac{\mu_4}{n} - \frac{\sigma^4 (n-3)}{n(n-1)}
+    \approx \frac{\mu_4 - \sigma^4}{n},
+
+so :math:`z = (s^2 - \sigma^2)/\sqrt{\operatorname{Var}(s^2)}` is about standard normal (the
+law gives :math:`\mu_4` exactly: :math:`3\sigma^4` for a normal, :math:`9\sigma^4/5` for a
+uniform...). A leaf is flagged when :math:`|z| > 6` *and* the std is more than 1 % off: at
+:math:`|z| > 6` a correct initialisation is flagged with probability about
+:math:`2\cdot 10^{-9}` per leaf under the normal approximation; the right skew of
+:math:`s^2` makes it larger for small leaves (exact :math:`\chi^2` values for normal entries:
+:math:`5\cdot 10^{-4}` at 4 entries, :math:`7\cdot 10^{-5}` at 10, :math:`5\cdot 10^{-7}` at
+100, :math:`10^{-8}` at 1000), still rare for a whole model, while a 10 % error in the std of a
+64×64 normal kernel gives :math:`z \approx 9.5` and a 2× error :math:`z \approx 140`; the 1 %
+floor keeps huge leaves from being flagged for differences far below anything that matters in
+training. Orthogonal matrices are not i.i.d., but their sample variance is *less* variable than
+i.i.d. entries', so the test stays conservative. The mean is tested the same way with
+:math:`\operatorname{Var}(\bar x) \approx \max(s, \sigma)^2/n` (the larger of the sample and
+expected std, so a mis-scaled leaf is flagged ``std-off`` only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jinit._src import laws as laws_mod
+from jinit._src.base import check_real
+from jinit._src.paths import named_leaves
+from jinit._src.tree import _glob_matcher
+
+__all__ = ["Summary", "SummaryRow", "summary"]
+
+_API = "summary"
+FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off")
+
+
+# ---------------------------------------------------------------------------------------------
+# Result types
+# ---------------------------------------------------------------------------------------------
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryRow:
+    """One leaf of a :class:`Summary`.
+
+    Attributes:
+      path: '/'-joined path (see :mod:`jinit._src.paths`).
+      shape: the leaf's shape.
+      dtype: its dtype name.
+      size: number of entries.
+      mean: mean of the finite entries (modulus of the mean for complex leaves).
+      std: standard deviation of the finite entries (``ddof=1``; for complex,
+        :math:`\\sqrt{E|x-\\bar x|^2}`).
+      max_abs: largest absolute finite entry.
+      n_nonfinite: number of inf/NaN entries.
+      duplicate_units: number of units (slices along the unit axis) that exactly repeat another
+        unit (``n_units - n_distinct``); ``None`` when not checked (rank < 2 or units too short).
+      expected_mean: the law's mean, if known.
+      expected_std: the law's std, if known.
+      law: a one-line description of the expected law, if known.
+      source: where the expectation came from: ``"rule <pattern>"`` or ``"expected"``.
+      z_std: :math:`(s^2-\\sigma^2)/\\mathrm{sd}(s^2)` (``None`` if no law or deterministic).
+      z_mean: :math:`(\\bar x - \\mu)/(\\max(s, \\sigma)/\\sqrt n)`.
+      flags: the flags that fired (a subset of ``zeros``, ``identical-units``, ``non-finite``,
+        ``std-off``, ``mean-off``).
+      note: why an expectation is missing, or other remarks.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    size: int
+    mean: float
+    std: float
+    max_abs: float
+    n_nonfinite: int
+    duplicate_units: int | None
+    expected_mean: float | None = None
+    expected_std: float | None = None
+    law: str | None = None
+    source: str | None = None
+    z_std: float | None = None
+    z_mean: float | None = None
+    flags: tuple[str, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (non-finite floats become ``None``; tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["shape"] = list(self.shape)
+        d["flags"] = list(self.flags)
+        return {k: _jsonable(v) for k, v in d.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """The result of :func:`summary`: one :class:`SummaryRow` per leaf, in tree order.
+
+    ``print(s)`` or ``s.print()`` shows a table (``rich`` renders it via ``__rich__``);
+    ``s.flagged`` lists the rows with flags; ``s.to_dict()`` is JSON-able.
+    """
+
+    rows: tuple[SummaryRow, ...]
+    z_threshold: float
+    rel_floor: float
+    unit_axis: int
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, i: int | str) -> SummaryRow:
+        if isinstance(i, str):
+            for row in self.rows:
+                if row.path == i:
+                    return row
+            close = difflib.get_close_matches(i, self.paths, n=3)
+            raise KeyError(f"no leaf {i!r} in the summary" + (f"; did you mean {close}?"))
+        return self.rows[i]
+
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in self.rows]
+
+    @property
+    def flagged(self) -> list[SummaryRow]:
+        """The rows with at least one flag."""
+        return [r for r in self.rows if r.flags]
+
+    @property
+    def ok(self) -> bool:
+        """True when no leaf is flagged."""
+        return not self.flagged
+
+    @property
+    def n_params(self) -> int:
+        return sum(r.size for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: settings and one dict per leaf."""
+        return {
+            "z_threshold": self.z_threshold,
+            "rel_floor": self.rel_floor,
+            "unit_axis": self.unit_axis,
+            "n_params": self.n_params,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+    def _table(self):
+        from rich import box
+        from rich.table import Table
+
+        n_flag = len(self.flagged)
+        dtypes = sorted({r.dtype for r in self.rows})
+        one_dtype = len(dtypes) == 1
+        t = Table(
+            title=f"{len(self.rows)} arrays, {self.n_params:,} parameters"
+            + (f", all {dtypes[0]}" if one_dtype else ""),
+            caption=(
+                "no flags"
+                if not n_flag
+                else f"{n_flag} flagged (std/mean-off: |z| > {self.z_threshold:g} and "
+                f"> {100 * self.rel_floor:g} % off)"
+            ),
+            box=box.SIMPLE_HEAVY,
+            collapse_padding=True,
+            pad_edge=False,
+        )
+        columns = ["path", "shape", "dtype", "mean", "std", "exp. std", "z", "flags"]
+        if one_dtype:
+            columns.remove("dtype")
+        for name in columns:
+            # Narrow terminals: paths and flags fold onto more lines (never elided); numbers
+            # and shapes never wrap.
+            wrap = name in ("path", "flags")
+            t.add_column(
+                name,
+                justify="left" if name in ("path", "shape", "dtype", "flags") else "right",
+                no_wrap=not wrap,
+                overflow="fold" if wrap else "ellipsis",
+                min_width={"path": 12, "flags": 15}.get(name),
+            )
+        for r in self.rows:
+            flags = ", ".join(r.flags)
+            cells = {
+                "path": r.path,
+                "shape": "×".join(map(str, r.shape)) or "scalar",
+                "dtype": r.dtype,
+                "mean": f"{r.mean:.3g}",
+                "std": f"{r.std:.3g}",
+                "exp. std": "" if r.expected_std is None else f"{r.expected_std:.3g}",
+                "z": "" if r.z_std is None else f"{r.z_std:+.1f}",
+                "flags": f"[bold red]{flags}[/]" if flags else "",
+            }
+            t.add_row(*(cells[c] for c in columns))
+        return t
+
+    def __rich__(self):
+        return self._table()
+
+    def print(self, console: Any = None) -> None:
+        """Prints the table with ``rich`` (to ``console`` if given)."""
+        from rich.console import Console
+
+        (console or Console()).print(self._table())
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        console = Console(width=140, color_system=None, force_terminal=False)
+        with console.capture() as cap:
+            console.print(self._table())
+        return "\n".join(line.rstrip() for line in cap.get().strip("\n").splitlines())
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (one jit for the whole tree)
+# ---------------------------------------------------------------------------------------------
+
+
+def _min_unit_len(dtype: np.dtype) -> int:
+    """Shortest unit checked for duplicates: >= 64 bits of entries, so exact collisions of
+    random units (probability about 2^-(bits of entropy)) are negligible even for bfloat16."""
+    return max(2, 64 // (8 * dtype.itemsize))
+
+
+def _stat_dtype(dtype: np.dtype, xp: Any):
+    complex_ = jnp.issubdtype(dtype, jnp.complexfloating)
+    if xp is np:  # host: always double precision
+        return np.complex128 if complex_ else np.float64
+    if complex_:
+        return jnp.promote_types(dtype, jnp.complex64)
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.promote_types(dtype, jnp.float32)
+    return jnp.float32
+
+
+def _leaf_stats(x: Any, unit_axis: int | None, xp: Any = jnp) -> dict[str, Any]:
+    """Moments, non-finite count, all-zero and duplicate-unit count of one leaf.
+
+    Written once for ``xp = jnp`` (traced under jit) and ``xp = np`` (host, small leaves).
+    """
+    xs = x.astype(_stat_dtype(x.dtype, xp))
+    finite = xp.isfinite(xs)
+    n = xp.sum(finite)
+    xz = xp.where(finite, xs, 0)
+    mean = xp.sum(xz) / xp.maximum(n, 1)
+    dev = xp.where(finite, xs - mean, 0)
+    var = xp.sum(xp.abs(dev) ** 2) / xp.maximum(n - 1, 1)
+    out = {
+        "mean": xp.abs(mean) if xp.iscomplexobj(mean) else mean,
+        "std": xp.sqrt(var),
+        "max_abs": xp.max(xp.abs(xz)) if x.size else 0.0,
+        "n_nonfinite": x.size - n,
+        "all_zero": xp.all(xs == 0),
+    }
+    if unit_axis is not None:
+        m = xp.moveaxis(xs, unit_axis, -1)
+        m = m.reshape(-1, m.shape[-1])  # (entries per unit, units); the upcast is exact
+        # Sort units by a random projection: identical units get equal projections and end up
+        # adjacent; then compare adjacent units exactly (one pass, no n_units^2 comparisons).
+        r = np.random.default_rng(0).standard_normal((m.shape[0], 1)).astype(np.float32)
+        mr = m.real + 0.5 * m.imag if xp.iscomplexobj(m) else m
+        proj = xp.sum(mr * r, axis=0)
+        ms = m[:, xp.argsort(proj)]
+        out["duplicate_units"] = xp.sum(xp.all(ms[:, 1:] == ms[:, :-1], axis=0))
+    return out
+
+
+# Small leaves are summarised on the host with numpy: compiling an XLA program per leaf shape
+# costs ~0.1-0.5 s of CPU, far more than the statistics of a leaf of a few thousand entries.
+# Larger leaves get one jitted pass each on their device, compiled once per (shape, dtype, axis).
+_HOST_MAX_SIZE = 1 << 18
+_leaf_stats_jit = jax.jit(_leaf_stats, static_argnums=1)
+
+
+def _stats(x: jax.Array, unit_axis: int | None) -> dict[str, Any]:
+    if x.size <= _HOST_MAX_SIZE:
+        return _leaf_stats(np.asarray(jax.device_get(x)), unit_axis, np)
+    return jax.device_get(_leaf_stats_jit(x, unit_axis))
+
+
+# ---------------------------------------------------------------------------------------------
+# Expected laws
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Expect:
+    mean: float
+    var: float
+    m4: float | None  # fourth central moment; None: deterministic (compare with rel_floor only)
+    text: str
+    note: str = ""
+
+
+def _moments(lw: Any, shape: tuple[int, ...]) -> _Expect:
+    text = lw.summary() if hasattr(lw, "summary") else repr(lw)
+    mean = float(abs(lw.mean))
+    var = float(lw.variance)
+    if isinstance(lw, laws_mod.DeterministicLaw):
+        return _Expect(mean, var, None, text)
+    if isinstance(lw, laws_mod.ElementwiseLaw | laws_mod.OrthogonalLaw):
+        return _Expect(mean, var, float(lw.fourth_moment), text)
+    if isinstance(lw, laws_mod.DeltaOrthogonalLaw):
+        frac = math.prod(shape[-2:]) / math.prod(shape)  # share of entries at the centre
+        return _Expect(0.0, var, lw.inner.fourth_moment * frac, text)
+    if isinstance(lw, laws_mod.SparseLaw) and lw.nonzero.mean == 0:
+        return _Expect(0.0, var, (1 - lw.fraction_zero) * lw.nonzero.fourth_moment, text)
+    return _Expect(mean, var, 3 * var * var, text, "fourth moment assumed normal")
+
+
+def _expect_from(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> _Expect | str:
+    """The expectation ``value`` (initialiser, law or std) gives for a leaf, or why none."""
+    if isinstance(value, laws_mod.Law):
+        return _moments(value, shape)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        std = float(value)
+        if not (math.isfinite(std) and std >= 0):
+            return f"expected std {value!r} is not a finite number >= 0"
+        return _Expect(0.0, std * std, 3 * std**4, f"std {std:g} (normal assumed)")
+    if hasattr(value, "law") and callable(value.law):
+        try:
+            lw = value.law(shape, dtype)
+        except (ValueError, TypeError) as e:
+            return f"{value!r} has no law for shape {shape}: {e}"
+        return _moments(lw, shape)
+    return f"{value!r} carries no law (use a jinit initialiser, a jinit law or a std)"
+
+
+def _match(pattern: Any, path: str) -> bool:
+    """The same matching as :func:`jinit.reinit`: a regex fully, or a glob where ``*`` spans '/'
+    and a leading ``*/`` may also match at the top level."""
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(path) is not None
+    return _cached_glob(pattern)(path)
+
+
+_cached_glob = functools.lru_cache(maxsize=1024)(_glob_matcher)
+
+
+def _check_rules(rules: Any) -> list[tuple[Any, Any]]:
+    if rules is None:
+        return []
+    items = list(rules.items()) if isinstance(rules, Mapping) else rules
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        raise TypeError(
+            f"`{_API}` needs `rules` to be a list of (pattern, initialiser) pairs; got "
+            f"{type(rules).__name__}. Example: `rules=[('*/kernel', jinit.he_normal())]`."
+        )
+    out = []
+    for i, rule in enumerate(items):
+        if (
+            not isinstance(rule, tuple | list)
+            or len(rule) != 2
+            or not isinstance(rule[0], str | re.Pattern)
+        ):
+            raise TypeError(
+                f"`{_API}` needs each rule to be a (pattern, initialiser) pair with a glob string "
+                f"or compiled regex pattern; rule {i} is {rule!r}. Example: "
+                f"`('*/kernel', jinit.he_normal())`."
+            )
+        out.append((rule[0], rule[1]))
+    return out
+
+
+def _pattern_text(p: Any) -> str:
+    return f"re:{p.pattern}" if isinstance(p, re.Pattern) else p
+
+
+# ---------------------------------------------------------------------------------------------
+# summary()
+# ---------------------------------------------------------------------------------------------
+
+
+def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int]:
+    """Named array leaves and the default unit axis (-1: Flax/haiku (in, out); 0: equinox)."""
+    default_axis = -1
+    try:
+        from flax import nnx
+
+        if isinstance(tree, nnx.Module):
+            tree = nnx.state(tree, nnx.Param)
+    except ImportError:  # pragma: no cover - flax is a dependency
+        pass
+    try:
+        import equinox as eqx
+
+        if isinstance(tree, eqx.Module):
+            default_axis = 0  # equinox stores weights as (out, in, ...)
+    except ImportError:  # pragma: no cover - equinox is optional
+        pass
+    out = []
+    for path, value, _ in named_leaves(tree):
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+            continue
+        out.append((path, jnp.asarray(value)))
+    return out, default_axis
+
+
+def summary(
+    params: Any,
+    *,
+    rules: Any = None,
+    expected: Mapping[str, Any] | None = None,
+    unit_axis: int | None = None,
+    z_threshold: float = 6.0,
+    rel_floor: float = 0.01,
+) -> Summary:
+    r"""Summarises every array of a parameter tree and flags a broken initialisation.
+
+    Works on linen ``params`` dicts (or whole ``variables``), ``nnx.State``, nnx modules (their
+    ``nnx.Param`` state; pass ``nnx.state(model)`` for everything), haiku dicts and equinox
+    modules; any pytree of arrays. Leaves of more than 2**18 entries are summarised by one
+    jitted pass each on their device (compiled once per shape and dtype, in float32 or wider),
+    smaller ones on the host in float64 (faster than compiling a program per shape).
+
+    The expected law of a leaf comes from ``expected[path]`` if present, else from the first
+    rule of ``rules`` whose pattern matches the path. A value may be a jinit initialiser (its
+    law for the leaf's shape and dtype, :func:`jinit.law`), a jinit law, or a float std
+    (normal law assumed for the test). See the module docstring for the z-test and why the
+    default threshold is :math:`|z| > 6` plus a 1 % floor.
+
+    ``identical-units`` compares the units along ``unit_axis`` (the output axis: -1 for Flax
+    and haiku ``(in, out)`` kernels, 0 for equinox/PyTorch ``(out, in)``; ``None`` chooses 0
+    for equinox modules, -1 otherwise) exactly, for leaves of rank >= 2 whose units have at
+    least 64 bits of entries (2 for float32, 4 for bfloat16). ``zeros`` fires for all-zero
+    leaves of rank >= 2 (zero biases are normal). Both are silenced when the expected law is
+    deterministic (e.g. a rule says ``jinit.zeros``).
+
+    Args:
+      params: the tree.
+      rules: ordered ``(pattern, initialiser)`` pairs (or a dict); patterns are
+        :func:`jinit.reinit` globs on the '/'-joined path (``*`` also matches ``/``), or
+        compiled ``re`` patterns (full match). First match wins.
+      expected: ``{path: initialiser | law | std}`` for exact paths; overrides ``rules``.
+      unit_axis: the axis of output units (see above).
+      z_threshold: :math:`|z|` above which a std or mean is flagged (> 0).
+      rel_floor: minimum relative deviation of the std (and of the mean, in units of the
+        std) to flag (>= 0).
+
+    Returns:
+      A :class:`Summary` (rows, ``.flagged``, ``.ok``, ``.print()``, ``.to_dict()``).
+
+    Raises:
+      TypeError: malformed ``rules``/``expected``.
+      ValueError: ``expected`` names a path that is not in the tree, or bad thresholds.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jinit, flax.linen as nn
+      >>> from jinit._src.summary import summary
+      >>> params = nn.Dense(64, kernel_init=jinit.he_normal()).init(
+      ...     jax.random.key(0), jnp.ones((1, 128)))["params"]
+      >>> s = summary(params, rules=[("*kernel", jinit.he_normal())])
+      >>> s.ok, round(s["kernel"].expected_std, 4)
+      (True, 0.125)
+      >>> params["kernel"] = jnp.zeros((128, 64))
+      >>> summary(params, rules=[("*kernel", jinit.he_normal())])["kernel"].flags
+      ('zeros', 'identical-units', 'std-off')
+
+    References:
+      Cramér, "Mathematical Methods of Statistics", 1946, §27.4 (variance of the sample
+      variance).
+    """
+    z_threshold = check_real(_API, "z_threshold", z_threshold, positive=True)
+    rel_floor = check_real(_API, "rel_floor", rel_floor, nonneg=True)
+    rule_list = _check_rules(rules)
+    if expected is not None and not isinstance(expected, Mapping):
+        raise TypeError(
+            f"`{_API}` needs `expected` to be a dict {{path: initialiser | law | std}}; got "
+            f"{type(expected).__name__}."
+        )
+    expected = dict(expected or {})
+    leaves, default_axis = _leaves_of(params)
+    if unit_axis is None:
+        unit_axis = default_axis
+    elif isinstance(unit_axis, bool) or not isinstance(unit_axis, int):
+        raise TypeError(f"`{_API}` needs `unit_axis` to be an int or None; got {unit_axis!r}.")
+    paths = [p for p, _ in leaves]
+    unknown = [k for k in expected if k not in paths]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, paths, n=1) for k in unknown}
+        hint = "; ".join(
+            f"{k!r} (did you mean {v[0]!r}?)" if v else repr(k) for k, v in hints.items()
+        )
+        raise ValueError(
+            f"`{_API}`: `expected` names path(s) not in the tree: {hint}. Paths are '/'-joined, "
+            f"e.g. {paths[:3]}."
+        )
+
+    axes: list[int | None] = []
+    for _, x in leaves:
+        ax = None
+        if x.ndim >= 2 and -x.ndim <= unit_axis < x.ndim:
+            n_units = x.shape[unit_axis]
+            if n_units >= 2 and x.size // n_units >= _min_unit_len(np.dtype(x.dtype)):
+                ax = unit_axis
+        axes.append(ax)
+    arrays = [x for _, x in leaves]
+    stats = [_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
+
+    rows = []
+    for (path, x), st in zip(leaves, stats, strict=True):
+        shape, dtype = tuple(x.shape), np.dtype(x.dtype)
+        n = int(x.size) - int(st["n_nonfinite"])
+        mean, std = float(st["mean"]), float(st["std"])
+        dup = int(st["duplicate_units"]) if "duplicate_units" in st else None
+        exp, source, note = None, None, ""
+        if path in expected:
+            exp, source = _expect_from(expected[path], shape, dtype), "expected"
+        else:
+            for pattern, init in rule_list:
+                if _match(pattern, path):
+                    exp, source = _expect_from(init, shape, dtype), f"rule {_pattern_text(pattern)}"
+                    break
+        if isinstance(exp, str):
+            exp, note = None, exp
+        elif exp is not None and exp.note:
+            note = exp.note
+        flags = []
+        deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
+        if bool(st["all_zero"]) and x.size and (x.ndim >= 2 or (exp and exp.var > 0)):
+            if not deterministic:
+                flags.append("zeros")
+        if dup and not deterministic:
+            flags.append("identical-units")
+        if int(st["n_nonfinite"]):
+            flags.append("non-finite")
+        z_std = z_mean = None
+        if exp is not None and n > 0:
+            sigma = math.sqrt(exp.var)
+            if deterministic:
+                tol = rel_floor * max(sigma, abs(exp.mean)) + 1e-6
+                std_off = abs(std - sigma) > tol
+                mean_off = abs(mean - exp.mean) > tol
+            else:
+                s2, v = std * std, exp.var
+                var_s2 = exp.m4 / n - v * v * (n - 3) / (n * (n - 1)) if n > 1 else math.inf
+                z_std = (s2 - v) / math.sqrt(max(var_s2, 1e-300))
+                # max(s, sigma): a mis-scaled leaf is flagged std-off, not also mean-off.
+                z_mean = (mean - exp.mean) / (max(std, sigma) / math.sqrt(n))
+                std_off = abs(z_std) > z_threshold and abs(std / sigma - 1) > rel_floor
+                mean_off = abs(z_mean) > z_threshold and abs(mean - exp.mean) > rel_floor * max(
+                    std, sigma
+                )
+            if std_off:
+                flags.append("std-off")
+            if mean_off:
+                flags.append("mean-off")
+        rows.append(
+            SummaryRow(
+                path=path,
+                shape=shape,
+                dtype=dtype.name if dtype.names is None else str(dtype),
+                size=int(x.size),
+                mean=mean,
+                std=std,
+                max_abs=float(st["max_abs"]),
+                n_nonfinite=int(st["n_nonfinite"]),
+                duplicate_units=dup,
+                expected_mean=None if exp is None else exp.mean,
+                expected_std=None if exp is None else math.sqrt(exp.var),
+                law=None if exp is None else exp.text,
+                source=source,
+                z_std=z_std,
+                z_mean=z_mean,
+                flags=tuple(flags),
+                note=note,
+            )
+        )
+    return Summary(tuple(rows), z_threshold, rel_floor, unit_axis)
