@@ -292,6 +292,7 @@ def _elementwise_checks(
     dtype: np.dtype,
     zq: Callable[[int], float],
     alpha_k: Callable[[], float],
+    exclude_zero: bool = False,
 ) -> list[Check]:
     """Mean, std, kurtosis, support and KS checks for the values' element-wise law.
 
@@ -313,6 +314,9 @@ def _elementwise_checks(
         # A 16-bit sampler: test against the exact discrete law it samples (jinit._src.sampled),
         # allowing each value one ulp for a compiled sweep that rounds differently.
         values, probs = atoms
+        if exclude_zero:  # the non-zero entries of a sparse law: condition on x != 0
+            keep = values != 0
+            values, probs = values[keep], probs[keep] / probs[keep].sum()
         mu, sigma2, m4 = atom_moments(values, probs)
         kappa = m4 / (sigma2 * sigma2) - 3.0 if sigma2 > 0 else 0.0
         s_lo, s_hi = float(values[0]), float(values[-1])
@@ -573,7 +577,7 @@ def _law_checks(law: Any, st: InitStats, dtype: np.dtype, alpha: float, num_test
                 f"nonzero draws that round to 0 (p ≤ {p0:.2g})",
             )
         )
-        checks += _elementwise_checks(nz, st, p, dtype, zq, zq.alpha_k)
+        checks += _elementwise_checks(nz, st, p, dtype, zq, zq.alpha_k, exclude_zero=True)
     else:  # pragma: no cover - init_stats already refused it
         raise TypeError(f"`jinit.testing` does not know the law type {type(law).__name__}.")
     return checks, p

@@ -353,6 +353,12 @@ class Sparse(Initializer):
             nonzero = laws.ComplexNormal(s, dtype=dtype)
         else:
             nonzero = laws.Normal(s, dtype=dtype)
+            if np.dtype(dtype).itemsize == 2:
+                # the values are jinit.normal(stddev)'s, masked: let the statistics enumerate
+                # the exact 16-bit law of that sampler (jinit._src.sampled)
+                from jinit._src.basic import normal
+
+                nonzero = dataclasses.replace(nonzero, sampler=(normal(self.stddev), shape))
         return laws.SparseLaw(shape, ax, self.zeros_per_unit(shape[ax]), nonzero, dtype=dtype)
 
     def describe(self) -> str:

@@ -16,12 +16,15 @@ exact when the initialiser draws one word per entry, element-wise and in place â
 checked: the draw must request random bits exactly once, at most 16 bits wide, for the output's
 number of entries, and every value's multiplicity must be a multiple of the :math:`2^{16-p}`
 words that share a uniform level. Any
-other sampler (float32 draws cast down, several draws per entry) gets ``None``, and the
-statistics fall back to the continuous law with its rounding band.
+sampler that draws in float32 and rounds once at the end declares it (``rounds_float32_draw``):
+its law is the continuous law rounded to the nearest 16-bit value, computed from the CDF at the
+midpoints between representable values. Any other sampler gets ``None``, and the statistics fall
+back to the continuous law with its rounding band.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -100,6 +103,24 @@ def _atoms(
     return values, counts / _WORDS
 
 
+@functools.lru_cache(maxsize=128)
+def _rounded_atoms(law: Any, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The continuous ``law`` rounded to the nearest value of a 16-bit ``dtype``: each
+    representable value :math:`v_k` gets :math:`F(m_{k+1}) - F(m_k)`, with :math:`m_k` the
+    midpoints between neighbouring values (ties have probability 0)."""
+    bits = np.arange(_WORDS, dtype=np.uint16)
+    info = jnp.finfo(dtype)
+    exponent = (bits.astype(np.uint32) >> info.nmant) & ((1 << info.nexp) - 1)
+    finite = exponent != (1 << info.nexp) - 1  # all-ones exponent: inf and NaN
+    grid = np.unique(bits[finite].view(np.dtype(dtype)).astype(np.float64))  # Â±0.0 merge
+    mids = np.concatenate([[-np.inf], 0.5 * (grid[1:] + grid[:-1]), [np.inf]])
+    cdf = np.asarray(law.cdf(jnp.asarray(mids[1:-1], jnp.float32)), np.float64)
+    cdf = np.concatenate([[0.0], np.clip(cdf, 0.0, 1.0), [1.0]])
+    probs = np.diff(cdf)
+    keep = probs > 0
+    return grid[keep], probs[keep] / probs[keep].sum()
+
+
 def exact_atoms(law: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """The atoms and probabilities of what ``law``'s 16-bit initialiser actually samples.
 
@@ -124,6 +145,9 @@ def exact_atoms(law: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if sampler is None:
         return None
     init, shape = sampler
+    if getattr(init, "rounds_float32_draw", False):
+        # drawn in float32 from the continuous law, then rounded once to the 16-bit dtype
+        return _rounded_atoms(dataclasses.replace(law, sampler=None), np.dtype(law.dtype))
     try:
         return _atoms(init, tuple(shape), np.dtype(law.dtype))
     except TypeError:  # an unhashable initialiser

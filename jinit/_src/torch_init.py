@@ -313,6 +313,8 @@ class TruncNormal(TorchInitializer):
     b: float = 2.0
 
     api: ClassVar[str] = "torch.trunc_normal"
+    # drawn in float32 and rounded once to a 16-bit dtype (jinit._src.sampled)
+    rounds_float32_draw: ClassVar[bool] = True
 
     @property
     def standardised_bounds(self) -> tuple[float, float]:
