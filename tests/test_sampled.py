@@ -118,6 +118,7 @@ POWER_16 = [
     (jinit.he_uniform(), jnp.bfloat16, "bound +3%"),
     (jinit.lecun_normal(), jnp.float16, "std ×1.03"),
     (jinit.sparse(sparsity=0.1), jnp.bfloat16, "std ×1.03"),
+    (jinit.torch.sparse(0.1), jnp.bfloat16, "std ×0.97"),
     (jinit.torch.trunc_normal(), jnp.bfloat16, "std ×0.97"),
 ]
 

@@ -760,6 +760,12 @@ class Sparse(TorchInitializer):
             if _is_complex(dtype)
             else laws.Normal(s, dtype=dtype)
         )
+        if not _is_complex(dtype) and np.dtype(dtype).itemsize == 2:
+            # the values are jinit.normal(std)'s, masked: the statistics enumerate the exact
+            # 16-bit law of that sampler (jinit._src.sampled)
+            from jinit._src.basic import normal
+
+            nonzero = dataclasses.replace(nonzero, sampler=(normal(self.std), shape))
         return laws.SparseLaw(shape, 1, self.zeros_per_unit(shape), nonzero, dtype=dtype)
 
     def describe(self) -> str:
