@@ -1,0 +1,114 @@
+"""Smoke tests of the issue-6 benchmarks (``python -m benchmarks``): the quick mode of W5 writes
+a well-formed JSON record and RESULTS.md; the Markdown and the W1/W2 goal verdicts follow the
+measurements they are given."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:  # benchmarks/ lives at the repo root
+    sys.path.insert(0, ROOT)
+
+from benchmarks import _common as C  # noqa: E402
+from benchmarks.w1_textbook import mlp_goals  # noqa: E402
+
+MACHINE_KEYS = {"cpu_model", "cores", "numpy", "jax", "torch", "devices", "load_average"}
+
+
+def _record(name: str, goals: list[dict], rows: list[dict]) -> dict:
+    return {
+        "name": name,
+        "title": f"title of {name}",
+        "machine": {"cpu_model": "test cpu", "cores": 2, "load_average": [0.0, 0.0, 0.0]},
+        "params": {"quick": True},
+        "rows": rows,
+        "columns": [("a", "column A"), ("b", "column B")],
+        "goals": goals,
+        "notes": ["a note"],
+        "elapsed_s": 1.0,
+    }
+
+
+def test_w5_quick_writes_json_and_markdown(tmp_path):
+    from benchmarks import w5_stats
+
+    results = tmp_path / "results"
+    assert w5_stats.main(["--quick", "--results", str(results)]) == 0
+    rec = json.loads((results / "w5_stats.json").read_text())
+    assert MACHINE_KEYS <= set(rec["machine"])
+    (row,) = rec["rows"]
+    assert row["first_call_s"] >= row["steady_median_s"] > 0
+    assert row["compile_s"] == pytest.approx(row["first_call_s"] - row["steady_median_s"])
+    assert row["values"] == row["seeds"] * 128 * 128
+    assert rec["goals"][0]["workload"] == "W5" and rec["goals"][0]["met"] is None
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "## Goals" in md and "| W5 |" in md and "(no target)" in md
+    assert "assert_follows_law(he_normal(), (128, 128))" in md
+
+
+@pytest.mark.parametrize(
+    ("met", "verdict"), [(True, "**met**"), (False, "**missed**"), (None, "(no target)")]
+)
+def test_markdown_has_one_goal_row_per_goal_and_each_table(tmp_path, met, verdict):
+    goals = [C.goal("W1", "goal one", "1.5×", met, "because"), C.goal("W1", "goal two", "x", True)]
+    rows = [{"a": 1.23456, "b": None}, {"a": float("nan"), "b": "text"}]
+    C.save(_record("w1_textbook", goals, rows), tmp_path)
+    C.save(_record("w3_init_throughput", [], rows[:1]), tmp_path)
+    md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    goal_lines = [ln for ln in md.splitlines() if ln.startswith("| W1 |")]
+    assert len(goal_lines) == 2 and verdict in goal_lines[0] and "because" in goal_lines[0]
+    assert md.index("title of w1_textbook") < md.index("title of w3_init_throughput")
+    assert "| column A | column B |" in md and "| 1.23 | — |" in md and "| — | text |" in md
+    stored = json.loads((tmp_path / "w1_textbook.json").read_text())  # strict JSON: NaN → null
+    assert stored["rows"][1]["a"] is None
+
+
+def _exp(sweep_rate: float, fwd_rate: float, peer_rate: float, roofline: float) -> dict:
+    """A fake W1/W2 measurement: per-seed FLOPs 1 GFLOP forward, 3 GFLOP for the sweep."""
+
+    def row(key, name, rate, flops):
+        return {
+            "key": key,
+            "contender": name,
+            "seeds_per_s": rate,
+            "gflops": rate * flops,
+            "roofline_fraction": rate * flops / roofline,
+            "ratio_to_best_peer": rate / peer_rate,
+            "ceiling_ratio": roofline / flops / peer_rate,
+        }
+
+    return {
+        "rows": [
+            row("numpy", "numpy loop", peer_rate, 1.0),
+            row("sweep", "jinit.sweep", sweep_rate, 3.0),
+            row("fwd", "jinit forward", fwd_rate, 1.0),
+        ],
+        "rate": {"numpy": peer_rate, "sweep": sweep_rate, "fwd": fwd_rate},
+        "best_peer": "numpy",
+        "roofline": {"gflops": roofline},
+    }
+
+
+@pytest.mark.parametrize(
+    ("sweep_rate", "fwd_rate", "expected"),
+    [
+        (25.0, 30.0, [True, True, True]),  # 2.5× / 3× the peer, sweep at 75 % of the roofline
+        (5.0, 30.0, [False, True, False]),  # sweep 0.5×, 15 % of the roofline
+        (25.0, 15.0, [True, False, True]),
+    ],
+)
+def test_mlp_goal_verdicts_follow_the_measurements(sweep_rate, fwd_rate, expected):
+    goals = mlp_goals("W1", _exp(sweep_rate, fwd_rate, 10.0, 100.0), 2.0, 0.6)
+    assert [g["met"] for g in goals] == expected
+    for g, ok in zip(goals, expected, strict=True):
+        assert (g["reason"] == "") == ok  # a missed goal always says why
+    # the ceiling quoted for the sweep is roofline / (3 GFLOP · peer rate) = 100 / 30
+    if not expected[0]:
+        assert f"{100 / 30:.2f}×" in goals[0]["reason"]
+    assert math.isclose(float(goals[0]["measured"].split("×")[0]), sweep_rate / 10.0, rel_tol=0.01)
