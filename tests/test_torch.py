@@ -636,7 +636,8 @@ def test_public_module_is_torch_free_and_complete():
 def test_catalogue_entries():
     rows = [e for e in entries() if e.name.startswith("torch.")]
     names = {e.name for e in rows}
-    assert names == {"torch." + n for n in jt.__all__ if n != "calculate_gain"}
+    tree_tools = {"calculate_gain", "init_like_torch"}  # helpers, not initialisers
+    assert names == {"torch." + n for n in jt.__all__ if n not in tree_tools}
     for e in rows:
         assert e.family == "torch"
         init = e.build()

@@ -980,7 +980,7 @@ def zerO(  # noqa: N802 - the paper's spelling, as jinit.zerO
     Examples:
       >>> import jinit
       >>> jinit.recipes.zerO(2)[:2]
-      [('*block*/conv2/kernel', jinit.zeros), ('*kernel', jinit.zerO())]
+      [('*block*/conv2/kernel', jinit.zeros), Rule('*kernel', jinit.zerO(), fallback=True)]
 
     References:
       Zhao, Schäfer & Anandkumar, "ZerO Initialization: Initializing Neural Networks with only

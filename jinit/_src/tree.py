@@ -21,7 +21,7 @@ import hashlib
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -184,22 +184,43 @@ def path_key(key: PRNGKey, path: str) -> PRNGKey:
 # ---------------------------------------------------------------------------------------------
 
 
-class Rule(NamedTuple):
-    """A rule of :func:`reinit` that may be marked as a fallback.
+class Rule(tuple):
+    """A ``(pattern, init)`` rule of :func:`reinit` that may be marked as a fallback.
 
-    A plain ``(pattern, init)`` pair is a rule too; ``Rule(pattern, init, fallback=True)`` marks
-    a catch-all (recipes end with ``Rule("*kernel", ..., fallback=True)``) that is allowed to
-    lose every leaf to earlier rules, so ``strict`` does not report it as shadowed.
+    It *is* a ``(pattern, init)`` pair (unpacks, compares and ``dict()``-converts like one);
+    ``Rule(pattern, init, fallback=True)`` marks a catch-all (recipes end with
+    ``Rule("*kernel", ..., fallback=True)``) that is allowed to lose every leaf to earlier rules,
+    so ``strict`` does not report it as shadowed.
 
     Examples:
       >>> import jinit
-      >>> jinit.Rule("*bias", jinit.zeros, fallback=True).fallback
-      True
+      >>> rule = jinit.Rule("*bias", jinit.zeros, fallback=True)
+      >>> pattern, init = rule
+      >>> pattern, rule.fallback
+      ('*bias', True)
     """
 
-    pattern: str
-    init: Any
-    fallback: bool = False
+    fallback: bool
+
+    def __new__(cls, pattern: str, init: Any, fallback: bool = False) -> Rule:
+        self = super().__new__(cls, (pattern, init))
+        self.fallback = bool(fallback)
+        return self
+
+    @property
+    def pattern(self) -> str:
+        return self[0]
+
+    @property
+    def init(self) -> Any:
+        return self[1]
+
+    def __repr__(self) -> str:
+        extra = ", fallback=True" if self.fallback else ""
+        return f"Rule({self[0]!r}, {self[1]!r}{extra})"
+
+    def __reduce__(self):
+        return (Rule, (self[0], self[1], self.fallback))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,17 +295,14 @@ def _check_rules(api: str, rules: Any, regex: bool) -> tuple[_Rule, ...]:
         )
     out = []
     for i, rule in enumerate(rules):
-        fallback = False
-        if isinstance(rule, Rule):
-            pattern, init, fallback = rule
-        elif not isinstance(rule, (tuple, list)) or len(rule) != 2:
+        fallback = getattr(rule, "fallback", False) if isinstance(rule, Rule) else False
+        if not isinstance(rule, (tuple, list)) or len(rule) != 2:
             raise TypeError(
                 f"`{api}` needs each rule to be a (pattern, initialiser) pair or a `jinit.Rule`; "
                 f"rule {i} is {rule!r}. Write it as `(pattern, init)`, e.g. "
                 f"`('*/kernel', jinit.he_normal())`."
             )
-        else:
-            pattern, init = rule
+        pattern, init = rule
         if not isinstance(pattern, str):
             raise TypeError(
                 f"`{api}` needs each rule's pattern to be a str; rule {i} has {pattern!r} of type "
