@@ -114,7 +114,7 @@ def _rounded_atoms(law: Any, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     finite = exponent != (1 << info.nexp) - 1  # all-ones exponent: inf and NaN
     grid = np.unique(bits[finite].view(np.dtype(dtype)).astype(np.float64))  # ±0.0 merge
     mids = np.concatenate([[-np.inf], 0.5 * (grid[1:] + grid[:-1]), [np.inf]])
-    cdf = np.asarray(law.cdf(jnp.asarray(mids[1:-1], jnp.float32)), np.float64)
+    cdf = np.asarray(jax.jit(law.cdf)(jnp.asarray(mids[1:-1], jnp.float32)), np.float64)
     cdf = np.concatenate([[0.0], np.clip(cdf, 0.0, 1.0), [1.0]])
     probs = np.diff(cdf)
     keep = probs > 0

@@ -345,7 +345,8 @@ def _law_grid(law: L.ElementwiseLaw, size: int = 16385) -> tuple[np.ndarray, np.
     if not hi > lo:
         return np.asarray([lo]), np.asarray([1.0])
     t = np.linspace(lo, hi, size)
-    return t, np.asarray(law.cdf(jnp.asarray(t, jnp.float32)), np.float64)
+    # one compiled call rather than an eager op (and its compile) per step of the CDF
+    return t, np.asarray(jax.jit(law.cdf)(jnp.asarray(t, jnp.float32)), np.float64)
 
 
 def cdf_band(law: L.ElementwiseLaw, dtype: Any) -> float:
