@@ -22,7 +22,9 @@ measured, not assumed, by ``benchmarks/calibration.py``.
   :math:`\hat v = \frac1N\sum|x - \mu|^2` and the law's fourth central moment :math:`\mu_4`.
 * excess kurtosis: :math:`|\hat\kappa - \kappa| \le z\,\widehat{SE} + b_\kappa` (delta-method
   SE from the sample's 6th and 8th moments; only with :math:`N \ge 10^4`).
-* support: every value within the closed support, widened by the dtype's rounding.
+* support: every value within the closed support, widened by the dtype's rounding; for the
+  exact law of a 16-bit sampler (below) also that the lowest and highest atoms were drawn,
+  where missing one has probability below :math:`10^{-15}`.
 * KS (pooled): :math:`D \le \sqrt{\ln(2/\alpha_k)/(2N)} + \delta_u` on the 511 levels
   :math:`F^{-1}(j/512)` (Massart's DKW bound, valid at every :math:`N`).
 * KS (worst seed): :math:`\max_s \sqrt{n}\,(D_s - \delta_u)_+ \le \sqrt{\ln(2S/\alpha_k)/2}`.
@@ -375,6 +377,18 @@ def _elementwise_checks(
         checks.append(
             Check("max <= upper bound", p.max, s_hi, slack, math.nan, p.max <= s_hi + slack, False)
         )
+    if atoms is not None and finite and sigma2 > 0:
+        # A discrete law's extreme atoms are all but certain to be drawn: missing one has
+        # probability (1 - p)^N, checked only where that is below 1e-15 (treated as exact).
+        for name, prob, got, want, ok_fn in (
+            ("min reaches the lowest atom", probs[0], p.min, s_lo, lambda g, w, t: g <= w + t),
+            ("max reaches the highest atom", probs[-1], p.max, s_hi, lambda g, w, t: g >= w - t),
+        ):
+            if n * -math.log1p(-min(float(prob), 0.5)) >= 15 * math.log(10):
+                slack = rel * abs(want) + tiny
+                ok = bool(ok_fn(got, want, slack))
+                note = f"P(missed) = (1 - {float(prob):.3g})^N < 1e-15"
+                checks.append(Check(name, got, want, slack, math.nan, ok, False, note))
 
     if not sigma2 > 0:
         # a point mass: the mean and std checks above are already exact (zero SE, and zero

@@ -133,3 +133,15 @@ def test_three_percent_errors_are_caught_in_16_bit(init, dtype, case):
     report = check_law(bad, SHAPE, law=law, dtype=dtype, key=5)
     assert not report.passed
     assert any(c.note == "exact 16-bit sampler law" for c in report.checks)
+
+
+def test_extreme_atoms_catch_a_shrunk_bound_on_a_small_bfloat16_bias():
+    init, shape, dtype = jinit.torch.linear_bias(32), (32,), jnp.bfloat16
+    law = jinit.law(init, shape, dtype)
+    good = check_law(init, shape, dtype=dtype, key=7)
+    names = {c.name for c in good.checks}
+    assert {"min reaches the lowest atom", "max reaches the highest atom"} <= names
+    assert good.passed, good.message()
+    kind, factor = power_cases(law)["bound −3%"]
+    bad = check_law(Perturbed(init, kind, factor, law), shape, law=law, dtype=dtype, key=7)
+    assert any(c.name == "max reaches the highest atom" and not c.passed for c in bad.checks)
