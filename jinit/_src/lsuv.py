@@ -32,7 +32,7 @@ import numpy as np
 
 from jinit._src.base import check_int, check_real
 from jinit._src.paths import _is_variable, _unbox, path_str
-from jinit._src.propagate import _check_flax_args
+from jinit._src.propagate import _check_flax_args, nnx_layer_calls
 from jinit._src.structured import orthogonal
 
 __all__ = ["LSUVLayer", "LSUVReport", "lsuv"]
@@ -231,48 +231,17 @@ def _nnx_runner(graphdef, rest, is_layer):
 
     def run(params, batch):
         m = nnx.merge(graphdef, params, rest)
-        registry = {
-            id(mod): tuple(str(c) for c in path)
-            for path, mod in nnx.iter_modules(m)
-            if is_layer(mod)
-        }
-        classes = {type(mod) for _, mod in nnx.iter_modules(m) if id(mod) in registry}
-        originals = {c: c.__dict__.get("__call__") for c in classes}
-        lookups = {c: c.__call__ for c in classes}
         order: list[tuple[str, ...]] = []
         outs: dict[tuple[str, ...], Any] = {}
-        active: set[int] = set()
 
-        def make(cls):
-            orig = lookups[cls]
+        def hook(path, args, out):
+            if path not in outs:  # a shared layer is normalised on its first call
+                outs[path] = out
+                order.append(path)
+            return out
 
-            def wrapped(module_self, *args, **kwargs):
-                mid = id(module_self)
-                if mid not in registry or mid in active:
-                    return orig(module_self, *args, **kwargs)
-                active.add(mid)
-                try:
-                    out = orig(module_self, *args, **kwargs)
-                finally:
-                    active.discard(mid)
-                path = registry[mid]
-                if path not in outs:
-                    outs[path] = out
-                    order.append(path)
-                return out
-
-            return wrapped
-
-        try:
-            for c in classes:
-                c.__call__ = make(c)
+        with nnx_layer_calls(m, is_layer, hook):
             m(batch)
-        finally:
-            for c, orig in originals.items():
-                if orig is None:
-                    del c.__call__
-                else:
-                    c.__call__ = orig
         return order, [outs[p] for p in order]
 
     return run

@@ -37,6 +37,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -1082,54 +1083,71 @@ class FlaxModel:
 
         def run(p, probes, names):
             m = nnx.merge(graphdef, p, rest)
-            registry = {
-                id(mod): tuple(str(c) for c in path)
-                for path, mod in nnx.iter_modules(m)
-                if self.is_layer(mod)
-            }
-            cap, seen, active = [], {}, set()
-            classes = {type(mod) for _, mod in nnx.iter_modules(m) if id(mod) in registry}
-            originals = {c: c.__dict__.get("__call__") for c in classes}
-            lookups = {c: c.__call__ for c in classes}
+            cap, seen = [], {}
 
-            def make(cls):
-                orig = lookups[cls]
+            def hook(path, args, out):
+                k = seen.get(path, 0)
+                seen[path] = k + 1
+                name = path + ((f"#{k}",) if k else ())
+                if "/".join(name) in probes:
+                    out = out + probes["/".join(name)]
+                names.append(name)
+                cap.append((args[0] if args else out, out))
+                return out
 
-                def wrapped(module_self, *args, **kwargs):
-                    mid = id(module_self)
-                    if mid not in registry or mid in active:
-                        return orig(module_self, *args, **kwargs)
-                    active.add(mid)
-                    try:
-                        out = orig(module_self, *args, **kwargs)
-                    finally:
-                        active.discard(mid)
-                    path = registry[mid]
-                    k = seen.get(path, 0)
-                    seen[path] = k + 1
-                    name = path + ((f"#{k}",) if k else ())
-                    tag = "/".join(name)
-                    if tag in probes:
-                        out = out + probes[tag]
-                    names.append(name)
-                    cap.append((args[0] if args else out, out))
-                    return out
-
-                return wrapped
-
-            try:
-                for c in classes:
-                    c.__call__ = make(c)
+            with nnx_layer_calls(m, self.is_layer, hook):
                 y = m(x)
-            finally:
-                for c, orig in originals.items():
-                    if orig is None:
-                        del c.__call__
-                    else:
-                        c.__call__ = orig
             return y, cap
 
         return params, run
+
+
+@contextlib.contextmanager
+def nnx_layer_calls(model, is_layer, hook):
+    """Within the block, every call of a layer of the nnx ``model`` (a sub-module with
+    ``is_layer(module)``) returns ``hook(path, args, out)`` instead of its output ``out``; ``path``
+    is the module's path (a tuple of str). A layer called from inside its own call is not hooked
+    again. Works by patching the layer classes' ``__call__`` (restored on exit), so it is not
+    thread-safe; the shared mechanism of nnx sweeps and :func:`jinit.lsuv`.
+    """
+    from flax import nnx
+
+    registry = {
+        id(mod): tuple(str(c) for c in path)
+        for path, mod in nnx.iter_modules(model)
+        if is_layer(mod)
+    }
+    classes = {type(mod) for _, mod in nnx.iter_modules(model) if id(mod) in registry}
+    originals = {c: c.__dict__.get("__call__") for c in classes}
+    lookups = {c: c.__call__ for c in classes}
+    active: set[int] = set()
+
+    def make(cls):
+        orig = lookups[cls]
+
+        def wrapped(module_self, *args, **kwargs):
+            mid = id(module_self)
+            if mid not in registry or mid in active:
+                return orig(module_self, *args, **kwargs)
+            active.add(mid)
+            try:
+                out = orig(module_self, *args, **kwargs)
+            finally:
+                active.discard(mid)
+            return hook(registry[mid], args, out)
+
+        return wrapped
+
+    try:
+        for c in classes:
+            c.__call__ = make(c)
+        yield
+    finally:
+        for c, orig in originals.items():
+            if orig is None:
+                del c.__call__
+            else:
+                c.__call__ = orig
 
 
 def _check_flax_args(api, build, sample_input, layers):
