@@ -66,6 +66,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._src import laws as L
+from jinit._src import stats as S
+from jinit._src.base import canonical_shape
 from jinit._src.propagate import assert_matches_theory as assert_matches_theory
 from jinit._src.propagate import assert_stable_propagation as assert_stable_propagation
 from jinit._src.sampled import atom_moments, exact_atoms
@@ -75,6 +77,8 @@ from jinit._src.stats import (
     MIN_SEEDS,
     InitStats,
     PooledStats,
+    _init_stats,
+    check_init,
     check_sweep_key,
     default_seeds,
     dkw_threshold,
@@ -84,7 +88,6 @@ from jinit._src.stats import (
     pool,
     real_dtype,
     result_dtype,
-    seed_indices,
     systematic_allowance,
 )
 
@@ -492,6 +495,106 @@ def _orthogonal_checks(
     return checks
 
 
+def _collision_bound(law: Any, st: InitStats, dtype: np.dtype) -> tuple[float, bool] | None:
+    r"""``(q, per_entry)``: an upper bound ``q`` on :math:`P(x = y)` for one entry ``x`` of a draw
+    and the same entry ``y`` of an independent draw, and whether the entries of one draw are
+    independent (element-wise laws). None for laws whose draw does not depend on the key.
+
+    Element-wise laws: the CDF :math:`G` of what a ``dtype`` sampler draws is within
+    :math:`\delta_u` (:func:`jinit._src.stats.cdf_band`) of the continuous law's :math:`F`, so
+    every atom of :math:`G` has mass :math:`g_a \le 2\delta_u` and
+    :math:`P(x = y) = \sum_a g_a^2 \le \max_a g_a \le 2\delta_u` (with the exact atoms of a
+    16-bit sampler: at most 3 times the largest atom, for one ulp of rounding either way).
+    Orthogonal laws: an entry over ``scale`` is a coordinate of a uniform point on the sphere
+    in dimension :math:`r = \max(n_r, n_c)` (:math:`2r` real ones for unitary matrices, whose
+    real parts are compared), density :math:`c_r (1 - x^2)^{(r-3)/2}`; an atom collects the
+    mass of its rounding cell (width :math:`\varepsilon |x|`) widened by the QR error
+    :math:`r\varepsilon_w`: :math:`q = 2\varepsilon_w + \varepsilon \sup_x |x| f(x) +
+    2 r \varepsilon_w c_r` (:math:`r \ge 3`), :math:`2\varepsilon_w + 1.1\sqrt{2(\varepsilon
+    + 2r\varepsilon_w)}/\pi` (:math:`r = 2`, arcsine), :math:`1/2` (:math:`r = 1`, the signs).
+    """
+    if isinstance(law, L.DeterministicLaw):
+        return None
+    if isinstance(law, (L.ElementwiseLaw, L.SparseLaw)):
+        sparse = isinstance(law, L.SparseLaw)
+        vlaw = law.nonzero if sparse else law
+        if not vlaw.variance > 0:
+            return None  # a point mass: the values do not depend on the key
+        band = float(st.band)
+        q = 2 * band if math.isfinite(band) else 1.0
+        atoms = exact_atoms(vlaw)
+        if atoms is not None:
+            q = max(q, 3 * float(np.max(atoms[1])))
+        q = min(q, 1.0)
+        if sparse and q < 1:  # conditioned on both values being nonzero
+            q = min(1.0, q / (1 - q))
+        return q, True
+    inner = law.inner if isinstance(law, L.DeltaOrthogonalLaw) else law
+    r = max(inner.n_rows, inner.n_cols) * (2 if inner.is_complex else 1)
+    eps = float(jnp.finfo(real_dtype(dtype)).eps)
+    eps_w = float(jnp.finfo(np.float64 if real_dtype(dtype) == np.float64 else np.float32).eps)
+    if r == 1:
+        q = 0.5
+    elif r == 2:
+        q = 2 * eps_w + 1.1 * math.sqrt(2 * (eps + 2 * r * eps_w)) / math.pi
+    else:
+        c_r = math.exp(math.lgamma(r / 2) - math.lgamma((r - 1) / 2)) / math.sqrt(math.pi)
+        h_r = c_r / math.sqrt(r - 2) * ((r - 3) / (r - 2)) ** ((r - 3) / 2)
+        q = 2 * eps_w + eps * h_r + 2 * r * eps_w * c_r
+    return min(q, 1.0), False
+
+
+def _independence_check(law: Any, st: InitStats, dtype: np.dtype, alpha_k: float) -> list[Check]:
+    r"""Draws of different keys are not equal: compares the sketches (:attr:`InitStats.sketch`)
+    of the disjoint seed pairs :math:`(s_{2i}, s_{2i+1})`.
+
+    With the bound ``q`` of :func:`_collision_bound`, under independence the number of equal
+    sketched values (element-wise laws; for sparse ones, among the positions nonzero in both
+    draws) is stochastically below :math:`\mathrm{Binomial}(T, q)` for :math:`T` compared
+    values; for orthogonal laws (dependent entries) the number of identical pairs is below
+    :math:`\mathrm{Binomial}(P, q)`. The limit is the Chernoff bound of that binomial at
+    ``alpha_k``, so the check is conservative. An initialiser that ignores its key gives
+    :math:`T` equal values (or :math:`P` identical pairs) and fails.
+    """
+    bound = _collision_bound(law, st, dtype)
+    if bound is None:
+        return []
+    q, per_entry = bound
+    sk = np.asarray(st.sketch)
+    pairs = sk.shape[0] // 2
+    a, b = sk[0 : 2 * pairs : 2], sk[1 : 2 * pairs : 2]
+    seeds = np.asarray(st.seeds)
+    if per_entry:
+        eq = a == b
+        if isinstance(law, L.SparseLaw):
+            both = (a != 0) & (b != 0)
+            eq, trials = eq & both, int(both.sum())
+        else:
+            trials = int(eq.size)
+        count = int(eq.sum())
+        what = "sketched values equal between seeds (2i, 2i+1)"
+        hits = np.flatnonzero(eq.any(axis=1)) if eq.size else np.zeros(0, int)
+    else:
+        same = np.all(a == b, axis=1) if a.size else np.zeros(pairs, bool)
+        trials, count = pairs, int(same.sum())
+        what = "identical draws among seed pairs (2i, 2i+1)"
+        hits = np.flatnonzero(same)
+    name = "independent keys"
+    limit = _binom_upper(trials, q, alpha_k) if trials else 0
+    if trials == 0 or limit >= trials:
+        note = (
+            f"not testable: {trials} comparison(s), each equal with probability up to {q:.2g}; "
+            f"pass more seeds"
+        )
+        return [Check(name, float(count), 0.0, float(limit), math.nan, True, False, note)]
+    note = f"{what}; P(equal) ≤ {q:.2g} if independent"
+    if count > limit and hits.size:
+        i = int(hits[0])
+        note += f"; e.g. seeds {int(seeds[2 * i])} and {int(seeds[2 * i + 1])}"
+    se = math.sqrt(trials * q * (1 - q))
+    return [Check(name, float(count), 0.0, float(limit), se, count <= limit, True, note)]
+
+
 class _Quantiles:
     """Per-check quantiles, evaluated lazily once the number of statistical checks is known."""
 
@@ -521,6 +624,7 @@ def _law_checks(law: Any, st: InitStats, dtype: np.dtype, alpha: float, num_test
             Check("all finite", 0.0, 1.0, 0.0, math.nan, False, False, str(e).splitlines()[0][:60])
         )
         return checks, p
+    checks += _independence_check(law, st, dtype, zq.alpha_k())
     if isinstance(law, L.DeterministicLaw):
         worst = int(np.nanargmax(st.exact_error))
         checks.append(
@@ -631,20 +735,52 @@ def check_law(
       >>> report.passed, [c.name for c in report.checks][:3]
       (True, ['all finite', 'mean', 'std'])
     """
-    api = "jinit.testing.check_law"
+    return _check_law(
+        init,
+        shape,
+        law=law,
+        dtype=dtype,
+        seeds=seeds,
+        key=key,
+        alpha=alpha,
+        chunk_size=chunk_size,
+        api="jinit.testing.check_law",
+    )
+
+
+def _check_law(init, shape, *, law, dtype, seeds, key, alpha, chunk_size, api) -> LawReport:
+    """:func:`check_law` with errors naming ``api`` (the public function called)."""
+    check_init(init, api)
     alpha = _check_alpha(alpha, api)
-    shape = tuple(shape)
+    shape = canonical_shape(api, shape)
     if law is None:
         if not (hasattr(init, "law") and callable(init.law)):
             raise TypeError(
                 f"`{api}` needs a law: {_describe(init)} is not a jinit initialiser. Pass "
                 f"`law=` (a law from `jinit.laws`), e.g. `law=jinit.law(jinit.he_normal(), shape)`."
             )
-        law = init.law(shape, dtype)
+        if math.prod(shape) > 0:  # an empty shape is refused below, naming this function
+            law = init.law(shape, dtype)
+    elif isinstance(law, str):
+        raise TypeError(
+            f"`{api}` needs `law` to be a law from `jinit.laws` (or None for the initialiser's "
+            f"own); got the string {law!r}."
+        )
+    st = _init_stats(
+        init,
+        shape,
+        seeds=seeds,
+        key=key,
+        dtype=dtype,
+        law=law,
+        chunk_size=chunk_size,
+        reference=None,
+        devices=None,
+        api=api,
+    )
     key = check_sweep_key(key, api)
-    idx = seed_indices(seeds, shape, api)
-    st = init_stats(init, shape, seeds=idx, key=key, dtype=dtype, law=law, chunk_size=chunk_size)
-    out_dtype = result_dtype(init, shape, dtype, api)
+    idx = np.asarray(st.seeds)
+    out_dtype = result_dtype(init, shape, dtype, api)  # cached by the sweep's probe
     chex.assert_shape([st.mean, st.variance, st.min, st.max, st.ks], (idx.size,))
     # count the statistical checks first, then run them at alpha / (2k)
     probe, _ = _law_checks(law, st, out_dtype, alpha, 1)
@@ -706,8 +842,16 @@ def assert_follows_law(
       >>> assert_follows_law(jinit.orthogonal(2.0), (64, 32))
       >>> assert_follows_law(jinit.glorot_uniform(), (3, 3, 16, 32), dtype="bfloat16")
     """
-    report = check_law(
-        init, shape, law=law, dtype=dtype, seeds=seeds, key=key, alpha=alpha, chunk_size=chunk_size
+    report = _check_law(
+        init,
+        shape,
+        law=law,
+        dtype=dtype,
+        seeds=seeds,
+        key=key,
+        alpha=alpha,
+        chunk_size=chunk_size,
+        api="jinit.testing.assert_follows_law",
     )
     if not report.passed:
         raise AssertionError(report.message())
@@ -749,11 +893,37 @@ def check_same_law(
       >>> check_same_law(jinit.he_uniform(), jax.nn.initializers.he_uniform(), (64, 32)).passed
       True
     """
-    api = "jinit.testing.check_same_law"
+    return _check_same_law(
+        init_a,
+        init_b,
+        shape,
+        dtype=dtype,
+        seeds=seeds,
+        key=key,
+        alpha=alpha,
+        chunk_size=chunk_size,
+        api="jinit.testing.check_same_law",
+    )
+
+
+def _check_same_law(
+    init_a, init_b, shape, *, dtype, seeds, key, alpha, chunk_size, api
+) -> LawReport:
+    """:func:`check_same_law` with errors naming ``api`` (the public function called)."""
+    check_init(init_a, api, "init_a")
+    check_init(init_b, api, "init_b")
     alpha = _check_alpha(alpha, api)
-    shape = tuple(shape)
+    shape = canonical_shape(api, shape)
+    if math.prod(shape) == 0:
+        raise ValueError(
+            f"`{api}` got shape {shape} with no entries; there is nothing to compare. Pass a "
+            f"shape with at least one entry."
+        )
+    dtype = S._check_dtype(dtype, api)
     key = check_sweep_key(key, api)
-    idx = seed_indices(seeds, shape, api)
+    spec = S._seed_spec(seeds, shape, api)
+    num_seeds = spec if isinstance(spec, int) else int(spec.size)
+    chunk_size = S._check_chunk_size(chunk_size, api)
     dt_a = result_dtype(init_a, shape, dtype, api)
     dt_b = result_dtype(init_b, shape, dtype, api)
     if dt_a != dt_b:
@@ -761,6 +931,11 @@ def check_same_law(
             f"{_describe(init_a)} and {_describe(init_b)} return different dtypes for shape "
             f"{shape}: {dt_a.name} vs {dt_b.name}. Pass `dtype=`."
         )
+    # two sweeps kept on the host, and a pilot draw, checked before any of them
+    devs = tuple(jax.local_devices())
+    chunk = S._chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
+    S._check_memory(api, shape, dt_a, 2 * num_seeds, chunk, devs, True)
+    idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
     is_complex = bool(jnp.issubdtype(dt_a, jnp.complexfloating))
     pilot = np.asarray(init_a(jax.random.fold_in(key, 2), shape, dt_a))
     mod = np.abs(pilot.astype(np.complex128)) if is_complex else pilot.astype(np.float64)
@@ -768,8 +943,8 @@ def check_same_law(
     reference = (float(mod.mean()), sd if sd > 0 else 1.0)
     key_a, key_b = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
     kw = dict(seeds=idx, dtype=dt_a, law=None, chunk_size=chunk_size, reference=reference)
-    st_a = init_stats(init_a, shape, key=key_a, **kw)
-    st_b = init_stats(init_b, shape, key=key_b, **kw)
+    st_a = _init_stats(init_a, shape, key=key_a, devices=None, api=api, **kw)
+    st_b = _init_stats(init_b, shape, key=key_b, devices=None, api=api, **kw)
     chex.assert_equal_shape([st_a.mean, st_b.mean])
     pa, pb = pool(st_a), pool(st_b)
     na, nb = pa.count, pb.count
@@ -906,8 +1081,16 @@ def assert_same_law(
       >>> from jinit.testing import assert_same_law
       >>> assert_same_law(jinit.glorot_normal(), jax.nn.initializers.glorot_normal(), (64, 32))
     """
-    report = check_same_law(
-        init_a, init_b, shape, dtype=dtype, seeds=seeds, key=key, alpha=alpha, chunk_size=chunk_size
+    report = _check_same_law(
+        init_a,
+        init_b,
+        shape,
+        dtype=dtype,
+        seeds=seeds,
+        key=key,
+        alpha=alpha,
+        chunk_size=chunk_size,
+        api="jinit.testing.assert_same_law",
     )
     if not report.passed:
         raise AssertionError(report.message())

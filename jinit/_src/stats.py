@@ -39,6 +39,7 @@ import collections
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -49,6 +50,7 @@ from jax.scipy.special import ndtr
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jinit._src import laws as L
+from jinit._src.base import canonical_shape
 
 # Default sweep size: 2**18 values put a 3 % error of the std > 20 standard errors off and let
 # the pooled KS test separate families of equal variance (power measured by
@@ -64,6 +66,21 @@ CHUNK_VALUES = 2**21
 BINS = 512
 
 _REFUSED_IMPLS = ("rbg", "unsafe_rbg")
+# Values of each draw kept for the independence-across-keys check (InitStats.sketch).
+SKETCH = 256
+# Device bytes per drawn value of one compiled call, in units of the working dtype's size (of
+# each of the real and imaginary parts for complex dtypes), on top of the draw itself: the
+# sorted copy and its integer view, u = F(x), the KS deviation columns, the moment columns.
+# Measured with `compiled.memory_analysis()` on XLA:CPU (temp bytes per value / 4 bytes, shapes
+# (64, 32) to (512, 512)): 9.0 to 10.1 for float32, 7.5 to 8.1 per part for complex64; 12 keeps
+# a margin for other backends and kernel choices. Plus the per-seed outputs (level counts,
+# sketch, statistics: 5.2 KB float32, 6.2 KB complex64), counted as 8 KiB.
+DEVICE_WORDS_PER_VALUE = 12
+DEVICE_BYTES_PER_SEED = 8192
+# Host bytes kept per seed besides the sketch: 23 per-seed numbers and 8 moments (float64 or
+# int64 after conversion), the seed index, and the level counts of a chunk (2 x 511 int64).
+HOST_BYTES_PER_SEED = 8 * (23 + 8) + 12
+HOST_BYTES_PER_SEED_IN_CHUNK = 2 * (BINS - 1) * (4 + 8)
 
 # Times each compiled sweep was traced, keyed like the compile cache (see trace_count).
 _TRACES: collections.Counter = collections.Counter()
@@ -116,6 +133,11 @@ class InitStats(NamedTuple):
       ks_pooled: :math:`\max_j \max(\#\{u \le p_j\}/N - p_j,\; p_j - \#\{u < p_j\}/N)`, the
         pooled KS distance on the levels (NaN without a law CDF), shape ``()``.
       ks_pooled_excess: ``max(ks_pooled - band, 0)``, shape ``()``.
+      sketch: shape ``(S, m)``: the values of each draw at ``m = min(n, 256)`` fixed, evenly
+        spread positions of the flattened array (of the centre matrix for delta-orthogonal
+        laws; ``m = 0`` for deterministic laws), in the working precision (exact for
+        16-bit dtypes). Comparing the sketches of different seeds tests that draws of
+        different keys are not equal (:func:`jinit.testing.check_law`).
     """
 
     seeds: np.ndarray
@@ -141,6 +163,7 @@ class InitStats(NamedTuple):
     levels_lt: np.ndarray
     ks_pooled: np.ndarray
     ks_pooled_excess: np.ndarray
+    sketch: np.ndarray
 
     @property
     def num_seeds(self) -> int:
@@ -152,7 +175,7 @@ class InitStats(NamedTuple):
         return pool(self)
 
 
-_PER_SEED_FIELDS = InitStats._fields[: InitStats._fields.index("moments") + 1]
+_PER_SEED_FIELDS = InitStats._fields[: InitStats._fields.index("moments") + 1] + ("sketch",)
 
 
 class PooledStats(NamedTuple):
@@ -235,10 +258,17 @@ def pool(stats: InitStats) -> PooledStats:
       >>> p.count, round(p.std, 1)
       (16384, 1.0)
     """
+    if not isinstance(stats, InitStats):
+        raise TypeError(
+            f"`jinit.testing.pool` needs the `InitStats` that `jinit.init_stats` returns; got "
+            f"{_describe(stats)} of type {type(stats).__name__}."
+        )
     count = np.asarray(stats.count, np.float64)
     n_total = float(count.sum())
     if not n_total > 0:
-        raise ValueError("`jinit.pool` got statistics of zero values; there is nothing to pool.")
+        raise ValueError(
+            "`jinit.testing.pool` got statistics of zero values; there is nothing to pool."
+        )
     w = count / n_total
     mean = np.asarray(stats.mean)
     is_complex = np.iscomplexobj(mean)
@@ -719,6 +749,14 @@ def _make_sweep(init, shape, dtype, plan: _Plan, cache_key):
             atoms=vlaw is not None and not vlaw.variance > 0,
         )
         out.update(extra)
+        if plan.kind == "deterministic":
+            out["sketch"] = jnp.zeros((0,), work)
+        else:  # values at fixed spread positions, compared across seeds on the host
+            size = values.shape[0]
+            m = min(size, SKETCH)
+            pos = (np.arange(m, dtype=np.int64) * size) // m
+            sk_dtype = jnp.result_type(work, jnp.complex64) if jnp.iscomplexobj(w) else work
+            out["sketch"] = values[pos].astype(sk_dtype)
         return out
 
     def sweep(key, seeds, valid, aux):
@@ -785,28 +823,59 @@ def trace_count(init: Any = None) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _is_int_scalar_array(x: Any) -> bool:
+    """A 0-d numpy or jax array of an integer dtype (not a PRNG key)."""
+    if not isinstance(x, (jax.Array, np.ndarray)) or x.shape != ():
+        return False
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return False
+    return bool(np.issubdtype(np.dtype(x.dtype), np.integer))
+
+
 def check_sweep_key(key: Any, api: str) -> jax.Array:
-    """A typed threefry key from ``key`` (None -> key(0), int -> key(int), raw uint32 data)."""
+    """A typed threefry key from ``key``: None -> ``key(0)``; an int (or a 0-d integer array) is
+    a seed for ``jax.random.key``; raw ``uint32`` key data of shape ``(2,)`` is wrapped."""
     if key is None:
         return jax.random.key(0)
-    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
-        return jax.random.key(int(key))
+    if isinstance(key, (bool, np.bool_)):
+        raise TypeError(
+            f"`{api}` needs `key` to be a JAX PRNG key or an int seed; got the bool {key!r}. "
+            f"Pass e.g. `key=jax.random.key(0)` or `key=0`."
+        )
+    if isinstance(key, (int, np.integer)) or _is_int_scalar_array(key):
+        seed = int(key)
+        if not -(2**63) <= seed < 2**64:
+            # jax.random.key raises OverflowError for the same int
+            raise OverflowError(
+                f"`{api}` got the int seed `key={seed}`, which does not fit in 64 bits (jax "
+                f"converts seeds to int64/uint64). Pass a seed in [-2**63, 2**64)."
+            )
+        return jax.random.key(seed if seed < 2**63 else seed - 2**64)
     if not isinstance(key, (jax.Array, np.ndarray)):
         raise TypeError(
             f"`{api}` needs `key` to be a JAX PRNG key or an int seed; got {key!r} of type "
             f"{type(key).__name__}. Pass e.g. `key=jax.random.key(0)`."
         )
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.dtype != np.uint32 or key.ndim != 1:
-            raise TypeError(
-                f"`{api}` needs `key` to be a single JAX PRNG key; got an array of dtype "
-                f"{key.dtype} and shape {key.shape}. Pass e.g. `key=jax.random.key(0)`."
+        if key.dtype != np.uint32 or key.shape != (2,):
+            what = (
+                "a batch of raw keys"
+                if key.dtype == np.uint32 and key.ndim == 2
+                else "raw key data of the wrong shape"
+                if key.dtype == np.uint32
+                else "not a key"
             )
-        key = jax.random.wrap_key_data(jnp.asarray(key))
+            raise TypeError(
+                f"`{api}` needs `key` to be a single JAX PRNG key (raw threefry key data is "
+                f"uint32 of shape (2,)); got an array of dtype {key.dtype} and shape "
+                f"{tuple(key.shape)} ({what}). Pass e.g. `key=jax.random.key(0)`."
+            )
+        key = jax.random.wrap_key_data(jnp.asarray(key), impl="threefry2x32")
     if key.shape != ():
         raise TypeError(
             f"`{api}` needs one PRNG key as `key`; got an array of keys of shape {key.shape}. "
-            f"The sweep derives one key per seed with `jax.random.fold_in`."
+            f"The sweep derives one key per seed with `jax.random.fold_in`; pass one key, "
+            f"e.g. `key=keys[0]`."
         )
     impl = str(jax.random.key_impl(key))
     if impl in _REFUSED_IMPLS:
@@ -822,55 +891,340 @@ def default_seeds(shape: Sequence[int]) -> int:
     r"""The default number of seeds for ``shape``:
     :math:`S = \min(4096, \max(16, \lceil 2^{18} / n \rceil))`, ``n = prod(shape)``.
 
+    Args:
+      shape: the shape to draw (a sequence of ints, or an int for a 1-D shape).
+
     Examples:
       >>> from jinit.testing import default_seeds
       >>> default_seeds((512, 512)), default_seeds((64, 32)), default_seeds((4, 3))
       (16, 128, 4096)
     """
+    shape = canonical_shape("jinit.testing.default_seeds", shape)
     n = max(1, math.prod(shape))
     return int(min(MAX_SEEDS, max(MIN_SEEDS, -(-DEFAULT_TARGET_VALUES // n))))
 
 
-def seed_indices(seeds: Any, shape: tuple[int, ...], api: str) -> np.ndarray:
-    """``seeds`` (None, a count, or indices) as a uint32 array of seed indices."""
+def _seed_spec(seeds: Any, shape: tuple[int, ...], api: str) -> int | np.ndarray:
+    """``seeds`` checked: a count (int), or distinct seed indices (uint32 array). The count is not
+    expanded here, so a huge count can be refused by the memory check before any allocation."""
     if seeds is None:
-        seeds = default_seeds(shape)
+        return default_seeds(shape)
+    fix = "Pass a count such as `seeds=256` or distinct indices such as `seeds=[0, 1, 2]`."
     if isinstance(seeds, (bool, np.bool_)):
         raise TypeError(f"`{api}` needs `seeds` to be an int or a sequence of ints; got {seeds!r}.")
-    if isinstance(seeds, (int, np.integer)):
-        if seeds < 1:
-            raise ValueError(f"`{api}` needs `seeds` >= 1; got {seeds}. Pass e.g. `seeds=256`.")
-        return np.arange(int(seeds), dtype=np.uint32)
-    try:
-        idx = np.asarray(seeds if isinstance(seeds, np.ndarray) else list(seeds))
-    except TypeError:
+    if isinstance(seeds, (int, np.integer)) or _is_int_scalar_array(seeds):
+        count = int(seeds)
+        if count < 1:
+            raise ValueError(f"`{api}` needs `seeds` >= 1; got {count}. {fix}")
+        if count > 2**32:
+            raise ValueError(
+                f"`{api}` got `seeds={count}`, more than the 2**32 distinct seed indices "
+                f"(`jax.random.fold_in` takes a uint32). Pass at most 2**32 seeds."
+            )
+        return count
+    if isinstance(seeds, (str, bytes, float, complex, np.floating)) or not isinstance(
+        seeds, (Sequence, np.ndarray, jax.Array, range)
+    ):
         raise TypeError(
             f"`{api}` needs `seeds` to be an int (how many) or a sequence of seed indices; got "
-            f"{seeds!r}."
+            f"{seeds!r} of type {type(seeds).__name__}. {fix}"
+        )
+    try:
+        idx = np.asarray(seeds)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{api}` needs `seeds` to be a sequence of ints; got {seeds!r}. {fix}"
         ) from None
-    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(
+            f"`{api}` needs seed indices to be ints; got {_short(seeds)} of dtype {idx.dtype}. "
+            f"{fix}"
+        )
+    if idx.ndim != 1 or idx.size == 0:
         raise ValueError(
-            f"`{api}` needs `seeds` to be a non-empty 1-D sequence of ints; got {seeds!r}."
+            f"`{api}` needs `seeds` to be a count or a non-empty 1-D sequence of seed indices; "
+            f"got {_short(seeds)} (shape {idx.shape}). {fix}"
         )
     if np.any(idx < 0) or np.any(idx >= 2**32):
-        raise ValueError(f"`{api}` needs seed indices in [0, 2**32); got {seeds!r}.")
+        bad = idx[(idx < 0) | (idx >= 2**32)]
+        raise ValueError(
+            f"`{api}` needs seed indices in [0, 2**32) (`jax.random.fold_in` takes a uint32); "
+            f"got {_short(bad.tolist())} among `seeds`. {fix}"
+        )
+    uniq, counts = np.unique(idx, return_counts=True)
+    if uniq.size != idx.size:
+        dup = uniq[counts > 1]
+        raise ValueError(
+            f"`{api}` got duplicate seed indices {_short(dup.tolist())} in `seeds`: a repeated "
+            f"index repeats the same draw, which the statistics would count as an independent "
+            f"one (and a correct initialiser would then fail). Pass distinct indices, e.g. "
+            f"`seeds=np.unique(seeds)`, or a count `seeds={idx.size}`."
+        )
     return idx.astype(np.uint32)
 
 
-def _chunk_size(chunk_size: Any, n_values: int, n_seeds: int, n_dev: int, api: str) -> int:
-    """Seeds per compiled call: a power of two up to the value budget, a multiple of n_dev."""
+def _short(x: Any, limit: int = 8) -> str:
+    """``x`` as text, long lists cut after ``limit`` items."""
+    if isinstance(x, (list, tuple)) and len(x) > limit:
+        return "[" + ", ".join(repr(v) for v in x[:limit]) + f", ... ({len(x)} in all)]"
+    text = repr(x)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def seed_indices(seeds: Any, shape: tuple[int, ...], api: str) -> np.ndarray:
+    """``seeds`` (None, a count, or distinct indices) as a uint32 array of seed indices.
+
+    Raises:
+      TypeError: ``seeds`` is not an int or a sequence of ints.
+      ValueError: a count below 1 or above 2**32, an empty or multi-dimensional sequence,
+        indices outside [0, 2**32), or duplicate indices (a repeated draw is not independent).
+    """
+    spec = _seed_spec(seeds, shape, api)
+    return np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
+
+
+def _check_chunk_size(chunk_size: Any, api: str) -> int | None:
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)):
+        raise TypeError(
+            f"`{api}` needs `chunk_size` to be an int (seeds per compiled call) or None; got "
+            f"{chunk_size!r}. Pass e.g. `chunk_size=64`."
+        )
+    if chunk_size < 1:
+        raise ValueError(
+            f"`{api}` needs `chunk_size` >= 1 (seeds per compiled call); got {chunk_size}. Pass "
+            f"e.g. `chunk_size=64`, or None for the default."
+        )
+    return int(chunk_size)
+
+
+def _chunk_size(chunk_size: int | None, n_values: int, n_seeds: int, n_dev: int) -> int:
+    """Seeds per compiled call: a power of two up to the value budget (or ``chunk_size``), at
+    most the number of seeds, then a multiple of ``n_dev``."""
     if chunk_size is None:
         budget = max(1, CHUNK_VALUES // max(n_values, 1))
         chunk = min(budget, MAX_SEEDS, 1 << max(0, (n_seeds - 1).bit_length()))
     else:
-        if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(
-            chunk_size, (int, np.integer)
-        ):
-            raise TypeError(f"`{api}` needs `chunk_size` to be an int; got {chunk_size!r}.")
-        if chunk_size < 1:
-            raise ValueError(f"`{api}` needs `chunk_size` >= 1; got {chunk_size}.")
-        chunk = int(chunk_size)
+        chunk = min(chunk_size, n_seeds)  # more than the seeds only pads
     return max(n_dev, -(-chunk // n_dev) * n_dev)
+
+
+def _check_devices(devices: Any, api: str) -> tuple:
+    if devices is None:
+        return tuple(jax.local_devices())
+    if isinstance(devices, jax.Device):
+        raise TypeError(
+            f"`{api}` needs `devices` to be a sequence of devices; got the single device "
+            f"{devices!r}. Pass `devices=[{devices!r}]`."
+        )
+    if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"`{api}` needs `devices` to be a sequence of `jax.Device`s (e.g. "
+            f"`jax.local_devices()[:2]`); got {devices!r} of type {type(devices).__name__}."
+        )
+    devs = tuple(devices)
+    if not devs:
+        raise ValueError(
+            f"`{api}` needs at least one device; got devices={devices!r}. Pass e.g. "
+            f"`devices=jax.local_devices()[:1]`, or None for all local devices."
+        )
+    bad = [d for d in devs if not isinstance(d, jax.Device)]
+    if bad:
+        raise TypeError(
+            f"`{api}` needs `devices` to hold `jax.Device`s; got {bad[0]!r} of type "
+            f"{type(bad[0]).__name__}. Pass e.g. `devices=jax.local_devices()[:2]`."
+        )
+    if len(set(devs)) != len(devs):
+        raise ValueError(
+            f"`{api}` got a device more than once in `devices={list(devs)!r}`; seeds are sharded "
+            f"over distinct devices. Pass each device once."
+        )
+    local = set(jax.local_devices())
+    remote = [d for d in devs if d not in local]
+    if remote:
+        raise ValueError(
+            f"`{api}` can only use local devices; {remote[0]!r} is not one of "
+            f"`jax.local_devices()`."
+        )
+    return devs
+
+
+def _check_dtype(dtype: Any, api: str) -> Any:
+    if dtype is None:
+        return None
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"`{api}` got `dtype={dtype!r}`, which is not a dtype. Pass a floating or complex "
+            f"dtype such as `jnp.float32`, `'bfloat16'` or `jnp.complex64`."
+        ) from None
+    if not jnp.issubdtype(dt, jnp.inexact):
+        raise TypeError(
+            f"`{api}` needs a floating or complex `dtype` (initialisers draw real or complex "
+            f"values); got {dt.name}. Pass e.g. `dtype=jnp.float32`."
+        )
+    return dtype
+
+
+def _check_reference(reference: Any, api: str) -> tuple[float, float] | None:
+    if reference is None:
+        return None
+    try:
+        m_ref, s_ref = (float(r) for r in reference)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{api}` needs `reference` to be a pair of floats `(m, s)`; got {reference!r}."
+        ) from None
+    if not (math.isfinite(m_ref) and s_ref > 0 and math.isfinite(s_ref)):
+        raise ValueError(
+            f"`{api}` needs `reference=(m, s)` finite with s > 0; got {reference!r}. Pass e.g. "
+            f"`reference=(0.0, 1.0)`."
+        )
+    return m_ref, s_ref
+
+
+def _gib(b: float) -> str:
+    """Bytes as a short human-readable size."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= size:
+            return f"{b / size:.1f} {unit}"
+    return f"{int(b)} B"
+
+
+def available_memory() -> int | None:
+    """Host memory available to a new allocation, in bytes: ``MemAvailable`` of
+    ``/proc/meminfo`` (Linux), else free physical pages (``os.sysconf``); None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _device_free(device: jax.Device) -> int | None:
+    """Free memory of an accelerator (None for host devices, which share host memory)."""
+    if device.platform == "cpu":
+        return None
+    try:
+        ms = device.memory_stats() or {}
+    except Exception:  # a backend without memory statistics
+        return None
+    if "bytes_limit" not in ms:
+        return None
+    return int(ms["bytes_limit"]) - int(ms.get("bytes_in_use", 0))
+
+
+def sweep_memory(
+    n_values: int, dtype: Any, num_seeds: int, chunk: int, pilot: bool = False
+) -> tuple[int, int]:
+    r"""Estimated bytes of an :func:`init_stats` call: ``(device, host)``.
+
+    * device, per compiled call of ``chunk`` seeds:
+      :math:`\mathrm{chunk}\,(n\,(b + 12\,b_w) + 8192)`: the draws (``b`` bytes per value),
+      the working copies (sorted values and their integer view, :math:`F(x)`, KS deviations,
+      moment columns; :math:`b_w` bytes of the working dtype, float32 or float64, per value and
+      per real or imaginary part) and the per-seed outputs;
+    * host: :math:`S\,(260 + m\,b_s)` kept for ``S`` seeds (per-seed statistics, the sketch of
+      :math:`m = \min(n, 256)` values of :math:`b_s` bytes), plus
+      :math:`\mathrm{chunk}\,(12\,264 + m\,b_s)` for the outputs of one call (level counts)
+      and, without a law, a pilot draw (:math:`16 n`).
+
+    The factor 12 is the measured XLA:CPU temporary memory (9 to 10 working words per value)
+    with a margin. :func:`init_stats` refuses, before compiling, a call that needs more than
+    the devices (accelerators) or the host (:func:`available_memory`) have free.
+
+    Args:
+      n_values: values per draw, ``prod(shape)``.
+      dtype: the drawn dtype.
+      num_seeds: ``S``.
+      chunk: seeds per compiled call.
+      pilot: whether a pilot draw is made (no law).
+
+    Returns:
+      ``(device_bytes, host_bytes)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jinit._src.stats import sweep_memory
+      >>> dev, host = sweep_memory(512 * 512, jnp.float32, 16, 8)
+      >>> dev // 2**20, host // 2**10
+      (104, 123)
+    """
+    dt = np.dtype(jnp.dtype(dtype))
+    real = real_dtype(dt)
+    work = 8 if real == np.float64 else 4
+    is_complex = jnp.issubdtype(dt, jnp.complexfloating)
+    sketch_item = 2 * work if is_complex else work
+    words = DEVICE_WORDS_PER_VALUE * (2 if is_complex else 1)
+    device = chunk * (n_values * (dt.itemsize + words * work) + DEVICE_BYTES_PER_SEED)
+    m = min(n_values, SKETCH)
+    host = num_seeds * (HOST_BYTES_PER_SEED + m * sketch_item)
+    host += chunk * (HOST_BYTES_PER_SEED_IN_CHUNK + m * sketch_item)
+    if pilot:
+        host += 16 * n_values
+    return int(device), int(host)
+
+
+def _check_memory(
+    api: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    num_seeds: int,
+    chunk: int,
+    devs: tuple,
+    pilot: bool,
+) -> None:
+    """Refuses, before any compile, a call whose estimated memory (:func:`sweep_memory`)
+    exceeds what the accelerators or the host have free, with the fix that would make it fit."""
+    n = math.prod(shape)
+    device, host = sweep_memory(n, dtype, num_seeds, chunk, pilot)
+    nd = len(devs)
+    free = [_device_free(d) for d in devs]
+    accel = all(f is not None for f in free)
+    host_avail = available_memory()
+    least_dev, _ = sweep_memory(n, dtype, 1, nd, pilot)  # nd seeds per call, one per device
+    _, host_one = sweep_memory(n, dtype, 1, chunk, pilot)
+    _, host_two = sweep_memory(n, dtype, 2, chunk, pilot)
+    per_seed_host = host_two - host_one
+    if accel:
+        budget, shared = min(free), 0
+        per_call = device // nd
+        least_call = least_dev // nd
+    else:  # host devices: the compiled calls use host memory too
+        budget, shared = host_avail, device
+        per_call, least_call = device, least_dev
+    if budget is not None and per_call > budget:
+        if least_call <= budget:
+            fix = (
+                f"Pass a smaller `chunk_size` (at {nd} seed(s) per call it needs about "
+                f"{_gib(least_call)}) or a smaller shape."
+            )
+        else:
+            fix = (
+                f"Even one seed per device needs about {_gib(least_call)}: pass a smaller shape "
+                f"(or run on a machine with more memory)."
+            )
+        where = "per device" if accel else "for each compiled call"
+        raise ValueError(
+            f"`{api}` would need about {_gib(per_call)} {where} ({chunk} seed(s) per call, shape "
+            f"{shape}, {n:,} values each); {_gib(budget)} is free. {fix}"
+        )
+    if host_avail is not None and host + shared > host_avail:
+        fit = max(0, (host_avail - shared - host_one) // max(per_seed_host, 1) + 1)
+        raise ValueError(
+            f"`{api}` would need about {_gib(host + shared)} of memory for {num_seeds:,} seeds of "
+            f"shape {shape} ({_gib(host)} kept on the host, {_gib(device)} per compiled call of "
+            f"{chunk} seed(s)); {_gib(host_avail)} is available. Pass fewer `seeds` (about "
+            f"{fit:,} fit), or measure in several calls with disjoint seed indices."
+        )
 
 
 def _levels(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -898,22 +1252,37 @@ _PROBES: collections.OrderedDict = collections.OrderedDict()
 
 
 def _probe(init: Callable[..., jax.Array], shape: tuple[int, ...], dtype: Any, api: str):
-    """``(result dtype, uses custom calls)`` of ``init(key, shape, dtype)``, checking the shape.
+    """``(result dtype, uses custom calls)`` of ``init(key, shape, dtype)``, checking the shape
+    and (when ``dtype`` is given) the dtype of what it returns.
 
-    One abstract trace of ``init``, cached per ``(init, shape, dtype)``.
+    One abstract trace of ``init``, cached per ``(init, shape, dtype)``. A ``TypeError`` or
+    ``ValueError`` raised by ``init`` itself is re-raised with the call that raised it.
     """
-    cache_key = (init, shape, None if dtype is None else np.dtype(jnp.dtype(dtype)))
+    want = None if dtype is None else np.dtype(jnp.dtype(dtype))
+    cache_key = (init, shape, want)
     try:
         hit = _PROBES.get(cache_key)
     except TypeError:
         hit, cache_key = None, None
+    call = f"{_describe(init)}(key, {shape}, {'None' if want is None else want.name})"
     if hit is None:
-        lowered = jax.jit(lambda k: init(k, shape, dtype)).lower(jax.random.key(0))
+        try:
+            lowered = jax.jit(lambda k: init(k, shape, dtype)).lower(jax.random.key(0))
+        except (TypeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise type(e)(
+                f"`{api}`: the initialiser raised {type(e).__name__} when called as {call}: {first}"
+            ) from e
         probe = lowered.out_info
         if not hasattr(probe, "shape") or tuple(probe.shape) != shape:
+            got = (
+                f"an array of shape {tuple(probe.shape)} and dtype {probe.dtype}"
+                if hasattr(probe, "shape")
+                else f"{type(probe).__name__} {probe!r}"
+            )
             raise ValueError(
-                f"`{api}`: {init!r} returned {getattr(probe, 'shape', probe)!r} when asked for "
-                f"shape {shape}; it is not an initialiser `init(key, shape, dtype)`."
+                f"`{api}`: {call} returned {got}, not an array of shape {shape}; "
+                f"it is not an initialiser `init(key, shape, dtype)`."
             )
         hit = (np.dtype(probe.dtype), "custom_call" in lowered.as_text())
         if cache_key is not None:
@@ -922,9 +1291,20 @@ def _probe(init: Callable[..., jax.Array], shape: tuple[int, ...], dtype: Any, a
                 _PROBES.popitem(last=False)
     if not jnp.issubdtype(hit[0], jnp.inexact):
         raise TypeError(
-            f"`{api}` needs a floating or complex result; {init!r} returned dtype {hit[0]}."
+            f"`{api}` needs a floating or complex result; {call} returned dtype {hit[0]}."
+        )
+    if want is not None and hit[0] != want:
+        raise TypeError(
+            f"`{api}`: {call} returned dtype {hit[0].name}, not the {want.name} it was asked "
+            f"for; the statistics would be those of another dtype. Fix the initialiser to honour "
+            f"`dtype`, or pass `dtype={hit[0].name!r}`."
         )
     return hit
+
+
+def _describe(init: Any) -> str:
+    text = repr(init)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def result_dtype(init: Callable[..., jax.Array], shape: tuple[int, ...], dtype: Any, api: str):
@@ -966,11 +1346,13 @@ def init_stats(
 
     Args:
       init: an initialiser ``init(key, shape, dtype) -> Array`` (any such callable).
-      shape: the shape to draw (at least one entry).
-      seeds: how many seeds (default :func:`default_seeds`), or a sequence of seed indices.
-      key: the base key: a threefry PRNG key or an int seed (default ``jax.random.key(0)``).
-        rbg and unsafe_rbg keys are refused: under ``vmap`` they do not give independent
-        streams.
+      shape: the shape to draw (at least one entry): a sequence of ints, or an int for a 1-D
+        shape, as ``jax.nn.initializers`` accept.
+      seeds: how many seeds (default :func:`default_seeds`, at most ``2**32``), or a sequence
+        of distinct seed indices in ``[0, 2**32)`` (a repeated index would repeat a draw).
+      key: the base key: a threefry PRNG key, raw ``uint32`` key data of shape ``(2,)``, or an
+        int seed for ``jax.random.key`` (default ``jax.random.key(0)``). rbg and unsafe_rbg
+        keys are refused: under ``vmap`` they do not give independent streams.
       dtype: the dtype to draw (default: the initialiser's).
       law: the law to compare with: ``"auto"`` (default) for ``jinit.law(init, shape, dtype)``
         when ``init`` has a law, else none; ``None`` for none (moments and extremes only); or a
@@ -980,14 +1362,20 @@ def init_stats(
       reference: without a law, ``(m, s)`` of the transform :math:`u = \Phi((x - m)/s)` used for
         the pooled level counts (default: mean and std of a pilot draw). Two sweeps compared
         with each other must share it.
-      devices: the devices to shard seeds over (default: all local devices).
+      devices: the devices to shard seeds over (default: all local devices; distinct).
 
     Returns:
       An :class:`InitStats`; ``.pooled()`` gives a :class:`PooledStats`.
 
     Raises:
-      ValueError: an rbg key, no seeds, or a shape with no entries.
-      TypeError: an unknown law type, or a real law for a complex dtype (or vice versa).
+      ValueError: an rbg key, a bad seed count or duplicate/out-of-range seed indices, a shape
+        with no entries, a draw of the wrong shape, or a call whose estimated memory
+        (:func:`sweep_memory`) exceeds what the devices or the host have free. Every argument
+        is checked before anything is compiled.
+      TypeError: a non-callable ``init``, a shape, key, seeds, chunk size, dtype or devices of
+        the wrong type, a result of another dtype than ``dtype``, an unknown law type, or a
+        real law for a complex dtype (or vice versa).
+      OverflowError: an int ``key`` that does not fit in 64 bits (as ``jax.random.key``).
 
     Examples:
       >>> import jax, jinit
@@ -999,38 +1387,76 @@ def init_stats(
       >>> bool(abs(p.std - jinit.law(jinit.he_normal(), (64, 32)).std) < 6 * p.std_se)
       True
     """
-    api = "jinit.init_stats"
+    return _init_stats(
+        init,
+        shape,
+        seeds=seeds,
+        key=key,
+        dtype=dtype,
+        law=law,
+        chunk_size=chunk_size,
+        reference=reference,
+        devices=devices,
+        api="jinit.init_stats",
+    )
+
+
+def check_init(init: Any, api: str, name: str = "init") -> None:
+    """Refuses a non-callable initialiser with the fix."""
     if not callable(init):
         raise TypeError(
-            f"`{api}` needs a callable initialiser `init(key, shape, dtype)`; got {init!r}."
+            f"`{api}` needs `{name}` to be a callable initialiser `init(key, shape, dtype)`, "
+            f"e.g. `jinit.he_normal()`; got {_describe(init)} of type {type(init).__name__}."
+            + (" Did you pass the factory without calling it?" if init is None else "")
         )
-    try:
-        shape = tuple(int(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"`{api}` needs `shape` to be a sequence of ints; got {shape!r}.") from None
+
+
+def _init_stats(
+    init: Callable[..., jax.Array],
+    shape: Any,
+    *,
+    seeds: Any,
+    key: Any,
+    dtype: Any,
+    law: Any,
+    chunk_size: Any,
+    reference: Any,
+    devices: Any,
+    api: str,
+) -> InitStats:
+    """:func:`init_stats` with errors naming ``api`` (the public function called)."""
+    # Every argument is checked before anything is traced, compiled or drawn.
+    check_init(init, api)
+    shape = canonical_shape(api, shape)
     if math.prod(shape) == 0:
         raise ValueError(
             f"`{api}` got shape {shape} with no entries; there is nothing to measure. Pass a shape "
             f"with at least one entry."
         )
+    dtype = _check_dtype(dtype, api)
     key = check_sweep_key(key, api)
-    idx = seed_indices(seeds, shape, api)
+    spec = _seed_spec(seeds, shape, api)
+    num_seeds = spec if isinstance(spec, int) else int(spec.size)
+    chunk_size = _check_chunk_size(chunk_size, api)
+    devs = _check_devices(devices, api)
+    reference = _check_reference(reference, api)
     if isinstance(law, str):
         if law != "auto":
-            raise ValueError(f"`{api}` needs `law` to be 'auto', None or a law; got {law!r}.")
+            raise ValueError(
+                f"`{api}` needs `law` to be 'auto', None or a law from `jinit.laws`; got {law!r}."
+            )
         has_law = hasattr(init, "law") and callable(init.law)
         law = init.law(shape, dtype) if has_law else None
     out_dtype, custom_calls = _probe(init, shape, dtype, api)
     is_complex = bool(jnp.issubdtype(out_dtype, jnp.complexfloating))
     plan = _plan(law, is_complex, api)
-    devs = tuple(devices) if devices is not None else tuple(jax.local_devices())
-    if not devs:
-        raise ValueError(f"`{api}` needs at least one device; got devices={devices!r}.")
     if custom_calls and len(devs) > 1 and all(d.platform == "cpu" for d in devs):
         # XLA:CPU can deadlock running a program with LAPACK custom calls (QR, ...) sharded
         # over several host devices; such sweeps (orthogonal laws) use one device.
         devs = devs[:1]
-    chunk = _chunk_size(chunk_size, math.prod(shape), idx.size, len(devs), api)
+    chunk = _chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
+    _check_memory(api, shape, out_dtype, num_seeds, chunk, devs, plan.kind == "free")
+    idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
     sweep = _get_sweep(init, shape, out_dtype, plan, chunk, devs)
 
     # Runtime arguments (not baked into the compiled function).
@@ -1053,9 +1479,7 @@ def init_stats(
         centre = 0.0
     if reference is None:
         reference = (0.0, 1.0)
-    m_ref, s_ref = (float(r) for r in reference)
-    if not (math.isfinite(m_ref) and s_ref > 0 and math.isfinite(s_ref)):
-        raise ValueError(f"`{api}` needs `reference=(m, s)` finite with s > 0; got {reference!r}.")
+    m_ref, s_ref = reference
     centre = np.asarray(centre, ctype)
     aux = {
         "centre": jnp.asarray(
@@ -1125,4 +1549,5 @@ def init_stats(
         levels_lt=lt,
         ks_pooled=np.asarray(ks_p),
         ks_pooled_excess=np.asarray(max(ks_p - band, 0.0) if vlaw is not None else math.nan),
+        sketch=per["sketch"],
     )
