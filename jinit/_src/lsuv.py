@@ -30,14 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._src.base import check_int, check_real
+from jinit._src.base import check_int, check_key, check_real
 from jinit._src.paths import _is_variable, _unbox, path_str
 from jinit._src.propagate import _check_flax_args, nnx_layer_calls
 from jinit._src.structured import orthogonal
 
 __all__ = ["LSUVLayer", "LSUVReport", "lsuv"]
 
-_API = "lsuv"
+_API = "jinit.lsuv"
 _BIAS_MODES = ("keep", "zero", "scale")
 
 
@@ -276,6 +276,7 @@ def _pre_init(p: Any, root: jax.Array, kernels: tuple[str, ...], biases: tuple[s
 
 
 def _check_batch(batch: Any) -> None:
+    """Arrays of numbers, >= 2 examples each, all finite: checked before any forward pass."""
     leaves = [x for x in jax.tree_util.tree_leaves(batch) if hasattr(x, "shape")]
     if not leaves:
         raise TypeError(
@@ -283,12 +284,27 @@ def _check_batch(batch: Any) -> None:
             f"{type(batch).__name__}. Pass e.g. the first 256 rows of your training data."
         )
     for x in leaves:
+        dt = np.dtype(getattr(x, "dtype", np.dtype(object)))
+        if not (np.issubdtype(dt, np.number) or dt == np.bool_ or dt.name == "bfloat16"):
+            raise TypeError(
+                f"`{_API}` needs `batch` to hold numeric arrays (the model's inputs); got an "
+                f"array of dtype {dt} and shape {tuple(x.shape)}. Convert it first, e.g. "
+                f"`jnp.asarray(batch, jnp.float32)`."
+            )
         if len(x.shape) == 0 or x.shape[0] < 2:
             raise ValueError(
                 f"`{_API}` needs a batch of at least 2 examples to measure a variance; got an "
                 f"input of shape {tuple(x.shape)}. Pass a real batch (LSUV paper: a mini-batch, "
                 f"e.g. 128-512 examples)."
             )
+        if jnp.issubdtype(dt, jnp.inexact):
+            n_bad = int(jnp.sum(~jnp.isfinite(jnp.asarray(x))))
+            if n_bad:
+                raise ValueError(
+                    f"`{_API}` needs a finite `batch`; got an input of shape {tuple(x.shape)} "
+                    f"with {n_bad} inf/NaN entries, which would make every output variance NaN. "
+                    f"Clean the data (e.g. `jnp.nan_to_num`) or pass another batch."
+                )
 
 
 def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, bias, kind):
@@ -299,7 +315,22 @@ def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, 
         names[:] = order
         return outs
 
-    jax.eval_shape(probe, params, batch)
+    try:
+        jax.eval_shape(probe, params, batch)
+    except Exception as e:  # the model does not run on these parameters and this batch
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        exc = TypeError if isinstance(e, TypeError) else ValueError
+        raise exc(
+            f"`{_API}` could not run the {kind} model on `batch` (shape "
+            f"{jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), batch)}) with the given "
+            f"parameters: {type(e).__name__}: {first} "
+            + (
+                "Pass the variables `model.init` returned for this same model, and a batch "
+                "shaped like the input it was initialised with."
+                if kind == "linen"
+                else "Pass a batch shaped like the input the model takes."
+            )
+        ) from e
     leaves = original = _leaves(params)
     layers = []  # (index in the capture order, kernel path, bias path or None)
     for i, name in enumerate(names):
@@ -439,9 +470,11 @@ def lsuv(
       kernel path, initial and final output variance, iterations, convergence and total scale.
 
     Raises:
-      ValueError: no layer found, a batch of fewer than 2 examples, a dead layer (output
-        variance 0) or a non-finite output variance, naming the layer; bad hyper-parameters.
-      TypeError: wrong call form.
+      ValueError: no layer found, a batch of fewer than 2 examples or with inf/NaN entries, a
+        model that does not run on the variables and batch, a dead layer (output variance 0:
+        no rescaling can help) or a non-finite output variance, naming the layer; bad
+        hyper-parameters. All but the last two are raised before any forward pass.
+      TypeError: wrong call form, a non-callable model, a malformed key, a non-numeric batch.
 
     Warns:
       RuntimeWarning: some layer did not converge within ``max_iters``.
@@ -464,13 +497,15 @@ def lsuv(
       linear neural networks", ICLR 2014 (the orthogonal pre-initialisation).
     """
     target_var = check_real(_API, "target_var", target_var, positive=True)
+    if key is not None:
+        key = check_key(_API, key)
     tol = check_real(_API, "tol", tol, positive=True)
     max_iters = check_int(_API, "max_iters", max_iters, minimum=1)
-    if not isinstance(orthogonal_preinit, bool):
+    if not isinstance(orthogonal_preinit, bool | np.bool_):
         raise TypeError(
             f"`{_API}` needs `orthogonal_preinit` to be a bool; got {orthogonal_preinit!r}."
         )
-    if bias not in _BIAS_MODES:
+    if not isinstance(bias, str) or bias not in _BIAS_MODES:
         raise ValueError(
             f"`{_API}` needs `bias` to be one of {_BIAS_MODES}; got {bias!r}. Use 'keep' "
             f"(scale kernels only), 'zero' (zero biases first) or 'scale' (scale them too)."
@@ -507,7 +542,8 @@ def lsuv(
     if not callable(model):
         raise TypeError(
             f"`{_API}` needs a linen `apply_fn` (e.g. `model.apply`) or an nnx Module as its "
-            f"first argument; got {type(model).__name__}."
+            f"first argument; got {model!r} of type {type(model).__name__}. Call "
+            f"`lsuv(model.apply, variables, batch)` or `lsuv(nnx_model, batch)`."
         )
     if len(args) != 2:
         raise TypeError(

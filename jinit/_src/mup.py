@@ -51,6 +51,7 @@ import fnmatch
 import functools
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -60,11 +61,12 @@ import numpy as np
 import optax
 
 from jinit._src import laws
-from jinit._src.base import Initializer, check_choice, check_int, check_real
+from jinit._src.base import Initializer, check_choice, check_int, check_key, check_real
 from jinit._src.basic import ones, zeros
 from jinit._src.fans import fans as _fans
 from jinit._src.paths import _is_variable, _unbox, is_array, path_str
-from jinit._src.tree import path_key
+from jinit._src.tree import LeafInfo, _is_float, _Rule, draw_dtype, path_key
+from jinit._src.tree import _draw as _draw_leaf
 from jinit._src.variance import he_normal, lecun_normal
 
 __all__ = [
@@ -499,7 +501,8 @@ def rules(
 
     Returns:
       ``[(pattern, initialiser), ...]`` with one exact (glob-escaped) path per parameter, in tree
-      order, ready for ``jinit.reinit(params, key, rules)``.
+      order, ready for ``jinit.reinit(params, key, rules)``; leaves that are not floating point
+      (step counters, RNG keys) get ``None``, which keeps them as they are.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -525,10 +528,14 @@ def rules(
         axes=axes,
     )
     dtypes = {p: d for p, _, d in _leaves(api, params)}
-    out = []
+    out: list[tuple[str, Initializer | None]] = []
     for p, i in info.items():
+        if not _is_float(dtypes[p]):  # counters, RNG keys: not weights, kept
+            out.append((_glob_escape(p), None))
+            continue
         sp = _sp_init(api, p, sp_rules)
-        out.append((_glob_escape(p), _mup_initializer(api, i, sp, dtypes[p], readout)))
+        ini = _mup_initializer(api, i, sp, draw_dtype(dtypes[p]), readout)
+        out.append((_glob_escape(p), ini))
     return out
 
 
@@ -567,7 +574,8 @@ def init(
 
     Every leaf gets the key ``jinit.path_key(key, path)``, so a leaf's value depends only on
     ``key`` and its path, and ``init`` equals ``jinit.reinit(params, key, rules(...))``; dtypes
-    and ``nnx.Variable`` boxes are kept. ``params`` may hold
+    (exactly, as :func:`jinit.reinit` keeps them), non-float leaves and ``nnx.Variable`` boxes
+    are kept. ``params`` may hold
     ``jax.ShapeDtypeStruct`` leaves (``jax.eval_shape`` output): the model is then never built
     at full width with its default initialisers.
 
@@ -589,6 +597,7 @@ def init(
       >>> round(float(p["h"]["kernel"].std() * 32), 2), float(abs(p["out"]["kernel"]).max())
       (1.0, 0.0)
     """
+    key = check_key("jinit.mup.init", key)
     r = rules(
         params,
         base_params,
@@ -599,10 +608,33 @@ def init(
         out_axis=out_axis,
         axes=axes,
     )
+    leaves = _leaves("jinit.mup.init", params)
     by_path = {
-        p: ini for (_, ini), (p, _, _) in zip(r, _leaves("jinit.mup.init", params), strict=True)
+        p: (i, pattern, ini)
+        for i, ((pattern, ini), (p, _, _)) in enumerate(zip(r, leaves, strict=True))
     }
-    return _map_named(lambda p, x: by_path[p](_leaf_key(key, p), x.shape, x.dtype), params)
+    narrowed = []
+
+    def draw(p: str, x: Any) -> Any:
+        i, pattern, ini = by_path[p]
+        if ini is None:
+            return x
+        info = LeafInfo(p, _shape_of(x), draw_dtype(x.dtype), x, {})
+        if info.dtype != np.dtype(x.dtype):
+            narrowed.append(f"{p} ({np.dtype(x.dtype).name})")
+        rule = _Rule(i, pattern, ini, lambda _: True)
+        return _draw_leaf("jinit.mup.init", rule, _leaf_key(key, p), info)
+
+    out = _map_named(draw, params)
+    if narrowed:
+        warnings.warn(
+            f"`jinit.mup.init`: {', '.join(narrowed[:5])} have a 64-bit dtype while "
+            f"jax_enable_x64 is off: drawn in 32 bits and stored in their own 64-bit dtype. Run "
+            f'`jax.config.update("jax_enable_x64", True)` for 64-bit draws.',
+            UserWarning,
+            stacklevel=2,
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -716,6 +748,49 @@ def scale_by_mup(multipliers: Mapping[str, float]) -> optax.GradientTransformati
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _check_lr(api: str, learning_rate: Any) -> Any:
+    """A finite learning rate > 0, or an optax schedule (a callable ``step -> lr``)."""
+    if callable(learning_rate):
+        return learning_rate
+    if isinstance(learning_rate, jax.core.Tracer) and jnp.ndim(learning_rate) == 0:
+        return learning_rate
+    return check_real(api, "learning_rate", learning_rate, positive=True)
+
+
+# Hyper-parameters of optax.adam / optax.sgd: (low, high, high included); None: any finite value.
+_OPT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "b1": (0.0, 1.0, False),
+    "b2": (0.0, 1.0, False),
+    "eps": (0.0, math.inf, True),
+    "eps_root": (0.0, math.inf, True),
+    "momentum": (0.0, math.inf, True),
+}
+
+
+def _check_opt_kwargs(api: str, make: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Unknown keyword arguments and out-of-range Adam/SGD hyper-parameters, before any work."""
+    import inspect
+
+    known = [n for n in inspect.signature(make).parameters if n != "learning_rate"]
+    for name, value in kwargs.items():
+        if name not in known:
+            raise TypeError(
+                f"`{api}` got the unexpected keyword argument {name!r}, which "
+                f"`optax.{make.__name__}` does not take; it takes {known}."
+            )
+        if name not in _OPT_RANGES or (name == "momentum" and value is None):
+            continue
+        if isinstance(value, jax.core.Tracer):
+            continue
+        lo, hi, hi_ok = _OPT_RANGES[name]
+        x = check_real(api, name, value, nonneg=True)
+        if not (lo <= x < hi or (hi_ok and x == hi)):
+            raise ValueError(
+                f"`{api}` needs `{name}` in [{lo:g}, {hi:g}); got {x!r}. Adam's decay rates are "
+                f"in [0, 1), e.g. b1=0.9, b2=0.999."
+            )
+
+
 def adam(
     learning_rate: float | optax.Schedule,
     params: Any,
@@ -741,6 +816,9 @@ def adam(
       >>> float(u["h"][0, 0]), float(u["b"][0])
       (-0.0025, -0.01)
     """
+    api = "jinit.mup.adam"
+    learning_rate = _check_lr(api, learning_rate)
+    _check_opt_kwargs(api, optax.adam, adam_kwargs)
     tx = optax.adam(learning_rate, **adam_kwargs)
     m = lr_multipliers(
         params,
@@ -779,6 +857,9 @@ def sgd(
       >>> float(u["out"][0, 0]), float(u["b"][0])
       (-0.025, -0.4)
     """
+    api = "jinit.mup.sgd"
+    learning_rate = _check_lr(api, learning_rate)
+    _check_opt_kwargs(api, optax.sgd, sgd_kwargs)
     tx = optax.sgd(learning_rate, **sgd_kwargs)
     m = lr_multipliers(
         params,
@@ -929,6 +1010,45 @@ def _coord_run(draws, factors, mults, n_units, x, y, *, depth, lr, steps, optimi
     return jax.vmap(one)(factors, mults)
 
 
+def _check_coord_data(api: str, data: Any, n_out: int) -> tuple[jax.Array, jax.Array]:
+    """``data=(x, y)``: finite features (batch, d_in), integer labels in [0, n_out)."""
+    hint = (
+        "Pass `data=(x, y)` with x a float array of shape (batch, features) and y integer "
+        "labels of shape (batch,) in [0, n_out)."
+    )
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise TypeError(f"`{api}` got `data={data!r}`, which is not a pair (x, y). {hint}")
+    raw_x, raw_y = data
+    for name, v in (("x", raw_x), ("y", raw_y)):
+        dt = getattr(v, "dtype", None)
+        if dt is None or not (np.issubdtype(np.dtype(dt), np.number) or np.dtype(dt) == bool):
+            raise TypeError(
+                f"`{api}` needs `data` = (x, y) of numeric arrays; its {name} is {v!r:.80} of "
+                f"type {type(v).__name__}. {hint}"
+            )
+    x = jnp.asarray(raw_x, jnp.float32)
+    if x.ndim != 2 or np.shape(raw_y) != x.shape[:1] or x.shape[0] < 1:
+        raise ValueError(
+            f"`{api}` needs `data=(x, y)` with x of shape (batch, features) and y of shape "
+            f"(batch,); got {x.shape} and {np.shape(raw_y)}. {hint}"
+        )
+    if not jnp.issubdtype(raw_y.dtype, jnp.integer):
+        raise TypeError(
+            f"`{api}` needs integer class labels in `data=(x, y)`; y has dtype {raw_y.dtype}. "
+            f"{hint}"
+        )
+    y = jnp.asarray(raw_y, jnp.int32)
+    if not bool(jnp.isfinite(x).all()):
+        raise ValueError(f"`{api}` needs finite features in `data=(x, y)`; x has inf/NaN entries.")
+    lo, hi = int(jnp.min(y)), int(jnp.max(y))
+    if lo < 0 or hi >= n_out:
+        raise ValueError(
+            f"`{api}` needs labels in [0, n_out) = [0, {n_out}); `data`'s y has labels from {lo} "
+            f"to {hi}. Pass `n_out` = the number of classes ({hi + 1} at least)."
+        )
+    return x, y
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _draw(ini: Initializer, shape: tuple[int, ...], keys: jax.Array) -> jax.Array:
     return jax.vmap(lambda k: ini(k, shape, jnp.float32))(keys)
@@ -971,15 +1091,21 @@ def coord_check(
       learning_rate: base learning rate (both parametrisations).
       optimizer: ``"adam"`` or ``"sgd"``.
       readout: µP readout, ``"zero"`` or ``"scaled"``.
-      batch: batch size of the random batch (ignored with ``data``).
-      d_in: input features of the random batch (ignored with ``data``).
-      n_out: classes.
+      batch: batch size of the random batch (ignored with ``data``), >= 1.
+      d_in: input features of the random batch (ignored with ``data``), >= 1.
+      n_out: classes, >= 2.
       sp_rules: the SP initialisation (first match wins).
       data: optional ``(x, y)``: features ``(batch, d_in)`` and integer labels in ``[0, n_out)``.
-      seed: seed of the batch and the initialisations.
+      seed: seed of the batch and the initialisations (int >= 0).
 
     Returns:
       A :class:`CoordCheckResult`; :func:`plot_coord_check` draws it.
+
+    Raises:
+      TypeError, ValueError: any bad argument (checked before anything is compiled or
+        trained): widths not increasing ints, non-positive counts or learning rate, fewer
+        than 2 classes, ``data`` that is not a pair of finite features and integer labels in
+        ``[0, n_out)``.
 
     Examples:
       >>> from jinit import mup
@@ -990,8 +1116,16 @@ def coord_check(
       True
     """
     api = "jinit.mup.coord_check"
-    if not isinstance(widths, Sequence) or len(widths) < 2:
-        raise ValueError(f"`{api}` needs at least two `widths`; got {widths!r}.")
+    if isinstance(widths, str) or not isinstance(widths, Sequence):
+        raise TypeError(
+            f"`{api}` needs `widths` to be a sequence of ints; got {widths!r} of type "
+            f"{type(widths).__name__}. Pass e.g. `widths=(64, 128, 256)`."
+        )
+    if len(widths) < 2:
+        raise ValueError(
+            f"`{api}` needs at least two `widths` (a slope against width); got {widths!r}. "
+            f"Pass e.g. `widths=(64, 128, 256)`."
+        )
     widths = tuple(check_int(api, "widths[i]", w, minimum=1) for w in widths)
     if list(widths) != sorted(set(widths)):
         raise ValueError(f"`{api}` needs strictly increasing `widths`; got {widths}.")
@@ -1005,21 +1139,18 @@ def coord_check(
     check_choice(api, "optimizer", optimizer, ("adam", "sgd"))
     check_choice(api, "readout", readout, ("zero", "scaled"))
     sp_rules = _check_sp_rules(api, sp_rules)
+    batch = check_int(api, "batch", batch, minimum=1)
+    d_in = check_int(api, "d_in", d_in, minimum=1)
+    n_out = check_int(api, "n_out", n_out, minimum=2)
+    seed = check_int(api, "seed", seed, minimum=0)
+    if data is not None:
+        x, y = _check_coord_data(api, data, n_out)
+        d_in = int(x.shape[1])
     key = jax.random.key(seed, impl="rbg")
     kx, ky, kp = jax.random.split(key, 3)
     if data is None:
-        batch = check_int(api, "batch", batch, minimum=1)
-        d_in = check_int(api, "d_in", d_in, minimum=1)
         x = jax.random.normal(kx, (batch, d_in), jnp.float32)
         y = jax.random.randint(ky, (batch,), 0, n_out)
-    else:
-        x, y = jnp.asarray(data[0], jnp.float32), jnp.asarray(data[1], jnp.int32)
-        if x.ndim != 2 or y.shape != x.shape[:1]:
-            raise ValueError(
-                f"`{api}` needs `data=(x, y)` with x of shape (batch, features) and y of shape "
-                f"(batch,); got {x.shape} and {y.shape}."
-            )
-        d_in = int(x.shape[1])
     keys = jax.random.split(kp, seeds)
 
     @functools.cache
@@ -1105,11 +1236,25 @@ def plot_coord_check(result: CoordCheckResult, path: str | os.PathLike | None = 
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
+    api = "jinit.mup.plot_coord_check"
     if not isinstance(result, CoordCheckResult):
         raise TypeError(
-            f"`jinit.mup.plot_coord_check` needs a CoordCheckResult from `coord_check`; got "
+            f"`{api}` needs a CoordCheckResult from `coord_check`; got {result!r:.80} of type "
             f"{type(result).__name__}."
         )
+    if path is not None:
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(
+                f"`{api}` needs `path` to be a file name (str or path) or None; got {path!r} of "
+                f"type {type(path).__name__}."
+            )
+        folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+        if os.path.isdir(os.fspath(path)) or not os.path.isdir(folder):
+            raise ValueError(
+                f"`{api}` cannot write `path={os.fspath(path)!r}`: "
+                + ("it is a folder" if os.path.isdir(os.fspath(path)) else "no folder " + folder)
+                + ". Pass a file name such as 'coord_check.png' in an existing folder."
+            )
     n_l, n_p = len(result.layers), len(result.parametrizations)
     fig = Figure(figsize=(2.8 * n_l + 0.6, 2.6 * n_p + 0.8), layout="constrained")
     axs = fig.subplots(n_p, n_l, sharex=True, sharey=True, squeeze=False)

@@ -55,7 +55,7 @@ from jinit._src.tree import _glob_matcher
 
 __all__ = ["Summary", "SummaryRow", "summary"]
 
-_API = "summary"
+_API = "jinit.summary"
 FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off")
 
 
@@ -79,11 +79,13 @@ class SummaryRow:
       shape: the leaf's shape.
       dtype: its dtype name.
       size: number of entries.
-      mean: mean of the finite entries (modulus of the mean for complex leaves).
+      mean: mean of the finite entries (modulus of the mean for complex leaves); NaN when no
+        entry is finite (never a made-up 0).
       std: standard deviation of the finite entries (``ddof=1``; for complex,
-        :math:`\\sqrt{E|x-\\bar x|^2}`).
-      max_abs: largest absolute finite entry.
-      n_nonfinite: number of inf/NaN entries.
+        :math:`\\sqrt{E|x-\\bar x|^2}`); NaN when fewer than 2 entries are finite (undefined).
+      max_abs: largest absolute finite entry; NaN when no entry is finite.
+      n_nonfinite: number of inf/NaN entries (the leaf is then flagged ``non-finite`` and the
+        ``note`` says how many are NaN and how many infinite).
       duplicate_units: number of units (slices along the unit axis) that exactly repeat another
         unit (``n_units - n_distinct``); ``None`` when not checked (rank < 2 or units too short).
       expected_mean: the law's mean, if known.
@@ -219,8 +221,8 @@ class Summary:
                 "path": r.path,
                 "shape": "×".join(map(str, r.shape)) or "scalar",
                 "dtype": r.dtype,
-                "mean": f"{r.mean:.3g}",
-                "std": f"{r.std:.3g}",
+                "mean": _num(r.mean),
+                "std": _num(r.std),
                 "exp. std": "" if r.expected_std is None else f"{r.expected_std:.3g}",
                 "z": "" if r.z_std is None else f"{r.z_std:+.1f}",
                 "flags": f"[bold red]{flags}[/]" if flags else "",
@@ -244,6 +246,11 @@ class Summary:
         with console.capture() as cap:
             console.print(self._table())
         return "\n".join(line.rstrip() for line in cap.get().strip("\n").splitlines())
+
+
+def _num(x: float) -> str:
+    """A statistic for the table: 3 significant digits, '-' when undefined (NaN)."""
+    return "-" if math.isnan(x) else f"{x:.3g}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,6 +292,7 @@ def _leaf_stats(x: Any, unit_axis: int | None, xp: Any = jnp) -> dict[str, Any]:
         "std": xp.sqrt(var),
         "max_abs": xp.max(xp.abs(xz)) if x.size else 0.0,
         "n_nonfinite": x.size - n,
+        "n_nan": xp.sum(xp.isnan(xs)),
         "all_zero": xp.all(xs == 0),
     }
     if unit_axis is not None:
@@ -393,8 +401,27 @@ def _check_rules(rules: Any) -> list[tuple[Any, Any]]:
                 f"or compiled regex pattern; rule {i} is {rule!r}. Example: "
                 f"`('*/kernel', jinit.he_normal())`."
             )
-        out.append((rule[0], rule[1]))
+        out.append((rule[0], _check_expectation(f"rules[{i}] ({rule[0]!r})", rule[1])))
     return out
+
+
+def _check_expectation(where: str, value: Any) -> Any:
+    """An expectation must be None, a jinit law, a std (finite, >= 0) or an initialiser."""
+    if value is None or isinstance(value, laws_mod.Law) or callable(value):
+        return value
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    ):
+        if not (math.isfinite(float(value)) and float(value) >= 0):
+            raise ValueError(
+                f"`{_API}` needs the expected std of {where} to be a finite number >= 0; got "
+                f"{value!r}. Pass the standard deviation the leaf should have, e.g. 0.02."
+            )
+        return float(value)
+    raise TypeError(
+        f"`{_API}` needs {where} to be a jinit initialiser, a jinit law or a std (float); got "
+        f"{value!r} of type {type(value).__name__}. Pass e.g. `jinit.he_normal()` or 0.02."
+    )
 
 
 def _pattern_text(p: Any) -> str:
@@ -475,9 +502,16 @@ def summary(
     Returns:
       A :class:`Summary` (rows, ``.flagged``, ``.ok``, ``.print()``, ``.to_dict()``).
 
+    A leaf with inf/NaN entries is flagged ``non-finite``; its ``n_nonfinite`` counts them, its
+    ``note`` says how many are NaN, and its mean and std are those of the finite entries (NaN,
+    shown as ``-``, when there are none: never a made-up 0).
+
     Raises:
-      TypeError: malformed ``rules``/``expected``.
-      ValueError: ``expected`` names a path that is not in the tree, or bad thresholds.
+      TypeError: malformed ``rules``/``expected`` (a value that is not an initialiser, law or
+        std), a non-int ``unit_axis``.
+      ValueError: ``expected`` names a path that is not in the tree, a negative or non-finite
+        expected std, ``unit_axis`` out of range for a leaf of rank >= 2 (named), bad
+        thresholds, a tree without array leaves.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jinit, flax.linen as nn
@@ -504,11 +538,38 @@ def summary(
             f"{type(expected).__name__}."
         )
     expected = dict(expected or {})
+    for k, v in expected.items():
+        if not isinstance(k, str):
+            raise TypeError(
+                f"`{_API}` needs the keys of `expected` to be '/'-joined paths (str); got {k!r}."
+            )
+        expected[k] = _check_expectation(f"expected[{k!r}]", v)
+    if unit_axis is not None and (
+        isinstance(unit_axis, bool | np.bool_) or not isinstance(unit_axis, int | np.integer)
+    ):
+        raise TypeError(
+            f"`{_API}` needs `unit_axis` to be an int or None; got {unit_axis!r} of type "
+            f"{type(unit_axis).__name__}. Pass -1 for Flax (in, out) kernels or 0 for equinox/"
+            f"PyTorch (out, in) weights."
+        )
     leaves, default_axis = _leaves_of(params)
+    if not leaves:
+        raise ValueError(
+            f"`{_API}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
+            f"parameter tree such as `variables['params']`, an `nnx.State`, an nnx module or an "
+            f"equinox module."
+        )
     if unit_axis is None:
         unit_axis = default_axis
-    elif isinstance(unit_axis, bool) or not isinstance(unit_axis, int):
-        raise TypeError(f"`{_API}` needs `unit_axis` to be an int or None; got {unit_axis!r}.")
+    unit_axis = int(unit_axis)
+    for path, x in leaves:
+        if x.ndim >= 2 and not -x.ndim <= unit_axis < x.ndim:
+            raise ValueError(
+                f"`{_API}` got `unit_axis={unit_axis}`, which is out of range for {path!r} of "
+                f"shape {tuple(x.shape)} (rank {x.ndim}; valid axes {-x.ndim}..{x.ndim - 1}). "
+                f"The unit axis is checked on every leaf of rank >= 2: pass -1 for Flax (in, out) "
+                f"kernels or 0 for equinox/PyTorch (out, in) weights."
+            )
     paths = [p for p, _ in leaves]
     unknown = [k for k in expected if k not in paths]
     if unknown:
@@ -524,7 +585,7 @@ def summary(
     axes: list[int | None] = []
     for _, x in leaves:
         ax = None
-        if x.ndim >= 2 and -x.ndim <= unit_axis < x.ndim:
+        if x.ndim >= 2:
             n_units = x.shape[unit_axis]
             if n_units >= 2 and x.size // n_units >= _min_unit_len(np.dtype(x.dtype)):
                 ax = unit_axis
@@ -535,8 +596,11 @@ def summary(
     rows = []
     for (path, x), st in zip(leaves, stats, strict=True):
         shape, dtype = tuple(x.shape), np.dtype(x.dtype)
-        n = int(x.size) - int(st["n_nonfinite"])
-        mean, std = float(st["mean"]), float(st["std"])
+        n_bad, n_nan = int(st["n_nonfinite"]), int(st["n_nan"])
+        n = int(x.size) - n_bad
+        mean = float(st["mean"]) if n >= 1 else math.nan
+        std = float(st["std"]) if n >= 2 else math.nan
+        max_abs = float(st["max_abs"]) if n >= 1 else math.nan
         dup = int(st["duplicate_units"]) if "duplicate_units" in st else None
         exp, source, note = None, None, ""
         if path in expected:
@@ -550,6 +614,15 @@ def summary(
             exp, note = None, exp
         elif exp is not None and exp.note:
             note = exp.note
+        if n_bad:
+            what = f"{n_nan} NaN, {n_bad - n_nan} infinite"
+            bad_note = (
+                f"all {x.size} entries are non-finite ({what}): no statistics"
+                if n == 0
+                else f"{n_bad} of {x.size} entries are non-finite ({what}); mean and std are "
+                f"those of the {n} finite entries"
+            )
+            note = f"{bad_note}; {note}" if note else bad_note
         flags = []
         deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
         if bool(st["all_zero"]) and x.size and (x.ndim >= 2 or (exp and exp.var > 0)):
@@ -564,8 +637,16 @@ def summary(
             sigma = math.sqrt(exp.var)
             if deterministic:
                 tol = rel_floor * max(sigma, abs(exp.mean)) + 1e-6
-                std_off = abs(std - sigma) > tol
+                std_off = n >= 2 and abs(std - sigma) > tol
                 mean_off = abs(mean - exp.mean) > tol
+            elif n < 2:  # one finite entry: no sample std, a z-test of the mean against sigma
+                z_mean = (mean - exp.mean) / sigma if sigma > 0 else None
+                std_off = False
+                mean_off = (
+                    z_mean is not None
+                    and abs(z_mean) > z_threshold
+                    and abs(mean - exp.mean) > rel_floor * sigma
+                )
             else:
                 s2, v = std * std, exp.var
                 var_s2 = exp.m4 / n - v * v * (n - 3) / (n * (n - 1)) if n > 1 else math.inf
@@ -588,8 +669,8 @@ def summary(
                 size=int(x.size),
                 mean=mean,
                 std=std,
-                max_abs=float(st["max_abs"]),
-                n_nonfinite=int(st["n_nonfinite"]),
+                max_abs=max_abs,
+                n_nonfinite=n_bad,
                 duplicate_units=dup,
                 expected_mean=None if exp is None else exp.mean,
                 expected_std=None if exp is None else math.sqrt(exp.var),

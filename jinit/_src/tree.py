@@ -20,6 +20,7 @@ import fnmatch
 import hashlib
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._src.base import PRNGKey, check_key
+from jinit._src.base import Initializer, PRNGKey, check_key
 from jinit._src.paths import _is_variable, named_leaves, path_str
 
 __all__ = [
@@ -55,7 +56,9 @@ class LeafInfo:
     Attributes:
       path: the leaf's '/'-joined path, e.g. ``"encoder/Dense_0/bias"``.
       shape: the leaf's shape (the result must have it).
-      dtype: the leaf's dtype (the result is cast to it).
+      dtype: the dtype to draw in: the leaf's own, or float32 (complex64) for a float64
+        (complex128) leaf while ``jax_enable_x64`` is off. The result is returned in the
+        leaf's own dtype.
       value: the leaf's current array (before re-initialisation).
       siblings: the other array leaves of the same parent (the path without its last component),
         by last component, with their *current* values: for ``"Dense_0/bias"`` that is
@@ -346,6 +349,10 @@ class ReinitRecord:
       init: the winning rule's initialiser (None for no rule, or a rule that keeps the leaf).
       also_matched: indices of later rules that matched the path too but lost to ``rule``.
       detail: what a contextual initialiser resolved to for this leaf, if it says (else None).
+      kept_because: why a matched leaf was kept although its rule has an initialiser (a
+        fallback rule skipping an integer/bool leaf), else None.
+      note: a remark on how the leaf was drawn (e.g. drawn in float32 because ``jax_enable_x64``
+        is off, stored as float64), else None.
     """
 
     path: str
@@ -356,15 +363,21 @@ class ReinitRecord:
     init: Any
     also_matched: tuple[int, ...] = ()
     detail: str | None = None
+    kept_because: str | None = None
+    note: str | None = None
 
     @property
     def action(self) -> str:
-        """``"unmatched (kept)"``, ``"kept"``, or the initialiser's repr (or its ``detail``)."""
+        """``"unmatched (kept)"``, ``"kept"``, ``"kept (<why>)"``, or the initialiser's repr (or
+        its ``detail``), followed by the ``note`` in brackets if there is one."""
         if self.rule is None:
             return "unmatched (kept)"
         if self.init is None:
             return "kept"
-        return self.detail or repr(self.init)
+        if self.kept_because:
+            return f"kept ({self.kept_because})"
+        text = self.detail or repr(self.init)
+        return f"{text} [{self.note}]" if self.note else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,12 +392,15 @@ class ReinitTable(Sequence):
       rules: the rules as given, ``(pattern, initialiser)`` pairs.
       unused: indices of rules that matched no path at all.
       shadowed: indices of rules that matched some paths, all taken by earlier rules.
+      non_array: ``(path, type name)`` of the leaves that are not arrays (Python scalars,
+        strings, functions such as equinox activations): :func:`reinit` keeps them as they are.
     """
 
     records: tuple[ReinitRecord, ...]
     rules: tuple[tuple[str, Any], ...]
     unused: tuple[int, ...]
     shadowed: tuple[int, ...]
+    non_array: tuple[tuple[str, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.records)
@@ -416,6 +432,10 @@ class ReinitTable(Sequence):
             )
         for i in self.unused:
             lines.append(f"rule {i} ({self.rules[i][0]!r}) matched no leaf")
+        if self.non_array:
+            shown = ", ".join(f"{p} ({t})" for p, t in self.non_array[:8])
+            more = f" and {len(self.non_array) - 8} more" if len(self.non_array) > 8 else ""
+            lines.append(f"non-array leaves kept as they are: {shown}{more}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -470,8 +490,21 @@ def reinit(
     An initialiser is any ``init(key, shape, dtype) -> array`` (a jinit initialiser, a
     ``jax.nn.initializers`` one, or a function), a :func:`contextual` ``fn(key, leaf)`` that also
     sees the leaf's path, value and siblings, or ``None`` to keep the leaf as it is. It is called
-    with the leaf's dtype; its result must have the leaf's shape and is cast to the leaf's dtype
-    and, outside ``jit``, placed with the leaf's sharding.
+    with the leaf's dtype; its result must have the leaf's shape and, outside ``jit``, is placed
+    with the leaf's sharding.
+
+    **Dtypes are kept exactly, never cast across kinds.** Each new leaf has its old leaf's dtype
+    (and a numpy leaf stays a numpy array). A float draw of another precision is rounded to the
+    leaf's (a float32 draw into a bfloat16 leaf), but a draw of the wrong kind raises: a complex
+    draw into a real leaf (its imaginary parts would be dropped), a real or integer draw into a
+    complex leaf. Integer, bool and PRNG-key leaves (step counters, BatchNorm counts, masks) are
+    not weights: a rule that matches one raises a ValueError naming it, unless the rule is a
+    ``Rule(..., fallback=True)`` catch-all, which skips such leaves (``explain`` shows them as
+    kept). A float64/complex128 numpy leaf while ``jax_enable_x64`` is off (jax has no 64-bit
+    arrays then) is drawn in float32/complex64 and returned in its own 64-bit dtype, with a
+    ``UserWarning`` and a note in ``explain``; run ``jax.config.update("jax_enable_x64", True)``
+    for 64-bit draws. Leaves that are not arrays (Python scalars, strings, functions; ``None``
+    is an empty subtree) are kept as they are and listed by ``explain``.
 
     Accepted trees: linen params dicts (the ``{"params": ...}`` variables or the inner dict),
     haiku dicts (``{"mlp/~/linear_0": {"w": ..., "b": ...}}``), ``nnx.State`` (from
@@ -502,7 +535,11 @@ def reinit(
       TypeError: malformed rules (not pairs, a non-str pattern, a non-callable initialiser), a bad
         key.
       ValueError: an invalid regex, unmatched leaves or shadowed rules under ``strict``, an
-        initialiser returning the wrong shape, two leaves with the same path.
+        initialiser returning the wrong shape or a dtype of the wrong kind, a non-fallback rule
+        matching an integer/bool leaf, two leaves with the same path.
+
+    Warns:
+      UserWarning: float64/complex128 numpy leaves drawn in 32 bits because x64 is off.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jinit
@@ -634,6 +671,8 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
                 f"`{api}` (strict=True): " + "\n".join(problems) + f"\nRules:\n{_fmt_rules(rules)}"
             )
 
+    _check_leaf_kinds(api, leaves, winners)
+
     siblings: dict[str, dict[str, Any]] = {}
     for p, a, _ in leaves:
         parent, _, name = p.rpartition("/")
@@ -641,15 +680,18 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
 
     new_values: dict[str, Any] = {}
     records = []
+    narrowed: list[tuple[str, str]] = []
     for p, a, box in leaves:
         rule = winners[p]
-        detail = None
-        if rule is not None and rule.init is not None:
+        detail = kept_because = note = None
+        if rule is not None and rule.init is not None and not _is_float(a.dtype):
+            kept_because = f"{np.dtype(a.dtype).name} leaf: fallback rules skip non-float leaves"
+        elif rule is not None and rule.init is not None:
             parent, _, name = p.rpartition("/")
             info = LeafInfo(
                 p,
                 tuple(np.shape(a)),
-                a.dtype,
+                draw_dtype(a.dtype),
                 a,
                 {k: v for k, v in siblings[parent].items() if k != name},
             )
@@ -657,6 +699,9 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
             new_values[p] = value if box is None else box(value)
             if isinstance(rule.init, Contextual) and hasattr(rule.init.fn, "describe"):
                 detail = str(rule.init.fn.describe(info))
+            if info.dtype != np.dtype(a.dtype):
+                note = f"drawn in {info.dtype.name}: jax_enable_x64 is off"
+                narrowed.append((p, np.dtype(a.dtype).name))
         records.append(
             ReinitRecord(
                 path=p,
@@ -667,7 +712,20 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
                 init=None if rule is None else rule.init,
                 also_matched=also[p],
                 detail=detail,
+                kept_because=kept_because,
+                note=note,
             )
+        )
+    if narrowed:
+        warnings.warn(
+            f"`{api}`: {len(narrowed)} leaf/leaves have a 64-bit dtype while jax_enable_x64 is off "
+            f"({', '.join(f'{p} ({d})' for p, d in narrowed[:5])}"
+            f"{' ...' if len(narrowed) > 5 else ''}): jax cannot draw in 64 bits, so they were "
+            f"drawn in 32 bits and stored in their own 64-bit dtype (values of float32 "
+            f'precision). For 64-bit draws, run `jax.config.update("jax_enable_x64", True)` '
+            f"first; to silence this, cast those leaves to float32.",
+            UserWarning,
+            stacklevel=4,
         )
 
     def replace(keypath, leaf):
@@ -679,12 +737,102 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
         rules=tuple((r.pattern, r.init) for r in rules),
         unused=tuple(r.index for r in rules if not matched[r.index]),
         shadowed=tuple(r.index for r in shadowed),
+        non_array=_non_array_leaves(params),
     )
     return new, table
 
 
-def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> jax.Array:
-    path, shape, dtype, old = info.path, info.shape, info.value.dtype, info.value
+def _is_float(dtype: Any) -> bool:
+    """Real or complex floating (what initialisers draw); False for ints, bools and PRNG keys."""
+    return jax.dtypes.issubdtype(dtype, np.inexact)
+
+
+def draw_dtype(dtype: Any) -> np.dtype:
+    """The dtype a leaf of ``dtype`` is drawn in: its own, or its 32-bit twin (float32,
+    complex64) for a 64-bit leaf while ``jax_enable_x64`` is off (jax has no 64-bit arrays then)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
+def _non_array_leaves(tree: Any) -> tuple[tuple[str, str], ...]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
+    out = []
+    for keypath, leaf in flat:
+        value = leaf.get_value() if _is_variable(leaf) and hasattr(leaf, "get_value") else leaf
+        if not isinstance(value, jax.Array | np.ndarray):
+            out.append((path_str(keypath), type(value).__name__))
+    return tuple(out)
+
+
+def _check_leaf_kinds(api: str, leaves, winners) -> None:
+    """Raises when a (non-fallback) rule would draw float weights into an int/bool/key leaf."""
+    bad = [
+        (p, a, winners[p])
+        for p, a, _ in leaves
+        if winners[p] is not None
+        and winners[p].init is not None
+        and not winners[p].fallback
+        and not _is_float(a.dtype)
+    ]
+    if not bad:
+        _check_complex_support(api, leaves, winners)
+        return
+    lines = [
+        f"  {p} ({np.dtype(a.dtype).name}, shape {tuple(np.shape(a))}) matched by rule "
+        f"{r.index} ({r.pattern!r} -> {r.init!r})"
+        for p, a, r in bad[:10]
+    ]
+    if len(bad) > 10:
+        lines.append(f"  ... and {len(bad) - 10} more")
+    p0 = bad[0][0]
+    raise ValueError(
+        f"`{api}`: {len(bad)} leaf/leaves that are not floating point (step counters, "
+        f"BatchNorm counts, RNG keys, masks) are matched by a rule that would draw weights "
+        f"into them, silently cast to their integer/bool dtype:\n" + "\n".join(lines) + "\n"
+        f"Exclude them from the pattern, keep them with a rule placed first such as "
+        f"`({p0!r}, None)`, mark a catch-all as `jinit.Rule(pattern, init, fallback=True)` "
+        f"(fallback rules skip non-float leaves), or pass only the parameters (e.g. "
+        f"`nnx.state(model, nnx.Param)`)."
+    )
+
+
+def _check_complex_support(api: str, leaves, winners) -> None:
+    """Raises when a jinit initialiser with a real law only is given a complex leaf."""
+    for p, a, _ in leaves:
+        r = winners[p]
+        if (
+            r is not None
+            and isinstance(r.init, Initializer)
+            and not r.init.supports_complex
+            and jax.dtypes.issubdtype(a.dtype, np.complexfloating)
+        ):
+            raise ValueError(
+                f"`{api}`: rule {r.index} ({r.pattern!r} -> {r.init!r}) matches {p!r}, a "
+                f"{np.dtype(a.dtype).name} leaf, but {r.init!r} has a real law only (drawing it "
+                f"would leave every imaginary part zero). Use an initialiser whose law covers "
+                f"complex numbers (`jinit.normal`, `jinit.variance_scaling` and its presets, "
+                f"`jinit.orthogonal`), or give {p!r} another rule."
+            )
+
+
+def _kind(dtype: Any) -> str:
+    if jax.dtypes.issubdtype(dtype, np.complexfloating):
+        return "complex"
+    if jax.dtypes.issubdtype(dtype, np.floating):
+        return "real floating"
+    return "non-float"
+
+
+def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
+    """Draws one leaf with ``info.dtype`` and returns it in the leaf's exact dtype.
+
+    A numpy leaf stays a numpy array (so a float64 leaf keeps float64 even with x64 off); a jax
+    leaf is placed with its sharding (outside ``jit``). A draw of the wrong kind (a complex draw
+    for a real leaf, a real or integer one for a complex leaf, an integer one for a float leaf)
+    raises instead of being cast; a float draw of another precision is rounded to the leaf's.
+    """
+    path, shape, dtype, old = info.path, info.shape, info.dtype, info.value
+    leaf_dtype = np.dtype(old.dtype)
+    where = f"rule {rule.index} ({rule.pattern!r} -> {rule.init!r})"
     try:
         if isinstance(rule.init, Contextual):
             out = rule.init(key, info)
@@ -692,23 +840,48 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> jax.Array:
             out = rule.init(key, shape, dtype)
     except Exception as e:
         if hasattr(e, "add_note"):  # Python >= 3.11
-            e.add_note(
-                f"{api}: while drawing {path!r} {shape} with rule {rule.index} "
-                f"({rule.pattern!r} -> {rule.init!r})"
-            )
+            e.add_note(f"{api}: while drawing {path!r} {shape} {leaf_dtype.name} with {where}")
         raise
-    if not isinstance(out, (jax.Array, np.ndarray, np.generic, int, float, complex)):
+    if isinstance(out, np.ndarray | np.generic | int | float | complex) and not isinstance(
+        out, bool
+    ):
+        out = np.asarray(out)
+    elif isinstance(out, jax.Array):
+        pass
+    else:
         raise TypeError(
-            f"`{api}`: rule {rule.index} ({rule.pattern!r} -> {rule.init!r}) returned "
-            f"{type(out).__name__} for {path!r}, not an array."
+            f"`{api}`: {where} returned {type(out).__name__} for {path!r}, not an array. An "
+            f"initialiser must return an array of the shape and dtype it is given."
         )
-    out = jnp.asarray(out)
     if out.shape != shape:
         raise ValueError(
-            f"`{api}`: rule {rule.index} ({rule.pattern!r} -> {rule.init!r}) returned shape "
-            f"{out.shape} for {path!r}, whose shape is {shape}. An initialiser must return the "
-            f"shape it is given (a contextual one: `leaf.shape`)."
+            f"`{api}`: {where} returned shape {out.shape} for {path!r}, whose shape is {shape}. "
+            f"An initialiser must return the shape it is given (a contextual one: `leaf.shape`)."
         )
+    got, want = _kind(out.dtype), _kind(leaf_dtype)
+    if got != want:
+        lost = {
+            ("complex", "real floating"): "casting would drop the imaginary parts",
+            ("real floating", "complex"): "its imaginary parts would all be zero",
+        }.get((got, want), f"casting would turn {got} values into {want} ones")
+        raise ValueError(
+            f"`{api}`: {where} returned {np.dtype(out.dtype).name} values for {path!r}, a "
+            f"{leaf_dtype.name} leaf: {lost}. An initialiser must return the dtype it is given "
+            f"({dtype.name}); use one whose law covers {want} numbers, or give the leaf "
+            f"another rule."
+        )
+    if isinstance(old, np.ndarray):
+        if not isinstance(out, jax.core.Tracer):
+            return np.asarray(out).astype(leaf_dtype, copy=False)
+        if dtype != leaf_dtype:
+            raise ValueError(
+                f"`{api}`: {path!r} is a numpy {leaf_dtype.name} leaf drawn under a jax "
+                f"transformation (jit/vmap) while jax_enable_x64 is off, so it cannot be "
+                f"returned as {leaf_dtype.name}. Call reinit outside the transformation, run "
+                f'`jax.config.update("jax_enable_x64", True)`, or cast the leaf to float32.'
+            )
+    if isinstance(out, np.ndarray):
+        out = jnp.asarray(out.astype(dtype, copy=False))
     if out.dtype != dtype:
         out = out.astype(dtype)
     if not isinstance(out, jax.core.Tracer) and isinstance(old, jax.Array):
