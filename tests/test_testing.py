@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from jinit._src import laws as L
 from jinit._src.stats import normal_isf
 from jinit.cli import app
 from jinit.testing import (
+    _binom_upper,
     assert_follows_law,
     assert_same_law,
     check_law,
@@ -69,7 +72,8 @@ def test_tolerances_come_from_the_law_with_bonferroni():
     law = jinit.law(init, (64, 32))
     report = check_law(init, (64, 32), key=KEY, alpha=1e-6)
     k = report.num_tests
-    assert k == sum(c.statistical for c in report.checks) == 5  # mean, std, kurtosis, 2 KS
+    # mean, std, kurtosis, 2 KS and independence across keys
+    assert k == sum(c.statistical for c in report.checks) == 6
     n = report.count
     assert n == 128 * 64 * 32  # default seeds: max(16, ceil(2**18 / 2048))
     z = normal_isf(1e-6 / (2 * k) / 2)  # two-sided, at alpha / (2k)
@@ -86,6 +90,12 @@ def test_tolerances_come_from_the_law_with_bonferroni():
     ks = next(c for c in report.checks if c.name == "KS (pooled)")
     eps = math.sqrt(math.log(2 * 2 * k / 1e-6) / (2 * n))  # DKW at alpha / (2k)
     assert ks.tolerance == pytest.approx(eps + band, rel=1e-9)
+    # independence: equal sketched values between seed pairs, at most a Chernoff binomial
+    # limit with P(equal) <= 2 * band (the largest atom of a sampled law within the band)
+    ind = next(c for c in report.checks if c.name == "independent keys")
+    trials = (report.seeds // 2) * 256  # 64 pairs x 256 sketched values
+    assert ind.tolerance == _binom_upper(trials, 2 * band, 1e-6 / (2 * k))
+    assert ind.measured == 0 and ind.passed and ind.statistical
 
 
 def test_wrong_law_fails_with_a_full_message():
@@ -132,6 +142,73 @@ def test_wrong_initialisers_fail(case, init, shape, failing):
     assert failing <= {c.name for c in report.failed}, report.message()
     with pytest.raises(AssertionError, match="FAIL"):
         assert_follows_law(bad, shape, law=law, seeds=seeds, key=KEY)
+
+
+# ---------------------------------------------------------------------------------------------
+# Independence across keys
+# ---------------------------------------------------------------------------------------------
+
+# The array a key-ignoring initialiser returns, changed between tries without recompiling:
+# read at run time through a host callback (the same for every seed of a sweep).
+_FIXED = {"seed": 0}
+
+
+def _fixed_key_data() -> np.ndarray:
+    return np.asarray(jax.random.key_data(jax.random.key(_FIXED["seed"])), np.uint32)
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyIgnoring:
+    """``base`` drawn with a fixed key, whatever key it is given: the same array for every
+    seed; the law it claims is ``base``'s."""
+
+    base: Any
+
+    def __call__(self, key, shape, dtype=None):
+        data = jax.pure_callback(
+            _fixed_key_data, jax.ShapeDtypeStruct((2,), jnp.uint32), vmap_method="broadcast_all"
+        )
+        return self.base(jax.random.wrap_key_data(data), shape, dtype)
+
+    def law(self, shape, dtype=None):
+        return self.base.law(shape, dtype)
+
+
+KEY_IGNORING = [
+    ("he_normal", jinit.he_normal(), (64, 32)),
+    ("normal", jinit.normal(1.0), SHAPE),
+    ("uniform", jinit.uniform(1.0), SHAPE),
+    ("orthogonal", jinit.orthogonal(2.0), SHAPE),
+    ("sparse", jinit.sparse(sparsity=0.5), SHAPE),
+]
+
+
+@pytest.mark.parametrize("name,base,shape", KEY_IGNORING, ids=[c[0] for c in KEY_IGNORING])
+def test_key_ignoring_initialisers_fail_every_time(name, base, shape):
+    init = KeyIgnoring(base)
+    for i in range(30):  # 30 tries: another fixed array and another base key each time
+        _FIXED["seed"] = 1000 + i
+        report = check_law(init, shape, key=i)  # default seeds and alpha
+        assert not report.passed
+        failed = {c.name for c in report.failed}
+        assert "independent keys" in failed, (i, report.message())
+        ind = next(c for c in report.checks if c.name == "independent keys")
+        assert ind.statistical and ind.measured > ind.tolerance
+    assert "independent keys" in report.message() and "e.g. seeds 0 and 1" in report.message()
+
+
+def test_deterministic_laws_are_exempt_from_independence():
+    # their law says the draw does not depend on the key: no independence check
+    for init, shape in ((jinit.zeros, (4, 3)), (jinit.constant(0.5), (4, 3))):
+        report = check_law(init, shape, seeds=SEEDS, key=KEY)
+        assert report.passed
+        assert "independent keys" not in {c.name for c in report.checks}
+
+
+def test_independence_is_not_testable_with_one_seed():
+    report = check_law(jinit.he_normal(), SHAPE, seeds=1, key=KEY)
+    ind = next(c for c in report.checks if c.name == "independent keys")
+    assert ind.passed and not ind.statistical and "not testable" in ind.note
 
 
 def test_same_law_two_samples():
