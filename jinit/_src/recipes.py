@@ -55,6 +55,7 @@ from jinit._src.base import (
     check_choice,
     check_dtype_arg,
     check_int,
+    check_key,
     check_real,
 )
 from jinit._src.basic import constant, normal, ones, truncated_normal, zeros
@@ -184,7 +185,7 @@ class TransformerNames:
     decoder: str = "decoder"
 
     def __post_init__(self):
-        api = "TransformerNames"
+        api = _P + "TransformerNames"
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.name in ("block", "encoder", "decoder"):
@@ -415,7 +416,7 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
 
     Args:
       n_layers: the number of transformer blocks L (int >= 1).
-      stddev: the base standard deviation (0.02).
+      stddev: the base standard deviation (0.02; finite, > 0).
       names: parameter names (:class:`TransformerNames`; uses ``attn_out``, ``mlp_out``,
         ``embed``).
 
@@ -437,7 +438,7 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
     """
     api = _P + "gpt2"
     n_layers = _layers(api, "n_layers", n_layers)
-    stddev = check_real(api, "stddev", stddev, nonneg=True)
+    stddev = check_real(api, "stddev", stddev, positive=True)
     nm = _names(api, names)
     residual = gpt2_residual(n_layers, stddev)
     base = transformer_normal(stddev)
@@ -608,7 +609,7 @@ def t5(
       d_kv: the head dimension (int >= 1).
       distribution: ``"normal"`` (Mesh TF, HF) or ``"truncated_normal"`` (t5x: variance-scaling
         truncated normal, same variances).
-      embed_stddev: the embeddings' std (1.0).
+      embed_stddev: the embeddings' std (1.0; finite, > 0).
       names: parameter names (:class:`TransformerNames`; uses ``query``, ``key``, ``value``,
         ``embed``).
 
@@ -630,7 +631,7 @@ def t5(
     api = _P + "t5"
     d_kv = _layers(api, "d_kv", d_kv)
     distribution = check_choice(api, "distribution", distribution, ("normal", "truncated_normal"))
-    embed_stddev = check_real(api, "embed_stddev", embed_stddev, nonneg=True)
+    embed_stddev = check_real(api, "embed_stddev", embed_stddev, positive=True)
     nm = _names(api, names)
     q = fan_scaled(1.0 / d_kv, "fan_in", distribution, layout="in_first")
     kv = fan_scaled(1.0, "fan_in", distribution, layout="in_first")
@@ -707,7 +708,15 @@ def deepnorm_constants(
       Wang, Ma, Dong, Huang, Zhang & Wei, "DeepNet: Scaling Transformers to 1,000 Layers", 2022
       (arXiv:2203.00555).
     """
-    api = _P + "deepnorm_constants"
+    return _deepnorm_constants(
+        _P + "deepnorm_constants", encoder_layers, decoder_layers, convention
+    )
+
+
+def _deepnorm_constants(
+    api: str, encoder_layers: Any, decoder_layers: Any, convention: Any
+) -> DeepNormConstants:
+    """:func:`deepnorm_constants`, with errors naming ``api`` (the public function called)."""
     n = _layers(api, "encoder_layers", encoder_layers, minimum=0)
     m = _layers(api, "decoder_layers", decoder_layers, minimum=0)
     convention = check_choice(api, "convention", convention, _DEEPNORM_CONVENTIONS)
@@ -775,7 +784,7 @@ def deepnorm(
       (arXiv:2203.00555); microsoft/torchscale ``torchscale/architecture/encoder.py``.
     """
     api = _P + "deepnorm"
-    c = deepnorm_constants(encoder_layers, decoder_layers, convention=convention)
+    c = _deepnorm_constants(api, encoder_layers, decoder_layers, convention)
     nm = _names(api, names)
     both = c.encoder_beta is not None and c.decoder_beta is not None
     sides = []
@@ -1070,8 +1079,8 @@ def irnn(
     also use a scaled identity (e.g. 0.01·I for some tasks): pass ``gain``.
 
     Args:
-      gain: the recurrent identity's scale (finite).
-      input_stddev: the input kernel's std (0.001, the Keras ``mnist_irnn`` example).
+      gain: the recurrent identity's scale (finite, > 0).
+      input_stddev: the input kernel's std (0.001, the Keras ``mnist_irnn`` example; > 0).
       recurrent: glob(s) of the recurrent kernel.
       inputs: glob(s) of the input kernel.
       biases: glob(s) of the cell's bias.
@@ -1089,8 +1098,8 @@ def irnn(
       Units", 2015 (arXiv:1504.00941).
     """
     api = _P + "irnn"
-    gain = check_real(api, "gain", gain)
-    input_stddev = check_real(api, "input_stddev", input_stddev, nonneg=True)
+    gain = check_real(api, "gain", gain, positive=True)
+    input_stddev = check_real(api, "input_stddev", input_stddev, positive=True)
     return [
         *_rules(_patterns(api, "recurrent", recurrent), identity(gain)),
         *_rules(_patterns(api, "inputs", inputs), normal(input_stddev)),
@@ -1353,6 +1362,7 @@ def chrono(
     from jinit._src.tree import contextual, path_key, reinit
 
     api = _P + "chrono"
+    key = check_key(api, key)
     t = _t_max(api, t_max)
     for name, v in (("forget", forget), ("input_gate", input_gate)):
         if not isinstance(v, str) or not v or "/" in v:
@@ -1370,6 +1380,17 @@ def chrono(
             f"`{api}` found no forget-gate bias (a path ending in {suffix_f!r}) in `params`. "
             f"Pass the parameters of a Flax LSTMCell, or set `forget=` to your layer name."
         )
+    values = {p: a for p, a, _ in named_leaves(tree)}
+    not_float = [
+        f"{p} ({values[p].dtype})"
+        for p in forget_paths
+        if not jnp.issubdtype(values[p].dtype, jnp.floating)
+    ]
+    if not_float:
+        raise ValueError(
+            f"`{api}` needs floating-point gate biases; got {not_float}. Chrono biases are "
+            f"logarithms: initialise the LSTM with a float `param_dtype`."
+        )
     pairs = {}
     for p in forget_paths:
         q = p[: len(p) - len(suffix_f)] + suffix_i
@@ -1380,7 +1401,6 @@ def chrono(
             )
         pairs[q] = p
     # Draw b_f with the path key of the forget bias (as a rule would), then mirror it.
-    values = {p: a for p, a, _ in named_leaves(tree)}
     draws = {
         p: _chrono_forget(path_key(key, p), values[p].shape, values[p].dtype, t)
         for p in forget_paths
@@ -1433,7 +1453,7 @@ def retinanet(
     Args:
       prior: π, the foreground prior (strictly between 0 and 1).
       cls_bias: glob(s) of the classification logits' bias.
-      stddev: the kernels' std (0.01).
+      stddev: the kernels' std (0.01; finite, > 0).
 
     Returns:
       Rules: classification bias → :func:`jinit.bias_prior` (π), ``*kernel`` → N(0, 0.01²),
@@ -1449,8 +1469,16 @@ def retinanet(
       facebookresearch/detectron2 ``modeling/meta_arch/retinanet.py``.
     """
     api = _P + "retinanet"
+    prior = check_real(api, "prior", prior)
+    if not 0 < prior < 1:
+        raise ValueError(
+            f"`{api}` needs the foreground prior `prior` strictly between 0 and 1 (its logit "
+            f"-log((1 - prior) / prior) is infinite at 0 and 1); got {prior!r}. RetinaNet uses "
+            f"prior=0.01."
+        )
+    stddev = check_real(api, "stddev", stddev, positive=True)
     return [
         *_rules(_patterns(api, "cls_bias", cls_bias), bias_prior(prior)),
-        Rule("*kernel", normal(check_real(api, "stddev", stddev, nonneg=True)), fallback=True),
+        Rule("*kernel", normal(stddev), fallback=True),
         Rule("*bias", zeros, fallback=True),
     ]

@@ -29,6 +29,7 @@ kernel ``(*k, in, out)`` that is the *fan_out*. Name such modules in ``module_ty
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,6 +45,7 @@ from jinit._src.paths import named_leaves
 from jinit._src.tree import (
     Contextual,
     LeafInfo,
+    Rule,
     _check_rules,
     _glob_matcher,
     _is_nnx_module,
@@ -174,10 +176,18 @@ def _module_rules(api: str, module_types: Any) -> list[tuple[str, Any]]:
                 f"`{api}` needs each `module_types` pattern to be a str; got {pattern!r}. Pass "
                 f"a glob over module paths such as '*/ConvTranspose_0'."
             )
+        kinds = ", ".join(map(repr, MODULE_KINDS))
+        if not isinstance(kind, str):
+            raise TypeError(
+                f"`{api}` needs each `module_types` kind to be a str, one of {kinds}; got "
+                f"{kind!r} of type {type(kind).__name__} for {pattern!r}."
+            )
         if kind not in MODULE_KINDS:
+            close = difflib.get_close_matches(kind, MODULE_KINDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"`{api}` needs each `module_types` kind to be one of "
-                f"{', '.join(map(repr, MODULE_KINDS))}; got {kind!r} for {pattern!r}."
+                f"`{api}` needs each `module_types` kind to be one of {kinds}; got {kind!r} for "
+                f"{pattern!r}.{hint} Other modules (LSTM, attention...) need their own `rules`."
             )
         pattern = pattern.rstrip("/")
         if kind == "embedding":
@@ -275,12 +285,18 @@ def init_like_torch(
       [1.0, 1.0, 1.0, 1.0]
     """
     key = check_key(_API, key)
+    for name, flag in (("strict", strict), ("explain", explain)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(
+                f"`{_API}` needs `{name}` to be a bool; got {flag!r} of type "
+                f"{type(flag).__name__}. Pass `{name}=True` or `{name}=False`."
+            )
     user = _check_rules(_API, rules, False)
     module = _module_rules(_API, module_types)
-    if not isinstance(strict, (bool, np.bool_)) or not isinstance(explain, (bool, np.bool_)):
-        raise TypeError(f"`{_API}` needs `strict` and `explain` to be bools.")
     all_rules = _check_rules(
-        _API, [*((r.pattern, r.init) for r in user), *module, *_DEFAULT_RULES], False
+        _API,
+        [*(Rule(r.pattern, r.init, fallback=r.fallback) for r in user), *module, *_DEFAULT_RULES],
+        False,
     )
     _check_module_patterns(params, module_types, module)
     out = _reinit(
