@@ -510,7 +510,7 @@ def lsuv(
             f"`{_API}` needs `bias` to be one of {_BIAS_MODES}; got {bias!r}. Use 'keep' "
             f"(scale kernels only), 'zero' (zero biases first) or 'scale' (scale them too)."
         )
-    is_layer = _check_flax_args(_API, (lambda: None), (lambda: None), layers)
+    is_layer = _check_flax_args(_API, (lambda: None), (lambda: None), layers, "")
     if apply_kwargs is not None and not isinstance(apply_kwargs, Mapping):
         raise TypeError(f"`{_API}` needs `apply_kwargs` to be a dict; got {apply_kwargs!r}.")
     opts = dict(

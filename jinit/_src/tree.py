@@ -206,6 +206,16 @@ class Rule(tuple):
     fallback: bool
 
     def __new__(cls, pattern: str, init: Any, fallback: bool = False) -> Rule:
+        if not isinstance(pattern, str):
+            raise TypeError(
+                f"`jinit.Rule` needs `pattern` to be a str (a glob such as '*/kernel', or a regex "
+                f"for `reinit(regex=True)`); got {pattern!r} of type {type(pattern).__name__}."
+            )
+        if not isinstance(fallback, bool | np.bool_):
+            raise TypeError(
+                f"`jinit.Rule` needs `fallback` to be a bool; got {fallback!r} of type "
+                f"{type(fallback).__name__}. Pass `fallback=True` for a catch-all rule."
+            )
         self = super().__new__(cls, (pattern, init))
         self.fallback = bool(fallback)
         return self
