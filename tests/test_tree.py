@@ -344,6 +344,86 @@ def test_dtypes_preserved_and_passed():
     assert set(seen) == {((4,), "float16"), ((4, 4), "float32")}
 
 
+def test_numpy_float64_leaf_stays_float64_with_x64_off():
+    """x64 off: drawn in float32 (the same values as a float32 leaf), returned as numpy float64,
+    with a warning and a note in the table; the float32 neighbour is unaffected."""
+    params = {"w": np.zeros((3, 4)), "v": jnp.zeros((3, 4))}
+    with pytest.warns(UserWarning, match=r"w \(float64\).*jax_enable_x64"):
+        new, table = reinit(params, KEY, [("*", jinit.normal())], explain=True)
+    assert type(new["w"]) is np.ndarray and new["w"].dtype == np.float64
+    want = jinit.normal()(path_key(KEY, "w"), (3, 4), jnp.float32)
+    assert _same(new["w"], np.asarray(want).astype(np.float64))
+    assert new["v"].dtype == jnp.float32
+    rec = table.by_path()
+    assert rec["w"].note == "drawn in float32: jax_enable_x64 is off" and rec["v"].note is None
+    assert "[drawn in float32: jax_enable_x64 is off]" in str(table)
+
+
+def test_numpy_leaves_stay_numpy_and_x64_draws_in_float64():
+    params = {"w": np.zeros((3, 4), np.float32)}
+    new = reinit(params, KEY, [("*", jinit.normal())])
+    assert type(new["w"]) is np.ndarray and new["w"].dtype == np.float32
+    with jax.enable_x64(True):
+        new = reinit({"w": np.zeros((3, 4))}, KEY, [("*", jinit.normal())])
+        want = jinit.normal()(path_key(KEY, "w"), (3, 4), jnp.float64)
+        assert new["w"].dtype == np.float64 and _same(new["w"], want)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.complex64])
+def test_low_precision_and_complex_leaves_keep_their_dtype(dtype):
+    params = {"w": jnp.zeros((16, 16), dtype)}
+    new = reinit(params, KEY, [("*", jinit.he_normal())])
+    assert new["w"].dtype == dtype
+    assert _same(new["w"], jinit.he_normal()(path_key(KEY, "w"), (16, 16), dtype))
+    if dtype == jnp.complex64:  # a complex law: real and imaginary parts both drawn
+        assert bool((jnp.imag(new["w"]) != 0).any()) and bool((jnp.real(new["w"]) != 0).any())
+
+
+def test_fallback_rules_skip_integer_leaves_and_explain_says_so():
+    params = {
+        "bn": {"scale": jnp.zeros(4), "count": jnp.array(7, jnp.int32)},
+        "mask": jnp.array([True, False]),
+        "dense": {"kernel": jnp.zeros((4, 4))},
+    }
+    rules = [
+        ("*/kernel", jinit.he_normal()),
+        jinit.Rule("*", jinit.ones, fallback=True),
+    ]
+    new, table = reinit(params, KEY, rules, explain=True)
+    assert int(new["bn"]["count"]) == 7 and new["bn"]["count"].dtype == jnp.int32
+    assert new["mask"].tolist() == [True, False]
+    assert new["bn"]["scale"].tolist() == [1.0] * 4
+    rec = table.by_path()
+    assert rec["bn/count"].rule == 1 and rec["bn/count"].kept_because
+    assert rec["bn/count"].action == "kept (int32 leaf: fallback rules skip non-float leaves)"
+    assert "kept (bool leaf" in str(table)
+    # the same catch-all without fallback=True refuses, naming the leaves and the fix
+    with pytest.raises(ValueError, match=r"(?s)bn/count \(int32.*mask \(bool.*fallback=True"):
+        reinit(params, KEY, [("*/kernel", jinit.he_normal()), ("*", jinit.ones)])
+
+
+def test_non_array_leaves_are_kept_and_listed():
+    def act(x):
+        return x
+
+    params = {"w": jnp.zeros(3), "temperature": 1.5, "name": "mlp", "act": act, "n": None}
+    new, table = reinit(params, KEY, [("*", jinit.ones)], explain=True)
+    assert new["temperature"] == 1.5 and new["name"] == "mlp" and new["act"] is act
+    assert new["n"] is None and new["w"].tolist() == [1.0, 1.0, 1.0]
+    assert dict(table.non_array) == {"temperature": "float", "name": "str", "act": "function"}
+    assert "non-array leaves kept as they are: act (function), name (str)" in str(table)
+
+
+def test_dtype_kind_is_never_silently_cast():
+    """Float draws of another precision are rounded; other kinds raise (no leaf written)."""
+    params = {"a": jnp.zeros(4, jnp.bfloat16), "b": jnp.zeros(4)}
+    new = reinit(params, KEY, [("*", lambda k, s, d: np.full(s, 1 / 3))])  # numpy float64
+    assert new["a"].dtype == jnp.bfloat16 and float(new["a"][0]) == float(jnp.bfloat16(1 / 3))
+    for bad in (jnp.complex64, jnp.int32, jnp.bool_):
+        with pytest.raises(ValueError, match="float32 leaf"):
+            reinit({"b": jnp.zeros(4)}, KEY, [("*", lambda k, s, d, t=bad: jnp.ones(s, t))])
+
+
 def test_sharding_preserved():
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:4]).reshape(2, 2), ("x", "y"))
     sharded = NamedSharding(mesh, PartitionSpec("x", "y"))

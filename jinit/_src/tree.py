@@ -796,8 +796,8 @@ def _check_leaf_kinds(api: str, leaves, winners) -> None:
     p0 = bad[0][0]
     raise ValueError(
         f"`{api}`: {len(bad)} leaf/leaves that are not floating point (step counters, "
-        f"BatchNorm counts, RNG keys, masks) are matched by a rule that would draw weights "
-        f"into them, silently cast to their integer/bool dtype:\n" + "\n".join(lines) + "\n"
+        f"BatchNorm counts, RNG keys, masks) are matched by a rule that would draw float "
+        f"weights into them, which their dtype cannot hold:\n" + "\n".join(lines) + "\n"
         f"Exclude them from the pattern, keep them with a rule placed first such as "
         f"`({p0!r}, None)`, mark a catch-all as `jinit.Rule(pattern, init, fallback=True)` "
         f"(fallback rules skip non-float leaves), or pass only the parameters (e.g. "
