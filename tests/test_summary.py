@@ -307,6 +307,50 @@ def test_statistics_match_numpy():
     np.testing.assert_allclose(r.max_abs, np.abs(finite).max(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(16, 16), (520, 520)], ids=["host", "device"])
+def test_all_nan_leaf_is_flagged_without_made_up_statistics(shape):
+    """Small leaves are summarised on the host, large ones (> 2**18 entries) on the device."""
+    x = jnp.full(shape, jnp.nan).at[0, 0].set(jnp.inf)
+    s = summary({"w": x, "b": jnp.ones(3)}, rules=[("w", jinit.he_normal()), ("b", jinit.ones)])
+    r = s["w"]
+    assert r.flags == ("non-finite",) and not s.ok and s.flagged == [r]
+    assert r.n_nonfinite == x.size
+    assert math.isnan(r.mean) and math.isnan(r.std) and math.isnan(r.max_abs)
+    assert r.z_std is None and r.z_mean is None
+    assert r.note.startswith(f"all {x.size} entries are non-finite ({x.size - 1} NaN, 1 infinite)")
+    d = r.to_dict()
+    assert d["mean"] is None and d["std"] is None and d["max_abs"] is None
+    line = next(ln for ln in str(s).splitlines() if ln.strip().startswith("w "))
+    assert line.split()[2:4] == ["-", "-"] and "non-finite" in line
+
+
+def test_partly_non_finite_leaf_note_counts_and_finite_statistics():
+    w = jnp.array([1.0, 2.0, jnp.nan, jnp.inf, -jnp.inf, 3.0])
+    r = summary({"w": w})["w"]
+    assert r.flags == ("non-finite",) and r.n_nonfinite == 3
+    assert r.mean == pytest.approx(2.0) and r.std == pytest.approx(1.0)
+    assert r.note == (
+        "3 of 6 entries are non-finite (1 NaN, 2 infinite); mean and std are those of the 3 "
+        "finite entries"
+    )
+
+
+def test_single_entry_has_no_sample_std():
+    s = summary({"t": jnp.array(0.5)}, expected={"t": jinit.constant(0.5)})
+    r = s["t"]
+    assert math.isnan(r.std) and r.mean == 0.5 and r.flags == () and s.ok
+    r = summary({"t": jnp.array(40.0)}, expected={"t": 1.0})["t"]
+    assert r.flags == ("mean-off",) and r.z_mean == pytest.approx(40.0)
+
+
+def test_unit_axis_is_checked_on_matrices_only():
+    """Biases (rank 1) have no units: unit_axis=1 is valid for a tree of (in, out) kernels."""
+    params = _linen_params(jinit.he_normal())
+    assert summary(params, unit_axis=1).unit_axis == 1
+    with pytest.raises(ValueError, match=r"unit_axis=2.*'d0/kernel'.*rank 2"):
+        summary(params, unit_axis=2)
+
+
 def test_z_statistic_is_calibrated_over_seeds():
     """z_std of a correct init is ~N(0, 1): check its mean and spread over 48 seeds."""
     init = jinit.glorot_uniform()
