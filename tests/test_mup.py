@@ -348,6 +348,19 @@ def test_init_keeps_nnx_boxes_and_dtypes():
     assert float(jnp.abs(model.a.kernel[...]).max()) > 0.0
 
 
+def test_init_keeps_integer_leaves_and_numpy_float64():
+    """Counters are not weights: rules keep them (None); a numpy float64 leaf stays float64."""
+    params = {"h": np.zeros((64, 64)), "step": jnp.array(3, jnp.int32)}
+    base = {"h": np.zeros((16, 16)), "step": jnp.array(0, jnp.int32)}
+    assert mup.rules(params, base)[1] == ("step", None)
+    with pytest.warns(UserWarning, match=r"h \(float64\).*jax_enable_x64"):
+        new = mup.init(params, base, jax.random.key(0))
+    assert int(new["step"]) == 3 and new["step"].dtype == jnp.int32
+    assert type(new["h"]) is np.ndarray and new["h"].dtype == np.float64
+    as32 = mup.init({"h": jnp.zeros((64, 64))}, {"h": base["h"]}, jax.random.key(0))["h"]
+    np.testing.assert_array_equal(new["h"], np.asarray(as32).astype(np.float64))
+
+
 def test_scaled_initializer_law_and_repr():
     ini = mup.scaled(jinit.truncated_normal(1.0), 0.25)
     lw = jinit.law(ini, (8, 8))

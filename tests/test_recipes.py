@@ -679,6 +679,27 @@ class RetinaHead(nn.Module):
         return outs
 
 
+def test_recipe_fallbacks_keep_counters():
+    """A recipe's catch-all rules (fallbacks) skip integer leaves such as a quantised kernel;
+    a step counter no rule matches is kept by `strict=False` or a `(path, None)` rule."""
+    quantised = jnp.arange(32, dtype=jnp.int8).reshape(8, 4)
+    params = {
+        "block_0": {"fc2": {"kernel": jnp.zeros((8, 8)), "bias": jnp.ones(8)}},
+        "head": {"kernel": jnp.zeros((8, 4))},
+        "quant": {"kernel": quantised},
+        "opt": {"count": jnp.array(11, jnp.int32)},
+    }
+    rules = jinit.recipes.gpt2(1) + [("opt/count", None)]
+    new = jinit.reinit(params, jax.random.key(0), jinit.recipes.gpt2(1), strict=False)
+    assert int(new["opt"]["count"]) == 11 and new["opt"]["count"].dtype == jnp.int32
+    assert new["quant"]["kernel"].dtype == jnp.int8
+    assert bool((new["quant"]["kernel"] == quantised).all())
+    assert new["block_0"]["fc2"]["bias"].tolist() == [0.0] * 8
+    assert float(jnp.abs(new["head"]["kernel"]).max()) > 0
+    again = jinit.reinit(params, jax.random.key(0), rules)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), new, again))
+
+
 def test_retinanet_prior_bias():
     x = jax.ShapeDtypeStruct((1, 32), jnp.float32)
     params = zeros_like_abstract(jax.eval_shape(RetinaHead().init, jax.random.key(0), x))["params"]

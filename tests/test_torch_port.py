@@ -289,6 +289,16 @@ def test_bad_input(params, kwargs, exc, match):
     assert "jinit.torch.init_like_torch" in str(e.value)
 
 
+def test_user_fallback_rule_keeps_its_flag():
+    """A user catch-all marked fallback=True may lose every leaf (not reported as shadowed)."""
+    params = {"Dense_0": {"kernel": jnp.zeros((3, 2)), "bias": jnp.zeros(2)}}
+    rules = [("*/kernel", jinit.zeros), jinit.Rule("*kernel", jinit.ones, fallback=True)]
+    new = init_like_torch(params, jax.random.key(0), rules=rules)
+    assert float(jnp.abs(new["Dense_0"]["kernel"]).max()) == 0.0
+    with pytest.raises(ValueError, match="never apply"):
+        init_like_torch(params, jax.random.key(0), rules=[r[:2] for r in rules])
+
+
 def test_non_strict_keeps_unknown():
     params = {"Dense_0": {"kernel": jnp.ones((3, 2)), "pos_emb": jnp.ones((4, 2))}}
     new = init_like_torch(params, KEY, strict=False)
