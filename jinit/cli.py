@@ -34,7 +34,7 @@ def list_cmd(
     import jinit
     from jinit._src.catalogue import entries
 
-    parsed = _parse_shape(shape) if shape else None
+    parsed = _parse_shape(shape) if shape is not None else None
     table = Table(title="jinit catalogue", show_lines=False)
     table.add_column("name", style="bold cyan", no_wrap=True)
     table.add_column("family", style="magenta")
@@ -44,7 +44,7 @@ def list_cmd(
         table.add_column(f"std @ {parsed}", justify="right")
     rows = 0
     for e in entries():
-        if family and e.family != family:
+        if family is not None and e.family != family:
             continue
         cells = [e.name, e.family, e.law, e.dtypes]
         if parsed is not None:
@@ -56,7 +56,11 @@ def list_cmd(
         table.add_row(*cells)
         rows += 1
     if not rows:
-        raise typer.BadParameter(f"no initialiser in family {family!r}", param_hint="--family")
+        families = sorted({e.family for e in entries()})
+        raise typer.BadParameter(
+            f"no initialiser in family {family!r}; families are {', '.join(families)}.",
+            param_hint="--family",
+        )
     Console().print(table)
 
 
@@ -113,9 +117,9 @@ def check_cmd(
         raise typer.BadParameter(f"no initialiser named {name!r} in the catalogue.{hint}")
     params = _parse_params(param or [])
     init = _build(entry, params)
-    parsed_shape = _parse_shape(shape) if shape else tuple(entry.example_shape)
+    parsed_shape = _parse_shape(shape) if shape is not None else tuple(entry.example_shape)
     parsed_dtype = None
-    if dtype:
+    if dtype is not None:
         try:
             parsed_dtype = np.dtype(jnp.dtype(dtype))
         except TypeError:
@@ -127,6 +131,12 @@ def check_cmd(
         raise typer.BadParameter(f"needs at least 1 seed; got {seeds}", param_hint="--seeds")
     if not 0 < alpha < 1:
         raise typer.BadParameter(f"needs 0 < alpha < 1; got {alpha}", param_hint="--alpha")
+    if not -(2**63) <= key < 2**63:
+        raise typer.BadParameter(
+            f"needs a seed that fits in a signed 64-bit integer (what jax.random.key takes); "
+            f"got {key}.",
+            param_hint="--key",
+        )
     try:
         report = check_law(
             init, parsed_shape, dtype=parsed_dtype, seeds=seeds, key=key, alpha=alpha
@@ -231,8 +241,17 @@ from jinit._src import cli_sweep as _cli_sweep  # noqa: E402,F401
 from jinit._src import cli_train as _cli_train  # noqa: E402,F401
 
 
-def main() -> None:  # console-script entry point
-    app()
+def main() -> None:
+    """The console-script entry point: runs :data:`app` with clean interrupts.
+
+    SIGINT (Ctrl-C) and SIGTERM end any command with one line on stderr (``interrupted;
+    nothing written to <out>`` or ``interrupted; previous results in <out> kept``) and exit
+    status 130 (SIGINT) or 143 (SIGTERM); a commit of results in progress finishes first. See
+    :mod:`jinit._src.output`.
+    """
+    from jinit._src.output import run_cli
+
+    run_cli(app)
 
 
 if __name__ == "__main__":  # `python -m jinit.cli`: the sub-commands registered on jinit.cli.app

@@ -195,25 +195,258 @@ def parse_init_specs(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _set_devices(n: int | None) -> None:
-    """Asks for ``n`` CPU devices (default: one per core, at most 8) if JAX has not started yet.
+def _set_devices(n: int | None, option: str = "--devices") -> None:
+    """Checks ``--devices`` and asks JAX for that many CPU devices, before JAX starts.
 
-    On CPU, one device per core lets the seed chunks run on every core (each device has its own
-    thread for the element-wise work; matmuls are multi-threaded either way). No-op on other
-    platforms and once JAX's backends exist.
+    ``None``: one CPU device per core (at most 8), so the seed chunks run on every core (each
+    device has its own thread for the element-wise work; matmuls are multi-threaded either way).
+    A count must be >= 1 and at most what the platform gives: the local accelerators, or on CPU
+    one device per core (forced host devices beyond the core count only slow the work down;
+    devices that already exist, e.g. from ``XLA_FLAGS`` or an earlier JAX start, are accepted).
+
+    Raises:
+      typer.BadParameter: a count < 1 or more devices than the platform gives.
     """
     import os
 
+    if n is not None and n < 1:
+        raise typer.BadParameter(
+            f"needs at least 1 device; got devices={n}. Leave --devices out to use every local "
+            f"device (on CPU one per core).",
+            param_hint=option,
+        )
     import jax
 
+    cores = os.cpu_count() or 1
+    want = max(1, min(cores, 8)) if n is None else n
+    if want <= cores:
+        try:
+            current = jax.config.jax_num_cpu_devices
+            # the default never overrides a count set explicitly (e.g. by a test harness)
+            if current < want and (n is not None or current < 1):
+                jax.config.update("jax_num_cpu_devices", want)
+        except (RuntimeError, ValueError, AttributeError):
+            pass  # JAX has started: the devices that exist are checked below
     if n is None:
-        n = max(1, min(os.cpu_count() or 1, 8))
+        return
+    local = jax.local_devices()
+    if n <= len(local):
+        return
+    platform = local[0].platform
+    if platform != "cpu":
+        reason = f"only {len(local)} local {platform} device(s) exist"
+        most = len(local)
+    elif n > cores:
+        reason = (
+            f"this machine has {cores} CPU core(s), and forced host devices beyond the core "
+            f"count only slow the work down"
+        )
+        most = max(cores, len(local)) if len(local) >= cores else cores
+    else:
+        reason = (
+            f"only {len(local)} CPU device(s) exist in this process (JAX started before "
+            f"--devices could create more)"
+        )
+        most = len(local)
+    raise typer.BadParameter(
+        f"got devices={n}, but {reason}. Use --devices {most} or fewer.", param_hint=option
+    )
+
+
+def _require(module: str, command: str, why: str, alternative: str = "") -> None:
+    """Imports ``module`` or ends ``command`` (exit 1) with the exact install command."""
+    import importlib
 
     try:
-        if jax.config.jax_num_cpu_devices < n:
-            jax.config.update("jax_num_cpu_devices", n)
-    except (RuntimeError, ValueError, AttributeError):
-        pass  # backends already initialised: sweep() reports if n is too large
+        importlib.import_module(module)
+    except ImportError as e:
+        package = {"sklearn": "scikit-learn"}.get(module, module)
+        Console(stderr=True).print(
+            f"[bold red]error:[/bold red] `{command}` needs {package} {why}, but it cannot be "
+            f"imported ({e}). Install it with: python -m pip install {package}{alternative}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1) from None
+
+
+def _at_least(value: int | None, minimum: int, option: str) -> None:
+    if value is not None and value < minimum:
+        raise typer.BadParameter(f"needs an int >= {minimum}; got {value}.", param_hint=option)
+
+
+def _check_seed(value: int, option: str) -> int:
+    if not -(2**63) <= value < 2**63:
+        raise typer.BadParameter(
+            f"needs a seed that fits in a signed 64-bit integer (what jax.random.key takes); "
+            f"got {value}.",
+            param_hint=option,
+        )
+    return value
+
+
+def _prepare_sweep_cmd(
+    *,
+    arch: str,
+    activation: str | None,
+    width: int | None,
+    depth: int | None,
+    batch: int | None,
+    seeds: int,
+    inits: str,
+    bias_init: str,
+    dtype: str,
+    devices: int | None,
+    seed: int,
+    chunk_size: int | None,
+    layer: int | None,
+    layernorm: bool,
+    residual: bool,
+    kernel_size: int | None,
+    padding: str | None,
+    plots: bool,
+):
+    """Checks every option of ``jinit sweep`` and prepares the sweep (nothing compiled).
+
+    Returns ``(plan, dtype, layer)``; raises ``typer.BadParameter`` (exit 2) naming the option.
+    """
+    if arch not in _ARCH_DEFAULTS:
+        raise typer.BadParameter(
+            f"unknown architecture {arch!r}; use mlp, cnn or transformer.", param_hint="--arch"
+        )
+    d_act, d_width, d_batch, d_depth = _ARCH_DEFAULTS[arch]
+    for value, option in (
+        (width, "--width"),
+        (depth, "--depth"),
+        (batch, "--batch"),
+        (seeds, "--seeds"),
+        (chunk_size, "--chunk-size"),
+        (kernel_size, "--kernel-size"),
+        (devices, "--devices"),
+    ):
+        _at_least(value, 1, option)
+    width = d_width if width is None else width
+    depth = d_depth if depth is None else depth
+    batch = d_batch if batch is None else batch
+    activation = d_act if activation is None else activation
+    _check_seed(seed, "--seed")
+    for given, option, only in (
+        (layernorm, "--layernorm", "mlp"),
+        (residual, "--residual", "mlp"),
+        (kernel_size is not None, "--kernel-size", "cnn"),
+        (padding is not None, "--padding", "cnn"),
+    ):
+        if given and arch != only:
+            raise typer.BadParameter(
+                f"applies to --arch {only} only; got --arch {arch}, for which it would be "
+                f"ignored. Drop {option}.",
+                param_hint=option,
+            )
+    if padding is not None and padding not in ("circular", "same"):
+        raise typer.BadParameter(
+            f"needs circular or same; got {padding!r}.", param_hint="--padding"
+        )
+    if arch == "transformer" and width % 4:
+        raise typer.BadParameter(
+            f"the transformer has 4 attention heads, so d_model must be a multiple of 4; got "
+            f"{width}. Use e.g. --width {max(4, width // 4 * 4)}.",
+            param_hint="--width",
+        )
+    if layer is not None and not 1 <= layer <= depth:
+        raise typer.BadParameter(
+            f"needs a layer from 1 to the depth ({depth}); got {layer}.", param_hint="--layer"
+        )
+    layer = min(5, depth) if layer is None else layer
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jinit._src import networks
+    from jinit._src.propagate import check_float_dtype, prepare_sweep
+
+    try:
+        dt = np.dtype(jnp.dtype(dtype))
+    except TypeError:
+        raise typer.BadParameter(
+            f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or float64.",
+            param_hint="--dtype",
+        ) from None
+    if dt != np.float64:
+        try:
+            check_float_dtype("jinit sweep", dt)
+        except (TypeError, ValueError) as e:
+            raise typer.BadParameter(str(e), param_hint="--dtype") from None
+    try:
+        networks.activation_fn(activation, "jinit sweep")
+    except (TypeError, ValueError) as e:
+        raise typer.BadParameter(str(e), param_hint="--activation") from None
+    if arch == "mlp":
+        net = networks.mlp(width, depth, activation, layernorm=layernorm, residual=residual)
+    elif arch == "cnn":
+        net = networks.cnn(
+            width,
+            depth,
+            3 if kernel_size is None else kernel_size,
+            activation,
+            padding="circular" if padding is None else padding,
+        )
+    else:
+        net = networks.transformer(width, depth, activation=activation)
+    try:
+        init_map = parse_init_specs(inits)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--inits") from None
+    try:
+        bias_map = parse_init_specs(bias_init)
+    except ValueError as e:
+        raise typer.BadParameter(
+            str(e).replace("--inits", "--bias-init"), param_hint="--bias-init"
+        ) from None
+    if len(bias_map) != 1:
+        raise typer.BadParameter(
+            f"needs exactly one initialiser spec; got {len(bias_map)}: {', '.join(bias_map)}.",
+            param_hint="--bias-init",
+        )
+    (b_init,) = bias_map.values()
+    if plots:
+        _require("matplotlib", "jinit sweep", "for the PNG figures", " (or pass --no-plots)")
+    _set_devices(devices)
+
+    x64_was = bool(jax.config.jax_enable_x64)
+    if dt == np.float64 and not x64_was:
+        jax.config.update("jax_enable_x64", True)
+    try:
+        plan = prepare_sweep(
+            net,
+            init_map,
+            seeds=seeds,
+            batch=batch,
+            bias_init=b_init,
+            dtype=dt,
+            seed=seed,
+            devices=devices,
+            chunk_size=chunk_size,
+        )
+    except (ValueError, TypeError) as e:
+        if dt == np.float64 and not x64_was:
+            jax.config.update("jax_enable_x64", False)
+        raise typer.BadParameter(_cli_words(str(e))) from None
+    return plan, dt, layer
+
+
+def _cli_words(message: str) -> str:
+    """An API message in the CLI's words: keyword arguments become the options."""
+    for kw, option in (
+        ("`chunk_size=", "`--chunk-size "),
+        ("`chunk_size`", "`--chunk-size`"),
+        ("`batch_size`", "`--batch-size`"),
+        ("`batch`", "`--batch`"),
+        ("`seeds`", "`--seeds`"),
+        ("leave it None", "leave it out"),
+    ):
+        message = message.replace(kw, option)
+    return message
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -282,7 +515,7 @@ def sweep_cmd(
         DEFAULT_INITS, "--inits", help='Comma-separated specs, e.g. "he_normal, orthogonal".'
     ),
     bias_init: str = typer.Option("zeros", "--bias-init", help="Spec of the bias initialiser."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, float64 or bfloat16."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16, float16 or float64."),
     devices: int = typer.Option(
         None,
         "--devices",
@@ -291,11 +524,13 @@ def sweep_cmd(
     out: str = typer.Option("jinit-sweep", "--out", help="Output directory."),
     seed: int = typer.Option(0, "--seed", help="Root seed."),
     chunk_size: int = typer.Option(None, "--chunk-size", help="Seeds per compiled call."),
-    layer: int = typer.Option(5, "--layer", help="Layer of the activation histogram."),
+    layer: int = typer.Option(
+        None, "--layer", help="Layer of the activation histogram (default 5, or the last)."
+    ),
     layernorm: bool = typer.Option(False, "--layernorm", help="MLP: LayerNorm before φ."),
     residual: bool = typer.Option(False, "--residual", help="MLP: residual stream."),
-    kernel_size: int = typer.Option(3, "--kernel-size", help="CNN kernel size."),
-    padding: str = typer.Option("circular", "--padding", help="CNN padding: circular or same."),
+    kernel_size: int = typer.Option(None, "--kernel-size", help="CNN kernel size (default 3)."),
+    padding: str = typer.Option(None, "--padding", help="CNN padding: circular (default) or same."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures."),
 ) -> None:
     """Activation and gradient statistics through a deep network over seeds, vs theory.
@@ -303,50 +538,37 @@ def sweep_cmd(
     Without options: the classic experiment, a 10-layer ReLU MLP of width 512 with
     normal(stddev=0.01), glorot_uniform and he_normal, 256 seeds of 1000 examples.
     """
-    _set_devices(devices)
-    if dtype in ("float64", "f8", "double"):
-        import jax
+    from jinit._src.propagate import run_sweep
 
-        jax.config.update("jax_enable_x64", True)
+    # Every option is checked (and every initialiser probed) before --out is touched and
+    # before anything is compiled.
+    plan, dt, layer = _prepare_sweep_cmd(
+        arch=arch,
+        activation=activation,
+        width=width,
+        depth=depth,
+        batch=batch,
+        seeds=seeds,
+        inits=inits,
+        bias_init=bias_init,
+        dtype=dtype,
+        devices=devices,
+        seed=seed,
+        chunk_size=chunk_size,
+        layer=layer,
+        layernorm=layernorm,
+        residual=residual,
+        kernel_size=kernel_size,
+        padding=padding,
+        plots=plots,
+    )
+    net, init_map, batch = plan.network, plan.inits, plan.batch
+    from jinit._src import output
 
-    import jax.numpy as jnp
-
-    from jinit._src import networks
-    from jinit._src.propagate import sweep
-
+    out_folder = output.prepare_cli_out(out, "jinit sweep")  # validated and locked, before work
     console = Console()
     if not console.is_terminal:  # logs and pipes: wide enough for the tables
         console = Console(width=max(console.width, 110))
-    if arch not in _ARCH_DEFAULTS:
-        raise typer.BadParameter(
-            f"unknown architecture {arch!r}; use mlp, cnn or transformer", param_hint="--arch"
-        )
-    d_act, d_width, d_batch, d_depth = _ARCH_DEFAULTS[arch]
-    activation = activation or d_act
-    width = width or d_width
-    depth = depth or d_depth
-    batch = batch or d_batch
-    try:
-        if arch == "mlp":
-            net = networks.mlp(width, depth, activation, layernorm=layernorm, residual=residual)
-        elif arch == "cnn":
-            net = networks.cnn(width, depth, kernel_size, activation, padding=padding)
-        else:
-            net = networks.transformer(width, depth, activation=activation)
-    except (ValueError, TypeError) as e:
-        raise typer.BadParameter(str(e)) from None
-    try:
-        init_map = parse_init_specs(inits)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--inits") from None
-    try:
-        (b_init,) = parse_init_specs(bias_init).values()
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--bias-init") from None
-    try:
-        dt = jnp.dtype(dtype)
-    except TypeError:
-        raise typer.BadParameter(f"unknown dtype {dtype!r}", param_hint="--dtype") from None
 
     from rich.progress import (
         BarColumn,
@@ -381,39 +603,26 @@ def sweep_cmd(
                 task, total=total * len(order), completed=k * total + done, description=desc
             )
 
-        try:
-            result = sweep(
-                net,
-                init_map,
-                seeds=seeds,
-                batch=batch,
-                bias_init=b_init,
-                dtype=dt,
-                seed=seed,
-                devices=devices,
-                chunk_size=chunk_size,
-                progress=report,
-            )
-        except (ValueError, TypeError) as e:
-            raise typer.BadParameter(str(e)) from None
+        result = run_sweep(plan, progress=report)
     elapsed = time.perf_counter() - t0
-    out_dir = Path(out)
     result.config["elapsed_seconds"] = round(elapsed, 2)
 
     for label in result.labels:
         console.print(_table(result, label))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.to_json(out_dir / "results.json")
-    result.to_csv(out_dir / "results.csv")
-    written = ["results.json", "results.csv"]
-    if plots:
-        from jinit import plot
+    result.config["run_id"] = out_folder.run_id  # in results.json, results.csv and the PNGs
 
-        plot.save_all(result, out_dir, layer=layer)
-        written += ["depth_profile.png", "histogram.png", "gradient_profile.png"]
+    def fill(stage: Path) -> None:  # the whole set, built beside --out, then swapped in
+        result.to_json(stage / "results.json")
+        result.to_csv(stage / "results.csv")
+        if plots:
+            from jinit import plot
+
+            plot.save_all(result, stage, layer=layer)
+
+    written = output.write_cli_out(out_folder, fill)
     c = result.config
     console.print(
         f"{c['seeds']} seeds × {len(result.labels)} initialisers on {c['devices']} "
         f"{c['platform']} device(s), chunks of {c['chunk_size']}: {elapsed:.1f} s. "
-        f"Wrote {', '.join(written)} to {out_dir}/"
+        f"Wrote {', '.join(written)} to {out.rstrip('/')}/"
     )

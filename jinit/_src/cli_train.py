@@ -92,6 +92,59 @@ def results_table(result) -> Table:
     return table
 
 
+def _prepare_train_cmd(
+    *,
+    inits: str,
+    seeds: int,
+    steps: int,
+    depth: int,
+    width: int,
+    activation: str,
+    batch_size: int,
+    lr: float,
+    eval_every: int | None,
+    seed: int,
+    devices: int | None,
+):
+    """Checks the options of ``jinit train`` that need the library and prepares the training
+    sweep (nothing compiled). Returns ``(plan, {spec: initialiser}, data)``; raises
+    ``typer.BadParameter`` (exit 2) naming the option."""
+    from jinit._src.cli_sweep import _cli_words, _set_devices, parse_init_specs
+    from jinit._src.networks import activation_fn, mlp
+
+    try:
+        activation_fn(activation, "jinit train")
+    except (ValueError, TypeError) as e:
+        raise typer.BadParameter(str(e), param_hint="--activation") from None
+    try:
+        init_map = parse_init_specs(inits)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--inits") from None
+    _set_devices(devices)
+
+    import optax
+
+    from jinit._src.train import digits, prepare_train
+
+    data = digits()
+    try:
+        plan = prepare_train(
+            mlp(width, depth, activation),
+            init_map,
+            data,
+            seeds=seeds,
+            steps=steps,
+            batch_size=batch_size,
+            optimizer=None if lr == 1e-3 else optax.adam(lr),
+            eval_every=eval_every,
+            key=seed,
+            devices=devices,
+        )
+    except (ValueError, TypeError) as e:
+        raise typer.BadParameter(_cli_words(str(e))) from None
+    return plan, init_map, data
+
+
 @app.command("train")
 def train_cmd(
     inits: str = typer.Option(
@@ -121,46 +174,57 @@ def train_cmd(
     normal(stddev=0.01) and zeros. He and orthogonal train (test accuracy > 90 %); the small
     normal and zeros stall at chance (loss log 10, accuracy ~10 %).
     """
-    from jinit._src.cli_sweep import _set_devices, parse_init_specs
+    from jinit._src.cli_sweep import _at_least, _check_seed, _require
 
-    for name, value, minimum in (
-        ("--seeds", seeds, 1),
-        ("--steps", steps, 1),
-        ("--depth", depth, 1),
-        ("--width", width, 1),
-        ("--batch-size", batch_size, 1),
+    # Every option is checked (and every initialiser probed) before --out is touched and
+    # before anything is compiled.
+    for name, value in (
+        ("--seeds", seeds),
+        ("--steps", steps),
+        ("--depth", depth),
+        ("--width", width),
+        ("--batch-size", batch_size),
+        ("--eval-every", eval_every),
+        ("--devices", devices),
     ):
-        if value < minimum:
-            raise typer.BadParameter(f"needs an int >= {minimum}; got {value}", param_hint=name)
+        _at_least(value, 1, name)
     if not (math.isfinite(lr) and lr > 0):
-        raise typer.BadParameter(f"needs a positive learning rate; got {lr}", param_hint="--lr")
-    if eval_every is not None and (eval_every < 1 or steps % eval_every):
         raise typer.BadParameter(
-            f"needs a divisor of --steps ({steps}); got {eval_every}", param_hint="--eval-every"
+            f"needs a positive, finite learning rate such as 1e-3; got {lr}", param_hint="--lr"
         )
-    _set_devices(devices)
+    if eval_every is not None and steps % eval_every:
+        divisors = [d for d in range(1, steps + 1) if steps % d == 0]
+        near = sorted(divisors, key=lambda d: abs(d - eval_every))[:3]
+        raise typer.BadParameter(
+            f"needs a divisor of --steps ({steps}); got {eval_every}. Use e.g. "
+            f"{', '.join(map(str, sorted(near)))}.",
+            param_hint="--eval-every",
+        )
+    _check_seed(seed, "--seed")
+    _require("sklearn", "jinit train", "for the 8×8 digits data set")
+    if plots:
+        _require("matplotlib", "jinit train", "for curves.png", " (or pass --no-plots)")
+    plan, init_map, data = _prepare_train_cmd(
+        inits=inits,
+        seeds=seeds,
+        steps=steps,
+        depth=depth,
+        width=width,
+        activation=activation,
+        batch_size=batch_size,
+        lr=lr,
+        eval_every=eval_every,
+        seed=seed,
+        devices=devices,
+    )
+    from jinit._src import output
 
-    import optax
+    out_folder = output.prepare_cli_out(out, "jinit train")  # validated and locked, before work
+    from jinit._src.train import run_train
 
-    from jinit._src import networks
-    from jinit._src.train import digits, train_sweep
-
-    try:
-        init_map = parse_init_specs(inits)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--inits") from None
-    try:
-        net = networks.mlp(width, depth, activation)
-    except (ValueError, TypeError) as e:
-        raise typer.BadParameter(str(e), param_hint="--activation") from None
     console = Console()
     if not console.is_terminal:  # logs and pipes: wide enough for the table
         console = Console(width=max(console.width, 110))
-    try:
-        data = digits()
-    except ImportError as e:
-        console.print(f"[bold red]error:[/bold red] {e}")
-        raise typer.Exit(code=1) from None
 
     from rich.progress import (
         BarColumn,
@@ -192,31 +256,21 @@ def train_cmd(
             desc = "drawing parameters, compiling…" if done == 0 else "training"
             progress.update(task, total=total, completed=done, description=desc)
 
-        try:
-            result = train_sweep(
-                net,
-                init_map,
-                data,
-                seeds=seeds,
-                steps=steps,
-                batch_size=batch_size,
-                optimizer=None if lr == 1e-3 else optax.adam(lr),
-                eval_every=eval_every,
-                key=seed,
-                devices=devices,
-                progress=report,
-            )
-        except (ValueError, TypeError) as e:
-            raise typer.BadParameter(str(e)) from None
+        result = run_train(plan, progress=report)
     elapsed = time.perf_counter() - t0
     result.config["optimizer"] = f"adam(learning_rate={lr:g})"
     result.config["elapsed_seconds"] = round(elapsed, 2)
     console.print(results_table(result))
-    written = result.save(out, plot=plots)
+    result.config["run_id"] = out_folder.run_id  # in results.json and curves.png
+
+    def fill(stage) -> None:  # the whole set, built beside --out, then swapped in
+        result.to_json(stage / "results.json")
+        if plots:
+            result.plot(stage / "curves.png")
+
+    written = output.write_cli_out(out_folder, fill)
     c = result.config
     console.print(
         f"{seeds} seeds × {len(result.labels)} initialisers on {c['devices']} {c['platform']} "
-        f"device(s): {elapsed:.1f} s. Wrote "
-        + ", ".join(p.rsplit("/", 1)[-1] for p in written.values())
-        + f" to {out}/"
+        f"device(s): {elapsed:.1f} s. Wrote {', '.join(written)} to {out.rstrip('/')}/"
     )

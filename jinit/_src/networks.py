@@ -65,7 +65,7 @@ _FALLBACK_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
-def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
+def activation_fn(name: str, api: str = "activation_fn") -> Callable[[jax.Array], jax.Array]:
     """The element-wise function called ``name``.
 
     Names are those of :func:`jinit._src.theory.activation` (so the measured network and the
@@ -73,6 +73,7 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
     know the name.
 
     Raises:
+      TypeError: ``name`` is not a string.
       ValueError: an unknown name.
 
     Examples:
@@ -82,7 +83,10 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
       [0.0, 2.0]
     """
     if not isinstance(name, str):
-        raise TypeError(f"`activation` must be a name such as 'relu'; got {name!r}.")
+        raise TypeError(
+            f"`{api}` needs `activation` to be a name such as 'relu'; got {name!r} of type "
+            f"{type(name).__name__}. Pass one of {', '.join(_known_activations())}."
+        )
     try:
         from jinit._src.theory import activation as _theory_activation
 
@@ -91,8 +95,26 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
         pass
     if name in _FALLBACK_ACTIVATIONS:
         return _FALLBACK_ACTIVATIONS[name]
-    known = ", ".join(sorted(_FALLBACK_ACTIVATIONS))
-    raise ValueError(f"`activation` {name!r} is not a known activation; use one of {known}.")
+    import difflib
+
+    known = _known_activations()
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"`{api}` needs a known `activation`; {name!r} is not a known activation.{hint} Use "
+        f"one of {', '.join(known)}."
+    )
+
+
+def _known_activations() -> list[str]:
+    names = set(_FALLBACK_ACTIVATIONS)
+    try:
+        from jinit._src.theory import ACTIVATION_NAMES
+
+        names |= set(ACTIVATION_NAMES)
+    except ImportError:  # pragma: no cover - the theory module ships with jinit
+        pass
+    return sorted(names)
 
 
 def layer_norm(x: jax.Array, scale: jax.Array | None = None, bias: jax.Array | None = None):
@@ -199,8 +221,18 @@ class Network:
 
 
 def _check_activation(api: str, activation: str) -> str:
-    activation_fn(activation)  # raises on an unknown name
+    activation_fn(activation, api)  # raises on an unknown name
     return activation
+
+
+def _check_bool(api: str, name: str, value: Any) -> bool:
+    """``value`` as a bool; refuses strings, numbers and other truthy stand-ins."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{api}` needs `{name}` to be True or False; got {value!r} of type "
+            f"{type(value).__name__}. Pass `{name}=True` or `{name}=False`."
+        )
+    return bool(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,9 +350,9 @@ def mlp(
         check_int(api, "width", width, minimum=1),
         check_int(api, "depth", depth, minimum=1),
         _check_activation(api, activation),
-        bool(bias),
-        bool(layernorm),
-        bool(residual),
+        _check_bool(api, "bias", bias),
+        _check_bool(api, "layernorm", layernorm),
+        _check_bool(api, "residual", residual),
     )
 
 
@@ -449,7 +481,7 @@ def cnn(
         _check_activation(api, activation),
         check_choice(api, "padding", padding, ("circular", "same")),
         check_int(api, "image_size", image_size, minimum=1),
-        bool(bias),
+        _check_bool(api, "bias", bias),
     )
 
 

@@ -250,6 +250,54 @@ def _saved_bytes(net: Network, batch: int, dtype: np.dtype) -> int:
     return net.depth * per_layer + 4 * act
 
 
+def check_init_output(api: str, who: str, out: Any, shape: tuple, dtype: Any, where: str):
+    """Refuses an initialiser's (abstract) output that is not an array of ``shape``/``dtype``."""
+    dtype = np.dtype(dtype)
+    if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+        raise TypeError(
+            f"`{api}`: {who} returned {out!r} of type {type(out).__name__} for {where}; an "
+            f"initialiser must return an array of shape {tuple(shape)} and dtype {dtype.name}."
+        )
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(
+            f"`{api}`: {who} returned shape {tuple(out.shape)} for {where}; expected shape "
+            f"{tuple(shape)} (dtype {dtype.name}). An initialiser must return an array of the "
+            f"`shape` it is given."
+        )
+    if np.dtype(out.dtype) != dtype:
+        raise TypeError(
+            f"`{api}`: {who} returned dtype {np.dtype(out.dtype).name} for {where}; expected "
+            f"{dtype.name} (shape {tuple(shape)}). An initialiser must honour its `dtype` "
+            f"argument; the sweep would otherwise measure silently cast values."
+        )
+
+
+def wrap_init_error(api: str, who: str, where: str, e: BaseException) -> Exception:
+    """A clean error (same type for TypeError/ValueError) for an initialiser that raised."""
+    if isinstance(e, (TypeError, ValueError)) and str(e).startswith(f"`{api}`"):
+        return type(e)(str(e)) if type(e) in (TypeError, ValueError) else ValueError(str(e))
+    kind = TypeError if isinstance(e, TypeError) else ValueError
+    return kind(f"`{api}`: {who} fails on {where}: {type(e).__name__}: {e}")
+
+
+def _probe_builtin(api: str, net: Network, inits: Mapping[str, Any], bias_init, dtype, key):
+    """Calls every initialiser once abstractly (``jax.eval_shape``) on the network's parameter
+    shapes and checks what it returns, so a bad initialiser fails before any compile."""
+    where_all = f"every one of the {net.depth} layers of the {net.describe()}"
+    jobs = [(f"initialiser {label!r}", init, "weight") for label, init in inits.items()]
+    jobs.append(("`bias_init`", bias_init, "bias"))
+    for who, fn, role in jobs:
+        for spec in net.param_specs():
+            if spec.role != role:
+                continue
+            where = f"the {spec.name!r} parameter of shape {spec.shape} in {where_all}"
+            try:
+                out = jax.eval_shape(lambda k, fn=fn, spec=spec: fn(k, spec.shape, dtype), key)
+            except Exception as e:
+                raise wrap_init_error(api, who, where, e) from e
+            check_init_output(api, who, out, spec.shape, dtype, where)
+
+
 # ---------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------
@@ -476,33 +524,61 @@ class SweepResult:
         return {"config": _jsonable(self.config), "initializers": inits}
 
     def to_json(self, path: str | os.PathLike) -> None:
-        """Writes :meth:`to_dict` as JSON (strict: no NaN/Infinity tokens)."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1, allow_nan=False)
-            f.write("\n")
+        """Writes :meth:`to_dict` as JSON (strict: no NaN/Infinity tokens), atomically.
+
+        The file is written to a temporary file beside ``path`` and moved over it when complete
+        (:func:`jinit._src.output.atomic_file`): an interrupt never leaves a partial file. The
+        config gets a ``run_id`` (kept if present), which :meth:`to_csv` and the figures of
+        :mod:`jinit.plot` write too, so files of one result can be matched.
+
+        Raises:
+          TypeError: ``path`` is not a str or os.PathLike.
+          ValueError: ``path`` is a folder, or its folder does not exist.
+          PermissionError: its folder is not writable.
+        """
+        from jinit._src import output
+
+        target = output.check_file_target(path, "`jinit.SweepResult.to_json`")
+        output.ensure_run_id(self.config)
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+        with output.atomic_file(target) as f:
+            f.write(text)
 
     def to_csv(self, path: str | os.PathLike) -> None:
-        """Writes one row per (initialiser, layer, quantity): the summary and the prediction."""
+        """Writes one row per (initialiser, layer, quantity): the summary and the prediction.
+
+        Columns: ``init, layer, quantity, mean, se, q05, q50, q95, finite_seeds,
+        nonfinite_seeds, predicted, run_id`` (``run_id`` as in :meth:`to_json`). Written
+        atomically, like :meth:`to_json`, with the same errors.
+        """
+        from jinit._src import output
+
+        target = output.check_file_target(
+            path, "`jinit.SweepResult.to_csv`", example="results.csv"
+        )
+        run_id = output.ensure_run_id(self.config)
         cols = ["init", "layer", "quantity", "mean", "se", "q05", "q50", "q95"]
-        cols += ["finite_seeds", "nonfinite_seeds", "predicted"]
-        with open(path, "w", newline="", encoding="utf-8") as f:
+        cols += ["finite_seeds", "nonfinite_seeds", "predicted", "run_id"]
+        rows = []
+        for label in self.labels:
+            bad_f = self.nonfinite_seeds(label, "forward")
+            bad_b = self.nonfinite_seeds(label, "backward")
+            for q in self.quantities(label):
+                if q.endswith("nonfinite"):
+                    continue
+                bad = bad_b if q.startswith(("grad", "param_grad")) else bad_f
+                s = self.summary(label, q)
+                pred = self.prediction(label, q)
+                for j in range(self.n_layers):
+                    vals = [s.mean[j], s.se[j], s.q05[j], s.q50[j], s.q95[j]]
+                    rows.append(
+                        [label, j + 1, q, *(_csv_float(v) for v in vals)]
+                        + [int(s.n_finite[j]), int(bad[j]), _csv_float(pred[j]), run_id]
+                    )
+        with output.atomic_file(target, newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
-            for label in self.labels:
-                bad_f = self.nonfinite_seeds(label, "forward")
-                bad_b = self.nonfinite_seeds(label, "backward")
-                for q in self.quantities(label):
-                    if q.endswith("nonfinite"):
-                        continue
-                    bad = bad_b if q.startswith(("grad", "param_grad")) else bad_f
-                    s = self.summary(label, q)
-                    pred = self.prediction(label, q)
-                    for j in range(self.n_layers):
-                        vals = [s.mean[j], s.se[j], s.q05[j], s.q50[j], s.q95[j]]
-                        w.writerow(
-                            [label, j + 1, q, *(_csv_float(v) for v in vals)]
-                            + [int(s.n_finite[j]), int(bad[j]), _csv_float(pred[j])]
-                        )
+            w.writerows(rows)
 
     def __repr__(self) -> str:
         return (
@@ -550,6 +626,17 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
     """
     from jinit._src.basic import zeros
 
+    api = "predict"
+    if not isinstance(network, (Network, FlaxModel)):
+        raise TypeError(
+            f"`{api}` needs `network` to be a built-in architecture such as `jinit.mlp(...)`; "
+            f"got {network!r} of type {type(network).__name__}."
+        )
+    check_callable(api, "init", init, "a `(key, shape, dtype)` initialiser", optional=False)
+    check_callable(api, "bias_init", bias_init, "None or a `(key, shape, dtype)` initialiser")
+    if dtype is not None:
+        dtype = check_float_dtype(api, dtype)
+    input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
     bias_init = zeros if bias_init is None else bias_init
     ti = network.theory_inputs() if hasattr(network, "theory_inputs") else None
     if ti is None:
@@ -620,7 +707,7 @@ def _label(init) -> str:
     return r[len("jinit.") :] if r.startswith("jinit.") else r
 
 
-def normalize_inits(inits) -> dict[str, Any]:
+def normalize_inits(inits, api: str = "sweep") -> dict[str, Any]:
     """``{label: initializer}`` from a mapping, a sequence or a single initialiser."""
     if isinstance(inits, Mapping):
         out = {str(k): v for k, v in inits.items()}
@@ -632,44 +719,230 @@ def normalize_inits(inits) -> dict[str, Any]:
             out[_label(v)] = v
     else:
         raise TypeError(
-            f"`sweep` needs `inits` to be an initialiser, a sequence of initialisers or a "
-            f"mapping name -> initialiser; got {inits!r}."
+            f"`{api}` needs `inits` to be an initialiser, a sequence of initialisers or a "
+            f"mapping name -> initialiser; got {inits!r} of type {type(inits).__name__}. Pass "
+            f"e.g. `jinit.he_normal()` or `{{'he': jinit.he_normal()}}`."
         )
     if not out:
-        raise ValueError("`sweep` needs at least one initialiser in `inits`; got none.")
+        raise ValueError(
+            f"`{api}` needs at least one initialiser in `inits`; got none. Pass e.g. "
+            f"`jinit.he_normal()`."
+        )
     for k, v in out.items():
         if not callable(v):
             raise TypeError(
-                f"`sweep` needs every initialiser to be a `(key, shape, dtype)` callable; "
-                f"{k!r} is {v!r}."
+                f"`{api}` needs every initialiser to be a `(key, shape, dtype)` callable; "
+                f"{k!r} is {v!r} of type {type(v).__name__}. Pass e.g. `jinit.he_normal()`."
             )
     return out
 
 
-def _devices(devices) -> list:
-    """The devices of the seed mesh: all devices of the job by default (every process's under
-    ``jax.distributed``), or the first ``n`` local ones, or an explicit list."""
-    local = jax.local_devices()
+# ---------------------------------------------------------------------------------------------
+# Argument checks shared with training sweeps (all run before any compile)
+# ---------------------------------------------------------------------------------------------
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_SEEDS = 2**32  # seed indices are folded into the key as uint32
+
+
+def check_seed(api: str, name: str, value: Any) -> int:
+    """An int seed that ``jax.random.key`` accepts (a signed 64-bit integer)."""
+    value = check_int(api, name, value)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError(
+            f"`{api}` needs `{name}` to fit in a signed 64-bit integer (what `jax.random.key` "
+            f"takes); got {value}. Pass a seed between {_INT64_MIN} and {_INT64_MAX}."
+        )
+    return value
+
+
+def check_callable(api: str, name: str, value: Any, what: str, *, optional: bool = True):
+    """``value`` unchanged if callable (or ``None`` when ``optional``); else a TypeError."""
+    if (value is None and optional) or callable(value):
+        return value
+    raise TypeError(
+        f"`{api}` needs `{name}` to be {what}; got {value!r} of type {type(value).__name__}."
+    )
+
+
+def check_float_dtype(api: str, dtype: Any) -> np.dtype:
+    """A real floating dtype that JAX has enabled, at least 16 bits wide (default float32)."""
+    if dtype is None:
+        return np.dtype(jnp.float32)
+    try:
+        dt = np.dtype(jnp.dtype(dtype))
+    except TypeError:
+        raise TypeError(
+            f"`{api}` needs `dtype` to be a floating dtype such as `jnp.float32`; got "
+            f"{dtype!r}, which is not a dtype. Use float32, bfloat16, float16 or float64."
+        ) from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(
+            f"`{api}` needs a real floating `dtype` (the parameters and activations are "
+            f"real numbers); got dtype {dt.name}. Use float32, bfloat16, float16 or float64."
+        )
+    if dt.itemsize < 2:
+        raise TypeError(
+            f"`{api}` needs a floating `dtype` of at least 16 bits; got dtype {dt.name}, whose "
+            f"range and precision cannot carry activations through a network (values overflow "
+            f"to NaN or round to 0). Use bfloat16, float16 or float32."
+        )
+    if np.dtype(jax.dtypes.canonicalize_dtype(dt)) != dt:
+        raise ValueError(
+            f"`{api}` got `dtype={dt.name}`, which JAX does not enable by default. Run "
+            f"`jax.config.update('jax_enable_x64', True)` first (`jinit sweep --dtype float64` "
+            f"does it for you)."
+        )
+    return dt
+
+
+def check_devices(api: str, devices: Any, *, allow_global: bool = True) -> list:
+    """The devices to shard over: ``None`` (every device of the job, or every local one when
+    ``allow_global`` is false), a count ``n >= 1`` (the first ``n`` local devices) or a non-empty
+    sequence of distinct ``jax.Device`` objects."""
     if devices is None:
-        return list(jax.devices())
-    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
-        if jax.process_count() > 1:
+        return list(jax.devices() if allow_global else jax.local_devices())
+    if isinstance(devices, (bool, np.bool_)):
+        raise TypeError(
+            f"`{api}` needs `devices` to be None, a device count or a list of devices; got "
+            f"{devices!r}. Pass e.g. `devices=2` or `devices=jax.local_devices()[:2]`."
+        )
+    if isinstance(devices, (int, np.integer)):
+        n = int(devices)
+        local = jax.local_devices()
+        platform = local[0].platform
+        if n < 1:
             raise ValueError(
-                f"`sweep` got `devices={devices}` in a {jax.process_count()}-process job; pass "
+                f"`{api}` got `devices={n}`; it needs at least 1 device. Pass `devices=None` "
+                f"for all {len(local)} local {platform} device(s), or a count from 1 to "
+                f"{len(local)}."
+            )
+        if allow_global and jax.process_count() > 1:
+            raise ValueError(
+                f"`{api}` got `devices={n}` in a {jax.process_count()}-process job; pass "
                 f"`devices=None` (all devices of all processes) or an explicit device list."
             )
-        if not 1 <= devices <= len(local):
-            raise ValueError(
-                f"`sweep` got `devices={devices}` but {len(local)} local device(s) exist "
-                f"({local[0].platform}). On CPU, start with "
-                f"`jax.config.update('jax_num_cpu_devices', N)` before using JAX (or "
+        if n > len(local):
+            hint = (
+                f" On CPU each device is a host thread: more devices than the "
+                f"{os.cpu_count() or 1} core(s) only slow the work down. To get N <= "
+                f"{os.cpu_count() or 1} CPU devices, run "
+                f"`jax.config.update('jax_num_cpu_devices', N)` before JAX starts (or "
                 f"`jinit sweep --devices N`)."
+                if platform == "cpu"
+                else ""
             )
-        return list(local[:devices])
+            raise ValueError(
+                f"`{api}` got `devices={n}` but only {len(local)} local {platform} device(s) "
+                f"exist; pass at most {len(local)}.{hint}"
+            )
+        return list(local[:n])
+    if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"`{api}` needs `devices` to be None, a device count or a list of devices; got "
+            f"{devices!r} of type {type(devices).__name__}. Pass e.g. `devices=2` or "
+            f"`devices=jax.local_devices()[:2]`."
+        )
     devs = list(devices)
     if not devs:
-        raise ValueError("`sweep` got an empty `devices` list.")
+        raise ValueError(
+            f"`{api}` got an empty `devices` list. Pass `devices=None` for all devices or "
+            f"e.g. `devices=jax.local_devices()[:1]`."
+        )
+    bad = [d for d in devs if not isinstance(d, jax.Device)]
+    if bad:
+        raise TypeError(
+            f"`{api}` needs `devices` to hold `jax.Device` objects; got {bad[0]!r} of type "
+            f"{type(bad[0]).__name__}. Pass e.g. `devices=jax.local_devices()[:2]` or a count."
+        )
+    if len(set(devs)) != len(devs):
+        raise ValueError(
+            f"`{api}` got the same device twice in `devices` ({devs}); each device can hold "
+            f"only one shard. Pass distinct devices."
+        )
     return devs
+
+
+def check_progress(api: str, progress: Any):
+    return check_callable(
+        api, "progress", progress, "None or a callable progress(done, total)", optional=True
+    )
+
+
+def _root_key(api: str, seed: int, key_impl: Any) -> jax.Array:
+    """``jax.random.key(seed, impl=key_impl)``, refusing unknown and rbg implementations."""
+    if key_impl is None:
+        return jax.random.key(seed)
+    if not isinstance(key_impl, str):
+        raise TypeError(
+            f"`{api}` needs `key_impl` to be None or the name of a PRNG implementation such "
+            f"as 'threefry2x32' or 'philox4x32'; got {key_impl!r} of type "
+            f"{type(key_impl).__name__}."
+        )
+    if "rbg" in key_impl:
+        raise ValueError(
+            f"`{api}` refuses `key_impl={key_impl!r}`: under `jax.vmap` rbg keys do not give "
+            f"independent per-seed streams. Use 'threefry2x32' (default) or 'philox4x32'."
+        )
+    try:
+        return jax.random.key(seed, impl=key_impl)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(
+            f"`{api}` got `key_impl={key_impl!r}`, which is not a PRNG implementation JAX "
+            f"knows ({e}). Use 'threefry2x32' (default) or 'philox4x32'."
+        ) from None
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def host_memory_available() -> int | None:
+    """Bytes of host memory available to this process (Linux ``MemAvailable``, else the
+    physical memory), or ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def device_memory_available(devs: Sequence[Any]) -> tuple[int | None, bool]:
+    """``(bytes, shared)``: memory one device may use and whether the devices share it (CPU
+    devices all live in host memory); ``(None, False)`` when unknown."""
+    if devs[0].platform == "cpu":
+        return host_memory_available(), True
+    try:
+        stats = devs[0].memory_stats() or {}
+    except Exception:  # a backend without memory statistics
+        stats = {}
+    limit = stats.get("bytes_limit")
+    if limit is None:
+        return None, False
+    return int(limit) - int(stats.get("bytes_in_use", 0)), False
+
+
+def check_fits(api: str, need: int, avail: int | None, where: str, detail: str, fix: str) -> None:
+    """Refuses, before any work, a run whose estimated memory ``need`` exceeds ``avail``.
+
+    The estimates count only the arrays the run must hold (a lower bound of what XLA uses), so
+    a refusal is never a false alarm.
+    """
+    if avail is not None and need > avail:
+        raise ValueError(
+            f"`{api}` would need about {_fmt_bytes(need)} of {where} memory ({detail}), more "
+            f"than the {_fmt_bytes(avail)} available. {fix}"
+        )
 
 
 def _put(idx: np.ndarray, sharding: NamedSharding) -> jax.Array:
@@ -747,8 +1020,14 @@ def sweep(
       A :class:`SweepResult`.
 
     Raises:
-      ValueError: bad sizes, too many devices, or an rbg key implementation.
-      TypeError: an initialiser that is not callable.
+      ValueError: bad sizes, too many devices, an unknown or rbg key implementation, an
+        initialiser that returns the wrong shape, or a run that cannot fit in memory (the
+        estimate and the fix are in the message).
+      TypeError: an argument of the wrong type, an initialiser that is not callable or returns
+        the wrong dtype.
+
+    Every argument is checked, and every initialiser is probed once with ``jax.eval_shape`` on
+    the network's real parameter shapes, before anything is compiled.
 
     Examples:
       >>> import jinit
@@ -758,57 +1037,189 @@ def sweep(
       >>> r.summary("he_normal()", "act.second_moment").mean.shape
       (3,)
     """
+    plan = prepare_sweep(
+        network,
+        inits,
+        seeds=seeds,
+        batch=batch,
+        bias_init=bias_init,
+        dtype=dtype,
+        seed=seed,
+        devices=devices,
+        chunk_size=chunk_size,
+        sample_size=sample_size,
+        input_second_moment=input_second_moment,
+        key_impl=key_impl,
+        progress=progress,
+    )
+    return run_sweep(plan)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepPlan:
+    """The checked arguments of :func:`sweep` (made by :func:`prepare_sweep`), ready to run."""
+
+    network: Any
+    inits: dict[str, Any]
+    seeds: int
+    batch: int
+    bias_init: Any
+    dtype: np.dtype
+    seed: int
+    devs: list
+    chunk_size: int
+    n_chunks: int
+    sample_size: int
+    input_second_moment: float
+    root: jax.Array
+    progress: Callable[[str, int, int], None] | None
+
+
+def prepare_sweep(
+    network,
+    inits,
+    *,
+    seeds: int = 64,
+    batch: int | None = None,
+    bias_init=None,
+    dtype=None,
+    seed: int = 0,
+    devices=None,
+    chunk_size: int | None = None,
+    sample_size: int = 256,
+    input_second_moment: float = 1.0,
+    key_impl: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SweepPlan:
+    """Checks every argument of :func:`sweep` (same signature) and probes every initialiser
+    abstractly, without compiling anything; :func:`run_sweep` runs the returned plan.
+
+    Raises:
+      ValueError, TypeError: as :func:`sweep`.
+    """
     from jinit._src.basic import zeros
 
+    # Every argument is checked, and every initialiser probed (abstractly), before any compile.
     api = "sweep"
-    seeds = check_int(api, "seeds", seeds, minimum=1)
-    seed = check_int(api, "seed", seed)
-    sample_size = check_int(api, "sample_size", sample_size, minimum=1)
-    input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
-    if key_impl is not None and "rbg" in str(key_impl):
-        raise ValueError(
-            f"`{api}` refuses `key_impl={key_impl!r}`: under `jax.vmap` rbg keys do not give "
-            f"independent per-seed streams. Use 'threefry2x32' (default) or 'philox4x32'."
-        )
-    if not (hasattr(network, "seed_fn") or isinstance(network, Network)):
+    is_builtin = isinstance(network, Network)
+    if not (is_builtin or isinstance(network, FlaxModel)):
         raise TypeError(
             f"`{api}` needs `network` to be a built-in architecture (`jinit.mlp`, `jinit.cnn`, "
             f"`jinit.transformer`) or a Flax adapter (`jinit.linen_model`, `jinit.nnx_model`); "
-            f"got {network!r}."
+            f"got {network!r} of type {type(network).__name__}."
         )
-    batch = network.default_batch() if batch is None else check_int(api, "batch", batch, minimum=1)
-    dtype = np.dtype(jnp.dtype(dtype if dtype is not None else jnp.float32))
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"`{api}` needs a real floating `dtype`; got {dtype.name}.")
-    if np.dtype(jax.dtypes.canonicalize_dtype(dtype)) != dtype:
+    seeds = check_int(api, "seeds", seeds, minimum=1)
+    if seeds > _MAX_SEEDS:
         raise ValueError(
-            f"`{api}` got `dtype={dtype.name}`, which JAX does not enable by default. Run "
-            f"`jax.config.update('jax_enable_x64', True)` first (`jinit sweep --dtype float64` "
-            f"does it for you)."
+            f"`{api}` needs `seeds` <= 2**32 (seed indices are folded into the key as uint32); "
+            f"got {seeds}. Split the work over several `seed` values."
+        )
+    seed = check_seed(api, "seed", seed)
+    batch = network.default_batch() if batch is None else check_int(api, "batch", batch, minimum=1)
+    if chunk_size is not None:
+        chunk_size = check_int(api, "chunk_size", chunk_size, minimum=1)
+    sample_size = check_int(api, "sample_size", sample_size, minimum=1)
+    input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
+    dtype = check_float_dtype(api, dtype)
+    if bias_init is not None and not is_builtin:
+        raise ValueError(
+            f"`{api}` got `bias_init={bias_init!r}` for the {network.describe()}, whose biases "
+            f"come from the model's own `bias_init`; it would be ignored. Drop `bias_init`, or "
+            f"pass the initialiser to the model's layers in `build`."
         )
     bias_init = zeros if bias_init is None else bias_init
-    inits = normalize_inits(inits)
-    devs = _devices(devices)
+    check_callable(
+        api, "bias_init", bias_init, "a `(key, shape, dtype)` initialiser such as `jinit.zeros`"
+    )
+    inits = normalize_inits(inits, api)
+    check_progress(api, progress)
+    root = _root_key(api, seed, key_impl)
+    devs = check_devices(api, devices)
     n_dev = len(devs)
 
-    if chunk_size is None:
-        per_seed = (
-            _saved_bytes(network, batch, dtype)
-            if isinstance(network, Network)
-            else network.saved_bytes(batch, dtype)
+    sdt = _stat_dtype(dtype)
+    if is_builtin:
+        _probe_builtin(api, network, inits, bias_init, dtype, root)
+        per_seed = _saved_bytes(network, batch, dtype)
+        n_values = min(sample_size, batch * math.prod(network.input_shape()))
+        per_layer_out = (13 + len(network.param_specs())) * sdt.itemsize + 4 * n_values
+        out_bytes = network.depth * per_layer_out
+    else:
+        network.check_input(api, batch, dtype, root)
+        per_seed = network.saved_bytes(batch, dtype)
+        out_bytes = max(
+            network.probe(api, label, init, batch, dtype, sample_size, root)
+            for label, init in inits.items()
         )
+    avail, shared = device_memory_available(devs)
+    where = "host" if shared else f"{devs[0].platform} device"
+    check_fits(
+        api,
+        per_seed,
+        avail,
+        where,
+        f"one seed's saved activations with batch={batch}",
+        "Lower `batch`" + ("." if shared else " or use a device with more memory."),
+    )
+    if chunk_size is not None:
+        per_call = -(-chunk_size // (1 if shared else n_dev)) * per_seed
+        fits = max(1, (avail or 0) // max(per_seed, 1)) * (1 if shared else n_dev)
+        check_fits(
+            api,
+            per_call,
+            avail,
+            where,
+            f"chunk_size={chunk_size} seeds × {_fmt_bytes(per_seed)} each"
+            + ("" if shared else f" over {n_dev} devices"),
+            f"Pass `chunk_size={fits}` or less, or leave it None to size chunks to memory.",
+        )
+    check_fits(
+        api,
+        seeds * out_bytes * (len(inits) + 1),
+        host_memory_available(),
+        "host",
+        f"the per-seed results of {seeds} seeds × {len(inits)} initialiser(s), "
+        f"{_fmt_bytes(out_bytes)} each with sample_size={sample_size}",
+        "Use fewer `seeds` (or a smaller `sample_size`) per call and pool the results.",
+    )
+
+    if chunk_size is None:
         chunk_size = max(1, min(_MAX_CHUNK, _DEFAULT_BUDGET // max(per_seed, 1)))
         chunk_size = min(chunk_size, seeds)
         # balanced chunks: as few chunks as the budget allows, equally filled (70 seeds run as
         # 2 x 35, not 64 + 64 with 58 padding seeds)
         chunk_size = -(-seeds // -(-seeds // chunk_size))
-    chunk_size = check_int(api, "chunk_size", chunk_size, minimum=1)
     chunk_size = -(-chunk_size // n_dev) * n_dev
     n_chunks = -(-seeds // chunk_size)
 
+    return SweepPlan(
+        network,
+        inits,
+        seeds,
+        batch,
+        bias_init,
+        dtype,
+        seed,
+        devs,
+        chunk_size,
+        n_chunks,
+        sample_size,
+        input_second_moment,
+        root,
+        progress,
+    )
+
+
+def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None = None):
+    """Runs a :class:`SweepPlan` from :func:`prepare_sweep`; ``progress`` (if given) replaces
+    the plan's callback. Returns the :class:`SweepResult`."""
+    progress = check_progress("run_sweep", progress) or plan.progress
+    network, inits, seeds, batch = plan.network, plan.inits, plan.seeds, plan.batch
+    bias_init, dtype, seed, devs = plan.bias_init, plan.dtype, plan.seed, plan.devs
+    chunk_size, n_chunks, sample_size = plan.chunk_size, plan.n_chunks, plan.sample_size
+    input_second_moment, root, n_dev = plan.input_second_moment, plan.root, len(plan.devs)
     mesh = Mesh(np.array(devs), ("seeds",))
     sharding = NamedSharding(mesh, PartitionSpec("seeds"))
-    root = jax.random.key(seed, impl=key_impl) if key_impl else jax.random.key(seed)
 
     per_seed_out: dict[str, dict[str, np.ndarray]] = {}
     predicted: dict[str, dict[str, np.ndarray] | None] = {}
@@ -1000,6 +1411,55 @@ class FlaxModel:
     def predict(self, init, bias_init, dtype, input_second_moment):
         return None, "no mean-field prediction for an arbitrary Flax model"
 
+    def check_input(self, api: str, batch: int, dtype, key) -> None:
+        """``sample_input(key, batch, dtype)`` returns one array with ``batch`` examples."""
+        call = f"`sample_input(key, {batch}, {np.dtype(dtype).name})` of the {self.describe()}"
+        got: list[Any] = []
+
+        def draw(k):
+            x = self.sample_input(k, batch, dtype)
+            got.append(x)
+            return x if isinstance(x, (jax.Array, np.ndarray)) else None
+
+        try:
+            x = jax.eval_shape(draw, key)
+        except Exception as e:
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"`{api}`: {call} fails: {type(e).__name__}: {e}") from e
+        if x is None:
+            x = got[0] if got else None
+            raise TypeError(
+                f"`{api}`: {call} returned {x!r:.60} of type {type(x).__name__}; it must return "
+                f"one array of shape ({batch}, ...), e.g. "
+                f"`jax.random.normal(key, (batch, features), dtype)`."
+            )
+        if len(x.shape) < 1 or x.shape[0] != batch:
+            raise ValueError(
+                f"`{api}`: {call} returned shape {tuple(x.shape)}; it must return an array "
+                f"whose first axis is the batch ({batch}, ...). Use its `batch` argument."
+            )
+
+    def probe(self, api, label, init, batch, dtype, sample_size, root) -> int:
+        """Traces one seed abstractly with ``init`` checked at every call; returns the bytes
+        of one seed's results. Raises a clean error for a broken model or initialiser."""
+        who = f"initialiser {label!r}"
+
+        def checked(key, shape, dtype=jnp.float32, *args, **kwargs):
+            out = init(key, shape, dtype, *args, **kwargs)
+            shp = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+            check_init_output(
+                api, who, out, shp, dtype, f"a parameter of shape {shp} in the {self.describe()}"
+            )
+            return out
+
+        fn = self.seed_fn(checked, None, batch, dtype, sample_size, 1.0, root, [0])
+        try:
+            out = jax.eval_shape(fn, jax.ShapeDtypeStruct((), jnp.uint32))
+        except Exception as e:
+            raise wrap_init_error(api, who, f"the {self.describe()}", e) from e
+        leaves = jax.tree_util.tree_leaves(out)
+        return sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in leaves)
+
     def units(self) -> None:
         return None
 
@@ -1048,6 +1508,12 @@ class FlaxModel:
         import flax.linen as nn
 
         module = self.build(init)
+        if not isinstance(module, nn.Module):
+            raise TypeError(
+                f"`sweep`: `build(init)` of the {self.describe()} returned {module!r} of type "
+                f"{type(module).__name__}; it must return a `flax.linen.Module` built with "
+                f"`init` (did it forget `return`?)."
+            )
         variables = module.init(kp, x)
         params = variables["params"]
         rest = {k: v for k, v in variables.items() if k != "params"}
@@ -1079,6 +1545,12 @@ class FlaxModel:
         from flax import nnx
 
         model = self.build(init, nnx.Rngs(kp))
+        if not isinstance(model, nnx.Module):
+            raise TypeError(
+                f"`sweep`: `build(init, rngs)` of the {self.describe()} returned {model!r} of "
+                f"type {type(model).__name__}; it must return a `flax.nnx.Module` built with "
+                f"`init` and `rngs` (did it forget `return`?)."
+            )
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
         def run(p, probes, names):
@@ -1150,12 +1622,22 @@ def nnx_layer_calls(model, is_layer, hook):
                 c.__call__ = orig
 
 
-def _check_flax_args(api, build, sample_input, layers):
+def _check_flax_args(api, build, sample_input, layers, name):
     if not callable(build):
-        raise TypeError(f"`{api}` needs `build` to be a callable; got {build!r}.")
+        what = "build(init) -> nn.Module" if api == "linen_model" else "build(init, rngs)"
+        raise TypeError(
+            f"`{api}` needs `build` to be a callable `{what}`; got {build!r} of type "
+            f"{type(build).__name__}."
+        )
     if not callable(sample_input):
         raise TypeError(
-            f"`{api}` needs `sample_input(key, batch, dtype) -> array`; got {sample_input!r}."
+            f"`{api}` needs `sample_input` to be a callable `sample_input(key, batch, dtype) -> "
+            f"array`; got {sample_input!r} of type {type(sample_input).__name__}."
+        )
+    if not isinstance(name, str):
+        raise TypeError(
+            f"`{api}` needs `name` to be a str (a label for reports); got {name!r} of type "
+            f"{type(name).__name__}."
         )
     if layers is None:
         return _default_is_layer
@@ -1204,7 +1686,7 @@ def linen_model(build, sample_input, *, layers=None, name: str = "", batch: int 
       >>> r.n_layers
       3
     """
-    is_layer = _check_flax_args("linen_model", build, sample_input, layers)
+    is_layer = _check_flax_args("linen_model", build, sample_input, layers, name)
     batch = check_int("linen_model", "batch", batch, minimum=1)
     return FlaxModel(build, sample_input, is_layer, "linen", name or _callable_name(build), batch)
 
@@ -1241,7 +1723,7 @@ def nnx_model(build, sample_input, *, layers=None, name: str = "", batch: int = 
       >>> sweep(model, jinit.he_normal(), seeds=2, batch=16).n_layers
       3
     """
-    is_layer = _check_flax_args("nnx_model", build, sample_input, layers)
+    is_layer = _check_flax_args("nnx_model", build, sample_input, layers, name)
     batch = check_int("nnx_model", "batch", batch, minimum=1)
     return FlaxModel(build, sample_input, is_layer, "nnx", name or _callable_name(build), batch)
 
@@ -1255,14 +1737,48 @@ def _callable_name(f) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _select(result: SweepResult, inits) -> list[str]:
+def _check_result(api: str, result: Any) -> SweepResult:
+    if not isinstance(result, SweepResult):
+        raise TypeError(
+            f"`{api}` needs `result` to be the `SweepResult` that `jinit.sweep` returns; got "
+            f"{result!r:.80} of type {type(result).__name__}."
+        )
+    return result
+
+
+def _select(api: str, result: SweepResult, inits) -> list[str]:
     if inits is None:
         return result.labels
-    labels = [inits] if isinstance(inits, str) else list(inits)
+    if isinstance(inits, str):
+        labels = [inits]
+    elif isinstance(inits, Sequence) and all(isinstance(x, str) for x in inits):
+        labels = list(inits)
+    else:
+        raise TypeError(
+            f"`{api}` needs `inits` to be None, a label or a list of labels (str); got "
+            f"{inits!r} of type {type(inits).__name__}. The sweep's labels are {result.labels}."
+        )
     missing = [x for x in labels if x not in result.per_seed]
-    if missing:
-        raise ValueError(f"unknown initialiser label(s) {missing}; the sweep has {result.labels}.")
+    if missing or not labels:
+        raise ValueError(
+            f"`{api}` got unknown initialiser label(s) {missing} in `inits`; the sweep has "
+            f"{result.labels}."
+        )
     return labels
+
+
+def _check_quantity(api: str, name: str, result: SweepResult, quantity: Any) -> str:
+    known = sorted({q for label in result.labels for q in result.quantities(label)})
+    if not isinstance(quantity, str) or quantity not in known:
+        import difflib
+
+        close = difflib.get_close_matches(quantity, known, n=1) if isinstance(quantity, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"`{api}` got `{name}={quantity!r}`, which the sweep did not record.{hint} Use one "
+            f"of {', '.join(known)}."
+        )
+    return quantity
 
 
 def assert_stable_propagation(
@@ -1293,10 +1809,17 @@ def assert_stable_propagation(
       >>> r = sweep(mlp(64, 3), jinit.he_normal(), seeds=4, batch=32)
       >>> assert_stable_propagation(r, 0.5, 2.0)
     """
-    low = check_real("assert_stable_propagation", "low", low)
-    high = check_real("assert_stable_propagation", "high", high)
+    api = "assert_stable_propagation"
+    result = _check_result(api, result)
+    low = check_real(api, "low", low)
+    high = check_real(api, "high", high)
+    if low > high:
+        raise ValueError(
+            f"`{api}` needs `low` <= `high`; got low={low:g}, high={high:g}. Swap them."
+        )
+    quantity = _check_quantity(api, "quantity", result, quantity)
     failures = []
-    for label in _select(result, inits):
+    for label in _select(api, result, inits):
         s = result.summary(label, quantity)
         bad = result.nonfinite_seeds(label)
         for j in range(result.n_layers):
@@ -1350,8 +1873,20 @@ def assert_matches_theory(
       AssertionError: listing every offending initialiser, layer and quantity; also when a
         selected initialiser has no prediction or has inf/NaN seeds.
     """
+    api = "assert_matches_theory"
+    result = _check_result(api, result)
+    if isinstance(quantities, str):
+        quantities = (quantities,)
+    if not isinstance(quantities, Sequence) or not quantities:
+        raise TypeError(
+            f"`{api}` needs `quantities` to be a non-empty list of quantity names such as "
+            f"('act.second_moment',); got {quantities!r}."
+        )
+    quantities = [_check_quantity(api, "quantities", result, q) for q in quantities]
+    k = check_real(api, "k", k, positive=True)
+    bias = check_real(api, "bias", bias, nonneg=True)
     failures = []
-    labels = _select(result, inits)
+    labels = _select(api, result, inits)
     if inits is None:
         labels = [x for x in labels if result.predicted.get(x) is not None]
     for label in labels:

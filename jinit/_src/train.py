@@ -81,6 +81,17 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jinit._src.base import check_int
 from jinit._src.networks import MLP, activation_fn, layer_norm
+from jinit._src.propagate import (
+    _fmt_bytes,
+    check_devices,
+    check_fits,
+    check_init_output,
+    check_progress,
+    check_seed,
+    device_memory_available,
+    host_memory_available,
+    wrap_init_error,
+)
 
 __all__ = ["CurveSummary", "Dataset", "TrainResult", "digits", "train_sweep"]
 
@@ -151,14 +162,8 @@ def digits(*, test_size: int = 360, seed: int = 0) -> Dataset:
     """
     api = "digits"
     test_size = check_int(api, "test_size", test_size, minimum=1)
-    seed = check_int(api, "seed", seed)
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:
-        raise ImportError(
-            "`digits` reads the data set bundled with scikit-learn, which is not installed. "
-            "Install it with `pip install scikit-learn` (or `pip install jinit[test]`)."
-        ) from e
+    seed = check_int(api, "seed", seed, minimum=0)
+    load_digits = _load_digits(api)
     raw = load_digits()
     x = np.asarray(raw.data, np.float64)
     y = np.asarray(raw.target, np.int32)
@@ -177,6 +182,18 @@ def digits(*, test_size: int = 360, seed: int = 0) -> Dataset:
         return ((a - mu) / sd).astype(np.float32)
 
     return Dataset(standardise(x[train]), y[train], standardise(x[test]), y[test], "digits", 10)
+
+
+def _load_digits(api: str):
+    """``sklearn.datasets.load_digits``, or an ImportError with the exact install command."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:
+        raise ImportError(
+            f"`{api}` reads the 8×8 digits bundled with scikit-learn, which is not installed in "
+            f"this Python ({e}). Install it with `python -m pip install scikit-learn`."
+        ) from e
+    return load_digits
 
 
 def _check_data(api: str, data: Any) -> Dataset:
@@ -202,6 +219,12 @@ def _check_data(api: str, data: Any) -> Dataset:
             raise TypeError(
                 f"`{api}` needs `data.{name}` to be a numeric array (examples, features...); got "
                 f"dtype {a.dtype} and shape {a.shape}."
+            )
+        elif np.iscomplexobj(a) or not np.all(np.isfinite(a)):
+            bad = "complex values" if np.iscomplexobj(a) else f"{np.sum(~np.isfinite(a))} inf/NaN"
+            raise ValueError(
+                f"`{api}` needs finite real inputs; `data.{name}` has {bad} (shape {a.shape}). "
+                f"Clean or impute them first: every loss would otherwise be NaN."
             )
         arrays[name] = a
     for split in ("train", "test"):
@@ -627,10 +650,26 @@ class TrainResult:
             ) from None
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """The result as JSON text; also written to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=1)
+        """The result as JSON text; also written to ``path`` if given.
+
+        A file is written atomically (a temporary file beside ``path``, moved over it when
+        complete: an interrupt never leaves a partial file), and the config then gets a
+        ``run_id`` (kept if present), which :meth:`plot` also stamps into its PNG.
+
+        Raises:
+          TypeError: ``path`` is not a str or os.PathLike.
+          ValueError: ``path`` is a folder, or its folder does not exist.
+          PermissionError: its folder is not writable.
+        """
+        from jinit._src import output
+
+        target = None
         if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
+            target = output.check_file_target(path, "`jinit.TrainResult.to_json`")
+            output.ensure_run_id(self.config)
+        text = json.dumps(self.to_dict(), indent=1)
+        if target is not None:
+            with output.atomic_file(target) as f:
                 f.write(text)
         return text
 
@@ -646,13 +685,38 @@ class TrainResult:
             return cls.from_json(f.read())
 
     def save(self, directory: str | os.PathLike, *, plot: bool = True) -> dict[str, str]:
-        """Writes ``results.json`` (and ``curves.png`` if ``plot``) into ``directory``."""
-        os.makedirs(directory, exist_ok=True)
+        """Writes ``results.json`` (and ``curves.png`` if ``plot``) into ``directory``, as a set.
+
+        ``directory`` (created if missing) receives both files at once, as ``jinit train
+        --out`` does (:class:`jinit._src.output.OutputFolder`): after any interruption it holds
+        the complete old set or the complete new one, both files with the same ``run_id``.
+        A folder that also holds other files gets the two files moved in one by one
+        (``results.json`` last); nothing else in it is touched.
+
+        Raises:
+          TypeError: ``directory`` is not a str or os.PathLike.
+          ValueError: ``directory`` is an existing file, or another jinit run is writing it.
+          PermissionError: it cannot be created or written.
+        """
+        from jinit._src import output
+
+        with output.OutputFolder.open(
+            directory,
+            command="jinit.TrainResult.save",
+            subject="`jinit.TrainResult.save` needs `directory` to be",
+            param="directory",
+        ) as folder:
+            self.config["run_id"] = folder.run_id
+
+            def fill(stage) -> None:
+                self.to_json(stage / "results.json")
+                if plot:
+                    self.plot(stage / "curves.png")
+
+            folder.write(fill)
         out = {"json": os.path.join(directory, "results.json")}
-        self.to_json(out["json"])
         if plot:
             out["png"] = os.path.join(directory, "curves.png")
-            self.plot(out["png"])
         return out
 
     def plot(self, path: str | os.PathLike | None = None):
@@ -720,7 +784,12 @@ class TrainResult:
             fontsize=11,
         )
         if path is not None:
-            fig.savefig(path, dpi=110)
+            from jinit._src import output
+
+            target = output.check_file_target(
+                path, "`jinit.TrainResult.plot`", example="curves.png"
+            )
+            output.atomic_savefig(fig, target, run_id=output.ensure_run_id(self.config))
         return fig
 
     def __repr__(self) -> str:
@@ -787,23 +856,6 @@ class _Opaque:
         return isinstance(other, _Opaque) and other.value is self.value
 
 
-def _devices(api: str, devices: Any) -> list:
-    local = jax.local_devices()
-    if devices is None:
-        return list(local)
-    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
-        if not 1 <= devices <= len(local):
-            raise ValueError(
-                f"`{api}` got `devices={devices}` but {len(local)} local device(s) exist. On CPU, "
-                f"ask for more with `jax.config.update('jax_num_cpu_devices', N)` before using JAX."
-            )
-        return list(local[: int(devices)])
-    devs = list(devices)
-    if not devs:
-        raise ValueError(f"`{api}` got an empty `devices` list.")
-    return devs
-
-
 def _check_logits(api: str, model: Any, params: Any, ds: Dataset) -> None:
     """The model maps a batch ``(b, ...)`` to ``(b, n_classes)`` logits (checked by tracing)."""
     x = jax.ShapeDtypeStruct((2, *ds.x_train.shape[1:]), jnp.float32)
@@ -822,13 +874,120 @@ def _check_logits(api: str, model: Any, params: Any, ds: Dataset) -> None:
         )
 
 
+def _nbytes(tree: Any) -> int:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in leaves)
+
+
+def _probe_model(api: str, net: Any, label: str, spec: Any, ds: Dataset, key: jax.Array) -> int:
+    """Draws ``label``'s parameters abstractly (``jax.eval_shape``), checks every initialiser of
+    the built-in MLP on its real shape and the model's logits; returns the parameters' bytes."""
+    if isinstance(net, _MLPClassifier):
+        roles = dict(spec.pairs)
+        n, w = net.net, net.net.width
+        shapes = [("input", (net.in_features, w))]
+        shapes += [("hidden", (w, w))] if n.depth > 1 else []
+        shapes += [("readout", (w, net.n_classes))] + ([("bias", (w,))] if n.bias else [])
+        for role, shape in shapes:
+            who = f"the {role} initialiser of {label!r}"
+            part = "bias" if role == "bias" else "kernel"
+            where = f"the {role} {part} of shape {shape} in the {net.describe()}"
+            fn = roles[role]
+            try:
+                out = jax.eval_shape(lambda k, fn=fn, shape=shape: fn(k, shape), key)
+            except Exception as e:
+                raise wrap_init_error(api, who, where, e) from e
+            dt = getattr(out, "dtype", None)
+            if dt is not None and hasattr(out, "shape") and tuple(out.shape) == shape:
+                if not jnp.issubdtype(dt, jnp.floating):
+                    raise TypeError(
+                        f"`{api}`: {who} returned dtype {np.dtype(dt).name} for {where}; "
+                        f"expected a real floating dtype (the MLP trains in float32)."
+                    )
+                continue
+            check_init_output(api, who, out, shape, jnp.float32, where)
+    try:
+        # The jitted drawer's own trace, which the real draws then reuse (no second trace).
+        params = _init_params.eval_shape(key, model=net, spec=spec)
+    except Exception as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(
+            f"`{api}`: initialising {label!r} with the {net.describe()} failed: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    if not jax.tree_util.tree_leaves(params):
+        raise ValueError(
+            f"`{api}`: the model's `init_fn(key, spec)` returned no arrays for {label!r} (got "
+            f"{params!r:.80}); it must return the parameters, a pytree of arrays."
+        )
+    _check_logits(api, net, params, ds)
+    return _nbytes(params)
+
+
+def _check_train_memory(
+    api: str,
+    net: Any,
+    ds: Dataset,
+    devs: list,
+    param_bytes: int,
+    n_rows: int,
+    chunk: int,
+    chunk_size: int | None,
+    batch_size: int,
+    n_evals: int,
+) -> None:
+    """Refuses a training sweep that cannot fit in memory, with the estimate and the fix."""
+    # Per row: parameters, gradients and two optimiser moments; for the built-in MLP also the
+    # activations saved for the backward pass of one step (depth x batch x width, x and h).
+    per_row = 4 * param_bytes
+    if isinstance(net, _MLPClassifier):
+        per_row += 2 * 4 * net.net.depth * batch_size * net.net.width
+    data_bytes = sum(a.nbytes for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
+    avail, shared = device_memory_available(devs)
+    where = "host" if shared else f"{devs[0].platform} device"
+    if avail is not None:
+        avail = max(avail - data_bytes, 0)
+    check_fits(
+        api,
+        per_row,
+        avail,
+        where,
+        "one (initialiser, seed) row: parameters, gradients, optimiser state"
+        + (f" and the activations of a batch of {batch_size}" if per_row > 4 * param_bytes else ""),
+        "Use a smaller model or `batch_size`.",
+    )
+    # Host: every row's initial parameters, one chunk of stacked ones, and the curves.
+    host = (n_rows + chunk) * param_bytes + n_rows * (n_evals + 1) * len(METRICS) * 4
+    check_fits(
+        api,
+        host,
+        host_memory_available(),
+        "host",
+        f"the initial parameters and curves of {n_rows} rows (initialiser, seed)",
+        "Use fewer `seeds` or initialisers per call.",
+    )
+    per_call = -(-chunk // (1 if shared else len(devs))) * per_row
+    fits = max(1, (avail or 0) // max(per_row, 1)) * (1 if shared else len(devs))
+    check_fits(
+        api,
+        per_call,
+        avail,
+        where,
+        f"{chunk} rows (initialiser, seed) per compiled call × {_fmt_bytes(per_row)} each"
+        + ("" if shared else f" over {len(devs)} devices"),
+        f"Pass `chunk_size={fits}` or less"
+        + (" (the default runs every row at once)." if chunk_size is None else "."),
+    )
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def _root_key(api: str, key: Any) -> tuple[jax.Array, Any]:
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.key(int(key)), int(key)
+        seed = check_seed(api, "key", key)
+        return jax.random.key(seed), seed
     if isinstance(key, (jax.Array, np.ndarray)):
         dt = key.dtype
         if (jax.dtypes.issubdtype(dt, jax.dtypes.prng_key) and key.shape == ()) or (
@@ -903,9 +1062,15 @@ def train_sweep(
       A :class:`TrainResult`.
 
     Raises:
-      TypeError: a model, initialiser, data set, optimiser or key of the wrong kind.
-      ValueError: sizes < 1, ``eval_every`` not dividing ``steps``, inconsistent data, too
-        many devices.
+      TypeError: a model, initialiser, data set, optimiser, key or device list of the wrong
+        kind, or an initialiser that returns a non-floating array.
+      ValueError: sizes < 1, ``eval_every`` not dividing ``steps``, inconsistent or non-finite
+        data, too many devices, an initialiser that returns the wrong shape, a model whose
+        logits do not have ``n_classes`` columns, or a run that cannot fit in memory (the
+        estimate and the fix are in the message).
+
+    Every argument is checked, every initialiser probed with ``jax.eval_shape`` on its real
+    shapes and the memory estimated before anything is compiled.
 
     The built-in MLP. ``jinit.mlp(width, depth, activation, bias=..., layernorm=...,
     residual=...)`` becomes a classifier with ``depth`` hidden layers of ``width`` units:
@@ -929,6 +1094,77 @@ def train_sweep(
       >>> r.labels, r.steps.tolist(), r.verdict("orthogonal")
       (['orthogonal', 'zeros'], [0, 50, 100, 150, 200], 'trains')
     """
+    plan = prepare_train(
+        model,
+        inits,
+        data,
+        seeds=seeds,
+        steps=steps,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        eval_every=eval_every,
+        key=key,
+        bias_init=bias_init,
+        readout_init=readout_init,
+        devices=devices,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+    return run_train(plan)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainPlan:
+    """The checked arguments of :func:`train_sweep` (made by :func:`prepare_train`)."""
+
+    t0: float
+    model: Any
+    net: Any
+    ds: Dataset
+    labels: list[str]
+    init_spec: dict[str, Any]
+    spec_repr: dict[str, str]
+    seeds: int
+    steps: int
+    batch_size: int
+    eval_every: int
+    opt: Any
+    optimizer: Any
+    root: jax.Array
+    key_record: Any
+    bias_init: Any
+    readout_init: Any
+    devs: list
+    n_rows: int
+    chunk: int
+    n_chunks: int
+    progress: Any
+
+
+def prepare_train(
+    model: Any,
+    inits: Any,
+    data: Any,
+    *,
+    seeds: int = 8,
+    steps: int = 500,
+    batch_size: int = 128,
+    optimizer: optax.GradientTransformation | None = None,
+    eval_every: int | None = None,
+    key: int | jax.Array = 0,
+    bias_init: Callable[..., jax.Array] | None = None,
+    readout_init: Callable[..., jax.Array] | None = None,
+    devices: int | Sequence[Any] | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainPlan:
+    """Checks every argument of :func:`train_sweep` (same signature), probes every initialiser
+    and the model abstractly and estimates the memory, without compiling anything;
+    :func:`run_train` runs the returned plan.
+
+    Raises:
+      ValueError, TypeError: as :func:`train_sweep`.
+    """
     api = "train_sweep"
     t0 = time.perf_counter()
     seeds = check_int(api, "seeds", seeds, minimum=1)
@@ -951,15 +1187,24 @@ def train_sweep(
             f"`{api}` needs `optimizer` to be an optax GradientTransformation such as "
             f"`optax.adam(1e-3)`; got {optimizer!r}."
         )
+    if seeds > 2**32:
+        raise ValueError(
+            f"`{api}` needs `seeds` <= 2**32 (seed indices are folded into the key as uint32); "
+            f"got {seeds}. Split the work over several keys."
+        )
     root, key_record = _root_key(api, key)
     ds = _check_data(api, data)
     inits = _normalize_inits(api, inits)
+    check_progress(api, progress)
     from jinit._src.basic import zeros
 
     bias_init = zeros if bias_init is None else bias_init
     for name, fn in (("bias_init", bias_init), ("readout_init", readout_init)):
         if fn is not None and not callable(fn):
-            raise TypeError(f"`{api}` needs `{name}` to be an initialiser; got {fn!r}.")
+            raise TypeError(
+                f"`{api}` needs `{name}` to be None or a `(key, shape, dtype)` initialiser such "
+                f"as `jinit.zeros`; got {fn!r} of type {type(fn).__name__}."
+            )
 
     if isinstance(model, MLP):
         net: Any = _MLPClassifier(model, int(np.prod(ds.x_train.shape[1:])), ds.n_classes)
@@ -976,16 +1221,75 @@ def train_sweep(
     else:
         raise TypeError(
             f"`{api}` needs `model` to be `jinit.mlp(width, depth, ...)` or a pair "
-            f"(init_fn, apply_fn); got {model!r}."
+            f"(init_fn, apply_fn) of callables; got {model!r} of type {type(model).__name__}."
         )
 
-    devs = _devices(api, devices)
+    devs = check_devices(api, devices, allow_global=False)
     n_dev = len(devs)
     labels = list(inits)
     n_rows = len(labels) * seeds
     chunk = n_rows if chunk_size is None else min(chunk_size, n_rows)
     chunk = -(-chunk // n_dev) * n_dev
     n_chunks = -(-n_rows // chunk)
+    # Before any compile: every initialiser probed abstractly, the logits' shape checked, and
+    # the memory of one compiled call and of the kept results estimated.
+    param_bytes = max(_probe_model(api, net, label, init_spec[label], ds, root) for label in labels)
+    _check_train_memory(
+        api, net, ds, devs, param_bytes, n_rows, chunk, chunk_size, batch_size, steps // eval_every
+    )
+    return TrainPlan(
+        t0=t0,
+        model=model,
+        net=net,
+        ds=ds,
+        labels=labels,
+        init_spec=init_spec,
+        spec_repr=spec_repr,
+        seeds=seeds,
+        steps=steps,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        opt=opt,
+        optimizer=optimizer,
+        root=root,
+        key_record=key_record,
+        bias_init=bias_init,
+        readout_init=readout_init,
+        devs=devs,
+        n_rows=n_rows,
+        chunk=chunk,
+        n_chunks=n_chunks,
+        progress=progress,
+    )
+
+
+def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = None) -> TrainResult:
+    """Runs a :class:`TrainPlan` from :func:`prepare_train`; ``progress`` (if given) replaces
+    the plan's callback. Returns the :class:`TrainResult`."""
+    api = "train_sweep"
+    progress = check_progress("run_train", progress) or plan.progress
+    t0 = plan.t0
+    model = plan.model
+    net = plan.net
+    ds = plan.ds
+    labels = plan.labels
+    init_spec = plan.init_spec
+    spec_repr = plan.spec_repr
+    seeds = plan.seeds
+    steps = plan.steps
+    batch_size = plan.batch_size
+    eval_every = plan.eval_every
+    opt = plan.opt
+    optimizer = plan.optimizer
+    root = plan.root
+    key_record = plan.key_record
+    bias_init = plan.bias_init
+    readout_init = plan.readout_init
+    devs = plan.devs
+    n_rows = plan.n_rows
+    chunk = plan.chunk
+    n_chunks = plan.n_chunks
+    n_dev = len(devs)
     mesh = Mesh(np.array(devs), ("rows",))
     rows_sharding = NamedSharding(mesh, PartitionSpec("rows"))
     replicated = NamedSharding(mesh, PartitionSpec())
@@ -1009,7 +1313,6 @@ def train_sweep(
     )
     key_impl = jax.random.key_impl(seed_keys[0])
     drawn: dict[str, list] = {}  # label -> per-seed initial params (host arrays)
-    checked = False
     results = np.full((n_rows, n_evals + 1, len(METRICS)), np.nan, np.float32)
     done = 0
     for c in range(n_chunks):
@@ -1029,9 +1332,6 @@ def train_sweep(
             except (TypeError, ValueError) as e:
                 kind = TypeError if isinstance(e, TypeError) else ValueError
                 raise kind(f"`{api}`: initialising {label!r} failed: {e}") from e
-            if not checked:
-                _check_logits(api, net, drawn[label][0], ds)
-                checked = True
         trees = [drawn[labels[r // seeds]][r % seeds] for r in rows]
         params = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
         params = jax.device_put(params, rows_sharding)
