@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import pytest
 from typer.testing import CliRunner
 
@@ -13,6 +14,8 @@ from jinit.cli import app
 
 runner = CliRunner()
 
+# 2 devices, or 1 under JINIT_TEST_DEVICES=1 (tests/conftest.py)
+DEVICES = min(2, len(jax.local_devices()))
 TINY = ["sweep", "--width", "32", "--depth", "3", "--batch", "16", "--seeds", "6"]
 
 
@@ -26,7 +29,7 @@ def tiny_run(tmp_path_factory):
             "--inits",
             "he_normal, normal(stddev=0.01)",
             "--devices",
-            "2",
+            str(DEVICES),
             "--out",
             str(out),
             "--layer",
@@ -49,7 +52,7 @@ def test_cli_runs_and_prints_tables(tiny_run):
         "MLP width 32, depth 3, relu",
     ):
         assert text in res.output
-    assert "2 cpu device(s)" in res.output
+    assert f"{DEVICES} cpu device(s)" in res.output
 
 
 def test_cli_writes_files(tiny_run):
@@ -64,7 +67,7 @@ def test_cli_writes_files(tiny_run):
     assert names <= {p.name for p in out.iterdir()}
     doc = json.loads((out / "results.json").read_text())
     cfg = doc["config"]
-    assert (cfg["seeds"], cfg["batch"], cfg["layers"], cfg["devices"]) == (6, 16, 3, 2)
+    assert (cfg["seeds"], cfg["batch"], cfg["layers"], cfg["devices"]) == (6, 16, 3, DEVICES)
     assert cfg["architecture"]["width"] == 32
     he = doc["initializers"][0]
     assert he["name"] == "he_normal" and len(he["layers"]) == 3
