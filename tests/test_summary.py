@@ -324,6 +324,14 @@ def test_all_nan_leaf_is_flagged_without_made_up_statistics(shape):
     assert line.split()[2:4] == ["-", "-"] and "non-finite" in line
 
 
+def test_numpy_float64_leaf_summarised_in_float64():
+    w = np.random.default_rng(0).normal(size=(8, 8)) * 1e-3 + 1.0  # needs float64 to resolve
+    r = summary({"w": w})["w"]
+    assert r.dtype == "float64"
+    assert r.mean == pytest.approx(w.mean(), rel=1e-12)  # float32 would be ~1e-8 off
+    assert r.std == pytest.approx(w.std(ddof=1), rel=1e-9)
+
+
 def test_partly_non_finite_leaf_note_counts_and_finite_statistics():
     w = jnp.array([1.0, 2.0, jnp.nan, jnp.inf, -jnp.inf, 3.0])
     r = summary({"w": w})["w"]

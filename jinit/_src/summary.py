@@ -315,8 +315,8 @@ _HOST_MAX_SIZE = 1 << 18
 _leaf_stats_jit = jax.jit(_leaf_stats, static_argnums=1)
 
 
-def _stats(x: jax.Array, unit_axis: int | None) -> dict[str, Any]:
-    if x.size <= _HOST_MAX_SIZE:
+def _stats(x: jax.Array | np.ndarray, unit_axis: int | None) -> dict[str, Any]:
+    if x.size <= _HOST_MAX_SIZE or isinstance(x, np.ndarray):
         return _leaf_stats(np.asarray(jax.device_get(x)), unit_axis, np)
     return jax.device_get(_leaf_stats_jit(x, unit_axis))
 
@@ -454,7 +454,8 @@ def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int]:
     for path, value, _ in named_leaves(tree):
         if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
             continue
-        out.append((path, jnp.asarray(value)))
+        # numpy leaves stay numpy (a float64 leaf is summarised as float64, even with x64 off)
+        out.append((path, value if isinstance(value, np.ndarray) else jnp.asarray(value)))
     return out, default_axis
 
 
