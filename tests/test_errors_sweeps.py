@@ -620,6 +620,11 @@ CLI_ROWS: list[CliRow] = [
     ),
     # --- jinit check ------------------------------------------------------------------------------
     ("check-seeds-0", ["check", "he_normal", "--seeds", "0"], [r"--seeds", r"got 0"]),
+    (
+        "check-seeds-beyond-memory",
+        ["check", "he_normal", "--seeds", str(BIG)],
+        [r"seeds", r"[GTP]iB"],
+    ),
     ("check-alpha-0", ["check", "he_normal", "--alpha", "0"], [r"--alpha", r"0 < alpha < 1"]),
     ("check-alpha-1", ["check", "he_normal", "--alpha", "1"], [r"--alpha", r"got 1"]),
     ("check-alpha-nan", ["check", "he_normal", "--alpha", "nan"], [r"--alpha", r"nan"]),
