@@ -3,6 +3,7 @@
 Public API. Please import from here (``import jinit``), not from ``jinit._src``.
 """
 
+from jinit import _cli_guard  # noqa: F401  (first: the CLI's clean Ctrl-C while jax imports)
 from jinit import laws as laws
 from jinit import mup as mup
 from jinit import recipes as recipes

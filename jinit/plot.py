@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from jinit._src import output
+
 __all__ = ["activation_histogram", "depth_profile", "gradient_profile", "save_all"]
 
 _LABELS = {
@@ -51,6 +53,18 @@ def _colors(n: int) -> list:
 
     cmap = colormaps["tab10"]
     return [cmap(i % 10) for i in range(n)]
+
+
+def _check_path(path, api: str) -> None:
+    """Validates a figure's ``path`` before any drawing (see ``check_file_target``)."""
+    if path is not None:
+        output.check_file_target(path, api, example="figure.png")
+
+
+def _save(fig: Figure, result, path) -> None:
+    """Saves ``fig`` atomically; a PNG carries the result's run id (``jinit_run_id``)."""
+    if path is not None:
+        output.atomic_savefig(fig, path, run_id=output.ensure_run_id(result.config))
 
 
 def _profile(result, quantity: str, ylabel: str, title: str, path) -> Figure:
@@ -99,8 +113,7 @@ def _profile(result, quantity: str, ylabel: str, title: str, path) -> Figure:
     ]
     ax.legend(handles=handles, loc="best", fontsize=9, framealpha=0.85)
     ax.set_title(_title(result, title), fontsize=11)
-    if path is not None:
-        fig.savefig(path, dpi=110)
+    _save(fig, result, path)
     return fig
 
 
@@ -116,6 +129,7 @@ def depth_profile(result, path: str | os.PathLike | None = None, *, quantity: st
     Returns:
       The matplotlib ``Figure``.
     """
+    _check_path(path, "`jinit.plot.depth_profile`")
     ylabel = _LABELS.get(quantity, quantity) + " (seed median)"
     return _profile(
         result, quantity, ylabel, f"Signal propagation: {_LABELS.get(quantity, quantity)}", path
@@ -134,6 +148,7 @@ def gradient_profile(result, path: str | os.PathLike | None = None):
     Returns:
       The matplotlib ``Figure``.
     """
+    _check_path(path, "`jinit.plot.gradient_profile`")
     return _profile(
         result,
         "grad.second_moment",
@@ -160,6 +175,7 @@ def activation_histogram(
     Returns:
       The matplotlib ``Figure``.
     """
+    _check_path(path, "`jinit.plot.activation_histogram`")
     layer = int(min(max(layer, 1), result.n_layers))
     n = len(result.labels)
     cols = min(n, 3)
@@ -203,17 +219,38 @@ def activation_histogram(
         _title(result, f"Activations at layer {layer} (non-zero values; pooled over seeds)"),
         fontsize=11,
     )
-    if path is not None:
-        fig.savefig(path, dpi=110)
+    _save(fig, result, path)
     return fig
 
 
 def save_all(result, out_dir: str | os.PathLike, *, layer: int = 5) -> dict[str, Any]:
     """Writes ``depth_profile.png``, ``histogram.png`` and ``gradient_profile.png`` to ``out_dir``.
 
+    ``out_dir`` is created if missing. Each file is written atomically (a temporary file beside
+    it, moved over it when complete) and carries the result's run id as PNG metadata
+    (``jinit_run_id``, the ``run_id`` of ``results.json``/``results.csv`` written from the same
+    result).
+
     Returns:
       ``{name: path}`` of the files written.
+
+    Raises:
+      TypeError: ``out_dir`` is not a str or os.PathLike.
+      ValueError: ``out_dir`` is an existing file or goes through one.
+      PermissionError: ``out_dir`` cannot be created or written.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import jinit
+      >>> from jinit import plot
+      >>> from jinit._src.networks import mlp
+      >>> from jinit._src.propagate import sweep
+      >>> r = sweep(mlp(16, 2), jinit.he_normal(), seeds=2, batch=8)
+      >>> paths = plot.save_all(r, tempfile.mkdtemp(), layer=1)
+      >>> sorted(os.path.basename(p) for p in paths.values())
+      ['depth_profile.png', 'gradient_profile.png', 'histogram.png']
     """
+    output.check_folder_target(out_dir, "`jinit.plot.save_all`", "out_dir")
     os.makedirs(out_dir, exist_ok=True)
     paths = {
         "depth_profile": os.path.join(out_dir, "depth_profile.png"),

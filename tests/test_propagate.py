@@ -417,11 +417,13 @@ def test_csv_schema(relu_sweep, tmp_path):
         "finite_seeds",
         "nonfinite_seeds",
         "predicted",
+        "run_id",
     ]
     rows = [ln.split(",") for ln in lines[1:]]
     he_m2 = [r for r in rows if r[0] == "he" and r[2] == "act.second_moment"]
     assert [int(r[1]) for r in he_m2] == list(range(1, 7))
-    assert float(he_m2[0][-1]) == pytest.approx(1.0)
+    assert float(he_m2[0][-2]) == pytest.approx(1.0)  # predicted
+    assert {r[-1] for r in rows} == {relu_sweep.config["run_id"]}  # one run id, as in to_json
 
 
 def test_summarise_edge_cases():
