@@ -476,6 +476,18 @@ ROWS = [
         ["`jinit.mup.width_info`", "in_axis=5", "rank 2"],
     ),
     (
+        "mup-width-info-axes-not-a-sequence",
+        lambda: mup.width_info(M64, M32, axes=5),
+        TypeError,
+        ["`jinit.mup.width_info`", "`axes`", "5", r"\(-1, -2\)"],
+    ),
+    (
+        "mup-width-info-axes-entry-not-a-pair",
+        lambda: mup.width_info(M64, M32, axes=["h"]),
+        TypeError,
+        ["`jinit.mup.width_info`", "`axes`", "'h'"],
+    ),
+    (
         "mup-rules-readout-typo",
         lambda: mup.rules(M64, M32, readout="zeros"),
         ValueError,
@@ -498,6 +510,12 @@ ROWS = [
         lambda: mup.scale_by_mup({"h": 0.0}),
         ValueError,
         ["`jinit.mup.scale_by_mup`", r"multipliers\['h'\]", "> 0"],
+    ),
+    (
+        "mup-scale-by-mup-int-key",
+        lambda: mup.scale_by_mup({1: 1.0}),
+        TypeError,
+        ["`jinit.mup.scale_by_mup`", r"\[1\]", "lr_multipliers"],
     ),
     (
         "mup-coord-one-width",

@@ -155,16 +155,31 @@ class WidthInfo:
         }[self.kind]
 
 
+def _check_axes_overrides(api: str, axes: Any) -> None:
+    hint = "Write e.g. `axes=[('*/weight', (-1, -2))]` for torch-layout (out, in) weights."
+    if isinstance(axes, str | Mapping) or not isinstance(axes, Sequence):
+        raise TypeError(
+            f"`{api}` needs `axes` to be a sequence of (glob pattern, (in_axis, out_axis)) pairs; "
+            f"got {axes!r} of type {type(axes).__name__}. {hint}"
+        )
+    for entry in axes:
+        ok = isinstance(entry, tuple | list) and len(entry) == 2
+        if not (ok and isinstance(entry[0], str) and isinstance(entry[1], tuple)):
+            raise TypeError(
+                f"`{api}` needs `axes` to be a sequence of (glob pattern, (in_axis, out_axis)) "
+                f"pairs; got the entry {entry!r}. {hint}"
+            )
+        if len(entry[1]) != 2:
+            raise TypeError(
+                f"`{api}` needs each `axes` entry to give (in_axis, out_axis); got {entry!r}. "
+                f"{hint}"
+            )
+
+
 def _leaf_axes(
     api: str, path: str, in_axis: Any, out_axis: Any, axes: Sequence[tuple[str, tuple[Any, Any]]]
 ) -> tuple[Any, Any]:
     for pattern, ax in axes:
-        if not isinstance(pattern, str) or not isinstance(ax, tuple) or len(ax) != 2:
-            raise TypeError(
-                f"`{api}` needs `axes` to be a sequence of (glob pattern, (in_axis, out_axis)) "
-                f"pairs; got the entry {(pattern, ax)!r}. Write e.g. "
-                f"`axes=[('*/weight', (-1, -2))]` for torch-layout (out, in) weights."
-            )
         if fnmatch.fnmatchcase(path, pattern):
             return ax
     return in_axis, out_axis
@@ -316,6 +331,7 @@ def width_info(
       [('h/kernel', 'hidden', 4.0), ('in/kernel', 'input', 1.0), ('out/bias', 'finite', 1.0), ('out/kernel', 'output', 4.0)]
     """  # noqa: E501
     api = "jinit.mup.width_info"
+    _check_axes_overrides(api, axes)
     leaves = _leaves(api, params)
     paths = [p for p, _, _ in leaves]
     trees = {"base_params": base_params, "delta_params": delta_params}
@@ -725,6 +741,12 @@ def scale_by_mup(multipliers: Mapping[str, float]) -> optax.GradientTransformati
         raise TypeError(
             f"`{api}` needs `multipliers` to be a mapping path -> float; got "
             f"{type(multipliers).__name__}. Use `jinit.mup.lr_multipliers(params, base_params)`."
+        )
+    bad_keys = [p for p in multipliers if not isinstance(p, str)]
+    if bad_keys:
+        raise TypeError(
+            f"`{api}` needs `multipliers` keyed by '/'-joined parameter paths (str); got the keys "
+            f"{bad_keys[:5]}. Use `jinit.mup.lr_multipliers(params, base_params)`."
         )
     mults = {p: _check_mult(api, p, v) for p, v in multipliers.items()}
 
