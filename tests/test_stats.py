@@ -341,6 +341,14 @@ def test_raw_and_int_keys_give_the_same_draws():
         assert abs(explicit.variance[j] - typed.variance[s_]) <= b["variance"]
 
 
+def test_int_shape_is_a_1d_shape():
+    # as jax.nn.initializers: an int n is the shape (n,)
+    as_int = init_stats(jinit.normal(1.0), 64, seeds=SEEDS, key=KEY)
+    as_tuple = init_stats(jinit.normal(1.0), (64,), seeds=SEEDS, key=KEY)
+    np.testing.assert_array_equal(as_int.count, 64)
+    np.testing.assert_array_equal(as_int.sketch, as_tuple.sketch)  # identical computations
+
+
 def test_sweep_is_traced_once():
     chex.clear_trace_counter()
 

@@ -9,7 +9,10 @@ pooled KS statistic over all :math:`S\,n` values. The reduction is one
 ``jax.jit(jax.vmap(...))`` per ``(init, shape, dtype, law, chunk)`` — traced once (see
 :func:`trace_count`), then called on chunks of keys, so memory is bounded by the chunk, not by
 ``S`` — with the keys of a chunk sharded over the local devices. Per-seed results do not depend
-on the device count or the chunk size.
+on the device count or the chunk size, except for the rounding of float sums, which XLA may block
+differently (at most :math:`\approx 2 n u \frac1n\sum|x|^k` for a moment of ``n`` values, unit
+roundoff :math:`u`). Every argument is checked, and the memory a call needs is estimated
+(:func:`sweep_memory`), before anything is compiled.
 
 The result is an :class:`InitStats` (a ``NamedTuple`` of per-seed host arrays);
 :meth:`InitStats.pooled` pools it into a :class:`PooledStats` with standard errors.
