@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import numbers
+import operator
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeAlias
 
@@ -31,6 +33,25 @@ Shape: TypeAlias = Sequence[int]
 DTypeLike: TypeAlias = Any
 OutSharding: TypeAlias = NamedSharding | PartitionSpec | None
 Axes: TypeAlias = int | Sequence[int]
+
+
+class DTypeError(TypeError, ValueError):
+    """A dtype an initialiser cannot draw in (an integer, bool or unsupported complex dtype).
+
+    Both a ``TypeError`` (jinit's type for it since 0.1) and a ``ValueError`` (what
+    ``jax.nn.initializers`` raise for the same call), so ``except`` clauses written for either
+    keep working — as numpy's ``AxisError`` is both a ``ValueError`` and an ``IndexError``.
+    """
+
+
+class ShapeError(TypeError, ValueError):
+    """A shape with a negative dimension: a ``TypeError`` as in ``jax.nn.initializers`` and a
+    ``ValueError`` (jinit's type for it since 0.1)."""
+
+
+class PRNGKeyError(TypeError, ValueError):
+    """A batch of keys where one key is expected: a ``ValueError`` as in
+    ``jax.nn.initializers`` and a ``TypeError`` (jinit's type for it since 0.1)."""
 
 
 def default_float_dtype() -> np.dtype:
@@ -143,20 +164,66 @@ def _inexact_dtype(api: str, dtype: Any, *, allow_complex: bool) -> np.dtype:
             f"`{api}` got dtype {dtype!r}, which is not a dtype. Pass e.g. `jnp.float32`."
         ) from e
     if jnp.issubdtype(dt, jnp.floating):
+        if not xla_supports(dt):
+            raise DTypeError(
+                f"`{api}` got dtype {dt.name}, which jax cannot create arrays of (XLA has no "
+                f"such type on this backend). Pass float8_e4m3fn, bfloat16 or float32."
+            )
+        if is_narrow(dt) and not _has_signed_zero_range(dt):
+            raise DTypeError(
+                f"`{api}` cannot draw weights in dtype {dt.name}, which holds neither zero nor "
+                f"negative numbers (it is a scale format). Draw in float32 (or bfloat16) and "
+                f"convert the scales you need yourself."
+            )
         return dt
     if jnp.issubdtype(dt, jnp.complexfloating):
         if allow_complex:
             return dt
-        raise TypeError(
+        raise DTypeError(
             f"`{api}` is defined for real floating dtypes only; got dtype {dt.name}. Pass a real "
             f"dtype such as float32, or an initialiser whose law covers complex numbers "
             f"(`normal`, `variance_scaling`, `orthogonal`)."
         )
-    raise TypeError(
+    raise DTypeError(
         f"`{api}` draws real-valued weights, so it needs a floating dtype (bfloat16, float16, "
         f"float32, float64{', complex64, complex128' if allow_complex else ''}); got dtype "
         f"{dt.name}. Initialise in a float dtype and cast afterwards if you really need {dt.name}."
     )
+
+
+def is_narrow(dtype: Any) -> bool:
+    """Whether ``dtype`` is a real float narrower than 16 bits (float8, float6, float4 types).
+
+    jinit draws such weights in float32 and rounds them once (see :func:`round_narrow`):
+    ``jax.random`` works in the dtype itself, whose 2-4 mantissa bits make its uniform variates
+    far too coarse (jax's float8 normal has std 0.78·stddev, its truncated normal is all NaN).
+    """
+    dt = np.dtype(dtype)
+    return bool(jnp.issubdtype(dt, jnp.floating)) and jnp.finfo(dt).bits < 16
+
+
+def xla_supports(dtype: Any) -> bool:
+    """False for the float6 types, which ml_dtypes defines but XLA cannot hold."""
+    dt = np.dtype(dtype)
+    return not (jnp.issubdtype(dt, jnp.floating) and jnp.finfo(dt).bits not in (4, 8, 16, 32, 64))
+
+
+def _has_signed_zero_range(dt: np.dtype) -> bool:
+    """Whether the dtype holds 0 and -1 (float8_e8m0fnu, a power-of-two scale format, does not)."""
+    with np.errstate(all="ignore"):
+        probe = np.asarray([0.0, -1.0]).astype(dt).astype(np.float64)
+    return bool(probe[0] == 0.0 and probe[1] == -1.0)
+
+
+def round_narrow(x: jax.Array, dtype: np.dtype) -> jax.Array:
+    """Rounds a float32 draw once to a narrow float ``dtype``, saturating at its largest value.
+
+    Round-to-nearest of a value beyond ``finfo(dtype).max`` gives NaN or inf in most float8
+    types; the draw is clipped to ``[-max, max]`` first, so the tails' mass lands on ``±max``
+    (which is what the law's rounded atoms, :func:`jinit._src.sampled.exact_atoms`, say).
+    """
+    top = float(jnp.finfo(dtype).max)
+    return jnp.clip(x, -top, top).astype(dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,52 +232,121 @@ def _inexact_dtype(api: str, dtype: Any, *, allow_complex: bool) -> np.dtype:
 
 
 def canonical_shape(api: str, shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
+    """The shape as a tuple of Python ints, accepting every form ``jax.nn.initializers`` take.
+
+    An int (``5`` means ``(5,)``, as ``jax.nn.initializers.zeros(key, 5)``), a numpy integer, a
+    0-d integer array, a list or tuple of such, or a 1-D integer numpy/jax array. Refused with a
+    message naming ``api``: floats (even integral ones such as ``4.0``, as in jax), strings,
+    bools, ``None``, nested sequences, traced values (``TypeError``, jax's type) and negative
+    dimensions (:class:`ShapeError`, a ``TypeError`` as in jax and a ``ValueError``). Bools
+    are refused although jax reads ``True`` as 1: a bool in a shape is always a slip.
+    """
+    fix = "Pass a tuple of ints such as `(64, 32)`, or an int such as `5` for `(5,)`."
+    if isinstance(shape, jax.core.Tracer) or (
+        isinstance(shape, (list, tuple)) and any(isinstance(d, jax.core.Tracer) for d in shape)
+    ):
         raise TypeError(
-            f"`{api}` needs `shape` to be a sequence of ints; got the int {shape!r}. "
-            f"Pass `({int(shape)},)`."
+            f"`{api}` needs a concrete `shape`; got a traced value ({shape!r}). Shapes are "
+            f"static: compute them from `.shape` or pass them as static arguments of `jit`."
         )
-    if not isinstance(shape, (Sequence, np.ndarray)) or isinstance(shape, str):
+    if isinstance(shape, (str, bytes)):
         raise TypeError(
-            f"`{api}` needs `shape` to be a sequence of ints; got {shape!r} of type "
-            f"{type(shape).__name__}. Pass a tuple such as `(64, 32)`."
+            f"`{api}` needs `shape` to be an int or a sequence of ints; got {shape!r} of type "
+            f"{type(shape).__name__}. {fix}"
+        )
+    if _is_int_like(shape) or isinstance(shape, (bool, np.bool_)):
+        dims: Sequence[Any] = (shape,)
+    elif isinstance(shape, (np.ndarray, jax.Array)):
+        if shape.ndim != 1:
+            raise TypeError(
+                f"`{api}` needs `shape` to be an int or a 1-D sequence of ints; got an array of "
+                f"shape {shape.shape} and dtype {shape.dtype}. {fix}"
+            )
+        dims = list(np.asarray(shape))
+    elif isinstance(shape, Sequence):
+        dims = shape
+    else:
+        raise TypeError(
+            f"`{api}` needs `shape` to be an int or a sequence of ints; got {shape!r} of type "
+            f"{type(shape).__name__}. {fix}"
         )
     out = []
-    for d in shape:
-        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (numbers.Integral, np.integer)):
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not _is_int_like(d):
+            shown = shape if isinstance(shape, (bool, np.bool_)) else _show(dims)
             raise TypeError(
-                f"`{api}` needs `shape` to hold ints; got {tuple(shape)!r}, whose entry {d!r} is "
-                f"a {type(d).__name__}. Convert each dimension with `int(...)`."
+                f"`{api}` needs `shape` to hold ints; got {shown!r}, whose entry {d!r} is a "
+                f"{type(d).__name__}. "
+                + (
+                    f"Use `{int(d)}` if that is the size you mean."
+                    if isinstance(d, (float, np.floating)) and float(d).is_integer()
+                    else "Convert each dimension with `int(...)`."
+                )
             )
-        if d < 0:
-            raise ValueError(
-                f"`{api}` needs non-negative dimensions in `shape`; got shape {tuple(shape)!r}. "
-                f"Every dimension must be an int >= 0."
-            )
-        out.append(int(d))
+        out.append(operator.index(d))
+    if any(d < 0 for d in out):
+        raise ShapeError(
+            f"`{api}` needs non-negative dimensions in `shape`; got shape {tuple(out)!r}. "
+            f"Every dimension must be an int >= 0."
+        )
     return tuple(out)
 
 
+def _is_int_like(d: Any) -> bool:
+    """A Python/numpy int or a concrete 0-d integer array (what ``operator.index`` takes)."""
+    if isinstance(d, (numbers.Integral, np.integer)):
+        return True
+    if isinstance(d, (np.ndarray, jax.Array)) and not isinstance(d, jax.core.Tracer):
+        return d.ndim == 0 and np.issubdtype(d.dtype, np.integer)
+    return False
+
+
+def _show(dims: Sequence[Any]) -> Any:
+    try:
+        return tuple(dims)
+    except TypeError:  # pragma: no cover - an unusual sequence
+        return dims
+
+
+@functools.lru_cache(maxsize=8)
+def _raw_key_shape(impl_name: str) -> tuple[int, ...]:
+    """The key-data shape of the default PRNG implementation (``(2,)`` for threefry)."""
+    del impl_name  # the cache key: the shape follows the configured implementation
+    return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
+
+
 def check_key(api: str, key: Any) -> jax.Array:
-    """Accepts a typed key (``jax.random.key``) or a raw uint32 key (``jax.random.PRNGKey``)."""
+    """Accepts a typed key (``jax.random.key``) or a raw uint32 key (``jax.random.PRNGKey``).
+
+    As in ``jax.nn.initializers``: anything that is not a key is a ``TypeError`` (an int, a
+    float array, a uint32 array of the wrong length); a batch of keys is a :class:`PRNGKeyError`
+    (a ``ValueError`` as in jax, and a ``TypeError``).
+    """
+    fix = "Pass `jax.random.key(0)` (or a key split from one)."
     if not isinstance(key, (jax.Array, np.ndarray)):
         raise TypeError(
             f"`{api}` needs a JAX PRNG key as its first argument; got {key!r} of type "
-            f"{type(key).__name__}. Pass `jax.random.key(0)` (or a key split from one)."
+            f"{type(key).__name__}. {fix}"
         )
     dt = key.dtype
     if jax.dtypes.issubdtype(dt, jax.dtypes.prng_key):
         if key.shape != ():
-            raise TypeError(
+            raise PRNGKeyError(
                 f"`{api}` needs a single PRNG key; got an array of keys of shape {key.shape}. "
                 f"Use `jax.vmap` to initialise with many keys."
             )
         return key
-    if dt == np.uint32 and key.ndim == 1 and key.shape[0] in (2, 4):
+    raw = _raw_key_shape(str(jax.config.jax_default_prng_impl))
+    if dt == np.uint32 and key.shape == raw:
         return key
+    if dt == np.uint32 and key.ndim > len(raw) and key.shape[-len(raw) :] == raw:
+        raise PRNGKeyError(
+            f"`{api}` needs a single PRNG key; got an array of raw keys of shape {key.shape}. "
+            f"Use `jax.vmap` to initialise with many keys."
+        )
     raise TypeError(
         f"`{api}` needs a JAX PRNG key as its first argument; got an array of dtype {dt} and "
-        f"shape {key.shape}. Pass `jax.random.key(0)` (or a key split from one)."
+        f"shape {key.shape} (a raw key is uint32 of shape {raw}). {fix}"
     )
 
 
@@ -241,33 +377,164 @@ def place(x: jax.Array, out_sharding: OutSharding, api: str = "initializer") -> 
     The values never depend on the layout: generation is layout-free and the sharding is
     applied to the result, which XLA's SPMD partitioner propagates back into the generator so
     each device only computes its shard under ``jit``.
+
+    The result's sharding is the one ``jax.nn.initializers`` return for the same call, eager or
+    under ``jit`` (equal and equal-hashing): on a mesh with Explicit axes the spec is padded with
+    ``None`` to the array's rank (``P('x')`` on a matrix gives ``P('x', None)``); on an all-Auto
+    mesh (which jax's initialisers refuse, jinit accepts) it is what ``jit`` returns, trailing
+    ``None`` entries dropped. ``out_sharding`` is checked first (:func:`check_out_sharding`).
     """
     if out_sharding is None:
         return x
-    sharding = out_sharding
-    if isinstance(sharding, PartitionSpec):
-        mesh = jax.sharding.get_abstract_mesh()
-        if mesh is None or mesh.empty:
-            raise ValueError(
-                f"`{api}` got `out_sharding={sharding}`, which is a PartitionSpec but no mesh is "
-                f"set. Use `with jax.set_mesh(mesh):` or pass a `NamedSharding(mesh, spec)`."
-            )
-        if isinstance(x, jax.core.Tracer):
-            if _has_explicit_axes(mesh):
-                return jax.sharding.reshard(x, sharding)
-            return jax.lax.with_sharding_constraint(x, sharding)
-        concrete = jax.sharding.get_mesh()
-        sharding = NamedSharding(concrete, sharding)
-    if not isinstance(sharding, jax.sharding.Sharding):
-        raise TypeError(
-            f"`{api}` needs `out_sharding` to be a NamedSharding, a PartitionSpec or None; got "
-            f"{sharding!r}. Pass e.g. `NamedSharding(mesh, PartitionSpec('x'))`."
-        )
-    if isinstance(x, jax.core.Tracer):
-        if isinstance(sharding, NamedSharding) and _has_explicit_axes(sharding.mesh):
+    traced = isinstance(x, jax.core.Tracer)
+    sharding = check_out_sharding(api, out_sharding, tuple(x.shape), traced=traced)
+    if traced:
+        if isinstance(sharding, NamedSharding):
+            mesh = sharding.mesh
+        elif isinstance(sharding, PartitionSpec):
+            mesh = jax.sharding.get_abstract_mesh()
+        else:
+            mesh = None
+        if mesh is not None and _has_explicit_axes(mesh):
             return jax.sharding.reshard(x, sharding)
         return jax.lax.with_sharding_constraint(x, sharding)
     return jax.device_put(x, sharding)
+
+
+def check_out_sharding(
+    api: str, out_sharding: Any, shape: tuple[int, ...], *, traced: bool = False
+) -> Any:
+    """Validates ``out_sharding`` against ``shape`` and the mesh, and returns its canonical form.
+
+    Returns a ``NamedSharding`` (eager, or traced with a ``NamedSharding``), a ``PartitionSpec``
+    (traced with a bare spec under ``jax.set_mesh``) or any other ``jax.sharding.Sharding``
+    unchanged. Raises ``TypeError`` for anything else and ``ValueError`` (jax's types) for a
+    spec longer than the rank, an axis name the mesh lacks, an axis used twice, a dimension its
+    mesh axes do not divide, ``P.UNCONSTRAINED`` or Auto axes on a mesh with Explicit axes, a
+    ``PartitionSpec`` with no mesh set, or a ``NamedSharding`` whose mesh differs from the one
+    set with ``jax.set_mesh``.
+    """
+    if isinstance(out_sharding, PartitionSpec):
+        mesh = jax.sharding.get_abstract_mesh()
+        if mesh is None or mesh.empty:
+            raise ValueError(
+                f"`{api}` got `out_sharding={out_sharding}`, which is a PartitionSpec but no "
+                f"mesh is set. Use `with jax.set_mesh(mesh):` or pass a "
+                f"`NamedSharding(mesh, spec)`."
+            )
+        spec = _canonical_spec(api, out_sharding, shape, mesh, traced)
+        if traced:
+            return spec
+        concrete = jax.sharding.get_mesh()
+        if concrete is None or concrete.empty or not isinstance(concrete, jax.sharding.Mesh):
+            raise ValueError(
+                f"`{api}` got `out_sharding={out_sharding}` under an abstract mesh only; an "
+                f"eager call needs devices. Use `with jax.set_mesh(mesh):` with a concrete "
+                f"`jax.make_mesh(...)` mesh, or pass a `NamedSharding(mesh, spec)`."
+            )
+        return NamedSharding(concrete, spec)
+    if isinstance(out_sharding, NamedSharding):
+        mesh = out_sharding.mesh
+        context = jax.sharding.get_abstract_mesh()
+        if (
+            context is not None
+            and not context.empty
+            and mesh.abstract_mesh != context
+            and not (mesh.abstract_mesh.are_all_axes_auto and context.are_all_axes_auto)
+        ):
+            raise ValueError(
+                f"`{api}` got `out_sharding` on mesh {mesh.abstract_mesh}, but the mesh set "
+                f"with `jax.set_mesh` is {context}. Build the sharding on the mesh you set."
+            )
+        spec = _canonical_spec(api, out_sharding.spec, shape, mesh, traced)
+        if traced and _has_explicit_axes(mesh) and (context is None or context.empty):
+            raise ValueError(
+                f"`{api}` got `out_sharding` on a mesh with Explicit axes inside `jit` but no "
+                f"mesh is set; jax needs one to reshard. Wrap the call in "
+                f"`with jax.set_mesh(mesh):`."
+            )
+        if not traced and not isinstance(mesh, jax.sharding.Mesh):
+            concrete = jax.sharding.get_mesh()
+            if isinstance(concrete, jax.sharding.Mesh) and concrete.abstract_mesh == mesh:
+                mesh = concrete
+            else:
+                raise ValueError(
+                    f"`{api}` got `out_sharding` on the abstract mesh {mesh}; an eager call "
+                    f"needs devices. Build the NamedSharding on a `jax.make_mesh(...)` mesh."
+                )
+        return NamedSharding(mesh, spec, memory_kind=out_sharding.memory_kind)
+    if isinstance(out_sharding, jax.sharding.Sharding):
+        return out_sharding  # SingleDeviceSharding etc.: placed as given
+    raise TypeError(
+        f"`{api}` needs `out_sharding` to be a NamedSharding, a PartitionSpec or None; got "
+        f"{out_sharding!r} of type {type(out_sharding).__name__}. Pass e.g. "
+        f"`NamedSharding(mesh, PartitionSpec('x'))`."
+    )
+
+
+def _canonical_spec(
+    api: str, spec: PartitionSpec, shape: tuple[int, ...], mesh: Any, traced: bool
+) -> PartitionSpec:
+    """Checks ``spec`` against ``shape`` and ``mesh``; pads (Explicit) or trims (Auto) it."""
+    rank = len(shape)
+    where = f"`out_sharding` spec {spec}"
+    if len(spec) > rank:
+        raise ValueError(
+            f"`{api}` got {where} with {len(spec)} entries for an array of shape {shape} (rank "
+            f"{rank}). Give at most one entry per dimension, e.g. `PartitionSpec('x')`."
+        )
+    sizes = dict(zip(mesh.axis_names, mesh.axis_sizes, strict=True))
+    types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
+    explicit = _has_explicit_axes(mesh)
+    unconstrained = PartitionSpec.UNCONSTRAINED
+    seen: set[str] = set()
+    for dim, entry in enumerate(spec):
+        if entry is None:
+            continue
+        if entry is unconstrained:
+            if explicit:
+                raise ValueError(
+                    f"`{api}` got {where}, which holds `P.UNCONSTRAINED`, on a mesh with "
+                    f"Explicit axes. Name the axis or pass None for a replicated dimension."
+                )
+            continue
+        names = entry if isinstance(entry, tuple) else (entry,)
+        for name in names:
+            if name not in sizes:
+                raise ValueError(
+                    f"`{api}` got {where}, which names the axis {name!r}; the mesh has axes "
+                    f"{tuple(mesh.axis_names)}. Use one of those names."
+                )
+            if name in seen:
+                raise ValueError(
+                    f"`{api}` got {where}, which uses the mesh axis {name!r} twice. A mesh "
+                    f"axis can shard at most one dimension."
+                )
+            if explicit and types[name] != jax.sharding.AxisType.Explicit:
+                raise ValueError(
+                    f"`{api}` got {where}, which names the {types[name]} axis {name!r} of a "
+                    f"mesh with Explicit axes (jax shards only over its Explicit axes there). "
+                    f"Use an Explicit axis, or make the whole mesh Auto."
+                )
+            seen.add(name)
+        parts = math.prod(sizes[n] for n in names)
+        if shape[dim] % parts:
+            raise ValueError(
+                f"`{api}` got {where}: dimension {dim} of shape {shape} has size {shape[dim]}, "
+                f"which its mesh axes {names} (together {parts} devices) do not divide. Shard a "
+                f"dimension divisible by {parts}, or pass None for that dimension."
+            )
+    if spec.unreduced or spec.reduced:
+        return spec
+    entries = list(spec)
+    if explicit:
+        return PartitionSpec(*entries, *([None] * (rank - len(entries))))
+    if traced:
+        return spec
+    entries = [None if e is unconstrained else e for e in entries]
+    while entries and entries[-1] is None:
+        entries.pop()
+    return PartitionSpec(*entries)
 
 
 def _has_explicit_axes(mesh) -> bool:
@@ -322,8 +589,14 @@ class Initializer:
         """
         key = check_key(self._label, key)
         shape, dtype = self._check_call(shape, dtype)
+        if out_sharding is not None:  # checked before any work
+            check_out_sharding(self._label, out_sharding, shape)
         if math.prod(shape) == 0:
             return place(jnp.zeros(shape, dtype), out_sharding, self._label)
+        if is_narrow(dtype):
+            # float8/float6/float4: drawn in float32, rounded once (see `round_narrow`)
+            x = round_narrow(self._sample(key, shape, np.dtype(np.float32)), dtype)
+            return place(x, out_sharding, self._label)
         return place(self._sample(key, shape, dtype), out_sharding, self._label)
 
     def _check_call(self, shape: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
@@ -361,6 +634,8 @@ class Initializer:
         shape, dtype = self._check_call(shape, dtype)
         if math.prod(shape) == 0:
             return laws.DeterministicLaw(np.zeros(shape, dtype), dtype=dtype)
+        if is_narrow(dtype):
+            return laws.rounded_to(self._law(shape, np.dtype(np.float32)), dtype, (self, shape))
         out = self._law(shape, dtype)
         if (
             isinstance(out, laws.ElementwiseLaw)

@@ -7,15 +7,19 @@ float dtypes the same key gives a bit-identical array.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import numbers
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import log_ndtr, ndtri
 
 from jinit._src import laws
 from jinit._src.base import (
+    DTypeError,
     DTypeLike,
     Initializer,
     canonical_shape,
@@ -23,6 +27,7 @@ from jinit._src.base import (
     check_real,
     default_float_dtype,
     settle,
+    xla_supports,
 )
 
 
@@ -85,6 +90,7 @@ class Constant(Initializer):
                 f"`{self.api}` holds the complex value {self.value!r} but was asked for dtype "
                 f"{dtype.name}; pass a complex dtype such as complex64."
             )
+        _check_representable(self._label, self.value, dtype)
         try:
             np.broadcast_shapes(np.shape(self.value), shape)
         except ValueError:
@@ -114,6 +120,33 @@ class Constant(Initializer):
         if self.name != "constant":
             return f"jinit.{self.name}"
         return super().__repr__()
+
+
+def _check_representable(api: str, value: Any, dtype: np.dtype) -> None:
+    """Refuses a dtype jax cannot hold, or one in which a finite ``value`` becomes inf/NaN
+    (``constant(1000.0)`` in float8_e4m3fn, ``zeros`` in float8_e8m0fnu, which has no 0)."""
+    if not xla_supports(dtype):
+        raise DTypeError(
+            f"`{api}` got dtype {dtype.name}, which jax cannot create arrays of (XLA has no "
+            f"such type on this backend). Pass float8_e4m3fn, bfloat16 or float32."
+        )
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        return
+    v = np.asarray(value)
+    if jnp.issubdtype(dtype, jnp.complexfloating) or np.iscomplexobj(v):
+        return
+    v = v.astype(np.float64)
+    with np.errstate(all="ignore"):
+        cast = v.astype(dtype).astype(np.float64)
+    lost = np.isfinite(v) & ~np.isfinite(cast)
+    if lost.any():
+        bad = float(v[lost].flat[0])
+        raise ValueError(
+            f"`{api}` cannot hold the value {bad!r} in dtype {dtype.name} (it becomes "
+            f"{float(cast[lost].flat[0])!r}; the dtype's finite range is "
+            f"±{float(jnp.finfo(dtype).max):g}{' and it has no 0' if bad == 0 else ''}). Pass a "
+            f"wider dtype such as float32, or a value inside that range."
+        )
 
 
 def constant(value: Any, dtype: DTypeLike | None = None) -> Constant:
@@ -269,9 +302,18 @@ class TruncatedNormal(Initializer):
     family: ClassVar[str] = "simple"
 
     def _sample(self, key, shape, dtype):
-        return jax.random.truncated_normal(key, self.lower, self.upper, shape, dtype) * jnp.array(
-            self.stddev, dtype
-        )
+        if jax_resolves(self.lower, self.upper, dtype):
+            z = jax.random.truncated_normal(key, self.lower, self.upper, shape, dtype)
+            return z * jnp.array(self.stddev, dtype)
+        # An interval in a tail: jax's erf-space draw would take only a few values there.
+        work = np.dtype(np.float64) if np.dtype(dtype).itemsize == 8 else np.dtype(np.float32)
+        z = tail_truncated_normal(key, self.lower, self.upper, shape, work)
+        scale = jnp.array(self.stddev, dtype).astype(work)  # the law's (rounded) stddev
+        return (z * scale).astype(dtype)
+
+    def rounds_float32_draw(self, dtype) -> bool:
+        """Whether a 16-bit draw is a float32 draw rounded once (intervals in a tail)."""
+        return np.dtype(dtype).itemsize == 2 and not jax_resolves(self.lower, self.upper, dtype)
 
     def _law(self, shape, dtype):
         return laws.TruncatedNormal(
@@ -319,7 +361,91 @@ def truncated_normal(
         raise ValueError(
             f"`{api}` needs `lower` < `upper`; got lower={lower}, upper={upper}. {fix}"
         )
+    if not all(math.isfinite(m) for m in laws.TruncatedNormal(1.0, lower, upper)._central()):
+        raise ValueError(
+            f"`{api}`: the interval (lower={lower}, upper={upper}) lies so far from 0 (in units "
+            f"of stddev) that it holds no probability mass in float64. Keep the bounds within "
+            f"about 37 of 0."
+        )
     return TruncatedNormal(stddev, check_dtype_arg(api, dtype, allow_complex=False), lower, upper)
+
+
+def jax_resolves(lower: float, upper: float, dtype: Any) -> bool:
+    r"""Whether ``jax.random.truncated_normal(key, lower, upper, shape, dtype)`` is accurate.
+
+    jax draws :math:`u` uniformly between :math:`\mathrm{erf}(\ell/\sqrt2)` and
+    :math:`\mathrm{erf}(h/\sqrt2)` in ``dtype`` and returns :math:`\sqrt2\,\mathrm{erf}^{-1}(u)`.
+    Near :math:`|u| = 1` (an interval in a tail) that range holds few values of the dtype: for
+    (5, 6) in float32 about 10, so the draws are coarse or constant. It counts as accurate when
+    the range holds at least :math:`2^{\min(16, p)}` steps of the dtype (:math:`p` its mantissa
+    bits): the CDF error is then below :math:`2^{-16}` in float32/float64 and within the
+    dtype's own resolution in bfloat16/float16 (the default ±2 keeps jax's bits in every
+    dtype).
+    """
+    dt = np.dtype(jnp.finfo(dtype).dtype)
+    fi = jnp.finfo(dt)
+
+    def erf_in_dtype(x: float) -> float:
+        x = float(np.asarray(x, dt).astype(np.float64)) if math.isfinite(x) else x
+        return float(np.asarray(math.erf(x / math.sqrt(2.0)), dt).astype(np.float64))
+
+    ua, ub = erf_in_dtype(lower), erf_in_dtype(upper)
+    top = max(abs(ua), abs(ub))
+    if not ub > ua or top == 0.0:
+        return False
+    ulp = 2.0 ** (math.floor(math.log2(top)) - fi.nmant)
+    return (ub - ua) / ulp >= 2.0 ** min(16, fi.nmant)
+
+
+def log_ndtr64(x: float) -> float:
+    r""":math:`\log\Phi(x)` in float64 on the host, accurate far into the lower tail."""
+    if x == -math.inf:
+        return -math.inf
+    if x > -30.0:
+        return math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))
+    z = 1.0 / (x * x)  # asymptotic series of the Mills ratio, error < 1e-12 for x <= -30
+    series = 1.0 - z * (1.0 - z * (3.0 - z * (15.0 - 105.0 * z)))
+    return -0.5 * x * x - math.log(-x) - 0.5 * math.log(2 * math.pi) + math.log(series)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def tail_truncated_normal(key, lower: float, upper: float, shape, work: np.dtype) -> jax.Array:
+    r"""Standard normal conditioned on ``lower < Z < upper``, accurate in either tail.
+
+    Inverse CDF in log space. The interval is mirrored into the lower half (:math:`Z \to -Z`
+    when :math:`\ell + h > 0`), where :math:`\log\Phi` keeps its relative precision. With
+    :math:`L_\ell = \log\Phi(\ell)`, :math:`L_h = \log\Phi(h)` (host, float64) and
+    :math:`c = 1 - e^{L_\ell - L_h}`, a uniform :math:`u \in [0, 1)` gives
+
+    .. math::
+        \log p = L_h + \log(1 - u c), \qquad Z = \Phi^{-1}(p),
+
+    i.e. :math:`p = \Phi(h) - u(\Phi(h) - \Phi(\ell))`, never 0. :math:`\Phi^{-1}` starts
+    from ``ndtri`` (or, below :math:`\log p = -80`, from
+    :math:`-\sqrt{t - \log t}` with :math:`t = -2\log p - \log 2\pi`) and takes three
+    Newton steps on :math:`\log\Phi(Z) = \log p`, whose slope is
+    :math:`\phi(Z)/\Phi(Z)`. The result is clipped to the interval. Values keep ``work``'s
+    relative precision for bounds up to ~37 standard deviations out. One compiled program
+    per (bounds, shape, dtype), so an eager call gives the same bits as one under ``jit``.
+    """
+    flip = lower + upper > 0
+    lo, hi = (-upper, -lower) if flip else (lower, upper)
+    l_lo, l_hi = log_ndtr64(lo), log_ndtr64(hi)
+    c = -math.expm1(l_lo - l_hi) if math.isfinite(l_lo) else 1.0
+    u = settle(jax.random.uniform(key, shape, work))
+    logp = jnp.array(l_hi, work) + jnp.log1p(-u * jnp.array(c, work))
+    half_log_2pi = jnp.array(0.5 * math.log(2 * math.pi), work)
+    t = jnp.maximum(-2.0 * logp - 2.0 * half_log_2pi, 1.0)
+    start = jnp.where(
+        logp > -80.0, ndtri(jnp.exp(jnp.maximum(logp, -80.0))), -jnp.sqrt(t - jnp.log(t))
+    )
+    z = start
+    for _ in range(3):
+        lz = log_ndtr(z)
+        slope = jnp.exp(-0.5 * z * z - half_log_2pi - lz)
+        z = z - (lz - logp) / slope
+    z = jnp.clip(jnp.where(jnp.isfinite(z), z, start), lo, hi)
+    return -z if flip else z
 
 
 def _bound(api: str, name: str, value: Any) -> float:

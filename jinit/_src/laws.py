@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 import jax
@@ -44,6 +45,91 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _name(obj: Any) -> str:
+    return f"jinit.laws.{type(obj).__name__}"
+
+
+def _real(
+    obj: Any,
+    field: str,
+    *,
+    nonneg: bool = False,
+    positive: bool = False,
+    finite: bool = True,
+    allow_inf: bool = False,
+) -> float:
+    """Checks a real-number field of a law (raises naming ``jinit.laws.<Class>``)."""
+    value = getattr(obj, field)
+    api = _name(obj)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        if not (
+            isinstance(value, (np.ndarray, jax.Array))
+            and np.ndim(value) == 0
+            and not isinstance(value, jax.core.Tracer)
+            and (
+                jnp.issubdtype(value.dtype, jnp.floating)
+                or jnp.issubdtype(value.dtype, jnp.integer)
+            )
+        ):
+            raise TypeError(
+                f"`{api}` needs `{field}` to be a real number; got {value!r} of type "
+                f"{type(value).__name__}. Pass a Python float such as `{field}=1.0`."
+            )
+    x = float(value)
+    if math.isnan(x) or (math.isinf(x) and not allow_inf):
+        raise ValueError(
+            f"`{api}` needs a finite `{field}`; got {x!r}. Pass a finite number"
+            + (" (±inf is allowed)." if allow_inf else ".")
+        )
+    if positive and not x > 0:
+        raise ValueError(f"`{api}` needs `{field}` > 0; got {x!r}. Pass a positive number.")
+    if nonneg and x < 0:
+        raise ValueError(
+            f"`{api}` needs `{field}` >= 0; got {x!r}. A scale is a size: pass {abs(x)!r}."
+        )
+    return x
+
+
+def _shape_field(
+    obj: Any, field: str = "shape", *, min_rank: int = 1, max_rank: int | None = None
+) -> tuple[int, ...]:
+    value = getattr(obj, field)
+    api = _name(obj)
+    ok = isinstance(value, (tuple, list)) and all(
+        isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, (bool, np.bool_))
+        for d in value
+    )
+    if not ok:
+        raise TypeError(
+            f"`{api}` needs `{field}` to be a tuple of ints; got {value!r}. Pass e.g. "
+            f"`{field}=(64, 32)`."
+        )
+    dims = tuple(int(d) for d in value)
+    if (
+        any(d < 1 for d in dims)
+        or len(dims) < min_rank
+        or (max_rank is not None and len(dims) > max_rank)
+    ):
+        ranks = f"rank {min_rank}" + (f" to {max_rank}" if max_rank else " or more")
+        raise ValueError(
+            f"`{api}` needs `{field}` of {ranks} with every dimension >= 1; got {dims!r}."
+        )
+    return dims
+
+
+def _index(obj: Any, field: str, size: int) -> int:
+    value = getattr(obj, field)
+    api = _name(obj)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"`{api}` needs `{field}` to be an int; got {value!r}.")
+    if not -size <= int(value) < size:
+        raise ValueError(
+            f"`{api}` needs `{field}` in {-size}..{size - 1}; got {int(value)}. Pass an axis of "
+            f"the shape."
+        )
+    return int(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class Law:
     """Base class of laws. ``dtype`` is the dtype the samples are rounded to."""
@@ -52,6 +138,20 @@ class Law:
     # ``(init, shape)`` that made this law, kept for 16-bit real element-wise laws so the exact
     # discrete law of the sampler can be enumerated (jinit._src.sampled); not part of equality.
     sampler: Any = dataclasses.field(default=None, kw_only=True, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            dt = np.dtype(jnp.dtype(self.dtype))
+        except TypeError:
+            raise TypeError(
+                f"`{_name(self)}` needs `dtype` to be a dtype; got {self.dtype!r}. Pass e.g. "
+                f"`dtype=jnp.float32`."
+            ) from None
+        object.__setattr__(self, "dtype", dt)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Checks the parameters (ValueError/TypeError naming ``jinit.laws.<Class>``)."""
 
     def summary(self) -> str:
         raise NotImplementedError
@@ -108,6 +208,10 @@ class Normal(ElementwiseLaw):
     scale: float
     loc: float = 0.0
 
+    def _validate(self):
+        _real(self, "scale", nonneg=True)
+        _real(self, "loc")
+
     @property
     def mean(self):
         return self.loc
@@ -153,6 +257,23 @@ class TruncatedNormal(ElementwiseLaw):
     lower: float = -2.0
     upper: float = 2.0
     loc: float = 0.0
+
+    def _validate(self):
+        _real(self, "scale", nonneg=True)
+        _real(self, "loc")
+        lo = _real(self, "lower", allow_inf=True)
+        hi = _real(self, "upper", allow_inf=True)
+        if not lo < hi:
+            raise ValueError(
+                f"`{_name(self)}` needs `lower` < `upper`; got lower={lo!r}, upper={hi!r}. "
+                + ("Swap them." if lo > hi else "Widen the interval.")
+            )
+        if not all(math.isfinite(m) for m in self._central()):
+            raise ValueError(
+                f"`{_name(self)}`: the interval ({lo!r}, {hi!r}) (in units of `scale`) holds no "
+                f"probability mass in float64 (it lies beyond ~37 standard deviations). Move "
+                f"the bounds closer to 0."
+            )
 
     def _central(self) -> tuple[float, float, float]:
         """Mean, variance and fourth central moment of the standard truncated normal."""
@@ -212,6 +333,13 @@ class Uniform(ElementwiseLaw):
     low: float
     high: float
 
+    def _validate(self):
+        lo, hi = _real(self, "low"), _real(self, "high")
+        if not lo <= hi:
+            raise ValueError(
+                f"`{_name(self)}` needs `low` <= `high`; got low={lo!r}, high={hi!r}. Swap them."
+            )
+
     @property
     def mean(self):
         return 0.5 * (self.low + self.high)
@@ -249,6 +377,9 @@ class ComplexNormal(ElementwiseLaw):
     scale: float
     is_complex = True
 
+    def _validate(self):
+        _real(self, "scale", nonneg=True)
+
     @property
     def mean(self):
         return 0j
@@ -279,6 +410,9 @@ class ComplexDiskUniform(ElementwiseLaw):
 
     radius: float
     is_complex = True
+
+    def _validate(self):
+        _real(self, "radius", nonneg=True)
 
     @property
     def mean(self):
@@ -317,6 +451,10 @@ class ComplexTruncatedNormal(ElementwiseLaw):
     scale: float
     radius: float = 2.0
     is_complex = True
+
+    def _validate(self):
+        _real(self, "scale", nonneg=True)
+        _real(self, "radius", positive=True)
 
     @property
     def mean(self):
@@ -372,6 +510,22 @@ class DeterministicLaw(Law):
 
     value: np.ndarray
 
+    def _validate(self):
+        try:
+            value = np.asarray(self.value)
+        except Exception:  # noqa: BLE001 - ragged or exotic input
+            value = None
+        if value is None or not (
+            np.issubdtype(value.dtype, np.number)
+            or np.issubdtype(value.dtype, np.bool_)
+            or jnp.issubdtype(value.dtype, jnp.floating)
+        ):
+            raise TypeError(
+                f"`{_name(self)}` needs `value` to be a numeric array; got {self.value!r}. Pass "
+                f"e.g. `value=np.zeros((4, 3))`."
+            )
+        object.__setattr__(self, "value", value)
+
     def _wide(self) -> np.ndarray:
         v = np.asarray(self.value)
         return v.astype(np.complex128 if np.iscomplexobj(v) else np.float64)
@@ -407,6 +561,15 @@ class OrthogonalLaw(Law):
     scale: float
     column_axis: int = -1
     is_complex: bool = False
+
+    def _validate(self):
+        shape = _shape_field(self, min_rank=2)
+        _real(self, "scale")
+        _index(self, "column_axis", len(shape))
+        if not isinstance(self.is_complex, (bool, np.bool_)):
+            raise TypeError(
+                f"`{_name(self)}` needs `is_complex` to be a bool; got {self.is_complex!r}."
+            )
 
     @property
     def n_rows(self) -> int:
@@ -467,6 +630,27 @@ class DeltaOrthogonalLaw(Law):
     centre: tuple[int, ...]
     inner: OrthogonalLaw
 
+    def _validate(self):
+        shape = _shape_field(self, min_rank=3, max_rank=5)
+        centre = self.centre
+        if not (
+            isinstance(centre, tuple)
+            and len(centre) == len(shape) - 2
+            and all(
+                isinstance(c, (int, np.integer)) and 0 <= c < k
+                for c, k in zip(centre, shape, strict=False)
+            )
+        ):
+            raise ValueError(
+                f"`{_name(self)}` needs `centre` to be a spatial index of shape {shape}, one "
+                f"int per spatial axis in range; got {centre!r}."
+            )
+        if not isinstance(self.inner, OrthogonalLaw) or tuple(self.inner.shape) != shape[-2:]:
+            raise TypeError(
+                f"`{_name(self)}` needs `inner` to be an OrthogonalLaw of shape {shape[-2:]}; "
+                f"got {self.inner!r}."
+            )
+
     def centre_slice(self, w: jax.Array) -> jax.Array:
         return w[self.centre]
 
@@ -499,6 +683,23 @@ class SparseLaw(Law):
     zeros_per_unit: int
     nonzero: ElementwiseLaw
 
+    def _validate(self):
+        shape = _shape_field(self)
+        axis = _index(self, "axis", len(shape))
+        z = self.zeros_per_unit
+        if isinstance(z, (bool, np.bool_)) or not isinstance(z, (numbers.Integral, np.integer)):
+            raise TypeError(f"`{_name(self)}` needs `zeros_per_unit` to be an int; got {z!r}.")
+        if not 0 <= int(z) <= shape[axis]:
+            raise ValueError(
+                f"`{_name(self)}` needs 0 <= `zeros_per_unit` <= shape[axis] = {shape[axis]}; "
+                f"got {int(z)}."
+            )
+        if not isinstance(self.nonzero, ElementwiseLaw):
+            raise TypeError(
+                f"`{_name(self)}` needs `nonzero` to be an element-wise law such as "
+                f"`jinit.laws.Normal(0.01)`; got {self.nonzero!r}."
+            )
+
     @property
     def fraction_zero(self) -> float:
         return self.zeros_per_unit / self.shape[self.axis]
@@ -518,6 +719,29 @@ class SparseLaw(Law):
             f"{self.zeros_per_unit} of {self.shape[self.axis]} zeros per unit along axis "
             f"{self.axis}, rest {self.nonzero.summary()}"
         )
+
+
+def rounded_to(law: Law, dtype: Any, sampler: Any) -> Law:
+    """The law of a float32 draw from ``law`` rounded once to a narrow float ``dtype``.
+
+    float8/float6/float4 weights are drawn in float32 and rounded (saturating at
+    ``±finfo(dtype).max``, :func:`jinit._src.base.round_narrow`). Element-wise laws keep their
+    continuous parameters, record ``dtype`` and the ``sampler`` so the exact rounded law
+    (:func:`jinit._src.sampled.exact_atoms`) can be computed; deterministic laws hold the
+    rounded array; structured laws record ``dtype`` (their identities hold up to its rounding).
+    """
+    dt = np.dtype(dtype)
+    if isinstance(law, ElementwiseLaw):
+        return dataclasses.replace(law, dtype=dt, sampler=sampler)
+    if isinstance(law, DeterministicLaw):
+        top = float(jnp.finfo(dt).max)
+        value = np.clip(np.asarray(law.value, np.float32), -top, top).astype(dt)
+        return DeterministicLaw(value, dtype=dt)
+    if isinstance(law, SparseLaw):
+        return dataclasses.replace(law, dtype=dt, nonzero=rounded_to(law.nonzero, dt, sampler))
+    if isinstance(law, DeltaOrthogonalLaw):
+        return dataclasses.replace(law, dtype=dt, inner=dataclasses.replace(law.inner, dtype=dt))
+    return dataclasses.replace(law, dtype=dt)
 
 
 def law(init, shape, dtype=None) -> Law:

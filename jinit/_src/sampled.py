@@ -18,8 +18,10 @@ number of entries, and every value's multiplicity must be a multiple of the :mat
 words that share a uniform level. Any
 sampler that draws in float32 and rounds once at the end declares it (``rounds_float32_draw``):
 its law is the continuous law rounded to the nearest 16-bit value, computed from the CDF at the
-midpoints between representable values. Any other sampler gets ``None``, and the statistics fall
-back to the continuous law with its rounding band.
+midpoints between representable values. Every initialiser draws the float8/float6/float4 types
+that way (:func:`jinit._src.base.round_narrow`), so their law is always the rounded one. Any
+other sampler gets ``None``, and the statistics fall back to the continuous law with its
+rounding band.
 """
 
 from __future__ import annotations
@@ -105,20 +107,36 @@ def _atoms(
 
 @functools.lru_cache(maxsize=128)
 def _rounded_atoms(law: Any, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """The continuous ``law`` rounded to the nearest value of a 16-bit ``dtype``: each
-    representable value :math:`v_k` gets :math:`F(m_{k+1}) - F(m_k)`, with :math:`m_k` the
-    midpoints between neighbouring values (ties have probability 0)."""
-    bits = np.arange(_WORDS, dtype=np.uint16)
-    info = jnp.finfo(dtype)
-    exponent = (bits.astype(np.uint32) >> info.nmant) & ((1 << info.nexp) - 1)
-    finite = exponent != (1 << info.nexp) - 1  # all-ones exponent: inf and NaN
-    grid = np.unique(bits[finite].view(np.dtype(dtype)).astype(np.float64))  # ±0.0 merge
+    """The continuous ``law`` rounded to the nearest value of a 16-bit or narrower ``dtype``:
+    each representable value :math:`v_k` gets :math:`F(m_{k+1}) - F(m_k)`, with :math:`m_k`
+    the midpoints between neighbouring values (ties have probability 0). The end values take
+    the tails beyond them (a narrow draw saturates at ``±finfo(dtype).max``,
+    :func:`jinit._src.base.round_narrow`)."""
+    grid = _grid(np.dtype(dtype))
     mids = np.concatenate([[-np.inf], 0.5 * (grid[1:] + grid[:-1]), [np.inf]])
     cdf = np.asarray(jax.jit(law.cdf)(jnp.asarray(mids[1:-1], jnp.float32)), np.float64)
     cdf = np.concatenate([[0.0], np.clip(cdf, 0.0, 1.0), [1.0]])
     probs = np.diff(cdf)
     keep = probs > 0
     return grid[keep], probs[keep] / probs[keep].sum()
+
+
+def _grid(dtype: np.dtype) -> np.ndarray:
+    """Every finite value of a float dtype of at most 16 bits, sorted, ±0 merged (float64)."""
+    bits = np.arange(1 << (8 * dtype.itemsize), dtype=np.uint32)
+    words = bits.astype(np.uint16 if dtype.itemsize == 2 else np.uint8)
+    with np.errstate(all="ignore"):
+        values = words.view(dtype).astype(np.float64)
+    return np.unique(values[np.isfinite(values)])
+
+
+def _rounds_float32(init: Any, dtype: np.dtype) -> bool:
+    """Whether ``init`` draws ``dtype`` in float32 and rounds once (always for narrow floats;
+    an initialiser says so with ``rounds_float32_draw``, a bool or a function of the dtype)."""
+    if jnp.finfo(dtype).bits < 16:
+        return True
+    flag = getattr(init, "rounds_float32_draw", False)
+    return bool(flag(dtype) if callable(flag) else flag)
 
 
 def exact_atoms(law: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -130,7 +148,8 @@ def exact_atoms(law: Any) -> tuple[np.ndarray, np.ndarray] | None:
     Returns:
       ``(values, probabilities)`` as float64 arrays (sorted values, probabilities summing to 1),
       or ``None`` when the law is not a real element-wise law sampled in a 16-bit dtype by a
-      sampler that draws one 16-bit word per entry.
+      sampler that draws one 16-bit word per entry (or rounds a float32 draw), or in a float8,
+      float6 or float4 dtype (always a rounded float32 draw).
 
     Examples:
       >>> import jinit, jax.numpy as jnp
@@ -140,13 +159,16 @@ def exact_atoms(law: Any) -> tuple[np.ndarray, np.ndarray] | None:
       (128, 1.0)
       >>> exact_atoms(jinit.law(jinit.he_normal(), (256, 256))) is None  # float32: continuous
       True
+      >>> values, probs = exact_atoms(jinit.law(jinit.he_normal(), (64, 64), jnp.float8_e4m3fn))
+      >>> bool(abs(float((values**2 * probs).sum()) ** 0.5 - (2 / 64) ** 0.5) < 0.01)
+      True
     """
     sampler = getattr(law, "sampler", None)
     if sampler is None:
         return None
     init, shape = sampler
-    if getattr(init, "rounds_float32_draw", False):
-        # drawn in float32 from the continuous law, then rounded once to the 16-bit dtype
+    if _rounds_float32(init, np.dtype(law.dtype)):
+        # drawn in float32 from the continuous law, then rounded once to the narrow dtype
         return _rounded_atoms(dataclasses.replace(law, sampler=None), np.dtype(law.dtype))
     try:
         return _atoms(init, tuple(shape), np.dtype(law.dtype))

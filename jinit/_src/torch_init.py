@@ -33,6 +33,7 @@ from jax.scipy.special import ndtri
 
 from jinit._src import laws
 from jinit._src.base import Initializer, check_int, check_real, settle
+from jinit._src.basic import tail_truncated_normal
 from jinit._src.structured import _haar
 from jinit._src.variance import VarianceScaling
 
@@ -162,6 +163,11 @@ def _compiled_draw(init: TorchInitializer, key, shape, dtype) -> jax.Array:
     call then rounds exactly as the same call inside ``jit``/``vmap`` (XLA fuses and contracts
     ``x * std + mean`` the same way in both), so jit and eager give the same bits."""
     return init._draw(key, shape, dtype)
+
+
+# Below this probability the inverse CDF worked in probabilities loses precision in float32 /
+# float64 (subnormal range, with a margin of 2**23 / 2**52): the tail sampler takes over.
+_TINY_MASS = {4: 1e-30, 8: 1e-290}
 
 
 def _norm_cdf(x: float) -> float:
@@ -325,11 +331,16 @@ class TruncNormal(TorchInitializer):
         # Inverse CDF, worked in the lower tail (where probabilities keep their relative
         # precision) when both bounds lie above the mean.
         lo, hi = self.standardised_bounds
+        work = _real_float(dtype)
         flip = lo > 0
         if flip:
             lo, hi = -hi, -lo
         p_lo, p_hi = _norm_cdf(lo), _norm_cdf(hi)
-        work = _real_float(dtype)
+        if p_hi < _TINY_MASS[work.itemsize]:
+            # so far out that the probabilities underflow `work`: invert in log space instead
+            z = tail_truncated_normal(key, *self.standardised_bounds, shape, work)
+            x = jnp.array(self.mean, work) + settle(jnp.array(self.std, work) * z)
+            return jnp.clip(x, self.a, self.b).astype(dtype)
         u = settle(jax.random.uniform(key, shape, work))
         z = settle(ndtri(settle(jnp.array(p_lo, work) + u * jnp.array(p_hi - p_lo, work))))
         if flip:
@@ -393,7 +404,7 @@ def trunc_normal(
         )
     init = TruncNormal(mean, std, a, b)
     lo, hi = init.standardised_bounds
-    if not _norm_cdf(hi) - _norm_cdf(lo) > 0:
+    if not all(math.isfinite(m) for m in laws.TruncatedNormal(1.0, lo, hi)._central()):
         raise ValueError(
             f"`{api}`: the interval [{a!r}, {b!r}] is {min(abs(lo), abs(hi)):.3g} standard "
             f"deviations from mean={mean!r} and holds no probability mass in float64. Move the "
