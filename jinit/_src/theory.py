@@ -32,6 +32,14 @@ The result is float64 when ``jax_enable_x64`` is on (reaching 1e-12 on the close
 float32 otherwise (about 1e-6). Host-level helpers (:func:`gain`, :func:`phase`,
 :func:`critical_point`, :func:`predict_mlp`) always compute in float64.
 
+**Arguments.** Concrete arguments are checked before any compilation: a variance (``q``,
+``q2``, ``sigma_w2``, ``sigma_b2``, ``q0``) must be finite and ``>= 0``, a correlation (``c``,
+``c0``) in [-1, 1] (up to 1e-6 of rounding, which is clipped), a shift finite; otherwise a
+``ValueError`` names the function, the argument and the value (a non-number is a
+``TypeError``). A callable activation must map a float vector to a float vector of the same
+shape (checked by tracing it once). Inside ``jit``/``vmap`` the traced values cannot be
+inspected and are used as given: a negative variance is read as 0 and a correlation is clipped.
+
 References:
   Poole, Lahiri, Raghu, Sohl-Dickstein, Ganguli (2016), *Exponential expressivity in deep neural
   networks through transient chaos*. Schoenholz, Gilmer, Ganguli, Sohl-Dickstein (2017), *Deep
@@ -467,7 +475,81 @@ def activation(
             act = activation(known)
             return act if name is None else dataclasses.replace(act, name=name)
     label = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
+    _check_elementwise(api, "fn", fn, label)
+    if derivative is not None:
+        if not callable(derivative):
+            raise TypeError(
+                f"`{api}` needs `derivative` to be an element-wise callable; got {derivative!r}."
+            )
+        _check_elementwise(api, "derivative", derivative, label)
     return Activation(fn, str(label), _check_kinks(api, () if kinks is None else kinks), derivative)
+
+
+def _check_elementwise(api: str, name: str, fn: Callable, label: Any) -> None:
+    """Traces ``fn`` on a float vector (no computation): it must map it to a real vector of
+    the same shape, or every expectation would fail deep inside a compiled integral."""
+    probe = jax.ShapeDtypeStruct((3,), _float_dtype())
+    try:
+        out = jax.eval_shape(fn, probe)
+    except Exception as e:  # noqa: BLE001 - any failure of the user's function
+        raise TypeError(
+            f"`{api}` could not apply `{name}` ({label}) to a jax array: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}. Write it with `jax.numpy` "
+            f"functions (e.g. `jnp.tanh`, not `math.tanh`) so it works element-wise."
+        ) from None
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != (3,) or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(
+            f"`{api}` needs `{name}` ({label}) to be element-wise and real: a float vector of "
+            f"shape (3,) must give one of shape (3,); got {out!r}."
+        )
+
+
+_C_SLACK = 1e-6  # correlations up to 1 + 1e-6 in size are rounding and are clipped
+
+
+def _checked(api: str, name: str, value: Any, *, kind: str = "real") -> Any:
+    """Validates a (possibly array) argument of the jittable helpers; returns it unchanged.
+
+    ``kind`` is ``"real"`` (finite), ``"variance"`` (finite, >= 0) or ``"correlation"`` (in
+    [-1, 1], up to rounding). Traced values (inside ``jit``/``vmap``) cannot be inspected and
+    pass unchecked: the helpers then compute with them as given (a negative variance is read
+    as 0, a correlation is clipped to [-1, 1]).
+    """
+    if isinstance(value, jax.core.Tracer):
+        return value
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise TypeError(
+            f"`{api}` needs `{name}` to be a real number or an array of them; got {value!r} of "
+            f"type {type(value).__name__}."
+        )
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - ragged lists and the like
+        arr = None
+    if (
+        arr is None
+        or not (np.issubdtype(arr.dtype, np.integer) or jnp.issubdtype(arr.dtype, jnp.floating))
+        or arr.dtype == np.bool_
+    ):
+        raise TypeError(
+            f"`{api}` needs `{name}` to be a real number or an array of them; got {value!r}."
+        )
+    a = arr.astype(np.float64)
+    bad = ~np.isfinite(a)
+    if kind == "variance":
+        bad |= a < 0
+        what, fix = "finite, non-negative", "Variances are >= 0."
+    elif kind == "correlation":
+        bad |= np.abs(a) > 1 + _C_SLACK
+        what, fix = "in [-1, 1]", "Correlations lie in [-1, 1]."
+    else:
+        what, fix = "finite", "Pass finite numbers."
+    if bad.any():
+        first = float(a[bad].flat[0])
+        shown = f"{first!r}" if a.ndim == 0 else f"an array holding {first!r}"
+        raise ValueError(f"`{api}` needs `{name}` {what}; got {shown}. {fix}")
+    return value
 
 
 def _resolve(api: str, act: Any) -> Activation:
@@ -703,6 +785,7 @@ def gaussian_expectation(
         fn, k = f, () if kinks is None else _check_kinks(api, kinks)
     else:
         raise TypeError(f"`{api}` needs a callable `f`; got {f!r} of type {type(f).__name__}.")
+    q, shift = _checked(api, "q", q, kind="variance"), _checked(api, "shift", shift)
     return _kernel1(fn, k, _check_rule(api, rule, _RULE_1D), *_as_float(q, shift))
 
 
@@ -725,6 +808,8 @@ def gaussian_mean(
     """
     act = _resolve("gaussian_mean", activation)
     r = _check_rule("gaussian_mean", rule, _RULE_1D)
+    q = _checked("gaussian_mean", "q", q, kind="variance")
+    shift = _checked("gaussian_mean", "shift", shift)
     return _moment_kernel(act, r, (0,), *_as_float(q, shift))[..., 0]
 
 
@@ -746,6 +831,8 @@ def gaussian_second_moment(
     """
     act = _resolve("gaussian_second_moment", activation)
     r = _check_rule("gaussian_second_moment", rule, _RULE_1D)
+    q = _checked("gaussian_second_moment", "q", q, kind="variance")
+    shift = _checked("gaussian_second_moment", "shift", shift)
     return _moment_kernel(act, r, (1,), *_as_float(q, shift))[..., 0]
 
 
@@ -767,6 +854,8 @@ def gaussian_derivative_second_moment(
     """
     act = _resolve("gaussian_derivative_second_moment", activation)
     r = _check_rule("gaussian_derivative_second_moment", rule, _RULE_1D)
+    q = _checked("gaussian_derivative_second_moment", "q", q, kind="variance")
+    shift = _checked("gaussian_derivative_second_moment", "shift", shift)
     return _moment_kernel(act, r, (2,), *_as_float(q, shift))[..., 0]
 
 
@@ -816,7 +905,9 @@ def gaussian_cross_moment(
     act = _resolve(api, activation)
     r = _check_rule(api, rule, _RULE_2D)
     f = act.derivative if derivative else act.fn
-    q2 = q if q2 is None else q2
+    q = _checked(api, "q", q, kind="variance")
+    c = _checked(api, "c", c, kind="correlation")
+    q2 = q if q2 is None else _checked(api, "q2", q2, kind="variance")
     return _kernel2(f, act.kinks, r, *_as_float(q, q2, c))
 
 
@@ -924,6 +1015,10 @@ def q_map(activation, q, sigma_w2, sigma_b2):
       Poole et al. (2016), *Exponential expressivity in deep neural networks through transient
       chaos*.
     """
+    api = "q_map"
+    _checked(api, "sigma_w2", sigma_w2, kind="variance")
+    _checked(api, "sigma_b2", sigma_b2, kind="variance")
+    _checked(api, "q", q, kind="variance")
     return sigma_w2 * gaussian_second_moment(activation, q) + sigma_b2
 
 
@@ -988,6 +1083,9 @@ def q_star(activation, sigma_w2, sigma_b2, *, q0=1.0, max_iter: int = 500):
     """
     act = _resolve("q_star", activation)
     max_iter = _check_iter("q_star", max_iter)
+    _checked("q_star", "sigma_w2", sigma_w2, kind="variance")
+    _checked("q_star", "sigma_b2", sigma_b2, kind="variance")
+    _checked("q_star", "q0", q0, kind="variance")
     return _q_star_kernel(act, max_iter, *_as_float(sigma_w2, sigma_b2, q0))
 
 
@@ -1023,6 +1121,11 @@ def c_map(activation, c, q, sigma_w2, sigma_b2):
       >>> print(f"{float(theory.c_map('tanh', 1.0, 0.5, 1.5, 0.05)):.6f}")
       1.000000
     """
+    api = "c_map"
+    _checked(api, "c", c, kind="correlation")
+    _checked(api, "q", q, kind="variance")
+    _checked(api, "sigma_w2", sigma_w2, kind="variance")
+    _checked(api, "sigma_b2", sigma_b2, kind="variance")
     num = sigma_w2 * gaussian_cross_moment(activation, q, c) + sigma_b2
     return num / q_map(activation, q, sigma_w2, sigma_b2)
 
@@ -1052,9 +1155,13 @@ def chi1(activation, sigma_w2, sigma_b2, *, q=None):
       Schoenholz et al. (2017), *Deep Information Propagation*.
     """
     act = _resolve("chi1", activation)
+    _checked("chi1", "sigma_w2", sigma_w2, kind="variance")
+    _checked("chi1", "sigma_b2", sigma_b2, kind="variance")
+    if q is not None:
+        _checked("chi1", "q", q, kind="variance")
     if q is None:
-        q = q_star(act, sigma_w2, sigma_b2)
-    return sigma_w2 * gaussian_derivative_second_moment(act, q)
+        q = q_star(act, sigma_w2, sigma_b2)  # may be inf (a diverging q-map): not re-checked
+    return sigma_w2 * _moment_kernel(act, _RULE_1D, (2,), *_as_float(q, 0.0))[..., 0]
 
 
 def c_star(activation, sigma_w2, sigma_b2, *, q=None, c0=0.0, max_iter: int = 500):
@@ -1071,6 +1178,11 @@ def c_star(activation, sigma_w2, sigma_b2, *, q=None, c0=0.0, max_iter: int = 50
     """
     act = _resolve("c_star", activation)
     max_iter = _check_iter("c_star", max_iter)
+    _checked("c_star", "sigma_w2", sigma_w2, kind="variance")
+    _checked("c_star", "sigma_b2", sigma_b2, kind="variance")
+    _checked("c_star", "c0", c0, kind="correlation")
+    if q is not None:
+        _checked("c_star", "q", q, kind="variance")
     if q is None:
         q = q_star(act, sigma_w2, sigma_b2, max_iter=max_iter)
     return _c_star_kernel(act, max_iter, *_as_float(sigma_w2, sigma_b2, q, c0))
@@ -1130,6 +1242,8 @@ def depth_scales(activation, sigma_w2, sigma_b2, *, max_iter: int = 500) -> Dept
     """
     act = _resolve("depth_scales", activation)
     max_iter = _check_iter("depth_scales", max_iter)
+    _checked("depth_scales", "sigma_w2", sigma_w2, kind="variance")
+    _checked("depth_scales", "sigma_b2", sigma_b2, kind="variance")
     sw, sb = _as_float(sigma_w2, sigma_b2)
     shape = jnp.broadcast_shapes(sw.shape, sb.shape)
     sw, sb = jnp.broadcast_to(sw, shape).reshape(-1), jnp.broadcast_to(sb, shape).reshape(-1)
@@ -1187,6 +1301,7 @@ def phase(activation, sigma_w2: float, sigma_b2: float, *, tol: float = 1e-6) ->
     act = _resolve("phase", activation)
     sw = _host_scalar("phase", "sigma_w2", sigma_w2)
     sb = _host_scalar("phase", "sigma_b2", sigma_b2)
+    tol = _host_scalar("phase", "tol", tol)
     with jax.enable_x64(True):
         qs = float(q_star(act, sw, sb))
         if not math.isfinite(qs):
