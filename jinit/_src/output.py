@@ -28,11 +28,12 @@ the ``run_id`` column of ``results.csv`` and in the ``jinit_run_id`` text chunk 
 
 Examples:
   >>> import json, os, tempfile
+  >>> from pathlib import Path
   >>> from jinit._src.output import OutputFolder, atomic_file
   >>> d = tempfile.mkdtemp()
   >>> with atomic_file(os.path.join(d, "a.txt")) as f:
   ...     _ = f.write("hello")
-  >>> open(os.path.join(d, "a.txt")).read()
+  >>> Path(d, "a.txt").read_text()
   'hello'
   >>> out = OutputFolder.open(os.path.join(d, "run"), command="example")
   >>> def fill(stage):
@@ -64,7 +65,6 @@ from typing import IO, Any, NoReturn
 
 __all__ = [
     "JINIT_FILES",
-    "Interrupted",
     "OutputFolder",
     "atomic_file",
     "atomic_savefig",
@@ -144,12 +144,13 @@ def atomic_file(
       newline: as for :func:`open` (text mode only); ``""`` for :mod:`csv` writers.
 
     Examples:
-      >>> import os, tempfile
+      >>> import tempfile
+      >>> from pathlib import Path
       >>> from jinit._src.output import atomic_file
-      >>> p = os.path.join(tempfile.mkdtemp(), "x.txt")
+      >>> p = Path(tempfile.mkdtemp(), "x.txt")
       >>> with atomic_file(p) as f:
       ...     _ = f.write("new")
-      >>> open(p).read()
+      >>> p.read_text()
       'new'
     """
     if mode not in ("w", "wb"):
@@ -304,35 +305,28 @@ def check_folder_target(path: Any, api: str, param: str = "directory") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class Interrupted(BaseException):
-    """Raised in the CLI by SIGINT/SIGTERM (a ``BaseException``: only :func:`run_cli` catches it,
-    not typer's ``KeyboardInterrupt`` handling nor ``except Exception`` blocks)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
 _SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
 _defer_depth = 0
 _pending: int | None = None
 _cli_installed = False
-_main_running = False
-_interrupted: int | None = None
+_exiting = False
 _ACTIVE: OutputFolder | None = None  # the CLI command's output folder, for the exit line
 
 
 def _cli_handler(signum: int, frame: Any) -> None:
-    global _pending, _interrupted
-    if _interrupted is not None:  # already shutting down: ignore repeats
+    """The CLI's SIGINT/SIGTERM handler: ends the process right here (deferred in a commit).
+
+    It does not raise: an exception raised from a signal handler can land in a garbage
+    collector or ``__del__`` callback, which prints "Exception ignored" and carries on, or in
+    a library's ``except BaseException``; exiting from the handler cannot be lost.
+    """
+    global _pending
+    if _exiting:
         return
     if _defer_depth:
         _pending = signum
         return
-    if not _main_running:  # importing jax, or after the command: nothing to clean up
-        _exit_interrupted(signum)
-    _interrupted = signum
-    raise Interrupted(signum)
+    _exit_interrupted(signum)
 
 
 def _deferring_handler(signum: int, frame: Any) -> None:
@@ -344,7 +338,7 @@ def _deferring_handler(signum: int, frame: Any) -> None:
 def deferred_signals() -> Iterator[None]:
     """SIGINT/SIGTERM received inside the block take effect when it ends (main thread only).
 
-    Under :func:`run_cli` the deferred signal then raises :class:`Interrupted`; elsewhere the
+    Under the CLI's handlers the deferred signal then ends the process; elsewhere the
     previous handlers are restored and the signal is raised again (``KeyboardInterrupt`` for
     SIGINT with Python's default handler).
     """
@@ -407,7 +401,13 @@ def _exit_line(signum: int | None = None) -> str:
 
 
 def _exit_interrupted(signum: int) -> NoReturn:
-    """Cleans up the active output folder, prints one line and ends the process at once."""
+    """Cleans up the active output folder, prints one line and ends the process at once.
+
+    Runs inside the signal handler, between two bytecodes of the main thread: the output
+    folder's own steps (open, commit, close) defer signals, so it is never half-updated here.
+    """
+    global _exiting
+    _exiting = True
     for s in _SIGNALS:
         with contextlib.suppress(Exception):
             signal.signal(s, signal.SIG_IGN)
@@ -416,12 +416,14 @@ def _exit_interrupted(signum: int) -> NoReturn:
             _ACTIVE.close()
     line = _exit_line(signum)
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # e.g. a reentrant flush: the line still goes out
             stream.flush()
+    show_cursor = ""
     with contextlib.suppress(Exception):
-        if sys.stderr is not None and sys.stderr.isatty():
-            sys.stderr.write("\x1b[?25h")  # a progress bar may have hidden the cursor
-        print(line, file=sys.stderr, flush=True)
+        if os.isatty(2):
+            show_cursor = "\x1b[?25h"  # a progress bar may have hidden the cursor
+    with contextlib.suppress(OSError):
+        os.write(2, (show_cursor + line + "\n").encode("utf-8", "replace"))
     # os._exit: no interpreter teardown while XLA's threads may still run (that crashed).
     os._exit(128 + signum)
 
@@ -478,15 +480,10 @@ def guard_cli_start() -> None:
 
 def run_cli(app: Callable[[], Any]) -> None:
     """Runs the typer ``app`` with clean SIGINT/SIGTERM handling (see the module docstring)."""
-    global _main_running
     _install_cli_handlers()
-    _main_running = True
     try:
         app()
-    except Interrupted as e:
-        _exit_interrupted(e.signum)
     finally:
-        _main_running = False
         if _ACTIVE is not None:
             _ACTIVE.close()
 
@@ -665,14 +662,15 @@ class OutputFolder:
         given = _as_path(out, api, param, "folder")
         self = cls(given, command=command, subject=subject, param=param)
         self._validate()
-        self._make_parents()
-        try:
-            self._lock()
-            self._choose_mode()
-            self._recover()
-        except BaseException:
-            self.close()
-            raise
+        with deferred_signals():  # an interrupt never leaves a half-repaired folder
+            self._make_parents()
+            try:
+                self._lock()
+                self._choose_mode()
+                self._recover()
+            except BaseException:
+                self.close()
+                raise
         return self
 
     def _validate(self) -> None:
@@ -907,18 +905,19 @@ class OutputFolder:
         folders :meth:`open` created. Idempotent."""
         if self.closed:
             return
-        self.closed = True
-        if not self.committed:
-            if self._stage is not None:
-                _rmtree(self._stage)
-            for p in reversed(self._created):
+        with deferred_signals():
+            self.closed = True
+            if not self.committed:
+                if self._stage is not None:
+                    _rmtree(self._stage)
+                for p in reversed(self._created):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(p)  # only if still empty
+            if self._lock_fd is not None:
                 with contextlib.suppress(OSError):
-                    os.rmdir(p)  # only if still empty
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.lock_path)  # before unlocking: see _lock's same-file check
-            os.close(self._lock_fd)
-            self._lock_fd = None
+                    os.unlink(self.lock_path)  # before unlocking: see _lock's same-file check
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def __enter__(self) -> OutputFolder:
         return self
