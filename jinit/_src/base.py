@@ -402,7 +402,12 @@ def place(x: jax.Array, out_sharding: OutSharding, api: str = "initializer") -> 
 
 
 def check_out_sharding(
-    api: str, out_sharding: Any, shape: tuple[int, ...], *, traced: bool = False
+    api: str,
+    out_sharding: Any,
+    shape: tuple[int, ...],
+    *,
+    traced: bool = False,
+    validate_only: bool = False,
 ) -> Any:
     """Validates ``out_sharding`` against ``shape`` and the mesh, and returns its canonical form.
 
@@ -412,7 +417,8 @@ def check_out_sharding(
     spec longer than the rank, an axis name the mesh lacks, an axis used twice, a dimension its
     mesh axes do not divide, ``P.UNCONSTRAINED`` or Auto axes on a mesh with Explicit axes, a
     ``PartitionSpec`` with no mesh set, or a ``NamedSharding`` whose mesh differs from the one
-    set with ``jax.set_mesh``.
+    set with ``jax.set_mesh``. With ``validate_only`` it checks what can be checked without
+    knowing whether the call is traced, and returns None.
     """
     if isinstance(out_sharding, PartitionSpec):
         mesh = jax.sharding.get_abstract_mesh()
@@ -423,6 +429,8 @@ def check_out_sharding(
                 f"`NamedSharding(mesh, spec)`."
             )
         spec = _canonical_spec(api, out_sharding, shape, mesh, traced)
+        if validate_only:
+            return None
         if traced:
             return spec
         concrete = jax.sharding.get_mesh()
@@ -447,6 +455,8 @@ def check_out_sharding(
                 f"with `jax.set_mesh` is {context}. Build the sharding on the mesh you set."
             )
         spec = _canonical_spec(api, out_sharding.spec, shape, mesh, traced)
+        if validate_only:
+            return None
         if traced and _has_explicit_axes(mesh) and (context is None or context.empty):
             raise ValueError(
                 f"`{api}` got `out_sharding` on a mesh with Explicit axes inside `jit` but no "
@@ -464,7 +474,7 @@ def check_out_sharding(
                 )
         return NamedSharding(mesh, spec, memory_kind=out_sharding.memory_kind)
     if isinstance(out_sharding, jax.sharding.Sharding):
-        return out_sharding  # SingleDeviceSharding etc.: placed as given
+        return None if validate_only else out_sharding  # SingleDeviceSharding etc.: as given
     raise TypeError(
         f"`{api}` needs `out_sharding` to be a NamedSharding, a PartitionSpec or None; got "
         f"{out_sharding!r} of type {type(out_sharding).__name__}. Pass e.g. "
@@ -590,7 +600,7 @@ class Initializer:
         key = check_key(self._label, key)
         shape, dtype = self._check_call(shape, dtype)
         if out_sharding is not None:  # checked before any work
-            check_out_sharding(self._label, out_sharding, shape)
+            check_out_sharding(self._label, out_sharding, shape, validate_only=True)
         if math.prod(shape) == 0:
             return place(jnp.zeros(shape, dtype), out_sharding, self._label)
         if is_narrow(dtype):

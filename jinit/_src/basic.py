@@ -79,7 +79,7 @@ class Constant(Initializer):
     supports_complex: ClassVar[bool] = True
 
     def _check_call(self, shape, dtype):
-        shape = canonical_shape(self.api, shape)
+        shape = canonical_shape(self._label, shape)
         if dtype is None:
             dtype = self.dtype
         dtype = default_float_dtype() if dtype is None else _const_dtype(dtype, self._label)
@@ -172,11 +172,17 @@ def _const_dtype(dtype, api: str = "constant"):
     if dtype is None:
         return None
     try:
-        return np.dtype(jnp.dtype(dtype))
+        dt = np.dtype(jnp.dtype(dtype))
     except TypeError as e:
         raise TypeError(
             f"`{api}` got dtype {dtype!r}, which is not a dtype. Pass e.g. `jnp.float32`."
         ) from e
+    if dt.kind in "OSUVMm":
+        raise TypeError(
+            f"`{api}` got dtype {dt}, which jax arrays cannot hold (jax supports numbers and "
+            f"bools). Pass e.g. `jnp.float32`."
+        )
+    return dt
 
 
 zeros = Constant(0.0, name="zeros")
@@ -361,7 +367,7 @@ def truncated_normal(
         raise ValueError(
             f"`{api}` needs `lower` < `upper`; got lower={lower}, upper={upper}. {fix}"
         )
-    if not all(math.isfinite(m) for m in laws.TruncatedNormal(1.0, lower, upper)._central()):
+    if not laws.truncated_mass(lower, upper) > 0:
         raise ValueError(
             f"`{api}`: the interval (lower={lower}, upper={upper}) lies so far from 0 (in units "
             f"of stddev) that it holds no probability mass in float64. Keep the bounds within "

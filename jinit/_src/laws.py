@@ -268,7 +268,7 @@ class TruncatedNormal(ElementwiseLaw):
                 f"`{_name(self)}` needs `lower` < `upper`; got lower={lo!r}, upper={hi!r}. "
                 + ("Swap them." if lo > hi else "Widen the interval.")
             )
-        if not all(math.isfinite(m) for m in self._central()):
+        if not truncated_mass(lo, hi) > 0 or not all(math.isfinite(m) for m in self._central()):
             raise ValueError(
                 f"`{_name(self)}`: the interval ({lo!r}, {hi!r}) (in units of `scale`) holds no "
                 f"probability mass in float64 (it lies beyond ~37 standard deviations). Move "
@@ -482,6 +482,14 @@ class ComplexTruncatedNormal(ElementwiseLaw):
 
     def summary(self):
         return f"CN(0, {_fmt(self.scale)}^2) with |z| < {_fmt(self.scale * self.radius)}"
+
+
+def truncated_mass(lower: float, upper: float) -> float:
+    r""":math:`\Phi(u) - \Phi(l)` in float64, computed in the tail the interval lies in (0 when
+    it underflows, beyond ~37 standard deviations)."""
+    if lower + upper > 0:
+        lower, upper = -upper, -lower
+    return _Phi(upper) - _Phi(lower)
 
 
 def complex_truncated_normal_rms(radius: float = 2.0) -> float:

@@ -404,7 +404,7 @@ def trunc_normal(
         )
     init = TruncNormal(mean, std, a, b)
     lo, hi = init.standardised_bounds
-    if not all(math.isfinite(m) for m in laws.TruncatedNormal(1.0, lo, hi)._central()):
+    if not laws.truncated_mass(lo, hi) > 0:
         raise ValueError(
             f"`{api}`: the interval [{a!r}, {b!r}] is {min(abs(lo), abs(hi)):.3g} standard "
             f"deviations from mean={mean!r} and holds no probability mass in float64. Move the "
