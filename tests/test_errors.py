@@ -8,15 +8,19 @@ dtype and key rows fail at call time.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from bad_input import Row, check_raises, params
-from jax.sharding import PartitionSpec
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jinit
+from jinit import theory
 from jinit._src import extra, torch_init
+from jinit._src.base import DTypeError, PRNGKeyError, ShapeError
 
 K = jax.random.key(0)
 NAN, INF = float("nan"), float("inf")
@@ -117,25 +121,25 @@ ROWS: list[Row] = [
     (
         "normal-int32-call",
         lambda: jinit.normal()(K, (2,), jnp.int32),
-        TypeError,
+        DTypeError,
         [r"`normal`", r"floating dtype", r"got dtype int32", r"Initialise in a float dtype"],
     ),
     (
         "normal-bool-build",
         lambda: jinit.normal(dtype=bool),
-        TypeError,
+        DTypeError,
         [r"`normal`", r"floating dtype", r"got dtype bool", r"Initialise in a float dtype"],
     ),
     (
         "he_uniform-int8-call",
         lambda: jinit.he_uniform()(K, (4, 3), jnp.int8),
-        TypeError,
+        DTypeError,
         [r"`he_uniform`", r"floating dtype", r"got dtype int8", r"Initialise in a float dtype"],
     ),
     (
         "uniform-complex64",
         lambda: jinit.uniform()(K, (2,), jnp.complex64),
-        TypeError,
+        DTypeError,
         [r"`uniform`", r"real floating dtypes only", r"got dtype complex64", r"such as float32"],
     ),
     (
@@ -277,7 +281,7 @@ ROWS: list[Row] = [
     (
         "key-array-of-keys",
         lambda: jinit.orthogonal()(jax.random.split(K, 3), (4, 3)),
-        TypeError,
+        PRNGKeyError,
         [r"`orthogonal`", r"single PRNG key", r"keys of shape \(3,\)", r"Use `jax\.vmap`"],
     ),
     (
@@ -288,22 +292,22 @@ ROWS: list[Row] = [
     ),
     # --- shapes --------------------------------------------------------------------------------
     (
-        "shape-int",
-        lambda: jinit.normal()(K, 5),
+        "shape-float-scalar",
+        lambda: jinit.normal()(K, 5.0),
         TypeError,
-        [r"`normal`", r"`shape`", r"the int 5", r"Pass `\(5,\)`"],
+        [r"`normal`", r"`shape`", r"got 5\.0 of type float", r"an int such as `5`"],
     ),
     (
         "shape-negative-dim",
         lambda: jinit.glorot_normal()(K, (3, -1)),
-        ValueError,
+        ShapeError,
         [r"`glorot_normal`", r"`shape`", r"\(3, -1\)", r"int >= 0"],
     ),
     (
         "shape-float-dim",
         lambda: jinit.normal()(K, (3.0, 2)),
         TypeError,
-        [r"`normal`", r"`shape`", r"\(3\.0, 2\)", r"`int\(\.\.\.\)`"],
+        [r"`normal`", r"`shape`", r"\(3\.0, 2\)", r"Use `3` if that is the size you mean"],
     ),
     (
         "shape-string",
@@ -442,8 +446,421 @@ ROWS: list[Row] = [
 ]
 
 
+# --- issue 10: shapes, keys, dtypes, out_sharding, float8, laws, theory ------------------------
+_X4 = jax.make_mesh((4,), ("x",), axis_types=(AxisType.Explicit,))
+_XY = jax.make_mesh((2, 2), ("x", "y"), axis_types=(AxisType.Explicit,) * 2)
+_AB = jax.make_mesh((2, 2), ("a", "b"), axis_types=(AxisType.Explicit,) * 2)
+_AUTO = jax.make_mesh((2, 2), ("x", "y"), axis_types=(AxisType.Auto,) * 2)
+
+
+def _in_mesh(mesh, call):
+    def run():
+        with jax.set_mesh(mesh):
+            return call()
+
+    return run
+
+
+ROWS += [
+    # shapes
+    (
+        "shape-nested",
+        lambda: jinit.normal()(K, ((4,), 3)),
+        TypeError,
+        [r"`normal`", r"`shape` to hold ints", r"entry \(4,\) is a tuple", r"`int\(\.\.\.\)`"],
+    ),
+    (
+        "shape-none",
+        lambda: jinit.truncated_normal()(K, None),
+        TypeError,
+        [r"`truncated_normal`", r"`shape`", r"got None of type NoneType", r"`\(64, 32\)`"],
+    ),
+    (
+        "shape-bool-dim",
+        lambda: jinit.he_normal()(K, (True, 3)),
+        TypeError,
+        [r"`he_normal`", r"`shape` to hold ints", r"entry True is a bool", r"`int\(\.\.\.\)`"],
+    ),
+    (
+        "shape-float-array",
+        lambda: jinit.uniform()(K, np.array([4.0, 3.0])),
+        TypeError,
+        [r"`uniform`", r"`shape` to hold ints", r"entry 4\.0", r"Use `4`"],
+    ),
+    (
+        "shape-2d-array",
+        lambda: jinit.zeros(K, np.ones((2, 2), int)),
+        TypeError,
+        [r"`zeros`", r"1-D sequence of ints", r"array of shape \(2, 2\)", r"`\(64, 32\)`"],
+    ),
+    (
+        "shape-negative-int",
+        lambda: jinit.normal()(K, -3),
+        ShapeError,
+        [r"`normal`", r"non-negative dimensions", r"shape \(-3,\)", r"int >= 0"],
+    ),
+    (
+        "shape-traced",
+        lambda: jax.jit(lambda n: jinit.normal()(K, (n, 2)))(3),
+        TypeError,
+        [r"`normal`", r"concrete `shape`", r"traced value", r"static arguments of `jit`"],
+    ),
+    (
+        "fans-float-shape",
+        lambda: jinit.fans((64.9, 32)),
+        TypeError,
+        [r"`fans`", r"`shape` to hold ints", r"\(64\.9, 32\)", r"`int\(\.\.\.\)`"],
+    ),
+    # keys
+    (
+        "key-none",
+        lambda: jinit.normal()(None, (2,)),
+        TypeError,
+        [r"`normal`", r"PRNG key", r"got None of type NoneType", r"`jax\.random\.key\(0\)`"],
+    ),
+    (
+        "key-uint32-length-4",
+        lambda: jinit.he_normal()(jnp.zeros((4,), jnp.uint32), (4, 3)),
+        TypeError,
+        [r"`he_normal`", r"shape \(4,\)", r"raw key is uint32 of shape \(2,\)", r"key\(0\)"],
+    ),
+    (
+        "key-raw-batch",
+        lambda: jinit.uniform()(jax.random.split(jax.random.PRNGKey(0), 3), (2,)),
+        PRNGKeyError,
+        [r"`uniform`", r"single PRNG key", r"raw keys of shape \(3, 2\)", r"`jax\.vmap`"],
+    ),
+    (
+        "key-int32-array",
+        lambda: jinit.glorot_uniform()(jnp.zeros((2,), jnp.int32), (4, 3)),
+        TypeError,
+        [r"`glorot_uniform`", r"dtype int32 and shape \(2,\)", r"uint32", r"key\(0\)"],
+    ),
+    (
+        "key-uint32-scalar",
+        lambda: jinit.orthogonal()(jnp.uint32(3), (4, 3)),
+        TypeError,
+        [r"`orthogonal`", r"dtype uint32 and shape \(\)", r"uint32 of shape \(2,\)", r"key\(0\)"],
+    ),
+    # dtypes
+    (
+        "dtype-uint8-truncated_normal",
+        lambda: jinit.truncated_normal()(K, (2,), jnp.uint8),
+        DTypeError,
+        [r"`truncated_normal`", r"floating dtype", r"got dtype uint8", r"cast afterwards"],
+    ),
+    (
+        "dtype-complex-truncated_normal",
+        lambda: jinit.truncated_normal()(K, (2,), jnp.complex64),
+        DTypeError,
+        [r"`truncated_normal`", r"real floating dtypes only", r"complex64", r"such as float32"],
+    ),
+    (
+        "dtype-float6",
+        lambda: jinit.he_normal()(K, (4, 3), jnp.float6_e2m3fn),
+        DTypeError,
+        [r"`he_normal`", r"float6_e2m3fn", r"jax cannot create arrays", r"float8_e4m3fn"],
+    ),
+    (
+        "dtype-float8_e8m0fnu",
+        lambda: jinit.normal()(K, (4,), jnp.float8_e8m0fnu),
+        DTypeError,
+        [r"`normal`", r"float8_e8m0fnu", r"neither zero nor negative", r"Draw in float32"],
+    ),
+    (
+        "dtype-object-zeros",
+        lambda: jinit.zeros(K, (2,), object),
+        TypeError,
+        [r"`zeros`", r"dtype object", r"cannot hold", r"`jnp\.float32`"],
+    ),
+    (
+        "zeros-in-float8_e8m0fnu",
+        lambda: jinit.zeros(K, (2,), jnp.float8_e8m0fnu),
+        ValueError,
+        [r"`zeros`", r"value 0\.0", r"float8_e8m0fnu", r"no 0", r"wider dtype"],
+    ),
+    (
+        "constant-overflows-float8",
+        lambda: jinit.constant(1000.0)(K, (2,), jnp.float8_e4m3fn),
+        ValueError,
+        [r"`constant`", r"value 1000\.0", r"float8_e4m3fn", r"±448", r"wider dtype"],
+    ),
+    (
+        "constant-overflows-float16",
+        lambda: jinit.constant(1e6)(K, (2,), jnp.float16),
+        ValueError,
+        [r"`constant`", r"value 1000000\.0", r"float16", r"becomes inf", r"wider dtype"],
+    ),
+    (
+        "torch.normal-float6",
+        lambda: torch_init.normal()(K, (4,), jnp.float6_e3m2fn),
+        DTypeError,
+        [r"`jinit\.torch\.normal`", r"float6_e3m2fn", r"jax cannot create arrays", r"float32"],
+    ),
+    # out_sharding
+    (
+        "out_sharding-not-divisible",
+        lambda: jinit.normal()(K, (6, 4), out_sharding=NamedSharding(_X4, PartitionSpec("x"))),
+        ValueError,
+        [r"`normal`", r"dimension 0 of shape \(6, 4\) has size 6", r"4 devices", r"divisible"],
+    ),
+    (
+        "out_sharding-not-divisible-spec",
+        _in_mesh(_X4, lambda: jinit.he_normal()(K, (4, 6), out_sharding=PartitionSpec(None, "x"))),
+        ValueError,
+        [r"`he_normal`", r"dimension 1", r"size 6", r"pass None for that dimension"],
+    ),
+    (
+        "out_sharding-unknown-axis",
+        _in_mesh(_XY, lambda: jinit.normal()(K, (8, 4), out_sharding=PartitionSpec("z"))),
+        ValueError,
+        [r"`normal`", r"axis 'z'", r"mesh has axes \('x', 'y'\)", r"Use one of those"],
+    ),
+    (
+        "out_sharding-duplicate-axis",
+        _in_mesh(_XY, lambda: jinit.zeros(K, (8, 4), out_sharding=PartitionSpec("x", "x"))),
+        ValueError,
+        [r"`zeros`", r"`out_sharding` spec", r"axis 'x' twice", r"at most one dimension"],
+    ),
+    (
+        "out_sharding-too-long",
+        lambda: jinit.ones(K, (8,), out_sharding=NamedSharding(_X4, PartitionSpec(None, "x"))),
+        ValueError,
+        [r"`ones`", r"2 entries", r"shape \(8,\) \(rank 1\)", r"at most one entry"],
+    ),
+    (
+        "out_sharding-tuple",
+        lambda: jinit.normal()(K, (8,), out_sharding=("x",)),
+        TypeError,
+        [r"`normal`", r"`out_sharding`", r"got \('x',\) of type tuple", r"NamedSharding\(mesh,"],
+    ),
+    (
+        "out_sharding-other-mesh",
+        _in_mesh(
+            _XY, lambda: jinit.normal()(K, (8, 4), out_sharding=NamedSharding(_AB, PartitionSpec()))
+        ),
+        ValueError,
+        [r"`normal`", r"on mesh", r"the mesh set with `jax\.set_mesh`", r"Build the sharding"],
+    ),
+    (
+        "out_sharding-unconstrained-explicit",
+        _in_mesh(
+            _XY,
+            lambda: jinit.normal()(
+                K, (8, 4), out_sharding=PartitionSpec(PartitionSpec.UNCONSTRAINED, "x")
+            ),
+        ),
+        ValueError,
+        [r"`normal`", r"P\.UNCONSTRAINED", r"Explicit axes", r"pass None"],
+    ),
+    (
+        "out_sharding-explicit-under-jit-without-mesh",
+        lambda: jax.jit(
+            lambda k: jinit.normal()(k, (8,), out_sharding=NamedSharding(_X4, PartitionSpec("x")))
+        )(K),
+        ValueError,
+        [r"`normal`", r"Explicit axes inside `jit`", r"no mesh is set", r"jax\.set_mesh"],
+    ),
+    # truncated normals
+    (
+        "truncated_normal-beyond-float64",
+        lambda: jinit.truncated_normal(lower=40.0, upper=41.0),
+        ValueError,
+        [r"`truncated_normal`", r"lower=40\.0, upper=41\.0", r"no probability mass", r"37"],
+    ),
+    (
+        "torch.trunc_normal-upper-tail-beyond-float64",
+        lambda: torch_init.trunc_normal(0.0, 1.0, 40.0, 41.0),
+        ValueError,
+        [r"`jinit\.torch\.trunc_normal`", r"\[40\.0, 41\.0\]", r"no probability mass", r"closer"],
+    ),
+    # law constructors
+    (
+        "laws.Uniform-reversed",
+        lambda: jinit.laws.Uniform(1.0, 0.0),
+        ValueError,
+        [r"`jinit\.laws\.Uniform`", r"`low` <= `high`", r"low=1\.0, high=0\.0", r"Swap them"],
+    ),
+    (
+        "laws.Uniform-string",
+        lambda: jinit.laws.Uniform("a", 1.0),
+        TypeError,
+        [r"`jinit\.laws\.Uniform`", r"`low`", r"got 'a' of type str", r"`low=1\.0`"],
+    ),
+    (
+        "laws.Normal-nan",
+        lambda: jinit.laws.Normal(NAN),
+        ValueError,
+        [r"`jinit\.laws\.Normal`", r"finite `scale`", r"got nan", r"Pass a finite number"],
+    ),
+    (
+        "laws.Normal-negative",
+        lambda: jinit.laws.Normal(-1.0),
+        ValueError,
+        [r"`jinit\.laws\.Normal`", r"`scale` >= 0", r"got -1\.0", r"pass 1\.0"],
+    ),
+    (
+        "laws.Normal-inf-loc",
+        lambda: jinit.laws.Normal(1.0, INF),
+        ValueError,
+        [r"`jinit\.laws\.Normal`", r"finite `loc`", r"got inf", r"Pass a finite number"],
+    ),
+    (
+        "laws.TruncatedNormal-reversed",
+        lambda: jinit.laws.TruncatedNormal(1.0, 2.0, -2.0),
+        ValueError,
+        [r"`jinit\.laws\.TruncatedNormal`", r"`lower` < `upper`", r"lower=2\.0", r"Swap"],
+    ),
+    (
+        "laws.TruncatedNormal-nan-bound",
+        lambda: jinit.laws.TruncatedNormal(1.0, NAN, 2.0),
+        ValueError,
+        [r"`jinit\.laws\.TruncatedNormal`", r"finite `lower`", r"got nan", r"±inf is allowed"],
+    ),
+    (
+        "laws.ComplexNormal-negative",
+        lambda: jinit.laws.ComplexNormal(-0.5),
+        ValueError,
+        [r"`jinit\.laws\.ComplexNormal`", r"`scale` >= 0", r"got -0\.5", r"pass 0\.5"],
+    ),
+    (
+        "laws.ComplexDiskUniform-inf",
+        lambda: jinit.laws.ComplexDiskUniform(INF),
+        ValueError,
+        [r"`jinit\.laws\.ComplexDiskUniform`", r"finite `radius`", r"got inf", r"finite"],
+    ),
+    (
+        "laws.ComplexTruncatedNormal-zero-radius",
+        lambda: jinit.laws.ComplexTruncatedNormal(1.0, 0.0),
+        ValueError,
+        [r"`jinit\.laws\.ComplexTruncatedNormal`", r"`radius` > 0", r"got 0\.0", r"positive"],
+    ),
+    (
+        "laws.DeterministicLaw-string",
+        lambda: jinit.laws.DeterministicLaw("abc"),
+        TypeError,
+        [r"`jinit\.laws\.DeterministicLaw`", r"numeric array", r"got 'abc'", r"np\.zeros"],
+    ),
+    (
+        "laws.OrthogonalLaw-rank-1",
+        lambda: jinit.laws.OrthogonalLaw((5,), 1.0),
+        ValueError,
+        [r"`jinit\.laws\.OrthogonalLaw`", r"rank 2 or more", r"got \(5,\)", r"dimension >= 1"],
+    ),
+    (
+        "laws.OrthogonalLaw-column_axis",
+        lambda: jinit.laws.OrthogonalLaw((4, 3), 1.0, column_axis=2),
+        ValueError,
+        [r"`jinit\.laws\.OrthogonalLaw`", r"`column_axis` in -2\.\.1", r"got 2", r"an axis"],
+    ),
+    (
+        "laws.SparseLaw-too-many-zeros",
+        lambda: jinit.laws.SparseLaw((4, 3), 0, 5, jinit.laws.Normal(1.0)),
+        ValueError,
+        [r"`jinit\.laws\.SparseLaw`", r"`zeros_per_unit`", r"shape\[axis\] = 4", r"got 5"],
+    ),
+    (
+        "laws.SparseLaw-nonzero-not-a-law",
+        lambda: jinit.laws.SparseLaw((4, 3), 0, 1, 0.5),
+        TypeError,
+        [r"`jinit\.laws\.SparseLaw`", r"`nonzero`", r"got 0\.5", r"jinit\.laws\.Normal"],
+    ),
+    (
+        "laws.Law-bad-dtype",
+        lambda: jinit.laws.Normal(1.0, dtype="float33"),
+        TypeError,
+        [r"`jinit\.laws\.Normal`", r"`dtype`", r"got 'float33'", r"`dtype=jnp\.float32`"],
+    ),
+    # theory
+    (
+        "theory.q_map-negative-q",
+        lambda: theory.q_map("relu", -1.0, 2.0, 0.0),
+        ValueError,
+        [r"`q_map`", r"`q` finite, non-negative", r"got -1\.0", r"Variances are >= 0"],
+    ),
+    (
+        "theory.q_star-nan-sigma_w2",
+        lambda: theory.q_star("tanh", NAN, 0.0),
+        ValueError,
+        [r"`q_star`", r"`sigma_w2`", r"got nan", r"Variances are >= 0"],
+    ),
+    (
+        "theory.c_map-correlation",
+        lambda: theory.c_map("tanh", 1.5, 1.0, 1.0, 0.0),
+        ValueError,
+        [r"`c_map`", r"`c` in \[-1, 1\]", r"got 1\.5", r"Correlations lie in"],
+    ),
+    (
+        "theory.gaussian_expectation-inf-q",
+        lambda: theory.gaussian_expectation(jnp.tanh, INF),
+        ValueError,
+        [r"`gaussian_expectation`", r"`q` finite", r"got inf", r"Variances"],
+    ),
+    (
+        "theory.gaussian_mean-nan-shift",
+        lambda: theory.gaussian_mean("relu", 1.0, shift=NAN),
+        ValueError,
+        [r"`gaussian_mean`", r"`shift` finite", r"got nan", r"Pass finite numbers"],
+    ),
+    (
+        "theory.gaussian_cross_moment-array-c",
+        lambda: theory.gaussian_cross_moment("relu", 1.0, np.array([0.5, -2.0])),
+        ValueError,
+        [r"`gaussian_cross_moment`", r"`c` in \[-1, 1\]", r"array holding -2\.0", r"Correl"],
+    ),
+    (
+        "theory.gaussian_cross_moment-negative-q2",
+        lambda: theory.gaussian_cross_moment("relu", 1.0, 0.5, q2=-1.0),
+        ValueError,
+        [r"`gaussian_cross_moment`", r"`q2`", r"got -1\.0", r"Variances are >= 0"],
+    ),
+    (
+        "theory.chi1-negative-sigma_w2",
+        lambda: theory.chi1("relu", -2.0, 0.0),
+        ValueError,
+        [r"`chi1`", r"`sigma_w2`", r"got -2\.0", r"Variances are >= 0"],
+    ),
+    (
+        "theory.c_star-c0",
+        lambda: theory.c_star("tanh", 1.0, 0.1, c0=3.0),
+        ValueError,
+        [r"`c_star`", r"`c0` in \[-1, 1\]", r"got 3\.0", r"Correlations"],
+    ),
+    (
+        "theory.depth_scales-negative-in-array",
+        lambda: theory.depth_scales("relu", [1.0, -1.0], 0.0),
+        ValueError,
+        [r"`depth_scales`", r"`sigma_w2`", r"array holding -1\.0", r"Variances"],
+    ),
+    (
+        "theory.q_map-string",
+        lambda: theory.q_map("relu", "1", 2.0, 0.0),
+        TypeError,
+        [r"`q_map`", r"`q` to be a real number", r"got '1' of type str", r"array"],
+    ),
+    (
+        "theory.phase-nan-tol",
+        lambda: theory.phase("relu", 2.0, 0.0, tol=NAN),
+        ValueError,
+        [r"`phase`", r"`tol`", r"got nan", r"finite"],
+    ),
+    (
+        "theory.activation-math-function",
+        lambda: theory.activation(math.tanh),
+        TypeError,
+        [r"`activation`", r"could not apply `fn` \(tanh\)", r"jax array", r"`jnp\.tanh`"],
+    ),
+    (
+        "theory.activation-not-elementwise",
+        lambda: theory.activation(lambda x: x.sum(), name="total"),
+        TypeError,
+        [r"`activation`", r"`fn` \(total\)", r"element-wise", r"shape \(3,\)"],
+    ),
+]
+
+
 def test_table_is_large_and_unique():
-    assert len(ROWS) >= 30
+    assert len(ROWS) >= 100
 
 
 @pytest.mark.parametrize("call, exc, patterns", params(ROWS))

@@ -275,8 +275,8 @@ def canonical_shape(api: str, shape: Any) -> tuple[int, ...]:
         if isinstance(d, (bool, np.bool_)) or not _is_int_like(d):
             shown = shape if isinstance(shape, (bool, np.bool_)) else _show(dims)
             raise TypeError(
-                f"`{api}` needs `shape` to hold ints; got {shown!r}, whose entry {d!r} is a "
-                f"{type(d).__name__}. "
+                f"`{api}` needs `shape` to hold ints; got {shown!r}, whose entry {_plain(d)!r} "
+                f"is a {type(d).__name__}. "
                 + (
                     f"Use `{int(d)}` if that is the size you mean."
                     if isinstance(d, (float, np.floating)) and float(d).is_integer()
@@ -303,9 +303,15 @@ def _is_int_like(d: Any) -> bool:
 
 def _show(dims: Sequence[Any]) -> Any:
     try:
-        return tuple(dims)
+        return tuple(_plain(d) for d in dims)
     except TypeError:  # pragma: no cover - an unusual sequence
         return dims
+
+
+def _plain(d: Any) -> Any:
+    """A numpy scalar as the Python number it holds (for messages: ``4.0``, not
+    ``np.float64(4.0)``)."""
+    return d.item() if isinstance(d, np.generic) else d
 
 
 @functools.lru_cache(maxsize=8)

@@ -177,7 +177,7 @@ def _const_dtype(dtype, api: str = "constant"):
         raise TypeError(
             f"`{api}` got dtype {dtype!r}, which is not a dtype. Pass e.g. `jnp.float32`."
         ) from e
-    if dt.kind in "OSUVMm":
+    if dt.kind in "OSUMm" or (dt.kind == "V" and not jnp.issubdtype(dt, jnp.inexact)):
         raise TypeError(
             f"`{api}` got dtype {dt}, which jax arrays cannot hold (jax supports numbers and "
             f"bools). Pass e.g. `jnp.float32`."
