@@ -594,11 +594,23 @@ class Initializer:
 
         Args:
           key: a PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``).
-          shape: the shape of the array.
+          shape: the shape of the array, in any form ``jax.nn.initializers`` take: a tuple or
+            list of ints, an int (``5`` is ``(5,)``), numpy integers, a 1-D integer array.
           dtype: its dtype; ``None`` means the initialiser's own default dtype if it was built
-            with one, else the default float dtype (float32; float64 under x64).
-          out_sharding: optional ``NamedSharding`` or ``PartitionSpec`` of the result. The values
-            do not depend on it.
+            with one, else the default float dtype (float32; float64 under x64). float8 and
+            float4 weights are drawn in float32 and rounded once, saturating at the dtype's
+            largest value (jax's own float8 draws are coarse or NaN); :meth:`law` then
+            records the dtype and the statistics use the rounded law.
+          out_sharding: optional ``NamedSharding`` or ``PartitionSpec`` of the result, checked
+            against the shape and mesh before any work. The values do not depend on it; the
+            result's sharding is the one ``jax.nn.initializers`` return for the same call.
+
+        Raises:
+          TypeError: a key that is not a single PRNG key, a shape that is not ints, a value
+            that is not a dtype or sharding (jax's type for each).
+          ValueError: a batch of keys, an integer/bool dtype (as in jax: these exceptions are
+            both TypeError and ValueError, see :class:`DTypeError`, :class:`PRNGKeyError`,
+            :class:`ShapeError`), or an ``out_sharding`` that does not fit the shape or mesh.
 
         Returns:
           An array of ``shape`` and ``dtype`` following :meth:`law`.
