@@ -492,3 +492,29 @@ def test_truncated_normal_keeps_jax_bits_where_jax_is_accurate(lower, upper, dty
 def test_truncated_normal_beyond_float64_is_refused_at_build():
     with pytest.raises(ValueError, match=r"`truncated_normal`.*no probability mass"):
         jinit.truncated_normal(lower=40.0, upper=41.0)
+
+
+AXIS_CASES = [
+    # (id, builder name, hyper-parameters, shape): an axis out of range for the shape
+    ("variance_scaling-out_axis", "variance_scaling", (1.0, "fan_in", "normal"), {"out_axis": -3}),
+    ("glorot_uniform-batch_axis", "glorot_uniform", (), {"batch_axis": 5}),
+    ("he_normal-in_axis", "he_normal", (), {"in_axis": 2}),
+    ("orthogonal-column_axis", "orthogonal", (), {"column_axis": 2}),
+    ("delta_orthogonal-column_axis", "delta_orthogonal", (), {"column_axis": -3}),
+]
+
+
+@pytest.mark.parametrize(
+    "builder, args, kwargs", [c[1:] for c in AXIS_CASES], ids=[c[0] for c in AXIS_CASES]
+)
+def test_axis_out_of_range_parity(builder, args, kwargs):
+    """jax raises IndexError (from deep inside); jinit's error is an IndexError too, and a
+    ValueError (jinit's type since 0.1), with a message naming the axis and the valid range."""
+    shape = (
+        (3, 3, 4, 8) if builder == "delta_orthogonal" else (2, 4, 3)[-(2 + (builder[0] == "g")) :]
+    )
+    theirs = _error(lambda: getattr(jax.nn.initializers, builder)(*args, **kwargs)(K, shape))
+    ours = _error(lambda: getattr(jinit, builder)(*args, **kwargs)(K, shape))
+    assert isinstance(theirs, IndexError), theirs
+    assert isinstance(ours, IndexError) and isinstance(ours, ValueError), repr(ours)
+    assert re.match(rf"`{builder}`", str(ours)) and "valid axes are" in str(ours), str(ours)

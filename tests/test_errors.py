@@ -20,7 +20,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 import jinit
 from jinit import theory
 from jinit._src import extra, torch_init
-from jinit._src.base import DTypeError, PRNGKeyError, ShapeError
+from jinit._src.base import AxisError, DTypeError, PRNGKeyError, ShapeError
 
 K = jax.random.key(0)
 NAN, INF = float("nan"), float("inf")
@@ -61,31 +61,31 @@ ROWS: list[Row] = [
     (
         "fans-in_axis-out-of-range",
         lambda: jinit.fans((4, 3), in_axis=2),
-        ValueError,
+        AxisError,
         [r"`fans`", r"`in_axis=2`", r"shape \(4, 3\)", r"valid axes are -2\.\.1"],
     ),
     (
         "variance_scaling-out_axis-out-of-range",
         lambda: jinit.variance_scaling(1.0, "fan_in", "normal", out_axis=-3)(K, (4, 3)),
-        ValueError,
+        AxisError,
         [r"`variance_scaling`", r"`out_axis=-3`", r"shape \(4, 3\)", r"valid axes are -2\.\.1"],
     ),
     (
         "glorot_uniform-batch_axis-out-of-range",
         lambda: jinit.glorot_uniform(batch_axis=5)(K, (2, 4, 3)),
-        ValueError,
+        AxisError,
         [r"`glorot_uniform`", r"`batch_axis=5`", r"shape \(2, 4, 3\)", r"valid axes are -3\.\.2"],
     ),
     (
         "orthogonal-column_axis-out-of-range",
         lambda: jinit.orthogonal(column_axis=2)(K, (4, 3)),
-        ValueError,
+        AxisError,
         [r"`orthogonal`", r"`column_axis=2`", r"shape \(4, 3\)", r"valid axes are -2\.\.1"],
     ),
     (
         "delta_orthogonal-column_axis-out-of-range",
         lambda: jinit.delta_orthogonal(column_axis=-3)(K, (3, 3, 4, 8)),
-        ValueError,
+        AxisError,
         [r"`delta_orthogonal`", r"`column_axis=-3`", r"\(4, 8\)", r"valid axes are -2\.\.1"],
     ),
     (

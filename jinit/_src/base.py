@@ -54,6 +54,11 @@ class PRNGKeyError(TypeError, ValueError):
     ``jax.nn.initializers`` and a ``TypeError`` (jinit's type for it since 0.1)."""
 
 
+class AxisError(ValueError, IndexError):
+    """An axis out of range for the shape: an ``IndexError`` as in ``jax.nn.initializers`` and a
+    ``ValueError`` (jinit's type for it since 0.1), like numpy's ``AxisError``."""
+
+
 def default_float_dtype() -> np.dtype:
     """The dtype ``dtype=None`` stands for: float32, or float64 when ``jax_enable_x64`` is on."""
     return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
@@ -358,7 +363,7 @@ def check_key(api: str, key: Any) -> jax.Array:
 
 def normalize_axis(api: str, name: str, axis: int, ndim: int, shape: tuple[int, ...]) -> int:
     if not -ndim <= axis < ndim:
-        raise ValueError(
+        raise AxisError(
             f"`{api}` got `{name}={axis}`, which is out of range for shape {shape} of rank "
             f"{ndim}; valid axes are {-ndim}..{ndim - 1}."
         )
