@@ -1,7 +1,12 @@
 """Built-in sweep architectures: shapes, layer maths against direct formulas, argument checks.
 
-The layer functions are compared with independent implementations (``lax.conv_general_dilated``
-for the CNN, numpy for attention and LayerNorm) to float32 rounding (atol 1e-5 on O(1) values).
+The layer functions are compared with independent float64 implementations (numpy formulas for
+the MLP, attention and LayerNorm; ``lax.conv_general_dilated`` for the CNN). The tolerance is the
+float32 rounding bound of the network's own computation, derived per element by
+``tests/rounding.py`` (``γ_n Σ|xᵢwᵢ|`` for every inner product of ``n`` terms, ``u|v|`` per
+elementwise operation, ``16u|v|`` per XLA transcendental, propagated through the layers by the
+exact sensitivities): it holds for any CPU, blocking or XLA version, and it is small enough that
+a transposed kernel or a 1 % activation gain error fails it (checked below).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rounding import assert_within, evaluate, excess
 
 import jinit
 from jinit._src import networks, theory
@@ -59,7 +65,8 @@ def test_specs_and_shapes(net, specs, input_shape):
 def test_cnn_layer_is_a_convolution(padding, k):
     net = cnn(3, 1, k, "linear", padding=padding, image_size=6)
     x, w, b = _normal(0, (2, 6, 6, 3)), _normal(1, (k, k, 3, 3)), _normal(2, (3,))
-    h, _ = jax.jit(net.pre)({"kernel": w, "bias": b}, x)
+    p = {"kernel": w, "bias": b}
+    h, _ = jax.jit(net.pre)(p, x)
     dn = ("NHWC", "HWIO", "NHWC")
     if padding == "circular":
         lo, hi = (k - 1) // 2, k // 2
@@ -67,7 +74,12 @@ def test_cnn_layer_is_a_convolution(padding, k):
         ref = jax.lax.conv_general_dilated(xp, w, (1, 1), "VALID", dimension_numbers=dn)
     else:
         ref = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dn)
-    np.testing.assert_allclose(h, ref + b, atol=1e-5)
+    ref = ref + b
+    # the float64 value of the layer and the rounding bound of any float32 evaluation of it
+    val, bound = evaluate(lambda p, x: net.pre(p, x)[0], p, x)
+    assert_within(h, val, bound, "jinit's layer")
+    assert_within(ref, val, bound, "lax.conv_general_dilated")  # another float32 blocking
+    assert excess(h, val + 1e-3 * np.abs(val).max(), bound) > 1  # sensitivity of the bound
 
 
 @pytest.mark.parametrize("residual", [False, True])
@@ -75,27 +87,44 @@ def test_cnn_layer_is_a_convolution(padding, k):
 def test_mlp_follows_the_theory_convention(residual, layernorm):
     """h¹ = x⁰W¹+b¹, hˡ = [hˡ⁻¹ +] xˡ⁻¹Wˡ + bˡ, xˡ = φ(LN?(hˡ)) — unrolled by hand in numpy."""
     net = mlp(6, 3, "tanh", residual=residual, layernorm=layernorm)
-    x0 = np.asarray(_normal(0, (4, 6)), np.float64)
+    x0 = _normal(0, (4, 6))
     gen = jax.jit(lambda k: net.layer_params(k, jinit.lecun_normal(), jinit.normal(0.5), "f4"))
     ps = [gen(jax.random.fold_in(KEY, i)) for i in range(3)]
     pre, post = jax.jit(net.pre), jax.jit(net.post)
-    carry = net.initial_carry(jnp.asarray(x0, jnp.float32))
-    x, h_prev = x0, np.zeros_like(x0)
-    for p in ps:
-        h, aux = pre(p, carry)
-        carry, a = post(p, h, carry, aux)
-        ref_h = x @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"], np.float64)
-        ref_h = ref_h + h_prev if residual else ref_h
-        z = ref_h
-        if layernorm:
-            z = (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + 1e-6)
-        ref_a = np.tanh(z)
-        np.testing.assert_allclose(h, ref_h, atol=1e-5)
-        np.testing.assert_allclose(a, ref_a, atol=1e-5)
-        x, h_prev = ref_a, ref_h
+
+    def run(ps, x0, pre=net.pre, post=net.post):
+        carry, out = net.initial_carry(x0), []
+        for p in ps:
+            h, aux = pre(p, carry)
+            carry, a = post(p, h, carry, aux)
+            out.append((h, a))
+        return out
+
+    got = run(ps, jnp.asarray(x0), pre, post)  # float32, one jitted layer at a time
+    _, bound = evaluate(run, ps, x0)  # rounding bound of the float32 network, accumulated
+
+    def numpy_ref(ps, gain=1.0, transpose=False):
+        x, h_prev, out = np.asarray(x0, np.float64), np.zeros((4, 6)), []
+        for p in ps:
+            w = np.asarray(p["kernel"], np.float64)
+            ref_h = x @ (w.T if transpose else w) + np.asarray(p["bias"], np.float64)
+            ref_h = ref_h + h_prev if residual else ref_h
+            z = ref_h
+            if layernorm:
+                z = (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + 1e-6)
+            ref_a = gain * np.tanh(z)
+            out.append((ref_h, ref_a))
+            x, h_prev = ref_a, ref_h
+        return out
+
+    assert_within(got, numpy_ref(ps), bound, "MLP vs numpy")
+    # the bound is tight enough to catch a transposed kernel or a 1 % gain error
+    assert excess(got, numpy_ref(ps, transpose=True), bound) > 1
+    assert excess(got, numpy_ref(ps, gain=1.01), bound) > 1
 
 
 def test_transformer_block_against_numpy():
+    """Pre-LN block (attention, residual, LayerNorm, ReLU MLP) against float64 numpy."""
     net = transformer(8, 1, 2, mlp_ratio=2, seq_len=3, activation="relu")
     gen = jax.jit(lambda k: net.layer_params(k, jinit.glorot_normal(), jinit.normal(0.3), "f4"))
     p = gen(KEY)
@@ -119,9 +148,18 @@ def test_transformer_block_against_numpy():
     mid = xn + att @ P["out"] + P["out_bias"]
     ref_h = ln(mid, P["ln2_scale"], P["ln2_bias"]) @ P["mlp_in"] + P["mlp_in_bias"]
     ref_out = mid + np.maximum(ref_h, 0) @ P["mlp_out"] + P["mlp_out_bias"]
-    np.testing.assert_allclose(h, ref_h, atol=1e-5)
-    np.testing.assert_allclose(out, ref_out, atol=1e-5)
-    np.testing.assert_allclose(a, np.maximum(ref_h, 0), atol=1e-5)
+
+    def block(p, x):
+        h, aux = net.pre(p, x)
+        out, a = net.post(p, h, x, aux)
+        return h, out, a
+
+    _, bound = evaluate(block, p, x)  # rounding bound of the float32 block
+    ref = (ref_h, ref_out, np.maximum(ref_h, 0))
+    assert_within((h, out, a), ref, bound, "transformer block vs numpy")
+    # sensitivity: 1 % off in the MLP's second matrix is caught
+    bad = mid + np.maximum(ref_h, 0) @ (1.01 * P["mlp_out"]) + P["mlp_out_bias"]
+    assert excess(out, bad, bound[1]) > 1
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "gelu", "selu", "silu", "linear", "swish"])
