@@ -53,6 +53,8 @@ U = 2.0**-24  # float32 unit roundoff
 C_FN = 16  # ulps allowed for XLA's float32 exp/tanh/erf/rsqrt (worst measured: 5.7)
 SLACK = 2.0  # second-order terms and XLA's algebraic rewrites
 REL_FLOOR = 1e-12  # the float64 evaluation of the reference
+# a one-off float64 program: XLA's slow optimisation passes cost more than they save
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 NEAR_TIE = 1e-3  # compared differences below this get their own rounding bound
 
 
@@ -198,7 +200,6 @@ def evaluate(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
         outs, diffs = _run(closed.jaxpr, closed.consts, flat, eps, rec, [])
         return outs, diffs
 
-    @jax.jit
     def values(flat):
         rec: dict[str, list] = {"delta": []}
         outs, diffs = outputs(flat, None, rec)
@@ -232,10 +233,16 @@ def evaluate(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
 
     with jax.enable_x64(True):
         flat = [jnp.asarray(np.asarray(a), jnp.float64) for a in jax.tree.leaves(args)]
-        outs, diffs, deltas = values(flat)
+        outs, diffs, deltas = (
+            jax.jit(values).lower(flat).compile(compiler_options=_FAST_COMPILE)(flat)
+        )
         # only differences near a tie (usually none) get a bound of their own
         near = [np.flatnonzero(np.abs(np.asarray(d)) < NEAR_TIE) for d in diffs]
-        bnds = jax.jit(bounds)(flat, deltas, [jnp.asarray(i) for i in near])
+        near_idx = [jnp.asarray(i) for i in near]
+        compiled = (
+            jax.jit(bounds).lower(flat, deltas, near_idx).compile(compiler_options=_FAST_COMPILE)
+        )
+        bnds = compiled(flat, deltas, near_idx)
         for d, i, b in zip(diffs, near, bnds[n:], strict=True):
             close = np.abs(np.asarray(d).ravel()[i]) <= SLACK * np.asarray(b)
             if close.any():
