@@ -18,7 +18,7 @@ from bad_input import check_raises, params
 import jinit
 from jinit import mup
 from jinit import recipes as R
-from jinit._src.base import PRNGKeyError
+from jinit._src.base import AxisError, PRNGKeyError
 from jinit._src.mup import CoordCheckResult
 
 K = jax.random.key(0)
@@ -472,7 +472,7 @@ ROWS = [
     (
         "mup-width-info-axis-out-of-range",
         lambda: mup.width_info(M64, M32, in_axis=5),
-        ValueError,
+        AxisError,
         ["`jinit.mup.width_info`", "in_axis=5", "rank 2"],
     ),
     (
