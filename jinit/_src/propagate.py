@@ -553,9 +553,7 @@ class SweepResult:
         """
         from jinit._src import output
 
-        target = output.check_file_target(
-            path, "`jinit.SweepResult.to_csv`", example="results.csv"
-        )
+        target = output.check_file_target(path, "`jinit.SweepResult.to_csv`", example="results.csv")
         run_id = output.ensure_run_id(self.config)
         cols = ["init", "layer", "quantity", "mean", "se", "q05", "q50", "q95"]
         cols += ["finite_seeds", "nonfinite_seeds", "predicted", "run_id"]
