@@ -41,6 +41,7 @@ import difflib
 import functools
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -443,13 +444,11 @@ def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int]:
             tree = nnx.state(tree, nnx.Param)
     except ImportError:  # pragma: no cover - flax is a dependency
         pass
-    try:
-        import equinox as eqx
-
-        if isinstance(tree, eqx.Module):
-            default_axis = 0  # equinox stores weights as (out, in, ...)
-    except ImportError:  # pragma: no cover - equinox is optional
-        pass
+    # equinox is not a dependency: an equinox module can only exist once equinox is imported,
+    # so look it up among the loaded modules instead of importing it.
+    eqx = sys.modules.get("equinox")
+    if eqx is not None and isinstance(tree, eqx.Module):
+        default_axis = 0  # equinox stores weights as (out, in, ...)
     out = []
     for path, value, _ in named_leaves(tree):
         if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
