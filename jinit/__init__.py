@@ -32,6 +32,8 @@ from jinit._src.extra import zerO as zerO
 from jinit._src.fans import Fans as Fans
 from jinit._src.fans import fans as fans
 from jinit._src.laws import law as law
+from jinit._src.layouts import Layout as Layout
+from jinit._src.layouts import layouts as layouts
 from jinit._src.lsuv import LSUVLayer as LSUVLayer
 from jinit._src.lsuv import LSUVReport as LSUVReport
 from jinit._src.lsuv import lsuv as lsuv
@@ -121,6 +123,8 @@ __all__ = [
     "kaiming_uniform",
     "law",
     "laws",
+    "Layout",
+    "layouts",
     "lecun_normal",
     "lecun_uniform",
     "linen_model",

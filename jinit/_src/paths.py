@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["is_array", "key_name", "named_leaves", "path_str"]
+__all__ = ["is_array", "is_shape", "key_name", "named_leaves", "path_str"]
 
 
 def key_name(k: Any) -> str:
@@ -60,11 +60,20 @@ def _unbox(x: Any) -> Any:
     return x.get_value() if hasattr(x, "get_value") else x.value
 
 
-def named_leaves(tree: Any) -> list[tuple[str, Any, Callable[[Any], Any] | None]]:
+def is_shape(x: Any) -> bool:
+    """True for a ``jax.ShapeDtypeStruct`` (a leaf of a ``jax.eval_shape`` tree)."""
+    return isinstance(x, jax.ShapeDtypeStruct)
+
+
+def named_leaves(
+    tree: Any, *, shapes: bool = False
+) -> list[tuple[str, Any, Callable[[Any], Any] | None]]:
     """List ``(path, array, box)`` for every array leaf of ``tree`` in tree-flatten order.
 
     ``box`` is ``None`` for plain arrays and, for an ``nnx.Variable``, a function that wraps a new
     array in a variable of the same type and metadata (so a rebuilt ``nnx.State`` stays valid).
+    With ``shapes=True``, ``jax.ShapeDtypeStruct`` leaves (from ``jax.eval_shape``) are listed
+    too, as they are.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -76,8 +85,8 @@ def named_leaves(tree: Any) -> list[tuple[str, Any, Callable[[Any], Any] | None]
     for keypath, leaf in flat:
         if _is_variable(leaf):
             value = _unbox(leaf)
-            if is_array(value):
+            if is_array(value) or (shapes and is_shape(value)):
                 out.append((path_str(keypath), value, leaf.replace))
-        elif is_array(leaf):
+        elif is_array(leaf) or (shapes and is_shape(leaf)):
             out.append((path_str(keypath), leaf, None))
     return out

@@ -28,8 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._src import layouts as layouts_mod
 from jinit._src.base import Initializer, PRNGKey, check_key
-from jinit._src.paths import _is_variable, named_leaves, path_str
+from jinit._src.layouts import Layout
+from jinit._src.paths import _is_variable, is_shape, named_leaves, path_str
 
 __all__ = [
     "Contextual",
@@ -64,6 +66,10 @@ class LeafInfo:
         by last component, with their *current* values: for ``"Dense_0/bias"`` that is
         ``{"kernel": <Dense_0/kernel>}``. Values are never the re-initialised ones, so the result
         does not depend on the order in which leaves are drawn.
+      layout: the leaf's :class:`jinit.Layout` bound to its shape (which axes are input,
+        output, batch, receptive field, and how its layer calls ``kernel_init``) when its layer
+        is known (an nnx or equinox module, or ``reinit(..., layouts=)``), else ``None``;
+        :attr:`effective_layout` falls back to jax's default for rank >= 2.
     """
 
     path: str
@@ -71,6 +77,15 @@ class LeafInfo:
     dtype: np.dtype
     value: Any
     siblings: Mapping[str, Any]
+    layout: Layout | None = None
+
+    @property
+    def effective_layout(self) -> Layout | None:
+        """:attr:`layout`, or jax's default (in -2, out -1, rest receptive field) for a leaf of
+        rank >= 2 whose layer is unknown; ``None`` for rank < 2."""
+        if self.layout is not None:
+            return self.layout
+        return layouts_mod.default_layout(self.shape)
 
     @property
     def name(self) -> str:
@@ -363,6 +378,7 @@ class ReinitRecord:
         fallback rule skipping an integer/bool leaf), else None.
       note: a remark on how the leaf was drawn (e.g. drawn in float32 because ``jax_enable_x64``
         is off, stored as float64), else None.
+      layout: the leaf's :class:`jinit.Layout` when its layer is known (else None).
     """
 
     path: str
@@ -375,6 +391,7 @@ class ReinitRecord:
     detail: str | None = None
     kept_because: str | None = None
     note: str | None = None
+    layout: Layout | None = None
 
     @property
     def action(self) -> str:
@@ -473,6 +490,7 @@ def reinit(
     strict: bool = True,
     regex: bool = False,
     explain: bool = False,
+    layouts: Mapping[str, Layout | str | None] | None = None,
 ) -> Any:
     r"""Re-initialises every array leaf of a parameter tree by the first rule matching its path.
 
@@ -536,6 +554,10 @@ def reinit(
         unmatched leaves are kept unchanged.
       regex: patterns are regular expressions (full match) instead of globs.
       explain: also return a :class:`ReinitTable` saying which rule drew which leaf.
+      layouts: ``{path or glob: Layout | einsum str | None}`` for leaves whose layer the tree
+        does not say (a linen params dict: pass ``jinit.layouts(model, x)``); exact paths
+        first, then globs in order; they override the layouts read from an nnx/equinox module.
+        ``None`` for a path means "no layout" (jax's default).
 
     Returns:
       The re-initialised tree, of the same structure and type as ``params``; with
@@ -574,7 +596,58 @@ def reinit(
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"`{_API}` needs `{name}` to be a bool; got {flag!r}.")
     compiled = _check_rules(_API, rules, bool(regex))
-    return _reinit(params, key, compiled, strict=bool(strict), explain=bool(explain))
+    given = check_layouts(_API, layouts)
+    return _reinit(params, key, compiled, strict=bool(strict), explain=bool(explain), layouts=given)
+
+
+def check_layouts(api: str, layouts: Any) -> dict[str, Layout | None]:
+    """Validates a ``layouts=`` argument: ``{path or glob: Layout | einsum str | None}``."""
+    if layouts is None:
+        return {}
+    if not isinstance(layouts, Mapping):
+        raise TypeError(
+            f"`{api}` needs `layouts` to be a dict {{path or glob: jinit.Layout}} (e.g. "
+            f"`jinit.layouts(model, x)`); got {type(layouts).__name__}."
+        )
+    out: dict[str, Layout | None] = {}
+    for k, v in layouts.items():
+        if not isinstance(k, str):
+            raise TypeError(f"`{api}` needs the keys of `layouts` to be paths (str); got {k!r}.")
+        out[k] = None if v is None else layouts_mod.as_layout(api, v)
+    return out
+
+
+def resolve_layouts(
+    api: str, tree: Any, leaves: Sequence[tuple[str, Any]], given: Mapping[str, Layout | None]
+) -> dict[str, Layout | None]:
+    """The layout of each leaf (bound to its shape): ``given`` (exact path, then the first
+    matching glob), else what the module says (nnx/equinox), else ``None``."""
+    found = layouts_mod.tree_layouts(tree)
+    globs = [(k, _glob_matcher(k), v) for k, v in given.items() if any(c in k for c in "*?[")]
+    out: dict[str, Layout | None] = {}
+    for p, a in leaves:
+        shape = tuple(a.shape)
+        if p in given:
+            lay = given[p]
+        elif p.startswith("params/") and p[len("params/") :] in given:
+            lay = given[p[len("params/") :]]
+        else:
+            lay = next((v for k, m, v in globs if m(p)), layouts_mod.lookup(found, p))
+        if lay is not None:
+            if lay.shape is not None and lay.shape != shape:
+                raise ValueError(
+                    f"`{api}`: the layout given for {p!r} is for shape {lay.shape}, but the "
+                    f"leaf has shape {shape}. Pass layouts of this tree (e.g. "
+                    f"`jinit.layouts(model, x)` for the model that made it)."
+                )
+            try:
+                lay = lay.bind(shape)
+            except (ValueError, IndexError) as e:
+                raise ValueError(
+                    f"`{api}`: the layout {lay!r} does not fit {p!r} of shape {shape}: {e}"
+                ) from None
+        out[p] = lay
+    return out
 
 
 def _reinit(
@@ -586,22 +659,27 @@ def _reinit(
     explain: bool,
     api: str = _API,
     shadow_checked: int | None = None,
+    layouts: Mapping[str, Layout | None] | None = None,
 ) -> Any:
     """:func:`reinit` on checked rules; only rules < ``shadow_checked`` may not be shadowed."""
+    layouts = dict(layouts or {})
     if _is_nnx_module(params):
         from flax import nnx
 
+        known = layouts_mod.tree_layouts(params)
         clone = nnx.clone(params)
         _, state, _ = nnx.split(clone, nnx.Param, ...)
-        new_state, table = _reinit_tree(state, key, rules, strict, api, shadow_checked)
+        new_state, table = _reinit_tree(
+            state, key, rules, strict, api, shadow_checked, {**known, **layouts}
+        )
         nnx.update(clone, new_state)
         return (clone, table) if explain else clone
-    new, table = _reinit_tree(params, key, rules, strict, api, shadow_checked)
+    new, table = _reinit_tree(params, key, rules, strict, api, shadow_checked, layouts)
     return (new, table) if explain else new
 
 
 def _fmt_leaves(items: Sequence[tuple[str, Any]], limit: int = 20) -> str:
-    shown = [f"  {p} {tuple(np.shape(a))} {a.dtype}" for p, a in items[:limit]]
+    shown = [f"  {p} {tuple(a.shape)} {a.dtype}" for p, a in items[:limit]]
     if len(items) > limit:
         shown.append(f"  ... and {len(items) - limit} more")
     return "\n".join(shown)
@@ -613,8 +691,8 @@ def _fmt_rules(rules: Sequence[_Rule]) -> str:
     return "\n".join(f"  {r.index}: {r.pattern!r} -> {r.init!r}" for r in rules)
 
 
-def _reinit_tree(params, key, rules, strict, api, shadow_checked):
-    leaves = named_leaves(params)
+def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
+    leaves = named_leaves(params, shapes=True)
     if not leaves and strict:
         raise ValueError(
             f"`{api}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
@@ -682,6 +760,9 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
             )
 
     _check_leaf_kinds(api, leaves, winners)
+    _check_shape_leaves(api, leaves, winners)
+    leaf_layouts = resolve_layouts(api, params, [(p, a) for p, a, _ in leaves], given or {})
+    _warn_ambiguous(api, leaves, winners, leaf_layouts)
 
     siblings: dict[str, dict[str, Any]] = {}
     for p, a, _ in leaves:
@@ -700,10 +781,11 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
             parent, _, name = p.rpartition("/")
             info = LeafInfo(
                 p,
-                tuple(np.shape(a)),
+                tuple(a.shape),
                 draw_dtype(a.dtype),
                 a,
                 {k: v for k, v in siblings[parent].items() if k != name},
+                leaf_layouts.get(p),
             )
             value = _draw(api, rule, path_key(key, p), info)
             new_values[p] = value if box is None else box(value)
@@ -715,7 +797,7 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
         records.append(
             ReinitRecord(
                 path=p,
-                shape=tuple(np.shape(a)),
+                shape=tuple(a.shape),
                 dtype=str(a.dtype),
                 rule=None if rule is None else rule.index,
                 pattern=None if rule is None else rule.pattern,
@@ -724,6 +806,7 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked):
                 detail=detail,
                 kept_because=kept_because,
                 note=note,
+                layout=leaf_layouts.get(p),
             )
         )
     if narrowed:
@@ -768,7 +851,7 @@ def _non_array_leaves(tree: Any) -> tuple[tuple[str, str], ...]:
     out = []
     for keypath, leaf in flat:
         value = leaf.get_value() if _is_variable(leaf) and hasattr(leaf, "get_value") else leaf
-        if not isinstance(value, jax.Array | np.ndarray):
+        if not isinstance(value, jax.Array | np.ndarray) and not is_shape(value):
             out.append((path_str(keypath), type(value).__name__))
     return tuple(out)
 
@@ -787,7 +870,7 @@ def _check_leaf_kinds(api: str, leaves, winners) -> None:
         _check_complex_support(api, leaves, winners)
         return
     lines = [
-        f"  {p} ({np.dtype(a.dtype).name}, shape {tuple(np.shape(a))}) matched by rule "
+        f"  {p} ({np.dtype(a.dtype).name}, shape {tuple(a.shape)}) matched by rule "
         f"{r.index} ({r.pattern!r} -> {r.init!r})"
         for p, a, r in bad[:10]
     ]
@@ -802,6 +885,62 @@ def _check_leaf_kinds(api: str, leaves, winners) -> None:
         f"`({p0!r}, None)`, mark a catch-all as `jinit.Rule(pattern, init, fallback=True)` "
         f"(fallback rules skip non-float leaves), or pass only the parameters (e.g. "
         f"`nnx.state(model, nnx.Param)`)."
+    )
+
+
+def _check_shape_leaves(api: str, leaves, winners) -> None:
+    """Raises when a shape-only leaf (``jax.ShapeDtypeStruct``) would be kept: no array to keep."""
+    bad = [
+        (p, a)
+        for p, a, _ in leaves
+        if is_shape(a) and (winners[p] is None or winners[p].init is None)
+    ]
+    if not bad:
+        return
+    shown = ", ".join(f"{p} {tuple(a.shape)} {np.dtype(a.dtype).name}" for p, a in bad[:5])
+    raise ValueError(
+        f"`{api}`: {len(bad)} leaf/leaves are shapes only (`jax.ShapeDtypeStruct`, from "
+        f"`jax.eval_shape`) and no rule draws them ({shown}{' ...' if len(bad) > 5 else ''}), so "
+        f"there is no array to keep. Give them a rule with an initialiser (e.g. "
+        f"`('*', jinit.zeros)` last), or start from real arrays."
+    )
+
+
+def _warn_ambiguous(api: str, leaves, winners, leaf_layouts) -> None:
+    """Warns when a fan-dependent jinit initialiser draws a rank >= 3 leaf whose layer is unknown
+    and whose path does not say it is a convolution (jax's default may read an output axis as
+    receptive field, as for a DenseGeneral/attention kernel (d, heads, head_dim))."""
+    doubtful = [
+        (p, a, winners[p])
+        for p, a, _ in leaves
+        if leaf_layouts.get(p) is None
+        and winners[p] is not None
+        and winners[p].init is not None
+        and callable(getattr(winners[p].init, "with_layout", None))
+        and layouts_mod.is_ambiguous(p, tuple(a.shape))
+    ]
+    if not doubtful:
+        return
+    lines = []
+    for p, a, r in doubtful[:5]:
+        f = layouts_mod.default_layout(tuple(a.shape)).fans()
+        lines.append(
+            f"  {p} {tuple(a.shape)} with {r.init!r}: fan_in {f.fan_in:g}, fan_out {f.fan_out:g}"
+        )
+    if len(doubtful) > 5:
+        lines.append(f"  ... and {len(doubtful) - 5} more")
+    p0, a0, _ = doubtful[0]
+    warnings.warn(
+        f"`{api}`: {len(doubtful)} leaf/leaves of rank >= 3 outside a convolution have no known "
+        f"layer, so their fans follow jax's default (input axis -2, output axis -1, every other "
+        f"axis receptive field), which is wrong for DenseGeneral/attention/einsum kernels such "
+        f"as (d_model, heads, head_dim):\n" + "\n".join(lines) + "\n"
+        f"Pass the layouts: `layouts=jinit.layouts(model, x)` (linen), the nnx/equinox module "
+        f"itself instead of its state, or e.g. `layouts={{{p0!r}: "
+        f"jinit.Layout.dense_general(1, {len(a0.shape) - 1})}}` (`jinit.Layout.dense()` if it "
+        f"is a convolution).",
+        UserWarning,
+        stacklevel=4,
     )
 
 
@@ -836,9 +975,13 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
     """Draws one leaf with ``info.dtype`` and returns it in the leaf's exact dtype.
 
     A numpy leaf stays a numpy array (so a float64 leaf keeps float64 even with x64 off); a jax
-    leaf is placed with its sharding (outside ``jit``). A draw of the wrong kind (a complex draw
-    for a real leaf, a real or integer one for a complex leaf, an integer one for a float leaf)
-    raises instead of being cast; a float draw of another precision is rounded to the leaf's.
+    leaf is placed with its sharding (eagerly; under ``jit`` where the tracer's type carries it,
+    i.e. on a mesh with Explicit axes); a ``jax.ShapeDtypeStruct`` leaf becomes an array of its
+    shape and dtype, with its ``sharding`` if it has one. A leaf with a :class:`jinit.Layout`
+    is drawn as its layer draws it (:func:`jinit._src.layouts.draw`). A draw of the wrong kind
+    (a complex draw for a real leaf, a real or integer one for a complex leaf, an integer one for
+    a float leaf) raises instead of being cast; a float draw of another precision is rounded to
+    the leaf's.
     """
     path, shape, dtype, old = info.path, info.shape, info.dtype, info.value
     leaf_dtype = np.dtype(old.dtype)
@@ -846,6 +989,8 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
     try:
         if isinstance(rule.init, Contextual):
             out = rule.init(key, info)
+        elif info.layout is not None:
+            out = layouts_mod.draw(rule.init, key, info.layout, dtype)
         else:
             out = rule.init(key, shape, dtype)
     except Exception as e:
@@ -880,6 +1025,8 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
             f"({dtype.name}); use one whose law covers {want} numbers, or give the leaf "
             f"another rule."
         )
+    if is_shape(old):
+        return _place(jnp.asarray(out).astype(dtype), getattr(old, "sharding", None))
     if isinstance(old, np.ndarray):
         if not isinstance(out, jax.core.Tracer):
             return np.asarray(out).astype(leaf_dtype, copy=False)
@@ -894,7 +1041,40 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
         out = jnp.asarray(out.astype(dtype, copy=False))
     if out.dtype != dtype:
         out = out.astype(dtype)
-    if not isinstance(out, jax.core.Tracer) and isinstance(old, jax.Array):
-        if not isinstance(old, jax.core.Tracer) and old.sharding != out.sharding:
-            out = jax.device_put(out, old.sharding)
+    if isinstance(old, jax.core.Tracer):
+        return _place(out, _traced_sharding(old))
+    if isinstance(old, jax.Array):
+        return _place(out, old.sharding)
+    return out
+
+
+def _traced_sharding(x: Any) -> Any:
+    """The sharding a traced leaf is known to have: its type's sharding on a mesh with Explicit
+    axes (jax's sharding in types); ``None`` otherwise (on an Auto mesh a tracer carries no
+    partition spec: pass ``out_shardings`` to ``jit`` or use ``jax.eval_shape`` structs with a
+    sharding)."""
+    try:
+        sharding = jax.typeof(x).sharding
+    except AttributeError:  # pragma: no cover - older jax
+        return None
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty:
+        return None
+    if not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+        return None
+    return sharding
+
+
+def _place(out: Any, sharding: Any) -> Any:
+    """``out`` laid out with ``sharding`` (eagerly ``device_put``; traced a reshard on a mesh
+    with Explicit axes, else a sharding constraint); unchanged for ``None``."""
+    if sharding is None:
+        return out
+    if isinstance(out, jax.core.Tracer):
+        mesh = getattr(sharding, "mesh", None)
+        if mesh is not None and any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+            return jax.sharding.reshard(out, sharding)
+        return jax.lax.with_sharding_constraint(out, sharding)
+    if getattr(out, "sharding", None) != sharding:
+        return jax.device_put(out, sharding)
     return out

@@ -24,9 +24,11 @@ from jinit._src.base import (
     check_choice,
     check_dtype_arg,
     check_real,
+    refuse_initializer_call,
     settle,
 )
 from jinit._src.fans import fans
+from jinit._src.layouts import Layout, as_layout
 
 Mode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 Distribution = Literal["truncated_normal", "normal", "uniform"]
@@ -59,15 +61,73 @@ class VarianceScaling(Initializer):
     batch_axis: int | tuple[int, ...] = ()
     dtype: np.dtype | None = None
     name: str = dataclasses.field(default="", compare=False, repr=False)
+    layout: Layout | None = None
 
     api: ClassVar[str] = "variance_scaling"
     family: ClassVar[str] = "variance scaling"
     supports_complex: ClassVar[bool] = True
 
     def fans(self, shape) -> tuple[float, float]:
+        if self.layout is not None:
+            return self.layout.fans(shape, api=self._label)
         return fans(shape, self.in_axis, self.out_axis, self.batch_axis, api=self._label)
 
+    def for_layout(self, layout: Layout | str) -> VarianceScaling:
+        """This initialiser with its fans taken from ``layout`` instead of its axes.
+
+        ``layout`` is a :class:`jinit.Layout` or an einsum equation (``"bd,dhk->bhk"``, kernel
+        second as in Flax's ``Einsum``). A layout bound to a shape (as :func:`jinit.layouts`
+        returns) also accepts the flat shape its layer calls the initialiser with.
+
+        Examples:
+          >>> import jinit
+          >>> init = jinit.he_normal().for_layout("bd,dhk->bhk")
+          >>> round(jinit.law(init, (64, 4, 16)).variance * 64, 9)  # fan_in = d = 64
+          2.0
+        """
+        layout = as_layout(f"{self._label}.for_layout", layout)
+        if layout is None:
+            raise TypeError(
+                f"`{self._label}.for_layout` needs a `jinit.Layout` or an einsum equation str; "
+                f"got None."
+            )
+        if (self.in_axis, self.out_axis, self.batch_axis) != (-2, -1, ()):
+            raise ValueError(
+                f"`{self._label}.for_layout`: this initialiser has explicit axes (in_axis="
+                f"{self.in_axis!r}, out_axis={self.out_axis!r}, batch_axis={self.batch_axis!r}); "
+                f"a layout says which axes are which. Build it without axes."
+            )
+        return dataclasses.replace(self, layout=layout)
+
+    def with_layout(self, layout: Layout) -> VarianceScaling:
+        """This initialiser with the fans of ``layout`` (a bound :class:`jinit.Layout`).
+
+        Returns ``self`` unchanged when it was given axes or a layout explicitly (the user's
+        choice wins), or when its own axes already give the layout's fans on the shape the
+        layer calls it with (so the draw stays bit-identical with the layer's own
+        ``kernel_init=self``).
+        """
+        if self.layout is not None or (self.in_axis, self.out_axis, self.batch_axis) != (
+            -2,
+            -1,
+            (),
+        ):
+            return self
+        want = layout.fans()
+        try:
+            own = fans(layout.call_shape(), api=self._label)
+        except ValueError:
+            own = None
+        if own is not None and all(
+            math.isclose(a, b, rel_tol=1e-12) for a, b in zip(own, want, strict=True)
+        ):
+            return self
+        return dataclasses.replace(self, layout=layout)
+
     def __repr__(self) -> str:
+        if self.layout is not None:
+            base = dataclasses.replace(self, layout=None)
+            return f"{base!r}.for_layout({self.layout!r})"
         if not self.name:
             return super().__repr__()
         defaults = {"in_axis": -2, "out_axis": -1, "batch_axis": (), "dtype": None}
@@ -197,6 +257,11 @@ def variance_scaling(
       batch_axis: axis or axes of stacked independent weights (left out of the fans).
       dtype: the initializer's default dtype.
 
+    Where a layer calls its ``kernel_init`` with an ambiguous raw shape, tell the initialiser
+    the layout with :meth:`VarianceScaling.for_layout` (a :class:`jinit.Layout` or an einsum
+    equation): ``nnx.Einsum("bd,dhk->bhk", ..., kernel_init=jinit.he_normal().for_layout(
+    "bd,dhk->bhk"))`` counts fan_in = d, not d·h.
+
     Returns:
       An initializer ``init(key, shape, dtype=None, out_sharding=None)``.
 
@@ -218,21 +283,44 @@ def variance_scaling(
       networks", 2010. He et al., "Delving Deep into Rectifiers", 2015.
     """
     return _build(
-        "variance_scaling", scale, mode, distribution, in_axis, out_axis, batch_axis, dtype
+        "variance_scaling",
+        scale,
+        mode,
+        distribution,
+        in_axis,
+        out_axis,
+        batch_axis,
+        dtype,
     )
 
 
-def _build(api, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, name=""):
+def _build(
+    api, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, name="", layout=None
+):
     """Validates hyper-parameters in the name of ``api`` (a preset's own name, or the core's)."""
+    refuse_initializer_call(
+        f"jinit.{api}", (in_axis, out_axis) if name else (scale, mode), not name
+    )
+    axes = (
+        check_axes(api, "in_axis", in_axis),
+        check_axes(api, "out_axis", out_axis),
+        check_axes(api, "batch_axis", batch_axis),
+    )
+    layout = as_layout(api, layout)
+    if layout is not None and axes != (-2, -1, ()):
+        raise ValueError(
+            f"`{api}` got both `layout={layout!r}` and explicit axes (in_axis={axes[0]!r}, "
+            f"out_axis={axes[1]!r}, batch_axis={axes[2]!r}); a layout says which axes are "
+            f"which. Pass one or the other."
+        )
     return VarianceScaling(
         check_real(api, "scale", scale, nonneg=True),
         check_choice(api, "mode", mode, MODES),
         check_choice(api, "distribution", distribution, DISTRIBUTIONS),
-        check_axes(api, "in_axis", in_axis),
-        check_axes(api, "out_axis", out_axis),
-        check_axes(api, "batch_axis", batch_axis),
+        *axes,
         check_dtype_arg(api, dtype, allow_complex=True),
         name=name,
+        layout=layout,
     )
 
 
