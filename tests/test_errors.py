@@ -9,18 +9,22 @@ dtype and key rows fail at call time.
 from __future__ import annotations
 
 import math
+import re
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from bad_input import Row, check_raises, params
+from flax import nnx
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jinit
 from jinit import theory
 from jinit._src import extra, torch_init
 from jinit._src.base import AxisError, DTypeError, PRNGKeyError, ShapeError
+from jinit._src.catalogue import entries
 
 K = jax.random.key(0)
 NAN, INF = float("nan"), float("inf")
@@ -857,6 +861,124 @@ ROWS += [
         [r"`activation`", r"`fn` \(total\)", r"element-wise", r"shape \(3,\)"],
     ),
 ]
+
+
+# --- factories used as initialisers, initialisers called empty (issue 11 §5) --------------------
+# Flax calls `kernel_init(key, shape, dtype)`: passing a factory uncalled (`kernel_init=
+# jinit.he_normal`) must say "call it", for every factory of the public API.
+
+DIRECT_INITIALISERS = ("zeros", "ones")
+FACTORIES = sorted(
+    {e.name for e in entries() if e.name not in DIRECT_INITIALISERS} | {"zeros_init", "ones_init"}
+)
+
+
+def _public(name: str):
+    obj = jinit
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _factory_row(name: str, key, tag: str) -> Row:
+    # aliases (kaiming_normal = he_normal) are the same function: messages use its own name
+    own = ("torch." if name.startswith("torch.") else "") + _public(name).__name__
+    slot = "bias_init" if "bias" in own else "embedding_init" if "embedding" in own else "kernel"
+    return (
+        f"{name}-uncalled-{tag}",
+        lambda: _public(name)(key, (4, 3), jnp.float32),
+        TypeError,
+        [
+            rf"^`jinit\.{re.escape(own)}` is an initialiser factory",
+            r"call it",
+            rf"`{slot}\w*=jinit\.{re.escape(own)}\((\.\.\.)?\)`",
+            r"PRNG key and shape \(4, 3\)",
+        ],
+    )
+
+
+ROWS += [_factory_row(name, K, "typed-key") for name in FACTORIES]
+ROWS += [_factory_row(name, jax.random.PRNGKey(0), "raw-key") for name in FACTORIES]
+ROWS += [
+    (
+        "he_normal-uncalled-linen-Dense",
+        lambda: nn.Dense(3, kernel_init=jinit.he_normal).init(K, jnp.ones((1, 4))),
+        TypeError,
+        [r"`jinit\.he_normal` is an initialiser factory", r"`kernel_init=jinit\.he_normal\(\)`"],
+    ),
+    (
+        "variance_scaling-uncalled-nnx-Linear",
+        lambda: nnx.Linear(4, 3, kernel_init=jinit.variance_scaling, rngs=nnx.Rngs(0)),
+        TypeError,
+        [r"`jinit\.variance_scaling` is an initialiser factory", r"variance_scaling\(\.\.\.\)"],
+    ),
+    (
+        "torch.linear_bias-uncalled-nnx-bias_init",
+        lambda: nnx.Linear(4, 3, bias_init=jinit.torch.linear_bias, rngs=nnx.Rngs(0)),
+        TypeError,
+        [r"`jinit\.torch\.linear_bias` is", r"`bias_init=jinit\.torch\.linear_bias\(\.\.\.\)`"],
+    ),
+    (
+        "torch.kaiming_uniform-uncalled-under-jit",
+        lambda: jax.jit(lambda k: jinit.torch.kaiming_uniform(k, (4, 3)))(K),
+        TypeError,
+        [r"`jinit\.torch\.kaiming_uniform` is an initialiser factory"],
+    ),
+]
+for _name in DIRECT_INITIALISERS:
+    ROWS += [
+        (
+            f"{_name}-called-empty",
+            lambda n=_name: _public(n)(),
+            TypeError,
+            [
+                rf"^`jinit\.{_name}` is itself an initialiser",
+                rf"jax\.nn\.initializers\.{_name}",
+                rf"pass it uncalled, e\.g\. `bias_init=jinit\.{_name}`",
+                rf"`jinit\.{_name}\(key, shape\)`",
+                r"got no `key` and `shape`",
+            ],
+        ),
+        (
+            f"{_name}-called-key-only",
+            lambda n=_name: _public(n)(K),
+            TypeError,
+            [rf"^`jinit\.{_name}` is itself an initialiser", r"got no `shape`"],
+        ),
+    ]
+ROWS += [
+    (
+        "he_normal-initialiser-called-empty",
+        lambda: jinit.he_normal()(),
+        TypeError,
+        [r"^`jinit\.he_normal` built an initialiser", r"init\(key, shape", r"got no `key`"],
+    ),
+    (
+        "torch.xavier_uniform-initialiser-called-empty",
+        lambda: jinit.torch.xavier_uniform()(),
+        TypeError,
+        [r"^`jinit\.torch\.xavier_uniform` built an initialiser", r"got no `key` and `shape`"],
+    ),
+]
+
+
+def test_factory_rows_cover_every_public_factory():
+    """Every initialiser factory of the public API (catalogue and Flax aliases) has rows; a
+    factory passed uncalled never gets as far as validating its hyper-parameters."""
+    covered = {r[0].split("-uncalled-")[0] for r in ROWS if "-uncalled-typed-key" in r[0]}
+    public = {n for n in jinit.__all__ if n.endswith("_init")} | {
+        e.name for e in entries() if e.name not in DIRECT_INITIALISERS
+    }
+    assert public == covered
+    # and the direct initialisers still work when called properly
+    assert jinit.zeros(K, (2,)).tolist() == [0.0, 0.0]
+    assert jinit.zeros_init()(K, (2,)).tolist() == [0.0, 0.0]
+
+
+def test_uint32_pair_is_not_mistaken_for_a_key():
+    """A raw-key-like uint32 pair not followed by a shape is a value, not a key."""
+    init = jinit.constant(np.array([1, 2], np.uint32))
+    assert init(K, (2,)).tolist() == [1.0, 2.0]
 
 
 def test_table_is_large_and_unique():

@@ -361,6 +361,143 @@ def check_key(api: str, key: Any) -> jax.Array:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Factories used as initialisers, initialisers called without arguments
+# ---------------------------------------------------------------------------------------------
+
+
+def _looks_like_key(x: Any) -> bool:
+    """A typed PRNG key (or array of keys), or a raw uint32 key of the default implementation.
+
+    Works on tracers too (their dtype and shape are known), so the check is the same inside
+    ``jit`` and ``model.init``.
+    """
+    dt = getattr(x, "dtype", None)
+    if dt is None or not isinstance(x, (jax.Array, np.ndarray)):
+        return False
+    try:
+        if jax.dtypes.issubdtype(dt, jax.dtypes.prng_key):
+            return True
+    except TypeError:  # pragma: no cover - an exotic dtype
+        return False
+    raw = _raw_key_shape(str(jax.config.jax_default_prng_impl))
+    return np.dtype(dt) == np.uint32 and tuple(x.shape) == raw
+
+
+def _looks_like_shape(x: Any) -> bool:
+    try:
+        canonical_shape("", x)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _init_slot(name: str) -> str:
+    """The Flax argument a factory's initialiser usually goes to (for the example in messages)."""
+    if "bias" in name:
+        return "bias_init"
+    if "embedding" in name:
+        return "embedding_init"
+    return "kernel_init"
+
+
+def refuse_initializer_call(public: str, args: Sequence[Any], needs_args: bool) -> None:
+    """Raises if a factory is being called the way an *initialiser* is called.
+
+    ``kernel_init=jinit.he_normal`` (the factory, uncalled) makes Flax call
+    ``he_normal(key, shape, dtype)``, which would otherwise fail deep inside with a message
+    about ``in_axis``. ``args`` are the factory's first positional arguments: a PRNG key first
+    (a typed key, or a raw uint32 key followed by a shape) means it was used as an initialiser.
+
+    Args:
+      public: the factory's public name, e.g. ``"jinit.he_normal"``.
+      args: its positional arguments (at least the first two, when given).
+      needs_args: whether the factory has required parameters (the example then shows ``...``).
+
+    Raises:
+      TypeError: the factory was called with a PRNG key first.
+    """
+    if not args or not _looks_like_key(args[0]):
+        return
+    typed = jax.dtypes.issubdtype(args[0].dtype, jax.dtypes.prng_key)
+    if not typed and not (len(args) >= 2 and _looks_like_shape(args[1])):
+        return  # a uint32 array of two entries not followed by a shape: not a key for sure
+    slot = _init_slot(public.rpartition(".")[2])
+    shape = (
+        f" and shape {tuple(canonical_shape('', args[1]))}"
+        if len(args) >= 2 and (_looks_like_shape(args[1]))
+        else ""
+    )
+    example = f"{public}({'...' if needs_args else ''})"
+    raise TypeError(
+        f"`{public}` is an initialiser factory: call it, e.g. `{slot}={example}`. It was called "
+        f"the way an initialiser is called, with a PRNG key{shape}, which happens when the "
+        f"factory itself is passed (e.g. `{slot}={public}`) and Flax calls it as "
+        f"`{slot}(key, shape, dtype)`."
+    )
+
+
+def factory(fn: Any) -> Any:
+    """Decorates a public initialiser factory with :func:`refuse_initializer_call`.
+
+    The wrapper keeps ``fn``'s name, docstring and signature (``inspect.signature`` follows
+    ``__wrapped__``). The public name is ``jinit.torch.<name>`` for the factories of
+    ``jinit._src.torch_init`` and ``jinit.<name>`` otherwise, read when the error is raised so a
+    renamed wrapper reports its new name.
+    """
+    import inspect
+
+    needs_args = any(
+        p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for p in inspect.signature(fn).parameters.values()
+    )
+    prefix = "jinit.torch." if fn.__module__.endswith("torch_init") else "jinit."
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            refuse_initializer_call(prefix + wrapper.__name__, args[:2], needs_args=needs_args)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class _Required:
+    """The default of ``key`` and ``shape`` in :meth:`Initializer.__call__`: a call without them
+    gets a jinit message (``jinit.zeros()`` is a slip for ``jinit.zeros``) instead of Python's
+    bare "missing 2 required positional arguments". The public signature still shows them as
+    required (see ``_PROTOCOL``)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Any = _Required()
+
+
+def _protocol(self, key: PRNGKey, shape: Shape, dtype=None, out_sharding=None):  # noqa: ANN202
+    """The ``jax.nn.initializers.Initializer`` call signature (for ``__signature__``)."""
+
+
+def _missing_call_args(init: Any, key: Any, shape: Any) -> TypeError:
+    label = init._label
+    public = label if label.startswith("jinit.") else "jinit." + label
+    missing = " and ".join(f"`{n}`" for n, v in (("key", key), ("shape", shape)) if v is _REQUIRED)
+    if getattr(init, "name", "") in ("zeros", "ones"):
+        name = init.name
+        return TypeError(
+            f"`{public}` is itself an initialiser (like `jax.nn.initializers.{name}`), not a "
+            f"factory: pass it uncalled, e.g. `bias_init={public}`, or call it as "
+            f"`{public}(key, shape)`; got no {missing}."
+        )
+    return TypeError(
+        f"`{public}` built an initialiser, which is called as `init(key, shape, dtype=None, "
+        f"out_sharding=None)`; got no {missing}. Pass e.g. `init(jax.random.key(0), (64, 32))`, "
+        f"or pass `init` uncalled where Flax expects an initialiser (`kernel_init=init`)."
+    )
+
+
 def normalize_axis(api: str, name: str, axis: int, ndim: int, shape: tuple[int, ...]) -> int:
     if not -ndim <= axis < ndim:
         raise AxisError(
@@ -590,8 +727,8 @@ class Initializer:
 
     def __call__(
         self,
-        key: PRNGKey,
-        shape: Shape,
+        key: PRNGKey = _REQUIRED,
+        shape: Shape = _REQUIRED,
         dtype: DTypeLike | None = None,
         out_sharding: OutSharding = None,
     ) -> jax.Array:
@@ -620,6 +757,8 @@ class Initializer:
         Returns:
           An array of ``shape`` and ``dtype`` following :meth:`law`.
         """
+        if key is _REQUIRED or shape is _REQUIRED:
+            raise _missing_call_args(self, key, shape)
         key = check_key(self._label, key)
         shape, dtype = self._check_call(shape, dtype)
         if out_sharding is not None:  # checked before any work
@@ -686,7 +825,9 @@ class Initializer:
 
     def __repr__(self) -> str:
         parts = []
-        for f in dataclasses.fields(self):
+        # keyword-only fields (options added later, such as `layout`) last, after the
+        # positional hyper-parameters
+        for f in sorted(dataclasses.fields(self), key=lambda f: bool(f.kw_only)):
             if not f.repr:
                 continue
             v = getattr(self, f.name)
@@ -705,3 +846,15 @@ def _same(a: Any, b: Any) -> bool:
         return type(a) is type(b) and a == b
     except Exception:  # pragma: no cover - exotic values
         return False
+
+
+def with_protocol_signature(call: Any) -> Any:
+    """Gives an ``Initializer.__call__`` the jax protocol's signature (``key`` and ``shape``
+    required) although its defaults are the :data:`_REQUIRED` sentinel."""
+    import inspect
+
+    call.__signature__ = inspect.signature(_protocol)
+    return call
+
+
+with_protocol_signature(Initializer.__call__)

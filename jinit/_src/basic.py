@@ -19,14 +19,18 @@ from jax.scipy.special import log_ndtr, ndtri
 
 from jinit._src import laws
 from jinit._src.base import (
+    _REQUIRED,
     DTypeError,
     DTypeLike,
     Initializer,
+    _missing_call_args,
     canonical_shape,
     check_dtype_arg,
     check_real,
     default_float_dtype,
+    factory,
     settle,
+    with_protocol_signature,
     xla_supports,
 )
 
@@ -100,7 +104,10 @@ class Constant(Initializer):
             ) from None
         return shape, dtype
 
-    def __call__(self, key, shape, dtype=None, out_sharding=None):
+    @with_protocol_signature
+    def __call__(self, key=_REQUIRED, shape=_REQUIRED, dtype=None, out_sharding=None):
+        if key is _REQUIRED or shape is _REQUIRED:
+            raise _missing_call_args(self, key, shape)
         del key  # the key is ignored, as in jax.nn.initializers.constant
         from jinit._src.base import place
 
@@ -149,6 +156,7 @@ def _check_representable(api: str, value: Any, dtype: np.dtype) -> None:
         )
 
 
+@factory
 def constant(value: Any, dtype: DTypeLike | None = None) -> Constant:
     """Builds an initializer that returns arrays full of a constant ``value``.
 
@@ -192,11 +200,13 @@ ones = Constant(1.0, name="ones")
 """An initializer that returns ones (``jinit.ones(key, shape, dtype)``; the key is ignored)."""
 
 
+@factory
 def zeros_init() -> Constant:
     """Flax's ``zeros_init()``: returns :data:`jinit.zeros`."""
     return zeros
 
 
+@factory
 def ones_init() -> Constant:
     """Flax's ``ones_init()``: returns :data:`jinit.ones`."""
     return ones
@@ -228,6 +238,7 @@ class Uniform(Initializer):
         return f"U[0, {self.scale:g})"
 
 
+@factory
 def uniform(scale: float = 1e-2, dtype: DTypeLike | None = None) -> Uniform:
     r"""Builds an initializer of real uniform arrays on :math:`[0, \mathrm{scale})`.
 
@@ -275,6 +286,7 @@ class Normal(Initializer):
         return f"N(0, {self.stddev:g}²)"
 
 
+@factory
 def normal(stddev: float = 1e-2, dtype: DTypeLike | None = None) -> Normal:
     r"""Builds an initializer of normal arrays :math:`\mathcal N(0, \mathrm{stddev}^2)`.
 
@@ -333,6 +345,7 @@ class TruncatedNormal(Initializer):
         )
 
 
+@factory
 def truncated_normal(
     stddev: float = 1e-2,
     dtype: DTypeLike | None = None,

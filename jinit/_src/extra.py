@@ -32,6 +32,7 @@ from jinit._src.base import (
     check_dtype_arg,
     check_int,
     check_real,
+    factory,
     normalize_axis,
     settle,
 )
@@ -141,6 +142,7 @@ class Identity(Initializer):
         return f"{self.gain:g}·I on the last two axes (batched for rank > 2)"
 
 
+@factory
 def identity(gain: float = 1.0, dtype: DTypeLike | None = None) -> Identity:
     r"""Builds an initializer returning ``gain`` times the identity matrix.
 
@@ -230,6 +232,7 @@ class Dirac(Initializer):
         return f"Dirac delta at spatial centre (k-1)//2, {self.groups} group(s)"
 
 
+@factory
 def dirac(groups: int = 1, dtype: DTypeLike | None = None) -> Dirac:
     r"""Builds a Dirac-delta initializer: the conv kernel of the identity map on channels.
 
@@ -370,6 +373,7 @@ class Sparse(Initializer):
         return f"{k} per unit, N(0, {self.stddev:g}²) non-zeros"
 
 
+@factory
 def sparse(
     *,
     nonzeros: int | None = None,
@@ -495,6 +499,7 @@ class Hadamard(Initializer):
         return f"{self.scale:g}·H_p[:in, :out]/√p, p = 2^⌈log2 max(in, out)⌉"
 
 
+@factory
 def hadamard(scale: float = 1.0, dtype: DTypeLike | None = None) -> Hadamard:
     r"""Builds an initializer returning a scaled, normalised Sylvester–Hadamard matrix.
 
@@ -579,6 +584,7 @@ class ZerO(Initializer):
         return "I* if in >= out, else H_p[:in, :out]/√p with p = 2^⌈log2 out⌉"
 
 
+@factory
 def zerO(dtype: DTypeLike | None = None) -> ZerO:  # the paper's spelling
     r"""Builds the ZerO initializer: only zeros and ones, up to a normalisation.
 
@@ -698,6 +704,7 @@ class ScaledUniformOrthogonal(Initializer):
         return f"{self.scale:g}·max(√(out/in), 1) × Haar orthogonal {where}"
 
 
+@factory
 def scaled_uniform_orthogonal(
     scale: float = 1.0, axis: int = -1, delta: bool = True, dtype: DTypeLike | None = None
 ) -> ScaledUniformOrthogonal:
@@ -789,6 +796,7 @@ class BiasPrior(Initializer):
         return f"constant log(p/(1-p)) = {self.value:.6g} for p = {self.p:g}"
 
 
+@factory
 def bias_prior(p: float, dtype: DTypeLike | None = None) -> BiasPrior:
     r"""Builds a bias initializer for a sigmoid output whose positive class has prior ``p``.
 
@@ -866,6 +874,7 @@ class TransformerNormal(_NormalRecipe):
         return self.stddev
 
 
+@factory
 def transformer_normal(stddev: float = 0.02, dtype: DTypeLike | None = None) -> TransformerNormal:
     r"""Builds the GPT-2/BERT weight initializer :math:`\mathcal N(0, 0.02^2)`.
 
@@ -914,6 +923,7 @@ class GPT2Residual(_NormalRecipe):
         return self.stddev / math.sqrt(2 * self.n_layers)
 
 
+@factory
 def gpt2_residual(
     n_layers: int, stddev: float = 0.02, dtype: DTypeLike | None = None
 ) -> GPT2Residual:

@@ -17,6 +17,7 @@ from jinit._src.base import (
     check_dtype_arg,
     check_int,
     check_real,
+    factory,
     normalize_axis,
 )
 
@@ -75,6 +76,7 @@ class Orthogonal(Initializer):
         return f"{self.scale:g} × Haar orthogonal (rest × column_axis), Gram = {self.scale:g}²·I"
 
 
+@factory
 def orthogonal(
     scale: float = 1.0, column_axis: int = -1, dtype: DTypeLike | None = None
 ) -> Orthogonal:
@@ -164,6 +166,7 @@ class DeltaOrthogonal(Initializer):
         return f"zeros; spatial centre = {self.scale:g} × Haar orthogonal (in ≤ out)"
 
 
+@factory
 def delta_orthogonal(
     scale: float = 1.0, column_axis: int = -1, dtype: DTypeLike | None = None
 ) -> DeltaOrthogonal:
