@@ -40,7 +40,18 @@ _LABELS = {
     "preact.second_moment": "pre-activation second moment E[h²]",
     "grad.second_moment": "gradient second moment E[(∂L/∂h)²]",
     "output.second_moment": "layer output second moment",
+    "output.std": "residual stream std",
+    "grad_output.second_moment": "gradient second moment E[(∂L/∂x)²] of the layer output",
 }
+
+
+def _judged(result) -> dict[str, str]:
+    judged = getattr(result, "judged", None)
+    return (
+        dict(judged)
+        if judged
+        else {"forward": "act.second_moment", "backward": "grad.second_moment", "std": "act.std"}
+    )
 
 
 def _title(result, what: str) -> str:
@@ -72,6 +83,7 @@ def _profile(result, quantity: str, ylabel: str, title: str, path) -> Figure:
     ax = fig.add_subplot()
     layers = np.arange(1, result.n_layers + 1)
     notes = []
+    theory_drawn = False
     for label, color in zip(result.labels, _colors(len(result.labels)), strict=True):
         s = result.summary(label, quantity)
         pred = result.prediction(label, quantity)
@@ -92,44 +104,56 @@ def _profile(result, quantity: str, ylabel: str, title: str, path) -> Figure:
             ax.fill_between(layers[band], s.q05[band], s.q95[band], color=color, alpha=0.18, lw=0)
         pp = np.isfinite(pred) & (pred > 0)
         if np.any(pp):
+            theory_drawn = True
             ax.plot(
                 layers[pp], pred[pp], ls=(0, (4, 3)), color="black", lw=1.2, alpha=0.85, zorder=5
             )
     ax.set_yscale("log")
     ax.set_xlabel("layer")
     ax.set_ylabel(ylabel)
-    ax.set_xticks(
-        layers if result.n_layers <= 20 else np.linspace(1, result.n_layers, 11, dtype=int)
-    )
+    ticks = layers if result.n_layers <= 20 else np.linspace(1, result.n_layers, 11, dtype=int)
+    ax.set_xticks(ticks)
+    names = result.config.get("layer_names")
+    if names:  # Flax models: the module paths
+        ax.set_xticklabels(
+            [f"{t} {names[t - 1]}" for t in ticks], rotation=35, ha="right", fontsize=7
+        )
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(True, which="minor", alpha=0.08)
     handles, labels = ax.get_legend_handles_labels()
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles += [
-        Patch(color="gray", alpha=0.25, label="5–95 % of seeds"),
-        Line2D([], [], color="black", ls=(0, (4, 3)), lw=1.2, label="mean-field theory"),
-    ]
+    handles.append(Patch(color="gray", alpha=0.25, label="5–95 % of seeds"))
+    if theory_drawn:  # no legend entry for a line that is not there
+        handles.append(
+            Line2D([], [], color="black", ls=(0, (4, 3)), lw=1.2, label="mean-field theory")
+        )
     ax.legend(handles=handles, loc="best", fontsize=9, framealpha=0.85)
     ax.set_title(_title(result, title), fontsize=11)
     _save(fig, result, path)
     return fig
 
 
-def depth_profile(result, path: str | os.PathLike | None = None, *, quantity: str = "act.std"):
+def depth_profile(result, path: str | os.PathLike | None = None, *, quantity: str | None = None):
     """Per-layer ``quantity`` (seed median, 5-95 % band, theory dashed) on a log axis.
+
+    The dashed theory line and its legend entry appear only where there is a prediction. Flax
+    models' layers are labelled by their module paths.
 
     Args:
       result: a :class:`jinit.SweepResult`.
       path: where to save a PNG (optional).
-      quantity: ``"act.std"`` (default), ``"act.second_moment"``, ``"preact.std"``,
-        ``"preact.second_moment"``, ...
+      quantity: default: the std of what the verdicts judge (``result.judged["std"]``):
+        ``"act.std"`` for a plain stack, ``"output.std"`` (the residual stream) for a residual
+        one; or ``"act.second_moment"``, ``"preact.std"``, ``"preact.second_moment"``, ...
 
     Returns:
       The matplotlib ``Figure``.
     """
     _check_path(path, "`jinit.plot.depth_profile`")
+    if quantity is None:
+        quantity = _judged(result)["std"]
     ylabel = _LABELS.get(quantity, quantity) + " (seed median)"
     return _profile(
         result, quantity, ylabel, f"Signal propagation: {_LABELS.get(quantity, quantity)}", path
@@ -137,9 +161,13 @@ def depth_profile(result, path: str | os.PathLike | None = None, *, quantity: st
 
 
 def gradient_profile(result, path: str | os.PathLike | None = None):
-    """Per-layer second moment of ∂L/∂h (seed median, 5-95 % band, theory dashed), log axis.
+    """Per-layer gradient second moment (seed median, 5-95 % band, theory dashed), log axis.
 
-    The loss is ⟨v, h^L⟩ with v ~ N(0, I): a unit cotangent on the last pre-activation.
+    The loss is ⟨v, y⟩ with v ~ N(0, I) (``result.config["loss"]``: y is the last
+    pre-activation of a plain stack, the network output of a transformer, the model output of a
+    Flax model), so the figure is exactly 1 per unit at y. Shown: the gradient the verdicts
+    judge (``result.judged["backward"]``): w.r.t. each layer's pre-activation, or w.r.t. the
+    residual stream after each block of a transformer.
 
     Args:
       result: a :class:`jinit.SweepResult`.
@@ -149,13 +177,14 @@ def gradient_profile(result, path: str | os.PathLike | None = None):
       The matplotlib ``Figure``.
     """
     _check_path(path, "`jinit.plot.gradient_profile`")
-    return _profile(
-        result,
-        "grad.second_moment",
-        "E[(∂L/∂h)²] per unit (seed median)",
-        "Backward signal: gradient w.r.t. each layer's pre-activation",
-        path,
-    )
+    quantity = _judged(result)["backward"]
+    if quantity == "grad.second_moment":
+        ylabel = "E[(∂L/∂h)²] per unit (seed median)"
+        title = "Backward signal: gradient w.r.t. each layer's pre-activation"
+    else:
+        ylabel = "E[(∂L/∂x)²] per unit (seed median)"
+        title = "Backward signal: gradient w.r.t. the residual stream after each block"
+    return _profile(result, quantity, ylabel, title, path)
 
 
 def activation_histogram(

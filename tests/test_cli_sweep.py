@@ -78,7 +78,7 @@ def test_cli_writes_files(tiny_run):
     assert set(layer["predicted"]) >= {"second_moment", "std"}
     assert doc["initializers"][1]["layers"][-1]["verdict"] == "vanishing"
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.startswith("init,layer,quantity,mean,se")
+    assert header.startswith("init,layer,layer_name,quantity,mean,se")
 
 
 @pytest.mark.parametrize(

@@ -206,26 +206,36 @@ def _unrolled_reference(net, init, bias_init, batch, seed, s):
     ]
 
     def run(params, probes, x0):
+        # probes: (on h^l, on the carry's last leaf after layer l: the engine's grad_output)
         carry = net.initial_carry(x0)
         hs = []
-        for p, pr in zip(params, probes, strict=True):
+        for p, (pr, po) in zip(params, probes, strict=True):
             h, aux = net.pre(p, carry)
             h = h + pr
             carry, _ = net.post(p, h, carry, aux)
+            leaves, tdef = jax.tree_util.tree_flatten(carry)
+            carry = jax.tree_util.tree_unflatten(tdef, [*leaves[:-1], leaves[-1] + po])
             hs.append(h)
-        return hs
+        # the probe loss sits on the network output (the stream) or on h^L
+        return jax.tree_util.tree_leaves(carry)[0] if net.loss_on_output else hs[-1], hs, carry
 
-    shapes = [h.shape for h in jax.eval_shape(run, params, [0.0] * net.depth, x0)]
-    v = jax.random.normal(kv, shapes[-1], jnp.float32)
-    probes = [jnp.zeros(sh, jnp.float32) for sh in shapes]
+    _, hs, carry = jax.eval_shape(run, params, [(0.0, 0.0)] * net.depth, x0)
+    y_shape = jax.tree_util.tree_leaves(carry)[0].shape if net.loss_on_output else hs[-1].shape
+    v = jax.random.normal(kv, y_shape, jnp.float32)
+    out_shape = jax.tree_util.tree_leaves(carry)[-1].shape
+    probes = [(jnp.zeros(h.shape, jnp.float32), jnp.zeros(out_shape, jnp.float32)) for h in hs]
 
     def stats(params, probes, x0, v):
-        loss = lambda p, pr: jnp.sum(v * run(p, pr, x0)[-1])  # noqa: E731
+        loss = lambda p, pr: jnp.sum(v * run(p, pr, x0)[0])  # noqa: E731
         gp, gh = jax.grad(loss, argnums=(0, 1))(params, probes)
         # squared norms: sqrt is applied below (its derivative is infinite at a zero norm)
-        return [jnp.mean(g * g) for g in gh], [{n: jnp.sum(g[n] * g[n]) for n in g} for g in gp]
+        return (
+            [jnp.mean(g * g) for g, _ in gh],
+            [jnp.mean(g * g) for _, g in gh],
+            [{n: jnp.sum(g[n] * g[n]) for n in g} for g in gp],
+        )
 
-    (g2, sq), (b_g2, b_sq) = evaluate(stats, params, probes, x0, v)
+    (g2, go2, sq), (b_g2, b_go2, b_sq) = evaluate(stats, params, probes, x0, v)
     names = [sp.name for sp in net.param_specs()]
     norms = {n: np.sqrt([q[n] for q in sq]) for n in names}
     # |√Ŝ - √S| ≤ b_S / (√S + √(S - b_S)) ≤ b_S / √S, plus the float32 sqrt's own rounding
@@ -233,7 +243,7 @@ def _unrolled_reference(net, init, bias_init, batch, seed, s):
         n: np.array([b[n] for b in b_sq]) / np.maximum(norms[n], 1e-300) + 16 * 2.0**-24 * norms[n]
         for n in names
     }
-    return (np.array(g2), norms), (np.array(b_g2), b_norms)
+    return (np.array(g2), np.array(go2), norms), (np.array(b_g2), np.array(b_go2), b_norms)
 
 
 @pytest.mark.parametrize(
@@ -250,8 +260,11 @@ def test_backward_matches_jax_grad(net):
     init, bias_init = jinit.lecun_normal(), jinit.normal(0.1)
     r = sweep(net, init, seeds=2, batch=batch, seed=SEED, bias_init=bias_init)
     d = r.per_seed[r.labels[0]]
-    (g2, norms), (b_g2, b_norms) = _unrolled_reference(net, init, bias_init, batch, SEED, s)
+    (g2, go2, norms), (b_g2, b_go2, b_norms) = _unrolled_reference(
+        net, init, bias_init, batch, SEED, s
+    )
     assert_within(d["grad.second_moment"][s], g2, b_g2, "grad.second_moment")
+    assert_within(d["grad_output.second_moment"][s], go2, b_go2, "grad_output.second_moment")
     for name, ref in norms.items():
         got = d[f"param_grad_norm.{name}"][s]
         assert_within(got, ref, b_norms[name], f"param_grad_norm.{name}")
@@ -259,6 +272,8 @@ def test_backward_matches_jax_grad(net):
             assert excess(got, ref * 1.001, b_norms[name]) > 1
     assert excess(d["grad.second_moment"][s], g2 * 1.001, b_g2) > 1
     if net.kind == "transformer":
+        # the loss sits on the residual stream: dL/dx^L = v, whose mean square is not 0
+        assert go2[-1] > 0 and r.config["loss"].startswith("<v, x^L>")
         assert r.predicted[r.labels[0]] is None and "no mean-field" in r.notes[r.labels[0]]
         assert r.config["units"] == 16  # the MLP hidden layer is the pre-activation
     else:
@@ -426,6 +441,7 @@ def test_csv_schema(relu_sweep, tmp_path):
     assert head == [
         "init",
         "layer",
+        "layer_name",
         "quantity",
         "mean",
         "se",
@@ -438,8 +454,9 @@ def test_csv_schema(relu_sweep, tmp_path):
         "run_id",
     ]
     rows = [ln.split(",") for ln in lines[1:]]
-    he_m2 = [r for r in rows if r[0] == "he" and r[2] == "act.second_moment"]
+    he_m2 = [r for r in rows if r[0] == "he" and r[3] == "act.second_moment"]
     assert [int(r[1]) for r in he_m2] == list(range(1, 7))
+    assert [r[2] for r in he_m2] == [f"layer {j}" for j in range(1, 7)]
     assert float(he_m2[0][-2]) == pytest.approx(1.0)  # predicted
     assert {r[-1] for r in rows} == {relu_sweep.config["run_id"]}  # one run id, as in to_json
 

@@ -458,11 +458,14 @@ def _fmt(x: float, digits: int = 4) -> str:
 def _table(result, label: str) -> Table:
     import numpy as np
 
-    std = result.summary(label, "act.std")
-    grad = result.summary(label, "grad.second_moment")
+    judged = result.judged
+    std = result.summary(label, judged["std"])
+    grad = result.summary(label, judged["backward"])
     dead = result.summary(label, "dead_fraction")
-    p_std = result.prediction(label, "act.std")
-    p_grad = result.prediction(label, "grad.second_moment")
+    p_std = result.prediction(label, judged["std"])
+    p_grad = result.prediction(label, judged["backward"])
+    stream = judged["what"] == "residual stream"
+    named = "layer_names" in result.config
     verdicts = result.verdicts(label)
     bad = result.nonfinite_seeds(label)
     ident = result.identical_units(label)
@@ -470,14 +473,24 @@ def _table(result, label: str) -> Table:
     table = Table(
         title=f"[bold]{label}[/bold]" + (f"  [dim]({note})[/dim]" if note else ""),
         title_justify="left",
+        caption=(
+            f"verdict: {judged['what']} E[x²] / input E[x²] within "
+            f"[{result.config.get('stable_band', (0.1, 10.0))[0]:g}, "
+            f"{result.config.get('stable_band', (0.1, 10.0))[1]:g}]; gradients of "
+            f"L = {result.config.get('loss', '<v, y>').split(' (')[0]}"
+        ),
+        caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
     )
     table.add_column("layer", justify="right")
-    table.add_column("pred. std", justify="right")
-    table.add_column("meas. std ± SE", justify="right")
+    if named:
+        table.add_column("module", overflow="fold")
+    what = "stream std" if stream else "std"
+    table.add_column(f"pred. {what}", justify="right")
+    table.add_column(f"meas. {what} ± SE", justify="right")
     table.add_column("5–95 % seeds", justify="right", style="dim")
-    table.add_column("grad² pred/meas", justify="right")
+    table.add_column(("stream " if stream else "") + "grad² pred/meas", justify="right")
     table.add_column("dead", justify="right")
     table.add_column("verdict", no_wrap=True)
     for j in range(result.n_layers):
@@ -489,6 +502,7 @@ def _table(result, label: str) -> Table:
             extra = " (units identical)"
         table.add_row(
             str(j + 1),
+            *([result.layer_names[j]] if named else []),
             _fmt(p_std[j], 3),
             f"{_fmt(std.mean[j], 3)} ± {_fmt(std.se[j], 1)}",
             f"{_fmt(std.q05[j], 2)}–{_fmt(std.q95[j], 2)}",
@@ -623,6 +637,7 @@ def sweep_cmd(
     c = result.config
     console.print(
         f"{c['seeds']} seeds × {len(result.labels)} initialisers on {c['devices']} "
-        f"{c['platform']} device(s), chunks of {c['chunk_size']}: {elapsed:.1f} s. "
-        f"Wrote {', '.join(written)} to {out.rstrip('/')}/"
+        f"{c['platform']} device(s), chunks of {c['chunk_size']}: {elapsed:.1f} s "
+        f"(compile {result.compile_seconds:.1f} s for {c['compiled_programs']} program(s), run "
+        f"{result.run_seconds:.1f} s). Wrote {', '.join(written)} to {out.rstrip('/')}/"
     )

@@ -209,6 +209,37 @@ class Network:
                 out[spec.name] = jnp.zeros(spec.shape, dtype)
         return out
 
+    def judged(self) -> dict[str, str]:
+        r"""Which recorded quantities a sweep judges (verdicts, :func:`assert_stable_propagation`,
+        the CLI table and the default figures) and how they are called.
+
+        Returns ``{"forward": quantity, "backward": quantity, "std": quantity, "what": words}``.
+        A plain stack judges the activation :math:`x^l=\varphi(h^l)` and the gradient
+        w.r.t. the pre-activation; a residual stack judges its *residual stream* (the layer output
+        :math:`x^l`, what the next block adds to): LayerNorm keeps every block's inner
+        activations flat whatever the initialisation, so only the stream shows growth or decay.
+        """
+        return {
+            "forward": "act.second_moment",
+            "backward": "grad.second_moment",
+            "std": "act.std",
+            "what": "activation",
+        }
+
+    #: Where the probe loss sits: ``False`` on the last pre-activation :math:`h^L` (the
+    #: convention of :func:`jinit._src.theory.predict_mlp`), ``True`` on the network output (the
+    #: residual stream after the last block).
+    loss_on_output: ClassVar[bool] = False
+
+    def loss_description(self) -> str:
+        """Where the probe loss of a sweep sits, in words (``config["loss"]``)."""
+        if self.loss_on_output:
+            return (
+                "<v, x^L>, v ~ N(0, I) (unit cotangent on the network output: the residual "
+                "stream after the last block)"
+            )
+        return "<v, h^L>, v ~ N(0, I) (unit cotangent on the last pre-activation)"
+
     def theory_inputs(self) -> dict[str, Any] | None:
         """How to ask :func:`predict_mlp` for this stack, or ``None`` when it does not apply.
 
@@ -292,6 +323,17 @@ class MLP(Network):
     def post(self, p, h, carry, aux):
         a = activation_fn(self.activation)(layer_norm(h) if self.layernorm else h)
         return ((h, a) if self.residual else a), a
+
+    def judged(self):
+        if not self.residual:
+            return super().judged()
+        # the pre-activations are the stream: h^l = h^{l-1} + x^{l-1} W^l + b^l
+        return {
+            "forward": "output.second_moment",
+            "backward": "grad.second_moment",
+            "std": "output.std",
+            "what": "residual stream",
+        }
 
     def describe(self):
         extras = [self.activation] + ["bias"] * self.bias
@@ -502,6 +544,12 @@ class Transformer(Network):
     ``x_out`` is its output. Attention is bidirectional, softmax scaled by
     :math:`1/\sqrt{d_{head}}`; ``W_q, W_k, W_v, W_o`` are ``(d, d)``, ``W_1`` is
     ``(d, r·d)``, ``W_2`` is ``(r·d, d)``.
+
+    Sweeps judge the residual stream ``x_out`` (``output.*``; LayerNorm keeps ``h`` and
+    :math:`\varphi(h)` flat for any initialisation) and put the probe loss on the network
+    output, :math:`\mathcal L = \langle v, x^L_{out}\rangle`, so the judged gradient
+    ``grad_output.second_moment`` is :math:`\mathbb E[(\partial\mathcal L/\partial
+    x^l_{out})^2]`, exactly 1 per unit after the last block.
     """
 
     d_model: int = 128
@@ -512,6 +560,15 @@ class Transformer(Network):
     activation: str = "gelu"
 
     kind: ClassVar[str] = "transformer"
+    loss_on_output: ClassVar[bool] = True
+
+    def judged(self):
+        return {
+            "forward": "output.second_moment",
+            "backward": "grad_output.second_moment",
+            "std": "output.std",
+            "what": "residual stream",
+        }
 
     def param_specs(self):
         d, f = self.d_model, self.d_model * self.mlp_ratio
@@ -576,6 +633,7 @@ def transformer(
     Every kernel (query, key, value, output and both MLP matrices) is drawn by the initialiser
     under test, biases by the sweep's ``bias_init``; LayerNorm scales are ones, offsets zeros.
     Mean-field theory does not cover attention, so sweeps of this stack carry no prediction.
+    Verdicts judge the residual stream after each block (see :class:`Transformer`).
 
     Args:
       d_model: features per token (must be divisible by ``heads``).
