@@ -21,6 +21,7 @@ The draws are jax's, not torch's: the same law, not the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 import numbers
@@ -32,8 +33,9 @@ import numpy as np
 from jax.scipy.special import ndtri
 
 from jinit._src import laws
-from jinit._src.base import Initializer, check_int, check_real, settle
+from jinit._src.base import Initializer, check_int, check_real, factory, settle
 from jinit._src.basic import tail_truncated_normal
+from jinit._src.layouts import Layout, as_layout
 from jinit._src.structured import _haar
 from jinit._src.variance import VarianceScaling
 
@@ -150,6 +152,9 @@ class TorchInitializer(Initializer):
     def _label(self) -> str:
         return "jinit." + self.api
 
+    def __repr__(self) -> str:
+        return super().__repr__().replace(f"layout={TORCH_LAYOUT!r}", "layout='torch'")
+
     def _sample(self, key, shape, dtype):
         return _compiled_draw(self, key, shape, dtype)
 
@@ -163,6 +168,83 @@ def _compiled_draw(init: TorchInitializer, key, shape, dtype) -> jax.Array:
     call then rounds exactly as the same call inside ``jit``/``vmap`` (XLA fuses and contracts
     ``x * std + mean`` the same way in both), so jit and eager give the same bits."""
     return init._draw(key, shape, dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts
+# ---------------------------------------------------------------------------------------------
+
+LAYOUT_NAMES = ("flax", "torch")
+TORCH_LAYOUT = Layout.torch("torch layout (out, in, *k)")
+"""``layout="torch"``: input axis 1, output axis 0, the rest receptive field."""
+
+_LAYOUT_FIX = (
+    "Pass 'flax' (the default: Dense (in, out), Conv (*k, in/groups, out)), 'torch' (torch's and "
+    "equinox's (out, in, *k)), a `jinit.Layout` (e.g. `jinit.Layout(in_axes=1, out_axes=0)`) or "
+    "an einsum equation such as 'bd,dhk->bhk'."
+)
+
+
+def check_layout(api: str, layout: Any) -> Layout | None:
+    """A ``layout=`` argument as a :class:`jinit.Layout`, or None for the Flax default.
+
+    ``"torch"`` is :meth:`jinit.Layout.torch` (input axis 1, output axis 0, the rest receptive
+    field: torch's ``_calculate_fan_in_and_fan_out`` on ``(out, in, *k)``); ``"flax"`` (or
+    None) keeps the defaults (input -2, output -1), under which every value is the one jinit
+    gave before layouts existed. Other strings are einsum equations (the kernel second).
+    """
+    if layout is None or (isinstance(layout, str) and layout == "flax"):
+        return None
+    if isinstance(layout, str) and layout == "torch":
+        return TORCH_LAYOUT
+    if isinstance(layout, str) and "->" not in layout:
+        close = difflib.get_close_matches(layout.lower(), LAYOUT_NAMES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"`{api}` got `layout={layout!r}`.{hint} {_LAYOUT_FIX}")
+    if not isinstance(layout, (str, Layout)):
+        raise TypeError(
+            f"`{api}` needs `layout` to be a str or a `jinit.Layout`; got {layout!r} of type "
+            f"{type(layout).__name__}. {_LAYOUT_FIX}"
+        )
+    return as_layout(api, layout)
+
+
+def _layout_text(layout: Layout | None) -> str:
+    return "" if layout is None else f" [{layout.describe()}]"
+
+
+class _MatrixLayout:
+    """Layout handling of the initialisers that need one input and one output axis and no
+    batch axes (orthogonal, sparse, dirac): the axes and the ``with_layout`` rule."""
+
+    layout: Layout | None
+
+    def in_out(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """The (input, output) axes of ``shape``, non-negative (Flax: the last two)."""
+        nd = len(shape)
+        if self.layout is None:
+            return nd - 2, nd - 1
+        lay = self.layout if self.layout.shape == shape else self.layout.bind(shape)
+        if len(lay.in_axes) != 1 or len(lay.out_axes) != 1 or lay.batch_axes:
+            raise ValueError(
+                f"`{self._label}` needs a layout with one input axis, one output axis and no "
+                f"batch axes (torch's weights are (out, in, *k)); got {lay.describe()} for shape "
+                f"{shape}. For a DenseGeneral/attention kernel let the layer call it with its "
+                f"flat (in, out) shape, or use `jinit.orthogonal(column_axis=...)`."
+            )
+        return lay.in_axes[0], lay.out_axes[0]
+
+    def with_layout(self, layout: Layout):
+        """``self`` when it was given a layout, when the layer calls it with a flat
+        ``(in, out)`` shape, or when the layout's axes are its own; else a copy with
+        ``layout`` (raising if it has several input/output axes or batch axes)."""
+        if self.layout is not None or layout.call == "flat":
+            return self
+        shape = layout.shape
+        new = dataclasses.replace(self, layout=layout)
+        if shape is not None and new.in_out(shape) == (len(shape) - 2, len(shape) - 1):
+            return self
+        return new
 
 
 # Below this probability the inverse CDF worked in probabilities loses precision in float32 /
@@ -220,6 +302,7 @@ class Uniform(TorchInitializer):
         return f"U[{self.a:g}, {self.b:g})"
 
 
+@factory
 def uniform(a: float = 0.0, b: float = 1.0) -> Uniform:
     r"""``torch.nn.init.uniform_``: :math:`U[a, b)`.
 
@@ -287,6 +370,7 @@ class Normal(TorchInitializer):
         return f"N({self.mean:g}, {self.std:g}²)"
 
 
+@factory
 def normal(mean: float = 0.0, std: float = 1.0) -> Normal:
     r"""``torch.nn.init.normal_``: :math:`\mathcal N(\mathrm{mean}, \mathrm{std}^2)`.
 
@@ -356,6 +440,7 @@ class TruncNormal(TorchInitializer):
         return f"N({self.mean:g}, {self.std:g}²) conditioned on [{self.a:g}, {self.b:g}]"
 
 
+@factory
 def trunc_normal(
     mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> TruncNormal:
@@ -430,7 +515,15 @@ def _bound(api: str, name: str, value: Any) -> float:
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class _FanScaled(TorchInitializer):
-    """A torch fan-scaled law, drawn by :class:`jinit._src.variance.VarianceScaling`."""
+    """A torch fan-scaled law, drawn by :class:`jinit._src.variance.VarianceScaling`.
+
+    ``layout`` (None: the Flax layout, input axis -2, output axis -1) says which axes of the
+    weight are torch's input and output maps; the fans are :func:`jinit.fans` of those axes,
+    which for ``Layout.torch()`` is torch's ``_calculate_fan_in_and_fan_out`` on its own
+    ``(out, in, *k)`` weight.
+    """
+
+    layout: Layout | None = dataclasses.field(default=None, kw_only=True)
 
     min_rank: ClassVar[int] = 2
 
@@ -442,7 +535,22 @@ class _FanScaled(TorchInitializer):
 
     def _core(self) -> VarianceScaling:
         scale, mode, distribution = self._scale_mode_distribution()
-        return VarianceScaling(scale, mode, distribution, name=self._label)
+        return VarianceScaling(scale, mode, distribution, name=self._label, layout=self.layout)
+
+    def fans(self, shape):
+        """torch's ``(fan_in, fan_out)`` of ``shape`` in this initialiser's layout."""
+        return self._core().fans(shape)
+
+    def with_layout(self, layout: Layout) -> _FanScaled:
+        """This initialiser with the fans of ``layout`` (see :func:`jinit._src.layouts.retarget`):
+        ``self`` when it was given a layout, or when its own axes already give the layout's fans
+        on the layer's call shape (the variance-scaling core decides)."""
+        if self.layout is not None:
+            return self
+        core = self._core()
+        return (
+            self if core.with_layout(layout) is core else dataclasses.replace(self, layout=layout)
+        )
 
     def _draw(self, key, shape, dtype):
         return self._core()._sample(key, shape, dtype)
@@ -451,7 +559,7 @@ class _FanScaled(TorchInitializer):
         return self._core()._law(shape, dtype)
 
     def describe(self) -> str:
-        return self._core().describe()
+        return self._core().describe() + _layout_text(self.layout)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -489,7 +597,8 @@ _HE_REF = (
 )
 
 
-def xavier_uniform(gain: float = 1.0) -> XavierUniform:
+@factory
+def xavier_uniform(gain: float = 1.0, *, layout: Layout | str | None = None) -> XavierUniform:
     r"""``torch.nn.init.xavier_uniform_``: :math:`U(-\beta, \beta)`,
     :math:`\beta = \mathrm{gain}\sqrt{6/(\mathrm{fan\_in}+\mathrm{fan\_out})}`.
 
@@ -499,6 +608,9 @@ def xavier_uniform(gain: float = 1.0) -> XavierUniform:
 
     Args:
       gain: the multiplier (>= 0), e.g. ``calculate_gain("tanh")``.
+      layout: which axes are torch's input and output maps: ``"flax"`` (default; Dense
+        ``(in, out)``, Conv ``(*k, in/groups, out)``), ``"torch"`` (torch's and equinox's
+        ``(out, in, *k)``, fans exactly torch's), a :class:`jinit.Layout` or an einsum equation.
 
     Returns:
       An initializer for weights of rank >= 2 in Flax layout.
@@ -513,10 +625,13 @@ def xavier_uniform(gain: float = 1.0) -> XavierUniform:
       {glorot}
     """
     api = _P + "xavier_uniform"
-    return XavierUniform(check_real(api, "gain", gain, nonneg=True))
+    return XavierUniform(
+        check_real(api, "gain", gain, nonneg=True), layout=check_layout(api, layout)
+    )
 
 
-def xavier_normal(gain: float = 1.0) -> XavierNormal:
+@factory
+def xavier_normal(gain: float = 1.0, *, layout: Layout | str | None = None) -> XavierNormal:
     r"""``torch.nn.init.xavier_normal_``: **untruncated**
     :math:`\mathcal N(0, 2\,\mathrm{gain}^2/(\mathrm{fan\_in}+\mathrm{fan\_out}))`.
 
@@ -525,6 +640,9 @@ def xavier_normal(gain: float = 1.0) -> XavierNormal:
 
     Args:
       gain: the multiplier (>= 0).
+      layout: which axes are torch's input and output maps: ``"flax"`` (default; Dense
+        ``(in, out)``, Conv ``(*k, in/groups, out)``), ``"torch"`` (torch's and equinox's
+        ``(out, in, *k)``, fans exactly torch's), a :class:`jinit.Layout` or an einsum equation.
 
     Returns:
       An initializer for weights of rank >= 2 in Flax layout.
@@ -539,7 +657,9 @@ def xavier_normal(gain: float = 1.0) -> XavierNormal:
       {glorot}
     """
     api = _P + "xavier_normal"
-    return XavierNormal(check_real(api, "gain", gain, nonneg=True))
+    return XavierNormal(
+        check_real(api, "gain", gain, nonneg=True), layout=check_layout(api, layout)
+    )
 
 
 xavier_uniform.__doc__ = xavier_uniform.__doc__.replace("{glorot}", _GLOROT_REF)
@@ -592,8 +712,13 @@ def _kaiming_args(api: str, a: Any, mode: Any, nonlinearity: Any) -> tuple[float
     return a, mode, nonlinearity
 
 
+@factory
 def kaiming_uniform(
-    a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    layout: Layout | str | None = None,
 ) -> KaimingUniform:
     r"""``torch.nn.init.kaiming_uniform_``: :math:`U(-\beta, \beta)`,
     :math:`\beta = \mathrm{gain}\sqrt{3/\mathrm{fan}}`.
@@ -612,6 +737,9 @@ def kaiming_uniform(
       a: the negative slope of the rectifier after this layer (used with ``'leaky_relu'``).
       mode: ``'fan_in'`` or ``'fan_out'`` (case-insensitive, as in torch).
       nonlinearity: a name from :func:`calculate_gain`.
+      layout: which axes are torch's input and output maps: ``"flax"`` (default; Dense
+        ``(in, out)``, Conv ``(*k, in/groups, out)``), ``"torch"`` (torch's and equinox's
+        ``(out, in, *k)``, fans exactly torch's), a :class:`jinit.Layout` or an einsum equation.
 
     Returns:
       An initializer for weights of rank >= 2 in Flax layout.
@@ -632,11 +760,18 @@ def kaiming_uniform(
       {he}
     """
     api = _P + "kaiming_uniform"
-    return KaimingUniform(*_kaiming_args(api, a, mode, nonlinearity))
+    return KaimingUniform(
+        *_kaiming_args(api, a, mode, nonlinearity), layout=check_layout(api, layout)
+    )
 
 
+@factory
 def kaiming_normal(
-    a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    layout: Layout | str | None = None,
 ) -> KaimingNormal:
     r"""``torch.nn.init.kaiming_normal_``: **untruncated**
     :math:`\mathcal N(0, \mathrm{gain}^2/\mathrm{fan})`.
@@ -649,6 +784,9 @@ def kaiming_normal(
       a: the negative slope of the rectifier after this layer (used with ``'leaky_relu'``).
       mode: ``'fan_in'`` or ``'fan_out'`` (case-insensitive).
       nonlinearity: a name from :func:`calculate_gain`.
+      layout: which axes are torch's input and output maps: ``"flax"`` (default; Dense
+        ``(in, out)``, Conv ``(*k, in/groups, out)``), ``"torch"`` (torch's and equinox's
+        ``(out, in, *k)``, fans exactly torch's), a :class:`jinit.Layout` or an einsum equation.
 
     Returns:
       An initializer for weights of rank >= 2 in Flax layout.
@@ -667,7 +805,9 @@ def kaiming_normal(
       {he}
     """
     api = _P + "kaiming_normal"
-    return KaimingNormal(*_kaiming_args(api, a, mode, nonlinearity))
+    return KaimingNormal(
+        *_kaiming_args(api, a, mode, nonlinearity), layout=check_layout(api, layout)
+    )
 
 
 kaiming_uniform.__doc__ = kaiming_uniform.__doc__.replace("{he}", _HE_REF)
@@ -680,10 +820,11 @@ kaiming_normal.__doc__ = kaiming_normal.__doc__.replace("{he}", _HE_REF)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Orthogonal(TorchInitializer):
+class Orthogonal(_MatrixLayout, TorchInitializer):
     """``gain`` times a Haar (semi-)orthogonal matrix; see :func:`orthogonal`."""
 
     gain: float = 1.0
+    layout: Layout | None = dataclasses.field(default=None, kw_only=True)
 
     api: ClassVar[str] = "torch.orthogonal"
     min_rank: ClassVar[int] = 2
@@ -691,19 +832,32 @@ class Orthogonal(TorchInitializer):
     def _rank_hint(self) -> str:
         return " An orthogonal matrix needs two axes (`torch.nn.init.orthogonal_` raises too)."
 
+    def _check_shape(self, shape):
+        self.in_out(shape)
+
     def _draw(self, key, shape, dtype):
-        n_out = shape[-1]
+        out = self.in_out(shape)[1]
+        n_out = shape[out]
         q = _haar(key, math.prod(shape) // n_out, n_out, dtype)
-        return (jnp.array(self.gain, q.dtype) * q).reshape(shape).astype(dtype)
+        w = jnp.array(self.gain, q.dtype) * q
+        if out == len(shape) - 1:
+            return w.reshape(shape).astype(dtype)
+        moved = (*shape[:out], *shape[out + 1 :], n_out)  # the output axis last, as drawn
+        return jnp.moveaxis(w.reshape(moved), -1, out).astype(dtype)
 
     def _law(self, shape, dtype):
-        return laws.OrthogonalLaw(shape, self.gain, len(shape) - 1, False, dtype=dtype)
+        out = self.in_out(shape)[1]
+        return laws.OrthogonalLaw(shape, self.gain, out, False, dtype=dtype)
 
     def describe(self) -> str:
-        return f"{self.gain:g} × Haar orthogonal (out vs rest), Gram = {self.gain:g}²·I"
+        return (
+            f"{self.gain:g} × Haar orthogonal (out vs rest), Gram = {self.gain:g}²·I"
+            + _layout_text(self.layout)
+        )
 
 
-def orthogonal(gain: float = 1.0) -> Orthogonal:
+@factory
+def orthogonal(gain: float = 1.0, *, layout: Layout | str | None = None) -> Orthogonal:
     r"""``torch.nn.init.orthogonal_``: ``gain`` times a Haar-distributed (semi-)orthogonal matrix.
 
     torch flattens its ``(out, in, *k)`` weight to an ``out × (in·prod(k))`` matrix and makes
@@ -714,8 +868,14 @@ def orthogonal(gain: float = 1.0) -> Orthogonal:
     (``jinit.orthogonal(gain)`` with its default ``column_axis=-1``). Real dtypes only (torch's
     fails on complex).
 
+    With ``layout="torch"`` (or a :class:`jinit.Layout` with one input and one output axis)
+    the matrix is ``out × rest`` with ``out`` the layout's output axis: torch's own view of its
+    ``(out, in, *k)`` weight, e.g. an equinox ``Conv`` weight.
+
     Args:
       gain: the multiplier (>= 0).
+      layout: ``"flax"`` (default; output axis last), ``"torch"`` (output axis 0), or a
+        :class:`jinit.Layout` / einsum equation with one input and one output axis.
 
     Returns:
       An initializer for weights of rank >= 2.
@@ -725,21 +885,27 @@ def orthogonal(gain: float = 1.0) -> Orthogonal:
       >>> w = jinit.torch.orthogonal(2.0)(jax.random.key(0), (8, 3))
       >>> bool(jnp.allclose(w.T @ w, 4 * jnp.eye(3), atol=1e-5))
       True
+      >>> w = jinit.torch.orthogonal(layout="torch")(jax.random.key(0), (4, 2, 3))  # (out, in, k)
+      >>> m = w.reshape(4, -1)  # torch's view: out x (in * k)
+      >>> bool(jnp.allclose(m @ m.T, jnp.eye(4), atol=1e-5))
+      True
 
     References:
       Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep
       linear neural networks", 2014. Mezzadri, "How to generate random matrices from the
       classical compact groups", 2007.
     """
-    return Orthogonal(check_real(_P + "orthogonal", "gain", gain, nonneg=True))
+    api = _P + "orthogonal"
+    return Orthogonal(check_real(api, "gain", gain, nonneg=True), layout=check_layout(api, layout))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Sparse(TorchInitializer):
-    """``N(0, std²)`` with ``ceil(sparsity·out)`` zeros in every row; see :func:`sparse`."""
+class Sparse(_MatrixLayout, TorchInitializer):
+    """``N(0, std²)`` with ``ceil(sparsity·out)`` zeros per input unit; see :func:`sparse`."""
 
     sparsity: float
     std: float = 0.01
+    layout: Layout | None = dataclasses.field(default=None, kw_only=True)
 
     api: ClassVar[str] = "torch.sparse"
     supports_complex: ClassVar[bool] = True
@@ -750,10 +916,13 @@ class Sparse(TorchInitializer):
                 f"`{self._label}` needs a Dense kernel of rank 2 (in, out); got shape {shape} of "
                 f"rank {len(shape)} (`torch.nn.init.sparse_` supports 2-D tensors only)."
             )
+        self.in_out(shape)
 
     def zeros_per_unit(self, shape) -> int:
-        """Zeros in each row ``w[i, :]`` of an (in, out) kernel: ``ceil(sparsity * out)``."""
-        return math.ceil(self.sparsity * shape[1])  # torch's expression, float for float
+        """Zeros per input unit (each row ``w[i, :]`` of an (in, out) kernel, each column of a
+        torch (out, in) weight): ``ceil(sparsity * out)``."""
+        out = self.in_out(shape)[1]
+        return math.ceil(self.sparsity * shape[out])  # torch's expression, float for float
 
     def _draw(self, key, shape, dtype):
         k_value, k_mask = jax.random.split(key)
@@ -761,7 +930,8 @@ class Sparse(TorchInitializer):
         # Rank of each entry within its row under a random order: the `zeros` lowest are zeroed.
         # Double argsort gives distinct ranks even for tied uniforms, so the count is exact.
         u = jax.random.uniform(k_mask, shape)
-        rank = jnp.argsort(jnp.argsort(u, axis=1), axis=1)
+        out = self.in_out(shape)[1]  # a unit's weights run along the output axis
+        rank = jnp.argsort(jnp.argsort(u, axis=out), axis=out)
         return jnp.where(rank < self.zeros_per_unit(shape), jnp.zeros((), dtype), w)
 
     def _law(self, shape, dtype):
@@ -777,13 +947,17 @@ class Sparse(TorchInitializer):
             from jinit._src.basic import normal
 
             nonzero = dataclasses.replace(nonzero, sampler=(normal(self.std), shape))
-        return laws.SparseLaw(shape, 1, self.zeros_per_unit(shape), nonzero, dtype=dtype)
+        out = self.in_out(shape)[1]
+        return laws.SparseLaw(shape, out, self.zeros_per_unit(shape), nonzero, dtype=dtype)
 
     def describe(self) -> str:
-        return f"N(0, {self.std:g}²), ceil({self.sparsity:g}·out) zeros per input unit"
+        return f"N(0, {self.std:g}²), ceil({self.sparsity:g}·out) zeros per input unit" + (
+            _layout_text(self.layout)
+        )
 
 
-def sparse(sparsity: float, std: float = 0.01) -> Sparse:
+@factory
+def sparse(sparsity: float, std: float = 0.01, *, layout: Layout | str | None = None) -> Sparse:
     r"""``torch.nn.init.sparse_``: :math:`\mathcal N(0, \mathrm{std}^2)` with an exact number of
     zeros per input unit.
 
@@ -798,12 +972,17 @@ def sparse(sparsity: float, std: float = 0.01) -> Sparse:
     axis 1. (Martens' sparse init, which this cites, instead fixes the number of *non-zero*
     incoming weights per unit.)
 
+    With ``layout="torch"`` the weight is torch's ``(out, in)`` itself and each *column*
+    ``w[:, j]`` gets the ``ceil(sparsity * out)`` zeros, exactly as ``torch.nn.init.sparse_``.
+
     Args:
       sparsity: the fraction of each unit's entries set to zero, in [0, 1].
       std: the std of the non-zero entries (>= 0).
+      layout: ``"flax"`` (default, ``(in, out)``), ``"torch"`` (``(out, in)``), or a
+        :class:`jinit.Layout` of a rank-2 weight.
 
     Returns:
-      An initializer for rank-2 (in, out) kernels.
+      An initializer for rank-2 kernels.
 
     Raises:
       ValueError: ``sparsity`` outside [0, 1] (build time); a shape of rank other than 2 (call
@@ -825,7 +1004,9 @@ def sparse(sparsity: float, std: float = 0.01) -> Sparse:
             f"`{api}` needs `sparsity` (the fraction of zeros per unit) in [0, 1]; got "
             f"{sparsity!r}."
         )
-    return Sparse(sparsity, check_real(api, "std", std, nonneg=True))
+    return Sparse(
+        sparsity, check_real(api, "std", std, nonneg=True), layout=check_layout(api, layout)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -868,6 +1049,7 @@ class Eye(_Deterministic):
         return "identity matrix (ones on the main diagonal)"
 
 
+@factory
 def eye() -> Eye:
     r"""``torch.nn.init.eye_``: ones on the main diagonal of a rank-2 kernel, zeros elsewhere.
 
@@ -887,10 +1069,11 @@ def eye() -> Eye:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Dirac(_Deterministic):
+class Dirac(_MatrixLayout, _Deterministic):
     """An identity conv kernel (per group); see :func:`dirac`."""
 
     groups: int = 1
+    layout: Layout | None = dataclasses.field(default=None, kw_only=True)
 
     api: ClassVar[str] = "torch.dirac"
 
@@ -901,30 +1084,39 @@ class Dirac(_Deterministic):
                 f"rank 3, 4 or 5; got shape {shape} of rank {len(shape)}. For a Dense kernel use "
                 f"`jinit.torch.eye`."
             )
-        if shape[-1] % self.groups:
+        out = self.in_out(shape)[1]
+        if shape[out] % self.groups:
             raise ValueError(
-                f"`{self._label}` needs the output channels (shape[-1] = {shape[-1]}) to be "
+                f"`{self._label}` needs the output channels (shape[{out}] = {shape[out]}) to be "
                 f"divisible by groups={self.groups}; got shape {shape}. Pass a `groups` that "
-                f"divides {shape[-1]}, or change the kernel's output channels."
+                f"divides {shape[out]}, or change the kernel's output channels."
             )
 
+    def _canonical(self, shape) -> tuple[int, ...]:
+        """The stored axes in the Flax order (*k, in, out)."""
+        i, o = self.in_out(shape)
+        return (*(a for a in range(len(shape)) if a not in (i, o)), i, o)
+
     def centre(self, shape) -> tuple[int, ...]:
-        """Spatial index of the delta: torch's ``k // 2`` per axis."""
-        return tuple(k // 2 for k in shape[:-2])
+        """Spatial index of the delta: torch's ``k // 2`` per spatial axis (in stored order)."""
+        return tuple(shape[a] // 2 for a in self._canonical(shape)[:-2])
 
     def _array(self, shape, dtype):
-        w = np.zeros(shape, dtype=dtype)
-        per_group = shape[-1] // self.groups
-        d = np.arange(min(per_group, shape[-2]))
+        order = self._canonical(shape)
+        flax_shape = tuple(shape[a] for a in order)
+        w = np.zeros(flax_shape, dtype=dtype)
+        per_group = flax_shape[-1] // self.groups
+        d = np.arange(min(per_group, flax_shape[-2]))
         for g in range(self.groups):
             w[(*self.centre(shape), d, g * per_group + d)] = 1
-        return w
+        return np.transpose(w, np.argsort(order))  # back to the stored order
 
     def describe(self) -> str:
-        return "zeros; centre k//2: identity (in, out) per group"
+        return "zeros; centre k//2: identity (in, out) per group" + _layout_text(self.layout)
 
 
-def dirac(groups: int = 1) -> Dirac:
+@factory
+def dirac(groups: int = 1, *, layout: Layout | str | None = None) -> Dirac:
     r"""``torch.nn.init.dirac_``: an identity convolution (per group).
 
     torch sets ``w[g·O_g + d, d, k//2, ...] = 1`` on its ``(out, in/groups, *k)`` weight for
@@ -936,8 +1128,14 @@ def dirac(groups: int = 1) -> Dirac:
     convolution copies its first ``min(O_g, in/groups)`` input channels of each group. The key
     is ignored.
 
+    With ``layout="torch"`` the weight is torch's (and equinox's) ``(out, in/groups, *k)``
+    itself and ``w[g·O_g + d, d, k//2, ...] = 1`` as in torch.
+
     Args:
       groups: the number of conv groups (>= 1); must divide the output channels.
+      layout: ``"flax"`` (default, ``(*k, in/groups, out)``), ``"torch"``
+        (``(out, in/groups, *k)``), or a :class:`jinit.Layout` with one input and one output
+        axis.
 
     Returns:
       An initializer for kernels of rank 3, 4 or 5.
@@ -948,7 +1146,8 @@ def dirac(groups: int = 1) -> Dirac:
       >>> w[1, 1].tolist(), float(w.sum())
       ([[1.0, 0.0], [0.0, 1.0]], 2.0)
     """
-    return Dirac(check_int(_P + "dirac", "groups", groups, minimum=1))
+    api = _P + "dirac"
+    return Dirac(check_int(api, "groups", groups, minimum=1), layout=check_layout(api, layout))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -967,7 +1166,7 @@ class LinearWeight(_FanScaled):
         return gain**2, "fan_in", "uniform"
 
     def describe(self) -> str:
-        return "U(±1/√fan_in), variance 1/(3·fan_in)"
+        return "U(±1/√fan_in), variance 1/(3·fan_in)" + _layout_text(self.layout)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -977,7 +1176,8 @@ class ConvWeight(LinearWeight):
     api: ClassVar[str] = "torch.conv_weight"
 
 
-def linear_weight() -> LinearWeight:
+@factory
+def linear_weight(*, layout: Layout | str | None = None) -> LinearWeight:
     r"""torch's default ``nn.Linear`` weight: :math:`U(\pm 1/\sqrt{\mathrm{fan\_in}})`.
 
     torch runs ``kaiming_uniform_(w, a=math.sqrt(5))``: the leaky-ReLU gain
@@ -987,10 +1187,15 @@ def linear_weight() -> LinearWeight:
     :math:`\sqrt{2/\mathrm{fan\_in}}`, and a third of LeCun's variance. Equal in law to
     ``jinit.variance_scaling(1/3, "fan_in", "uniform")`` and to
     ``kaiming_uniform(a=math.sqrt(5))``. Use it as the ``kernel_init`` of a Flax ``Dense``
-    ``(in, out)``; pair it with :func:`linear_bias` and ``fan_in=in``.
+    ``(in, out)``; pair it with :func:`linear_bias` and ``fan_in=in``. For a torch/equinox
+    ``(out, in)`` weight pass ``layout="torch"``.
+
+    Args:
+      layout: ``"flax"`` (default, ``(in, out)``), ``"torch"`` (``(out, in)``), a
+        :class:`jinit.Layout` or an einsum equation: which axes are input and output.
 
     Returns:
-      An initializer for weights of rank >= 2 in Flax layout.
+      An initializer for weights of rank >= 2.
 
     Examples:
       >>> import jax, jinit
@@ -999,10 +1204,11 @@ def linear_weight() -> LinearWeight:
       >>> bool(abs(w).max() <= 0.1)
       True
     """
-    return LinearWeight()
+    return LinearWeight(layout=check_layout(_P + "linear_weight", layout))
 
 
-def conv_weight() -> ConvWeight:
+@factory
+def conv_weight(*, layout: Layout | str | None = None) -> ConvWeight:
     r"""torch's default ``nn.Conv{1,2,3}d`` weight: :math:`U(\pm 1/\sqrt{\mathrm{fan\_in}})`.
 
     The same rule as :func:`linear_weight` with torch's conv fan
@@ -1011,9 +1217,15 @@ def conv_weight() -> ConvWeight:
     and the same ``fan_in``. For ``ConvTranspose`` (torch's weight is ``(in, out/groups, *k)``,
     whose "fan_in" is ``(out/groups)·prod(k)``), use ``kaiming_uniform(a=math.sqrt(5),
     mode="fan_out")`` on a Flax ``(*k, in, out)`` kernel and ``conv_bias(out * prod(k))``.
+    For a torch/equinox ``(out, in/groups, *k)`` weight pass ``layout="torch"`` (fan_in
+    ``shape[1]·prod(k)``, torch's own computation).
+
+    Args:
+      layout: ``"flax"`` (default, ``(*k, in/groups, out)``), ``"torch"``
+        (``(out, in/groups, *k)``), a :class:`jinit.Layout` or an einsum equation.
 
     Returns:
-      An initializer for weights of rank >= 2 in Flax layout.
+      An initializer for weights of rank >= 2.
 
     Examples:
       >>> import jinit
@@ -1021,8 +1233,12 @@ def conv_weight() -> ConvWeight:
       >>> # fan_in = 4 * 3 * 3 = 36, so the bound is 1/6
       >>> round(jinit.law(jinit.torch.conv_weight(), (3, 3, 4, 32)).support[1] * 6, 6)
       1.0
+      >>> # the same torch Conv2d(4, 32, 3) in torch's (and equinox's) layout (32, 4, 3, 3)
+      >>> init = jinit.torch.conv_weight(layout="torch")
+      >>> round(jinit.law(init, (32, 4, 3, 3)).support[1] * 6, 6)
+      1.0
     """
-    return ConvWeight()
+    return ConvWeight(layout=check_layout(_P + "conv_weight", layout))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -1067,6 +1283,7 @@ def _fan_in(api: str, fan_in: Any) -> int:
     return check_int(api, "fan_in", int(fan_in), minimum=0)
 
 
+@factory
 def linear_bias(fan_in: int) -> LinearBias:
     r"""torch's default ``nn.Linear`` bias: :math:`U(\pm 1/\sqrt{\mathrm{fan\_in}})`.
 
@@ -1092,6 +1309,7 @@ def linear_bias(fan_in: int) -> LinearBias:
     return LinearBias(_fan_in(_P + "linear_bias", fan_in))
 
 
+@factory
 def conv_bias(fan_in: int) -> ConvBias:
     r"""torch's default ``nn.Conv{1,2,3}d`` bias: :math:`U(\pm 1/\sqrt{\mathrm{fan\_in}})`.
 
@@ -1122,6 +1340,7 @@ class Embedding(Normal):
     api: ClassVar[str] = "torch.embedding"
 
 
+@factory
 def embedding() -> Embedding:
     r"""torch's default ``nn.Embedding`` weight: :math:`\mathcal N(0, 1)`.
 
