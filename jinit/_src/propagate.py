@@ -1052,6 +1052,7 @@ def sweep(
     input_second_moment: float = 1.0,
     key_impl: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
 ) -> SweepResult:
     r"""Measures signal propagation through ``network`` for each initialiser, over seeds.
 
@@ -1089,6 +1090,15 @@ def sweep(
         are refused (under ``vmap`` they do not give per-seed streams).
       progress: optional callback ``progress(label, chunks_done, chunks_total)``, called with
         ``chunks_done=0`` before an initialiser's first (compiling) chunk and after each chunk.
+      compiler_options: XLA options of the one compile (``jax.stages.Lowered.compile``), e.g.
+        ``{"xla_backend_optimization_level": 0}`` for a big model swept once, where XLA's
+        optimisation passes cost more time than they save (results then differ from the
+        default compile's in float rounding only).
+
+    All initialisers share ONE compiled program: the network is traced and compiled once, each
+    initialiser selected by a traced index (``lax.switch``), so compile time does not grow with
+    the number of initialisers. ``SweepResult.compile_seconds`` and ``run_seconds`` report the
+    two apart.
 
     Returns:
       A :class:`SweepResult`.
@@ -1125,6 +1135,7 @@ def sweep(
         input_second_moment=input_second_moment,
         key_impl=key_impl,
         progress=progress,
+        compiler_options=compiler_options,
     )
     return run_sweep(plan)
 
@@ -1150,6 +1161,7 @@ class SweepPlan:
     #: one compiled program for all initialisers (False: one per initialiser, as before; the
     #: two give bit-identical results where XLA blocks the per-seed work the same way)
     one_program: bool = True
+    compiler_options: dict[str, Any] | None = None
 
 
 def prepare_sweep(
@@ -1167,6 +1179,7 @@ def prepare_sweep(
     input_second_moment: float = 1.0,
     key_impl: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
 ) -> SweepPlan:
     """Checks every argument of :func:`sweep` (same signature) and probes every initialiser
     abstractly, without compiling anything; :func:`run_sweep` runs the returned plan.
@@ -1210,9 +1223,11 @@ def prepare_sweep(
     )
     inits = normalize_inits(inits, api)
     check_progress(api, progress)
-    root = _root_key(api, seed, key_impl)
     devs = check_devices(api, devices)
     n_dev = len(devs)
+    # the root key lives on the sweep's own seed mesh, whatever mesh the caller has set
+    with _own_mesh(Mesh(np.array(devs), ("seeds",))):
+        root = _root_key(api, seed, key_impl)
 
     sdt = _stat_dtype(dtype)
     if is_builtin:
@@ -1222,12 +1237,13 @@ def prepare_sweep(
         per_layer_out = (15 + len(network.param_specs())) * sdt.itemsize + 4 * n_values
         out_bytes = network.depth * per_layer_out
     else:
-        network.check_input(api, batch, dtype, root)
-        per_seed = network.saved_bytes(batch, dtype)
-        out_bytes = max(
-            network.probe(api, label, init, batch, dtype, sample_size, root)
-            for label, init in inits.items()
-        )
+        with _own_mesh(Mesh(np.array(devs), ("seeds",))):
+            network.check_input(api, batch, dtype, root)
+            per_seed = network.saved_bytes(batch, dtype)
+            out_bytes = max(
+                network.probe(api, label, init, batch, dtype, sample_size, root)
+                for label, init in inits.items()
+            )
     avail, shared = device_memory_available(devs)
     where = "host" if shared else f"{devs[0].platform} device"
     check_fits(
@@ -1284,6 +1300,7 @@ def prepare_sweep(
         input_second_moment,
         root,
         progress,
+        compiler_options=_check_compiler_options(api, compiler_options),
     )
 
 
@@ -1336,73 +1353,76 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
     specs: dict[str, str] = {}
     layer_names: list[tuple[str, ...]] = []
     compile_s = run_s = 0.0
-    for group in groups:
-        counter = [0]
-        which: list[Any] = [None]
-        init = _switch_init([inits[label] for label in group], which)
-        if isinstance(network, Network):
-            fn0 = _builtin_seed_fn(
-                network,
-                init,
-                bias_init,
-                batch,
-                dtype,
-                sample_size,
-                input_second_moment,
-                root,
-                counter,
-                keep_params=_keep_params(network, batch, dtype),
-            )
-        else:
-            names: list[tuple[str, ...]] = []
-            fn0 = network.seed_fn(
-                init,
-                bias_init,
-                batch,
-                dtype,
-                sample_size,
-                input_second_moment,
-                root,
-                counter,
-                names_out=names,
-            )
+    with _own_mesh(mesh):
+        for group in groups:
+            counter = [0]
+            which: list[Any] = [None]
+            init = _switch_init([inits[label] for label in group], which)
+            if isinstance(network, Network):
+                fn0 = _builtin_seed_fn(
+                    network,
+                    init,
+                    bias_init,
+                    batch,
+                    dtype,
+                    sample_size,
+                    input_second_moment,
+                    root,
+                    counter,
+                    keep_params=_keep_params(network, batch, dtype),
+                )
+            else:
+                names: list[tuple[str, ...]] = []
+                fn0 = network.seed_fn(
+                    init,
+                    bias_init,
+                    batch,
+                    dtype,
+                    sample_size,
+                    input_second_moment,
+                    root,
+                    counter,
+                    names_out=names,
+                )
 
-        def fn(idx, w, fn0=fn0, which=which):
-            which[0] = w
-            return fn0(idx)
+            def fn(idx, w, fn0=fn0, which=which):
+                which[0] = w
+                return fn0(idx)
 
-        jitted = jax.jit(
-            jax.vmap(fn, in_axes=(0, None)),
-            in_shardings=(sharding, replicated),
-            out_shardings=sharding,
-        )
-        if progress is not None:
-            progress(group[0], 0, n_chunks)  # the first initialiser's call also compiles
-        t0 = time.perf_counter()
-        compiled = jitted.lower(
-            jax.ShapeDtypeStruct((chunk_size,), jnp.uint32, sharding=sharding),
-            jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
-        ).compile()
-        compile_s += time.perf_counter() - t0
-        if not isinstance(network, Network):
-            layer_names = names
-        for i, label in enumerate(group):
+            jitted = jax.jit(
+                jax.vmap(fn, in_axes=(0, None)),
+                in_shardings=(sharding, replicated),
+                out_shardings=sharding,
+            )
+            if progress is not None:
+                progress(group[0], 0, n_chunks)  # the first initialiser's call also compiles
             t0 = time.perf_counter()
-            w = _replicated(np.asarray(i, np.int32), replicated)
-            chunks: list[dict[str, np.ndarray]] = []
-            if progress is not None and i > 0:
-                progress(label, 0, n_chunks)
-            for c in range(n_chunks):
-                idx = np.arange(c * chunk_size, (c + 1) * chunk_size)
-                valid = int(np.sum(idx < seeds))
-                idx = np.minimum(idx, seeds - 1).astype(np.uint32)
-                out = _fetch(compiled(_put(idx, sharding), w), valid)
-                chunks.append(out)
-                if progress is not None:
-                    progress(label, c + 1, n_chunks)
-            per_seed_out[label] = {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
-            run_s += time.perf_counter() - t0
-            traces[label] = counter[0]
+            compiled = jitted.lower(
+                jax.ShapeDtypeStruct((chunk_size,), jnp.uint32, sharding=sharding),
+                jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
+            ).compile(compiler_options=plan.compiler_options)
+            compile_s += time.perf_counter() - t0
+            if not isinstance(network, Network):
+                layer_names = names
+            for i, label in enumerate(group):
+                t0 = time.perf_counter()
+                w = _replicated(np.asarray(i, np.int32), replicated)
+                chunks: list[dict[str, np.ndarray]] = []
+                if progress is not None and i > 0:
+                    progress(label, 0, n_chunks)
+                for c in range(n_chunks):
+                    idx = np.arange(c * chunk_size, (c + 1) * chunk_size)
+                    valid = int(np.sum(idx < seeds))
+                    idx = np.minimum(idx, seeds - 1).astype(np.uint32)
+                    out = _fetch(compiled(_put(idx, sharding), w), valid)
+                    chunks.append(out)
+                    if progress is not None:
+                        progress(label, c + 1, n_chunks)
+                per_seed_out[label] = {
+                    k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]
+                }
+                run_s += time.perf_counter() - t0
+                traces[label] = counter[0]
     for label, init in inits.items():
         specs[label] = repr(init)
         if hasattr(network, "predict"):
@@ -1511,16 +1531,18 @@ def _param_norms(grads, layer_paths: list[tuple[str, ...]], sdt) -> dict[str, li
     return {k: [d.get(k, jnp.array(jnp.nan, sdt)) for d in per_layer] for k in names}
 
 
-def _flax_stats(layers, y, grads_h, param_norms, sdt, sample_size):
+def _flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False):
     """Stacks per-layer statistics of captured layers (in call order) into arrays over layers.
 
     ``layers`` is a list of ``(input, output)``: the output of layer ``i`` is its
     pre-activation, the input of layer ``i+1`` (the model output for the last) its activation.
+    The ``output.*`` statistics are those of the activation, or with ``stream`` (the layers are
+    residual blocks) of the layer's own output, the residual stream.
     """
     per = []
     for i, (_, h) in enumerate(layers):
         a = layers[i + 1][0] if i + 1 < len(layers) else y
-        st = _forward_stats(h, a, a, sdt, sample_size)
+        st = _forward_stats(h, a, h if stream else a, sdt, sample_size)
         samp = st["act.sample"]
         st["act.sample"] = jnp.pad(samp, (0, sample_size - samp.shape[0]), constant_values=jnp.nan)
         g = grads_h[i].astype(sdt)
@@ -1543,6 +1565,11 @@ class FlaxModel:
     ``Linear`` call) is one row of the result: its output is the pre-activation, the input of the
     next layer (the model output for the last one) the activation. Gradients are those of
     :math:`\langle v, y\rangle` with :math:`v\sim\mathcal N(0, I)` on the model output ``y``.
+
+    Sharding annotations of the model (``nnx.with_partitioning``, ``nn.with_partitioning``,
+    ``nn.with_logical_partitioning``) are dropped, and a mesh the caller has set
+    (``jax.set_mesh``) is set aside while the sweep runs: each seed's model runs whole on one
+    device, and the sweep shards the *seed* axis over its ``devices`` (its own 1-D mesh).
     """
 
     build: Callable[..., Any]
@@ -1551,12 +1578,19 @@ class FlaxModel:
     kind: str
     name: str
     batch: int = 64
+    apply_kwargs: Mapping[str, Any] | None = None
+    residual: bool = False
 
     def describe(self) -> str:
         return f"flax.{self.kind} model {self.name}"
 
     def config(self) -> dict[str, Any]:
-        return {"arch": f"flax.{self.kind}", "name": self.name}
+        out: dict[str, Any] = {"arch": f"flax.{self.kind}", "name": self.name}
+        if self.apply_kwargs:
+            out["apply_kwargs"] = {k: repr(v) for k, v in self.apply_kwargs.items()}
+        if self.residual:
+            out["residual"] = True
+        return out
 
     def default_batch(self) -> int:
         return self.batch
@@ -1569,6 +1603,13 @@ class FlaxModel:
         return None, "no mean-field prediction for an arbitrary Flax model"
 
     def judged(self) -> dict[str, str]:
+        if self.residual:  # each row is a block; its output is the stream
+            return {
+                "forward": "output.second_moment",
+                "backward": "grad.second_moment",
+                "std": "output.std",
+                "what": "residual stream",
+            }
         return dict(_JUDGE_ACTIVATION)
 
     def loss_description(self) -> str:
@@ -1676,11 +1717,25 @@ class FlaxModel:
             grads_h = [gpr["/".join(n)] for n in names]
             module_paths = [tuple(p for p in n[:-1]) if n[-1].startswith("#") else n for n in names]
             norms = _param_norms(gp, module_paths, sdt)
-            return _flax_stats(cap, y, grads_h, norms, sdt, sample_size)
+            return _flax_stats(cap, y, grads_h, norms, sdt, sample_size, self.residual)
 
         return one_seed
 
+    def _immutable_error(self, e: Exception) -> ValueError:
+        import re
+
+        m = re.search(r'collection "(\w+)"', str(e))
+        coll = m.group(1) if m else "batch_stats"
+        return ValueError(
+            f"`sweep`: the {self.describe()} writes its {coll!r} collection while it runs "
+            f"(BatchNorm in training mode), which `module.apply` refuses unless the collection "
+            f"is mutable. Pass `apply_kwargs={{'mutable': [{coll!r}]}}` to `jinit.linen_model` to "
+            f"sweep it in training mode (each batch normalised by its own statistics), or the "
+            f"model's own switch for inference mode, e.g. `apply_kwargs={{'train': False}}`."
+        )
+
     def _run_linen(self, init, kp, x):
+        import flax.errors as flax_errors
         import flax.linen as nn
 
         module = self.build(init)
@@ -1690,7 +1745,10 @@ class FlaxModel:
                 f"{type(module).__name__}; it must return a `flax.linen.Module` built with "
                 f"`init` (did it forget `return`?)."
             )
-        variables = module.init(kp, x)
+        kw = dict(self.apply_kwargs or {})
+        mutable = kw.pop("mutable", False)
+        # annotations dropped: plain arrays, no sharding constraint when they are read
+        variables = _unbox(module.init(kp, x, **kw))
         params = variables["params"]
         rest = {k: v for k, v in variables.items() if k != "params"}
 
@@ -1712,7 +1770,12 @@ class FlaxModel:
                 return out
 
             with nn.intercept_methods(icpt):
-                y = module.apply({"params": p, **rest}, x)
+                try:
+                    y = module.apply({"params": p, **rest}, x, mutable=mutable, **kw)
+                except flax_errors.ModifyScopeVariableError as e:
+                    raise self._immutable_error(e) from None
+            if mutable is not False:  # (output, updated collections)
+                y = y[0]
             return y, cap
 
         return params, run
@@ -1744,7 +1807,7 @@ class FlaxModel:
                 return out
 
             with nnx_layer_calls(m, self.is_layer, hook):
-                y = m(x)
+                y = m(x, **(self.apply_kwargs or {}))
             return y, cap
 
         return params, run
@@ -1798,6 +1861,96 @@ def nnx_layer_calls(model, is_layer, hook):
                 c.__call__ = orig
 
 
+def _unbox(tree):
+    """``tree`` with every Flax ``AxisMetadata`` box (``Partitioned``,
+    ``LogicallyPartitioned``) replaced by its value, without a sharding constraint."""
+    from flax.core import meta
+
+    def one(x):
+        if isinstance(x, meta.AxisMetadata):
+            try:
+                return x.unbox(apply_constraint=False)
+            except TypeError:  # a box type without that option
+                return x.unbox()
+        return x
+
+    return jax.tree_util.tree_map(one, tree, is_leaf=lambda x: isinstance(x, meta.AxisMetadata))
+
+
+@contextlib.contextmanager
+def _own_mesh(mesh: Mesh | None):
+    """The sweep's context: its own 1-D seed mesh instead of any mesh the caller set, and (for
+    nnx models) no eager sharding of variables, so a model's sharding annotations, written for
+    the caller's mesh, are dropped instead of referring to axes the sweep's mesh lacks."""
+    import sys
+
+    with contextlib.ExitStack() as stack:
+        if mesh is not None:
+            stack.enter_context(jax.set_mesh(mesh))
+        if "flax.nnx" in sys.modules:
+            from flax import nnx
+
+            stack.enter_context(nnx.use_eager_sharding(False))
+        yield
+
+
+def _check_compiler_options(api: str, options: Any) -> dict[str, Any] | None:
+    if options is None:
+        return None
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise TypeError(
+            f"`{api}` needs `compiler_options` to be None or a dict of XLA option names to "
+            f"values; got {options!r} of type {type(options).__name__}. Pass e.g. "
+            f"`{{'xla_backend_optimization_level': 0}}`."
+        )
+    return dict(options)
+
+
+def _check_flag(api: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{api}` needs `{name}` to be True or False; got {value!r} of type "
+            f"{type(value).__name__}. Pass `{name}=True` or `{name}=False`."
+        )
+    return bool(value)
+
+
+def _check_apply_kwargs(api: str, apply_kwargs: Any) -> dict[str, Any] | None:
+    if apply_kwargs is None:
+        return None
+    if not isinstance(apply_kwargs, Mapping) or not all(isinstance(k, str) for k in apply_kwargs):
+        raise TypeError(
+            f"`{api}` needs `apply_kwargs` to be None or a dict of keyword arguments for the "
+            f"model call; got {apply_kwargs!r} of type {type(apply_kwargs).__name__}. Pass e.g. "
+            f"`apply_kwargs={{'train': True, 'mutable': ['batch_stats']}}`."
+        )
+    out = dict(apply_kwargs)
+    if "rngs" in out:
+        raise ValueError(
+            f"`{api}` got `apply_kwargs` with 'rngs'; one fixed key would be shared by every "
+            f"seed. Sweep the model in its deterministic mode (e.g. `apply_kwargs="
+            f"{{'deterministic': True}}` or dropout rate 0)."
+        )
+    if api == "nnx_model" and "mutable" in out:
+        raise ValueError(
+            f"`{api}` got `apply_kwargs` with 'mutable'; nnx modules update their state (e.g. "
+            f"BatchNorm statistics) in place, so there is nothing to make mutable. Drop it; pass "
+            f"only the model's call arguments (e.g. `{{'train': True}}`)."
+        )
+    if "mutable" in out:
+        m = out["mutable"]
+        ok = isinstance(m, (bool, str)) or (
+            isinstance(m, (list, tuple)) and all(isinstance(c, str) for c in m)
+        )
+        if not ok:
+            raise TypeError(
+                f"`{api}` needs `apply_kwargs['mutable']` to be a collection name, a list of "
+                f"them or a bool (as `flax.linen.Module.apply` takes); got {m!r}. Pass e.g. "
+                f"`['batch_stats']`."
+            )
+    return out
+
+
 def _check_flax_args(api, build, sample_input, layers, name):
     if not callable(build):
         what = "build(init) -> nn.Module" if api == "linen_model" else "build(init, rngs)"
@@ -1830,8 +1983,23 @@ def _check_flax_args(api, build, sample_input, layers, name):
     )
 
 
-def linen_model(build, sample_input, *, layers=None, name: str = "", batch: int = 64) -> FlaxModel:
+def linen_model(
+    build,
+    sample_input,
+    *,
+    layers=None,
+    name: str = "",
+    batch: int = 64,
+    apply_kwargs: Mapping[str, Any] | None = None,
+    residual: bool = False,
+) -> FlaxModel:
     """Wraps a ``flax.linen`` model for :func:`sweep`.
+
+    A model with BatchNorm in training mode writes its ``batch_stats`` while it runs: pass
+    ``apply_kwargs={"mutable": ["batch_stats"]}`` (and e.g. ``"train": True`` where the model
+    takes such a switch); the sweep then runs it in training mode, each batch normalised by its
+    own statistics. Without it such a model is refused, before anything is compiled, with an
+    error naming ``apply_kwargs``. Sharding annotations are dropped (see :class:`FlaxModel`).
 
     Args:
       build: ``build(init) -> nn.Module``: the model whose kernels use the initialiser ``init``.
@@ -1842,6 +2010,14 @@ def linen_model(build, sample_input, *, layers=None, name: str = "", batch: int 
         ``nn.intercept_methods`` (a module called twice gives two rows).
       name: a label for the configuration.
       batch: the default batch size.
+      apply_kwargs: keyword arguments of the model call: every key but ``"mutable"`` is passed
+        to ``module.init`` and ``module.apply`` (e.g. ``{"train": True}``), ``"mutable"`` to
+        ``module.apply`` only (e.g. ``["batch_stats"]``; the updated collections are
+        discarded). ``"rngs"`` is refused (one key would be shared by every seed).
+      residual: the rows are residual blocks (pass ``layers=`` the block type, e.g. Flax
+        lm1b's ``EncoderDecoder1DBlock``): each row's output is the residual stream, which the
+        verdicts, :func:`assert_stable_propagation`, the table and the figures then judge
+        (``output.*``) instead of the next row's input, which a pre-LN block normalises.
 
     Returns:
       A :class:`FlaxModel` to pass to :func:`sweep`.
@@ -1864,11 +2040,28 @@ def linen_model(build, sample_input, *, layers=None, name: str = "", batch: int 
     """
     is_layer = _check_flax_args("linen_model", build, sample_input, layers, name)
     batch = check_int("linen_model", "batch", batch, minimum=1)
-    return FlaxModel(build, sample_input, is_layer, "linen", name or _callable_name(build), batch)
+    kw = _check_apply_kwargs("linen_model", apply_kwargs)
+    residual = _check_flag("linen_model", "residual", residual)
+    return FlaxModel(
+        build, sample_input, is_layer, "linen", name or _callable_name(build), batch, kw, residual
+    )
 
 
-def nnx_model(build, sample_input, *, layers=None, name: str = "", batch: int = 64) -> FlaxModel:
+def nnx_model(
+    build,
+    sample_input,
+    *,
+    layers=None,
+    name: str = "",
+    batch: int = 64,
+    apply_kwargs: Mapping[str, Any] | None = None,
+    residual: bool = False,
+) -> FlaxModel:
     """Wraps a ``flax.nnx`` model for :func:`sweep`.
+
+    Sharding annotations (``nnx.with_partitioning``, as in Flax's lm1b example) are dropped and
+    a mesh set by the caller is set aside while the sweep runs (see :class:`FlaxModel`): the
+    model is built with eager sharding off, each seed's copy runs whole on one device.
 
     Args:
       build: ``build(init, rngs) -> nnx.Module``: the model whose kernels use ``init``, its
@@ -1879,6 +2072,12 @@ def nnx_model(build, sample_input, *, layers=None, name: str = "", batch: int = 
         ``__call__`` outputs are captured (the class's ``__call__`` is wrapped while tracing).
       name: a label for the configuration.
       batch: the default batch size.
+      apply_kwargs: keyword arguments of the model call ``model(x, **apply_kwargs)`` (nnx
+        modules update BatchNorm statistics in place: no ``"mutable"``; no ``"rngs"``).
+      residual: the rows are residual blocks (pass ``layers=`` the block type, e.g. Flax
+        lm1b's ``EncoderDecoder1DBlock``): each row's output is the residual stream, which the
+        verdicts, :func:`assert_stable_propagation`, the table and the figures then judge
+        (``output.*``) instead of the next row's input, which a pre-LN block normalises.
 
     Returns:
       A :class:`FlaxModel` to pass to :func:`sweep`.
@@ -1901,7 +2100,11 @@ def nnx_model(build, sample_input, *, layers=None, name: str = "", batch: int = 
     """
     is_layer = _check_flax_args("nnx_model", build, sample_input, layers, name)
     batch = check_int("nnx_model", "batch", batch, minimum=1)
-    return FlaxModel(build, sample_input, is_layer, "nnx", name or _callable_name(build), batch)
+    kw = _check_apply_kwargs("nnx_model", apply_kwargs)
+    residual = _check_flag("nnx_model", "residual", residual)
+    return FlaxModel(
+        build, sample_input, is_layer, "nnx", name or _callable_name(build), batch, kw, residual
+    )
 
 
 def _callable_name(f) -> str:
