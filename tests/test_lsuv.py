@@ -330,3 +330,24 @@ def test_report_prints_and_serialises():
     d = report.to_dict()
     assert [r["path"] for r in d["layers"]] == report.paths and d["tol"] == 0.1
     assert report[0] is report["Dense_0/kernel"]
+
+
+def test_batchnorm_resnet_in_training_mode_error_names_apply_kwargs():
+    """Flax's ImageNet ResNet (BatchNorm, ``train=True`` by default): without a mutable
+    ``batch_stats`` the jinit error names the option that works, and that option works."""
+    import re
+
+    from real_models import flax_resnet
+
+    (module, variables), x = flax_resnet((1,), num_filters=2, image_size=8, batch=4)
+    with pytest.raises(ValueError) as info:
+        lsuv(module.apply, variables, x)
+    msg = str(info.value)
+    assert msg.startswith("`jinit.lsuv` could not run the linen model")
+    assert "ModifyScopeVariableError" in msg
+    assert re.search(r"apply_kwargs=\{'mutable': \['batch_stats'\], 'train': True\}", msg)
+    new, report = lsuv(
+        module.apply, variables, x, apply_kwargs={"mutable": ["batch_stats"], "train": True}
+    )
+    assert report.paths[0] == "conv_init/kernel" and report.all_converged
+    assert set(new) == set(variables)  # batch_stats passed through, params rescaled

@@ -307,6 +307,27 @@ def _check_batch(batch: Any) -> None:
                 )
 
 
+def _run_hint(kind: str, e: Exception) -> str:
+    """The fix for a model that did not run: BatchNorm's mutable statistics, or the inputs."""
+    text = f"{type(e).__name__} {e}"
+    if kind == "linen" and (
+        "ModifyScopeVariableError" in text or "batch_stats" in text or "immutable" in text
+    ):
+        return (
+            "A BatchNorm (or another layer writing a collection) in training mode must be "
+            "allowed to update it: pass `apply_kwargs={'mutable': ['batch_stats'], 'train': "
+            "True}` (the `train` flag is your model's own argument), or "
+            "`apply_kwargs={'train': False}` to normalise with the running statistics."
+        )
+    if kind == "linen":
+        return (
+            "Pass the variables `model.init` returned for this same model, and a batch shaped "
+            "like the input it was initialised with; extra arguments of `model.apply` (e.g. "
+            "`train=`, `mutable=`) go in `apply_kwargs=`."
+        )
+    return "Pass a batch shaped like the input the model takes."
+
+
 def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, bias, kind):
     names: list[tuple[str, ...]] = []
 
@@ -323,13 +344,7 @@ def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, 
         raise exc(
             f"`{_API}` could not run the {kind} model on `batch` (shape "
             f"{jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), batch)}) with the given "
-            f"parameters: {type(e).__name__}: {first} "
-            + (
-                "Pass the variables `model.init` returned for this same model, and a batch "
-                "shaped like the input it was initialised with."
-                if kind == "linen"
-                else "Pass a batch shaped like the input the model takes."
-            )
+            f"parameters: {type(e).__name__}: {first} " + _run_hint(kind, e)
         ) from e
     leaves = original = _leaves(params)
     layers = []  # (index in the capture order, kernel path, bias path or None)
