@@ -1,14 +1,19 @@
 """Initialisation recipes from the literature: ``jinit.recipes``.
 
-Each function returns rules for :func:`jinit.reinit` (an ordered list of ``(pattern, initialiser)``
-pairs; the first matching rule wins, so rule lists combine by concatenation) or initialisers.
-Patterns default to Flax names and are arguments of each recipe.
+Each function returns rules for :func:`jinit.reinit` (a :class:`Recipe`: an ordered list of
+``(pattern, initialiser)`` pairs; the first matching rule wins, so rule lists combine by
+concatenation) or initialisers. Patterns default to Flax names, including those of Flax's own
+example models, and are arguments of each recipe. A recipe whose defining rules match no
+parameter makes ``reinit`` raise (naming the rules, the paths seen and the fix), never fall back
+silently.
 """
 
+from jinit._src.recipes import RESNET_PRESETS as RESNET_PRESETS
 from jinit._src.recipes import ChronoBias as ChronoBias
 from jinit._src.recipes import DeepNormConstants as DeepNormConstants
 from jinit._src.recipes import FanScaled as FanScaled
 from jinit._src.recipes import LSTMBias as LSTMBias
+from jinit._src.recipes import Recipe as Recipe
 from jinit._src.recipes import TransformerNames as TransformerNames
 from jinit._src.recipes import chrono as chrono
 from jinit._src.recipes import chrono_bias as chrono_bias
@@ -44,6 +49,8 @@ __all__ = [
     "lstm_bias",
     "LSTMBias",
     "olmo",
+    "Recipe",
+    "RESNET_PRESETS",
     "retinanet",
     "rezero",
     "skipinit",

@@ -483,3 +483,31 @@ def test_coord_check_json_and_plot(coord, tmp_path):
     fig = mup.plot_coord_check(coord, path)
     assert len(fig.axes) == 2 * len(coord.layers)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_width_info_on_flax_lm1b_attention_kernels():
+    """Flax's lm1b decoder (tests/real_models.py) at d_model 64 / 8 heads against 32 / 4 heads
+    (head_dim 8 fixed): q/k/v (d, heads, head_dim) and out (heads, head_dim, d) are hidden
+    weights with fan multipliers 2 (DenseGeneral fans), not an axis error; linear1/linear2
+    hidden, the embedding table an input weight, logitdense the readout."""
+    import real_models as RM
+
+    def state(width, heads):
+        m, _ = RM.flax_lm1b_nnx(
+            num_layers=1, emb_dim=width, qkv_dim=width, mlp_dim=2 * width, num_heads=heads
+        )
+        return jax.eval_shape(lambda: nnx.state(m, nnx.Param))
+
+    info = mup.width_info(state(64, 8), state(32, 4))
+    blk = "decoder/encoderdecoderblock_0/"
+    for name in ("query", "key", "value", "out"):
+        i = info[f"{blk}attention/{name}/kernel"]
+        assert (i.kind, i.fan_in_mult, i.fan_out_mult) == ("hidden", 2.0, 2.0), name
+    assert info[f"{blk}mlp/linear1/kernel"].kind == "hidden"
+    assert info[f"{blk}mlp/linear2/kernel"].kind == "hidden"
+    assert info["decoder/output_embed/embedding"].kind == "input"
+    assert info["decoder/logitdense/kernel"].kind == "output"
+    # An explicit override still wins over the attention default (here: jax's 2-D default,
+    # under which d_model is neither fan axis, so width_info refuses).
+    with pytest.raises(ValueError, match="changes size along axes"):
+        mup.width_info(state(64, 8), state(32, 4), axes=[("*query/kernel", (-2, -1))])

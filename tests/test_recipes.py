@@ -17,7 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import real_models as RM
 import scipy.linalg
+from bad_input import check_raises, params
 from flax import nnx
 
 import jinit
@@ -327,8 +329,11 @@ def test_olmo_mitchell_nnx_block_names():
 def test_olmo_per_layer_needs_block_names():
     model = nnx_zeros(lambda: NnxLM(2, nnx.Rngs(0)))
     state = nnx.state(model, nnx.Param)
+    names = R.TransformerNames(block="block_{i}")
     with pytest.raises(ValueError, match="not inside a block named like 'block_"):
-        jax.eval_shape(lambda k: reinit(state, k, R.olmo(2, "mitchell")), jax.random.key(0))
+        jax.eval_shape(
+            lambda k: reinit(state, k, R.olmo(2, "mitchell", names=names)), jax.random.key(0)
+        )
     with pytest.raises(ValueError, match="is in layer 2, but the recipe was built with"):
         jax.eval_shape(
             lambda k: reinit(lm_params(3), k, R.olmo(2, "llama_depth")), jax.random.key(0)
@@ -370,8 +375,8 @@ def test_t5x_truncated_normal_laws():
     """t5x's variance-scaling truncated normals: same variances, cut at ±2 (corrected) stds."""
     rules = dict(R.t5(d_kv=DH, distribution="truncated_normal"))
     cases = [
-        ("*query/kernel", (D, HEADS, DH), (D * DH) ** -0.5),
-        ("*value/kernel", (D, HEADS, DH), D**-0.5),
+        ("*/query/kernel", (D, HEADS, DH), (D * DH) ** -0.5),
+        ("*/value/kernel", (D, HEADS, DH), D**-0.5),
         ("*kernel", (HEADS, DH, D), QKV**-0.5),
         ("*kernel", (D_FF, D), D_FF**-0.5),
     ]
@@ -684,7 +689,10 @@ def test_recipe_fallbacks_keep_counters():
     a step counter no rule matches is kept by `strict=False` or a `(path, None)` rule."""
     quantised = jnp.arange(32, dtype=jnp.int8).reshape(8, 4)
     params = {
-        "block_0": {"fc2": {"kernel": jnp.zeros((8, 8)), "bias": jnp.ones(8)}},
+        "block_0": {
+            "attn": {"out": {"kernel": jnp.zeros((8, 8))}},
+            "fc2": {"kernel": jnp.zeros((8, 8)), "bias": jnp.ones(8)},
+        },
         "head": {"kernel": jnp.zeros((8, 4))},
         "quant": {"kernel": quantised},
         "opt": {"count": jnp.array(11, jnp.int32)},
@@ -774,3 +782,305 @@ def test_fan_scaled_layouts(kwargs, shape, var):
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real models (tests/real_models.py: Flax's lm1b/wmt/ImageNet examples, ViT) and misses
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def real(name: str):
+    """(params or module, example input) of a real model, built once for the file."""
+    if name == "lm1b_nnx":
+        return RM.flax_lm1b_nnx(num_layers=4)
+    if name == "lm1b_linen":
+        (_, variables), x = RM.flax_lm1b_linen(num_layers=2, unbox=True)
+        return variables["params"], x
+    if name == "wmt":
+        (_, variables), x = RM.flax_wmt_encoder(num_layers=2)
+        return variables["params"], x
+    if name == "resnet18":
+        (module, variables), x = RM.flax_resnet18()
+        return (module, variables), x
+    raise KeyError(name)
+
+
+def draw_loop(tree, rules, seeds: int = SEEDS) -> dict[str, np.ndarray]:
+    """{path: (seeds, *shape)} by eager reinit per seed (works for nnx modules on a mesh)."""
+    out: dict[str, list] = {}
+    for s in range(seeds):
+        new = reinit(tree, jax.random.key(1000 + s), rules)
+        if isinstance(new, nnx.Module):
+            new = nnx.state(new, nnx.Param)
+        for p, a, _ in named_leaves(new):
+            out.setdefault(p, []).append(np.asarray(a, np.float64))
+    return {p: np.stack(v) for p, v in out.items()}
+
+
+def test_gpt2_on_flax_lm1b_nnx_scales_linear2_and_out():
+    """The issue's case: gpt2(4) on Flax's lm1b decoder (linear1/linear2, nnx attention) scales
+    both residual projections of every block to 0.02/sqrt(2*4) = 0.02/sqrt(8)."""
+    model, _ = real("lm1b_nnx")
+    values = draw_loop(model, R.gpt2(4))
+    residual = [p for p in values if p.endswith(("attention/out/kernel", "mlp/linear2/kernel"))]
+    assert len(residual) == 8  # 4 blocks x (out, linear2)
+
+    def expected(path, shape):
+        if path.endswith("bias"):
+            return ("const", 0.0)
+        if path.endswith("scale"):
+            return ("const", 1.0)
+        if path in residual:
+            return ("std", 0.02 / math.sqrt(8))  # Radford et al. 2019: 0.02 / sqrt(2 n_layer)
+        return ("std", 0.02)  # q/k/v, linear1, logitdense, output_embed
+
+    check_leaves(values, expected)
+
+
+def test_gpt2_on_flax_lm1b_linen_dense_names():
+    params_, _ = real("lm1b_linen")
+    values = draw_loop(params_, R.gpt2(2), seeds=2)
+    residual = ("MultiHeadDotProductAttention_0/out/kernel", "MlpBlock_0/Dense_1/kernel")
+    assert sum(p.endswith(residual) for p in values) == 4  # 2 blocks x (out, Dense_1)
+    for path, x in values.items():
+        if path.endswith(residual):
+            assert_std(x, 0.02 / math.sqrt(4), path)  # 0.02 / sqrt(2 n_layer)
+        elif path.endswith(("kernel", "embedding")):
+            assert_std(x, 0.02, path)
+
+
+def test_t5_on_flax_wmt_encoder():
+    """T5 on wmt's Encoder1DBlock (MultiHeadDotProductAttention_0, MlpBlock_0/Dense_0, _1):
+    d_model 32, 4 heads of d_kv 8, d_ff 64; fans per role written out here."""
+    params_, _ = real("wmt")
+    values = draw_loop(params_, R.t5(d_kv=8), seeds=2)
+
+    def expected(path, shape):
+        if c := common(path):
+            return c
+        if path.endswith("query/kernel"):
+            return ("std", (32 * 8) ** -0.5)  # (d_model d_kv)^-1/2
+        if path.endswith(("key/kernel", "value/kernel")):
+            return ("std", 32**-0.5)
+        if path.endswith("out/kernel"):
+            return ("std", (4 * 8) ** -0.5)  # (h d_kv)^-1/2
+        if path.endswith("Dense_0/kernel"):
+            return ("std", 32**-0.5)
+        if path.endswith("Dense_1/kernel"):
+            return ("std", 64**-0.5)
+        if path.endswith("embedding"):
+            return ("std", 1.0)
+        raise AssertionError(path)
+
+    check_leaves(values, expected)
+
+
+def test_fixup_on_flax_resnet18_preset_keeps_zero_gamma():
+    """Flax ImageNet ResNet-18: preset='flax_resnet' zeroes Conv_1 (0-based, the branch's last
+    conv) and the Dense_0 classifier, scales Conv_0 by 8^(-1/2), He on conv_init/conv_proj, and
+    keeps BatchNorm gammas as Flax initialised them (zeros on each block's BatchNorm_1)."""
+    (_, variables), _ = real("resnet18")
+    p = variables["params"]
+    new = reinit(p, jax.random.key(0), R.fixup(8, 2, preset="flax_resnet"))
+    flat_old = {q: np.asarray(a) for q, a, _ in named_leaves(p)}
+    flat = {q: np.asarray(a, np.float64) for q, a, _ in named_leaves(new)}
+    for path, w in flat.items():
+        if path.endswith("Conv_1/kernel") or path == "Dense_0/kernel":
+            np.testing.assert_array_equal(w, 0.0, err_msg=path)
+        elif path.endswith("scale"):
+            np.testing.assert_array_equal(w, flat_old[path], err_msg=path)  # kept, not 1
+        elif path.endswith("bias"):
+            np.testing.assert_array_equal(w, 0.0, err_msg=path)
+    for b in range(8):
+        assert (flat[f"ResNetBlock_{b}/BatchNorm_1/scale"] == 0).all()  # Flax's zero_init
+        assert (flat[f"ResNetBlock_{b}/BatchNorm_0/scale"] == 1).all()
+    # Conv_0 of the 8 blocks: He x 8^(-1/2); pooled over blocks of equal fan_in.
+    for b in range(8):
+        w = flat[f"ResNetBlock_{b}/Conv_0/kernel"]
+        fan_in = w.shape[0] * w.shape[1] * w.shape[2]
+        assert_std(w[None], math.sqrt(2 / fan_in) * 8**-0.5, f"block {b} Conv_0")
+    stem = flat["conv_init/kernel"]
+    assert_std(stem[None], math.sqrt(2 / (7 * 7 * 3)), "conv_init")
+
+
+def test_index_base_picks_the_right_conv():
+    """1-based {j} under Flax naming would zero Conv_2 (absent) and scale Conv_1: it raises;
+    index_base=0 zeroes Conv_1 and scales Conv_0."""
+    (_, variables), _ = real("resnet18")
+    p = variables["params"]
+    wrong = R.fixup(8, 2, layer="*Block_*/Conv_{j}/kernel", classifier="*/Dense_0/kernel")
+    with pytest.raises(ValueError, match=r"last layer of each branch.*Conv_2"):
+        reinit(p, jax.random.key(0), wrong)
+    right = R.fixup(
+        8, 2, layer="*Block_*/Conv_{j}/kernel", index_base=0, classifier="*/Dense_0/kernel"
+    )
+    assert [r[0] for r in right[:3]] == [
+        "*Block_*/Conv_1/kernel",
+        "*/Dense_0/kernel",
+        "*Block_*/Conv_0/kernel",
+    ]
+    z = R.zerO(2, preset="flax_resnet")
+    assert z[0][0] == "*Block_*/Conv_1/kernel"
+
+
+def test_transformer_names_index_base_one():
+    names = R.TransformerNames(block="layer_{i}", index_base=1)
+    assert names.layer_index("encoder/layer_1/attn/out/kernel") == 0
+    assert names.layer_index("encoder/layer_12/attn/out/kernel") == 11
+    assert R.TransformerNames().layer_index("decoder/encoderdecoderblock_3/mlp/linear2/kernel") == 3
+    assert R.TransformerNames().layer_index("head/kernel") is None
+    params_ = {
+        f"layer_{i}": {
+            "attn": {"out": {"kernel": jnp.zeros((8, 8))}},
+            "fc2": {"kernel": jnp.zeros((16, 8))},
+        }
+        for i in (1, 2)
+    }
+    new = reinit(
+        params_,
+        jax.random.key(0),
+        R.olmo(
+            2, "llama_depth", names=R.TransformerNames(block="layer_{i}", index_base=1, head=())
+        ),
+    )
+    # layer_2 is the 0-based block 1: T(0.02/sqrt(2*2)), so |w| <= 3 * 0.01.
+    assert float(jnp.abs(new["layer_2"]["fc2"]["kernel"]).max()) <= 3 * 0.02 / 2 + 1e-9
+    assert float(jnp.abs(new["layer_1"]["fc2"]["kernel"]).max()) > 3 * 0.02 / 2
+
+
+def test_recipe_survives_concatenation():
+    r = R.gpt2(2)
+    assert isinstance(r + [("x", None)], R.Recipe)
+    assert isinstance([("x", None)] + r, R.Recipe)
+    both = R.rezero() + r
+    assert isinstance(both, R.Recipe) and len(both.needs) == 3
+    assert not isinstance(r[:2], R.Recipe)  # a slice is plain rules: no check
+    import pickle
+
+    back = pickle.loads(pickle.dumps(r))
+    assert back == r and back.needs == r.needs
+
+
+def _lm1b_tree():
+    return nnx.state(real("lm1b_nnx")[0], nnx.Param)
+
+
+def _resnet_params():
+    return real("resnet18")[0][1]["params"]
+
+
+MISS_ROWS = [
+    (
+        "gpt2-fairseq-only-names",
+        lambda: reinit(
+            _lm1b_tree(),
+            jax.random.key(0),
+            R.gpt2(4, names=R.TransformerNames(mlp_out="*fc2/kernel")),
+        ),
+        ValueError,
+        [
+            "`jinit.recipes.gpt2`",
+            r"gpt2\(n_layers=4\)",
+            "mlp_out",
+            r"\*fc2/kernel",
+            "linear2/kernel",
+            r"TransformerNames\(mlp_out=",
+        ],
+    ),
+    (
+        "fixup-default-names-on-flax-resnet",
+        lambda: reinit(_resnet_params(), jax.random.key(0), R.fixup(8, 2)),
+        ValueError,
+        [
+            "`jinit.recipes.fixup`",
+            "last layer of each branch",
+            "conv2/kernel",
+            "classifier",
+            "ResNetBlock_0/Conv_0/kernel",
+            "preset='flax_resnet'",
+            "index_base",
+        ],
+    ),
+    (
+        "zerO-default-names-on-flax-resnet",
+        lambda: reinit(_resnet_params(), jax.random.key(0), R.zerO(2)),
+        ValueError,
+        ["`jinit.recipes.zerO`", "conv2/kernel", "preset='flax_resnet'"],
+    ),
+    (
+        "t5-renamed-attention",
+        lambda: reinit(
+            {"attn": {"q": {"kernel": jnp.zeros((8, 2, 4))}}}, jax.random.key(0), R.t5(4)
+        ),
+        ValueError,
+        ["`jinit.recipes.t5`", "query", "key", "value", "attn/q/kernel"],
+    ),
+    (
+        "olmo-no-head",
+        lambda: reinit(
+            _lm1b_tree(),
+            jax.random.key(0),
+            R.olmo(4, names=R.TransformerNames(head="*lm_head/kernel")),
+        ),
+        ValueError,
+        ["`jinit.recipes.olmo`", "head", "lm_head", "logitdense/kernel"],
+    ),
+    (
+        "deepnorm-wrong-scope",
+        lambda: reinit(_lm1b_tree(), jax.random.key(0), R.deepnorm(2, 4)),
+        ValueError,
+        ["`jinit.recipes.deepnorm`", "in 'encoder'", r"\*encoder/"],
+    ),
+    (
+        "rezero-after-gpt2-names-both",
+        lambda: reinit(_lm1b_tree(), jax.random.key(0), R.gpt2(4) + R.rezero()),
+        ValueError,
+        ["`jinit.recipes.rezero`", "gates", r"\*alpha"],
+    ),
+    (
+        "retinanet-no-cls",
+        lambda: reinit(
+            {"head": {"kernel": jnp.zeros((4, 2)), "bias": jnp.zeros(2)}},
+            jax.random.key(0),
+            R.retinanet(),
+        ),
+        ValueError,
+        ["`jinit.recipes.retinanet`", "classification bias", "cls_score/bias", "cls_bias="],
+    ),
+    (
+        "lstm-no-cell",
+        lambda: reinit({"Dense_0": {"kernel": jnp.zeros((4, 2))}}, jax.random.key(0), R.lstm()),
+        ValueError,
+        ["`jinit.recipes.lstm`", "hf/bias", "LSTMCell"],
+    ),
+    (
+        "recipe-with-regex",
+        lambda: reinit({"gate": jnp.zeros(3)}, jax.random.key(0), R.skipinit("gate"), regex=True),
+        ValueError,
+        ["`jinit.recipes.skipinit`", "globs", "regex=False"],
+    ),
+    (
+        "index-base-two",
+        lambda: R.fixup(4, 2, index_base=2),
+        ValueError,
+        ["`jinit.recipes.fixup`", "index_base", "0 or 1", "2"],
+    ),
+    (
+        "names-index-base-bool",
+        lambda: R.TransformerNames(index_base=True),
+        ValueError,
+        ["`jinit.recipes.TransformerNames`", "index_base", "True"],
+    ),
+    (
+        "fixup-unknown-preset",
+        lambda: R.fixup(4, 2, preset="torchvision"),
+        ValueError,
+        ["`jinit.recipes.fixup`", "preset", "flax_resnet"],
+    ),
+]
+
+
+@pytest.mark.parametrize("call, exc, patterns", params(MISS_ROWS))
+def test_recipes_never_silently_miss(call, exc, patterns):
+    check_raises(call, exc, patterns)

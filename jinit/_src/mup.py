@@ -176,12 +176,30 @@ def _check_axes_overrides(api: str, axes: Any) -> None:
             )
 
 
+#: Flax's attention kernels (linen ``MultiHeadDotProductAttention``, nnx ``MultiHeadAttention``:
+#: ``DenseGeneral`` query/key/value ``(features, heads, head_dim)`` and out ``(heads, head_dim,
+#: features)``): their fan axes when the default ``in_axis=-2, out_axis=-1`` are in force.
+_FLAX_ATTENTION_AXES: tuple[tuple[tuple[str, ...], tuple[Any, Any]], ...] = (
+    (("query/kernel", "key/kernel", "value/kernel"), (0, (1, 2))),
+    (("out/kernel",), ((0, 1), 2)),
+)
+
+
 def _leaf_axes(
-    api: str, path: str, in_axis: Any, out_axis: Any, axes: Sequence[tuple[str, tuple[Any, Any]]]
+    api: str,
+    path: str,
+    in_axis: Any,
+    out_axis: Any,
+    axes: Sequence[tuple[str, tuple[Any, Any]]],
+    shape: tuple[int, ...] = (),
 ) -> tuple[Any, Any]:
     for pattern, ax in axes:
         if fnmatch.fnmatchcase(path, pattern):
             return ax
+    if len(shape) == 3 and (in_axis, out_axis) == (-2, -1):
+        for suffixes, ax in _FLAX_ATTENTION_AXES:
+            if any(path == s or path.endswith("/" + s) for s in suffixes):
+                return ax
     return in_axis, out_axis
 
 
@@ -311,7 +329,12 @@ def width_info(
       in_axis: default input axis or axes of weights.
       out_axis: default output axis or axes.
       axes: ``(glob pattern, (in_axis, out_axis))`` overrides, first match wins; e.g.
-        ``[("*/weight", (-1, -2))]`` for torch/equinox ``(out, in)`` weights.
+        ``[("*/weight", (-1, -2))]`` for torch/equinox ``(out, in)`` weights. Without an
+        override (and with the default ``in_axis``/``out_axis``), Flax's rank-3 attention kernels
+        (paths ending in ``query/kernel``, ``key/kernel``, ``value/kernel``: ``(features, heads,
+        head_dim)``, fans ``(0, (1, 2))``; ``out/kernel``: ``(heads, head_dim, features)``,
+        fans ``((0, 1), 2)``) get their ``DenseGeneral`` fan axes, so widening the model width
+        and the number of heads makes them hidden weights.
 
     Returns:
       ``{path: WidthInfo}`` in tree order.
@@ -353,7 +376,7 @@ def width_info(
             s,
             shapes["base_params"][p],
             None if delta is None else delta[p],
-            *_leaf_axes(api, p, in_axis, out_axis, axes),
+            *_leaf_axes(api, p, in_axis, out_axis, axes, tuple(s)),
         )
         for p, s, _ in leaves
     }

@@ -28,12 +28,25 @@ Recipes end with fallback rules (``jinit.Rule("*kernel", ..., fallback=True)``, 
 for the leaves no specific rule took; being marked as fallbacks, they may lose every leaf to
 earlier rules without ``reinit(strict=True)`` reporting them as shadowed.
 
+**Recipes never silently miss.** Each whole-model recipe returns a :class:`Recipe`: its rules,
+plus the *defining* roles that make it this recipe (GPT-2's residual projections, Fixup's zero
+last layers and scaled branch layers, T5's query, a prior's bias, ...). :func:`jinit.reinit`
+raises a ValueError naming the recipe, each defining role whose patterns matched no parameter
+path, a sample of the paths it saw and the fix (a naming option or preset), instead of letting a
+fallback rule draw those layers with the wrong law. Recipes stay recipes under ``+`` (with a list
+of rules on either side, or another recipe).
+
 Patterns are :func:`jinit.reinit` globs (``*`` spans '/'), with defaults for Flax naming:
 ``flax.linen.MultiHeadDotProductAttention`` and ``nnx.MultiHeadAttention`` call their kernels
 ``query``, ``key``, ``value`` and ``out`` (``DenseGeneral`` kernels ``(d, heads, head_dim)`` and
 ``(heads, head_dim, d)``, whose fans the fan-based recipes compute correctly), ``nn.Embed`` its
-table ``embedding``, ``LayerNorm``/``RMSNorm`` their gain ``scale``. The feed-forward layers default
-to ``fc1``/``fc2`` (fairseq, torchscale); see :class:`TransformerNames` to rename any of them.
+table ``embedding``, ``LayerNorm``/``RMSNorm`` their gain ``scale``. The feed-forward layers are
+recognised under the names of Flax's own example models as well as fairseq's: ``fc1``/``fc2``
+(fairseq, torchscale), ``linear1``/``linear2`` (Flax lm1b, nnx) and ``MlpBlock_0/Dense_0``/
+``Dense_1`` (Flax lm1b/wmt linen, google-research ViT); blocks as ``block_{i}``, ``blocks/{i}``,
+``layers/{i}``, ``Block_{i}``, ``encoderblock_{i}`` and ``encoderdecoderblock_{i}``, 0-based; see
+:class:`TransformerNames` to rename any of them. Residual-network recipes (:func:`fixup`,
+:func:`zerO`) take ``preset="flax_resnet"`` for Flax's ImageNet ResNet (``ResNetBlock_i/Conv_j``).
 """
 
 from __future__ import annotations
@@ -68,6 +81,7 @@ from jinit._src.variance import VarianceScaling, lecun_normal, variance_scaling
 
 __all__ = [
     "ChronoBias",
+    "Recipe",
     "DeepNormConstants",
     "FanScaled",
     "LSTMBias",
@@ -133,8 +147,172 @@ def _scoped(scope: str, patterns: Sequence[str]) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Recipes: rules that know which of them define the recipe
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Need:
+    """A defining role of a recipe: at least one of ``patterns`` must match a parameter path."""
+
+    api: str  # the public recipe, e.g. "jinit.recipes.gpt2"
+    call: str  # how it was called, e.g. "gpt2(n_layers=4)"
+    role: str  # e.g. "mlp_out (residual projection, N(0, (0.02/√(2L))²))"
+    patterns: tuple[str, ...]
+    fix: str  # the option that renames the role
+
+
+class Recipe(list):
+    """The rules of a recipe (a ``list`` of ``(pattern, initialiser)`` pairs) and its defining
+    roles, which :func:`jinit.reinit` checks.
+
+    A recipe is used exactly as a list of rules (index it, iterate it, concatenate it). In
+    addition, ``reinit`` raises a ValueError when one of its defining roles (:attr:`needs`: the
+    residual projections of :func:`gpt2`, the zero last layers of :func:`fixup`, ...) matches no
+    parameter path, rather than letting the recipe's fallback rules (``*kernel`` ...) draw those
+    layers silently with another law. The message names the recipe, the roles and their patterns,
+    a sample of the paths seen and the option that renames the role.
+
+    ``recipe + rules``, ``rules + recipe`` and ``recipe + recipe`` are recipes with the defining
+    roles of every recipe involved; slicing or ``list(recipe)`` gives plain rules (no check).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jinit
+      >>> params = {"block_0": {"attn": {"out": {"kernel": jnp.zeros((8, 8))}},
+      ...                       "mlp": {"w2": {"kernel": jnp.zeros((16, 8))}}}}
+      >>> try:
+      ...     jinit.reinit(params, jax.random.key(0), jinit.recipes.gpt2(1))
+      ... except ValueError as e:
+      ...     print(str(e).splitlines()[1].split(":")[0])
+        mlp_out (residual projection N(0, (0.02/√(2·1))²))
+      >>> names = jinit.recipes.TransformerNames(mlp_out="*w2/kernel")
+      >>> new = jinit.reinit(params, jax.random.key(0), jinit.recipes.gpt2(1, names=names))
+      >>> round(float(new["block_0"]["mlp"]["w2"]["kernel"].std()), 2)  # 0.02 / √2
+      0.01
+    """
+
+    needs: tuple[_Need, ...]
+
+    def __init__(self, rules: Any = (), needs: Sequence[_Need] = ()):
+        super().__init__(rules)
+        self.needs = tuple(needs)
+
+    def __add__(self, other: Any) -> Recipe:
+        if not isinstance(other, list):
+            return NotImplemented
+        return Recipe([*self, *other], self.needs + getattr(other, "needs", ()))
+
+    def __radd__(self, other: Any) -> Recipe:
+        if not isinstance(other, list):
+            return NotImplemented
+        return Recipe([*other, *self], getattr(other, "needs", ()) + self.needs)
+
+    def __iadd__(self, other: Any) -> Recipe:
+        self.extend(other)
+        self.needs = self.needs + tuple(getattr(other, "needs", ()))
+        return self
+
+    def __reduce__(self):
+        return (Recipe, (list(self), self.needs))
+
+    def missing(self, paths: Sequence[str]) -> list[_Need]:
+        """The defining roles none of whose patterns matches any of ``paths``."""
+        from jinit._src.tree import _glob_matcher
+
+        out = []
+        for need in self.needs:
+            matchers = [_glob_matcher(p) for p in need.patterns]
+            if not any(m(path) for m in matchers for path in paths):
+                out.append(need)
+        return out
+
+
+def _tree_paths(params: Any) -> list[str]:
+    """The '/'-joined paths of the array leaves :func:`jinit.reinit` would draw."""
+    from jinit._src.paths import named_leaves
+
+    tree = params
+    if _is_nnx_module(params):
+        from flax import nnx
+
+        tree = nnx.state(params, nnx.Param)
+    return [p for p, _, _ in named_leaves(tree, shapes=True)]
+
+
+def _sample_paths(paths: Sequence[str], limit: int = 20) -> str:
+    """Up to ``limit`` paths, kernels first, one per layer name with the block indices folded
+    (digits folded in every component but the last two: the layer and its parameter)."""
+
+    def fold(p: str) -> str:
+        parts = p.split("/")
+        return "/".join([re.sub(r"\d+", "#", c) for c in parts[:-2]] + parts[-2:])
+
+    seen: dict[str, str] = {}
+    for p in sorted(paths, key=lambda q: (not q.endswith(("kernel", "weight")), q)):
+        seen.setdefault(fold(p), p)
+    shown = list(seen.values())[:limit]
+    more = len(paths) - len(shown)
+    lines = [f"    {p}" for p in shown]
+    if more > 0:
+        lines.append(f"    ... ({len(paths)} paths in all)")
+    return "\n".join(lines)
+
+
+def check_recipe(rules: Any, params: Any, *, regex: bool = False) -> None:
+    """Raises if ``rules`` is a :class:`Recipe` with a defining role matching no path of
+    ``params`` (called by :func:`jinit.reinit` before any draw)."""
+    if not isinstance(rules, Recipe) or not rules.needs:
+        return
+    first = rules.needs[0]
+    if regex:
+        raise ValueError(
+            f"`{first.api}`: a recipe's patterns are globs, but `jinit.reinit` was called with "
+            f"regex=True. Call it with regex=False (the default), or pass `list(recipe)` to "
+            f"treat the patterns as regular expressions without the recipe's checks."
+        )
+    paths = _tree_paths(params)
+    if not paths:
+        return  # reinit itself reports an empty tree
+    missing = rules.missing(paths)
+    if not missing:
+        return
+    api, call = missing[0].api, missing[0].call
+    roles = "\n".join(
+        f"  {n.role}: {', '.join(repr(p) for p in n.patterns)}"
+        + ("" if n.api == api else f" (from {n.call})")
+        for n in missing
+    )
+    fixes = list(dict.fromkeys(n.fix for n in missing))
+    raise ValueError(
+        f"`{api}` ({call}): its defining rules matched no parameter, so its fallback rules "
+        f"would have drawn those layers with another law:\n{roles}\n"
+        f"Paths in the tree (a sample):\n{_sample_paths(paths)}\n"
+        f"Name the layers: pass {' or '.join(fixes)}."
+    )
+
+
+def _call(name: str, **kwargs: Any) -> str:
+    return f"{name}(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
+
+
+def _need(api: str, call: str, role: str, patterns: Sequence[str], fix: str) -> list[_Need]:
+    """A defining role, or none when its patterns are empty (the user said it is absent)."""
+    return [_Need(api, call, role, tuple(patterns), fix)] if patterns else []
+
+
+# ---------------------------------------------------------------------------------------------
 # Names of a transformer's parameters
 # ---------------------------------------------------------------------------------------------
+
+
+_BLOCKS = (
+    "block_{i}",
+    "blocks/{i}",
+    "layers/{i}",
+    "Block_{i}",
+    "encoderblock_{i}",
+    "encoderdecoderblock_{i}",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,15 +320,30 @@ class TransformerNames:
     """Glob patterns naming the parameters of a transformer, for the transformer recipes.
 
     Each role is a glob or a tuple of globs matched by :func:`jinit.reinit` against the whole
-    '/'-joined path (``*`` spans '/'). The defaults follow Flax naming: a block's attention is a
-    ``MultiHeadDotProductAttention`` (linen) or ``MultiHeadAttention`` (nnx), whose kernels are
-    ``query``/``key``/``value``/``out``; the feed-forward layers are ``fc1`` and ``fc2``; the
-    embedding tables are ``nn.Embed``'s ``embedding``; the output head is ``head``.
+    '/'-joined path (``*`` spans '/'; a leading ``*/`` also matches at the top level). The
+    defaults recognise Flax's layers and the naming of Flax's own example models:
+
+    ==========  =================================================================================
+    role        default patterns (and whose naming they are)
+    ==========  =================================================================================
+    attention   ``*/query/kernel``, ``*/key/kernel``, ``*/value/kernel``, ``*/out/kernel``: linen
+                ``MultiHeadDotProductAttention``, nnx ``MultiHeadAttention``
+    mlp_in      ``*fc1/kernel`` (fairseq, torchscale), ``*linear1/kernel`` (Flax lm1b nnx
+                ``MlpBlock``), ``*MlpBlock_0/Dense_0/kernel`` (Flax lm1b/wmt linen, ViT)
+    mlp_out     ``*fc2/kernel``, ``*linear2/kernel``, ``*MlpBlock_0/Dense_1/kernel``
+    embed       ``*embedding`` (``nn.Embed``/``nnx.Embed`` tables)
+    head        ``*head/kernel`` (ViT ``head``, ``lm_head``), ``*logitdense/kernel`` (lm1b)
+    block       ``block_{i}``, ``blocks/{i}``, ``layers/{i}`` (nnx lists), ``Block_{i}`` (linen
+                auto-names), ``encoderblock_{i}`` (wmt, ViT), ``encoderdecoderblock_{i}`` (lm1b)
+    ==========  =================================================================================
+
+    A recipe raises (in :func:`jinit.reinit`) when one of the roles that define it matches no
+    parameter; pass your names here then.
 
     Attributes:
-      block: the path component of the i-th block, with ``{i}`` for the 0-based layer index
-        (``"block_{i}"``; nnx lists: ``"blocks/{i}"``; linen auto-names: ``"Block_{i}"``). Only
-        the recipes whose init depends on the layer index use it.
+      block: the path component(s) of the i-th block, with ``{i}`` for the layer index (a str
+        or a tuple of str; the first that occurs in a path gives its index). Only the recipes
+        whose init depends on the layer index use it.
       query: query projection kernels.
       key: key projection kernels.
       value: value projection kernels.
@@ -159,52 +352,93 @@ class TransformerNames:
       mlp_out: feed-forward output kernels (they write into the residual stream).
       mlp_up: the second input projection of a gated MLP (OLMo-core's ``w3``); ``()`` if none.
       embed: embedding tables.
-      head: the output head (classifier / LM head) kernel.
+      head: the output head (classifier / LM head) kernel; ``()`` for a model without one (tied
+        embeddings, an encoder).
       encoder: the path component of the encoder of an encoder–decoder model.
       decoder: the path component of its decoder.
+      index_base: the index of the first block in ``block`` names: 0 (default; Flax's
+        ``Block_0``, ``layers/0``, lm1b's ``encoderdecoderblock_0``) or 1 (``h1``, ``layer_1``
+        ... as in some torch ports). Recipes always use the 0-based layer index i.
 
     Examples:
       >>> import jinit
-      >>> names = jinit.recipes.TransformerNames(mlp_in="*Dense_0/kernel",
-      ...                                        mlp_out="*Dense_1/kernel")
+      >>> names = jinit.recipes.TransformerNames(mlp_in="*w1/kernel", mlp_out="*w2/kernel")
       >>> jinit.recipes.gpt2(2, names=names)[1][0]
-      '*Dense_1/kernel'
+      '*w2/kernel'
     """
 
-    block: str = "block_{i}"
-    query: Patterns = "*query/kernel"
-    key: Patterns = "*key/kernel"
-    value: Patterns = "*value/kernel"
-    attn_out: Patterns = "*out/kernel"
-    mlp_in: Patterns = "*fc1/kernel"
-    mlp_out: Patterns = "*fc2/kernel"
+    block: str | tuple[str, ...] = _BLOCKS
+    query: Patterns = "*/query/kernel"
+    key: Patterns = "*/key/kernel"
+    value: Patterns = "*/value/kernel"
+    attn_out: Patterns = "*/out/kernel"
+    mlp_in: Patterns = ("*fc1/kernel", "*linear1/kernel", "*MlpBlock_0/Dense_0/kernel")
+    mlp_out: Patterns = ("*fc2/kernel", "*linear2/kernel", "*MlpBlock_0/Dense_1/kernel")
     mlp_up: Patterns = ()
     embed: Patterns = "*embedding"
-    head: Patterns = "*head/kernel"
+    head: Patterns = ("*head/kernel", "*logitdense/kernel")
     encoder: str = "encoder"
     decoder: str = "decoder"
+    index_base: int = 0
 
     def __post_init__(self):
         api = _P + "TransformerNames"
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ("block", "encoder", "decoder"):
+            if f.name in ("encoder", "decoder"):
                 if not isinstance(v, str) or not v:
                     raise TypeError(f"`{api}` needs `{f.name}` to be a non-empty str; got {v!r}.")
+            elif f.name == "index_base":
+                object.__setattr__(self, f.name, _index_base(api, v))
+            elif f.name == "block":
+                blocks = _patterns(api, "block", v)
+                bad = [b for b in blocks if "{i}" not in b]
+                if bad:
+                    raise ValueError(
+                        f"`{api}` needs `block` to contain the placeholder '{{i}}' for the layer "
+                        f"index; got {bad[0]!r}. Pass e.g. `block='block_{{i}}'` or "
+                        f"`block='blocks/{{i}}'`."
+                    )
+                object.__setattr__(self, f.name, blocks[0] if len(blocks) == 1 else blocks)
             else:
-                v = _patterns(api, f.name, v, allow_empty=f.name == "mlp_up")
+                v = _patterns(api, f.name, v, allow_empty=f.name in ("mlp_up", "head"))
                 object.__setattr__(self, f.name, v)
-        if "{i}" not in self.block:
-            raise ValueError(
-                f"`{api}` needs `block` to contain the placeholder '{{i}}' for the layer index; "
-                f"got {self.block!r}. Pass e.g. `block='block_{{i}}'` or `block='blocks/{{i}}'`."
-            )
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """:attr:`block` as a tuple."""
+        return (self.block,) if isinstance(self.block, str) else self.block
 
     def block_regex(self) -> re.Pattern:
-        """A regex finding the layer index of a path from :attr:`block`."""
-        parts = self.block.split("{i}")
-        body = r"(\d+)".join(re.escape(p) for p in parts)
-        return re.compile(r"(?:^|/)" + body + r"(?:/|$)")
+        """A regex finding the layer index (as written in the path) from :attr:`block`."""
+        bodies = []
+        for b in self.blocks:
+            bodies.append(r"(\d+)".join(re.escape(p) for p in b.split("{i}")))
+        return re.compile(r"(?:^|/)(?:" + "|".join(bodies) + r")(?:/|$)")
+
+    def layer_index(self, path: str) -> int | None:
+        """The 0-based layer index of ``path`` (None outside every block)."""
+        m = self.block_regex().search(path)
+        if m is None:
+            return None
+        return int(next(g for g in m.groups() if g is not None)) - self.index_base
+
+
+def _index_base(api: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value not in (0, 1):
+        raise ValueError(
+            f"`{api}` needs `index_base` to be 0 or 1 (the index of the first layer in the "
+            f"names: 0 for Flax's Conv_0, Block_0, layers/0; 1 for conv1, layer_1); got "
+            f"{value!r}."
+        )
+    return int(value)
+
+
+def _tneed(api: str, call: str, nm: TransformerNames, role: str, what: str, patterns=None):
+    """The defining role ``role`` of a transformer recipe (its patterns from ``nm``)."""
+    pats = getattr(nm, role) if patterns is None else patterns
+    fix = f"`names=jinit.recipes.TransformerNames({role}='*<your layer>/kernel')`"
+    return _need(api, call, f"{role} ({what})", pats, fix)
 
 
 def _names(api: str, names: Any) -> TransformerNames:
@@ -371,15 +605,20 @@ class _PerLayer:
     formula: str
 
     def __call__(self, key, leaf):
-        m = self.names.block_regex().search(leaf.path)
-        if m is None:
+        i = self.names.layer_index(leaf.path)
+        if i is None:
             raise ValueError(
                 f"`{self.api}`: the {self.role} {leaf.path!r} is not inside a block named like "
                 f"{self.names.block!r}, so its layer index is unknown. Pass "
                 f"`names=jinit.recipes.TransformerNames(block=...)` with your block naming "
                 f"(e.g. 'Block_{{i}}' or 'blocks/{{i}}')."
             )
-        i = int(m.group(1))
+        if i < 0:
+            raise ValueError(
+                f"`{self.api}`: {leaf.path!r} is in block {i + self.names.index_base}, below "
+                f"`index_base={self.names.index_base}`. Pass `TransformerNames(index_base=0)` "
+                f"for 0-based block names."
+            )
         if i >= self.n_layers:
             raise ValueError(
                 f"`{self.api}`: {leaf.path!r} is in layer {i}, but the recipe was built with "
@@ -402,7 +641,7 @@ def _contextual(fn):
 # ---------------------------------------------------------------------------------------------
 
 
-def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None = None) -> Rules:
+def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None = None) -> Recipe:
     r"""Rules for GPT-2's initialisation (nanoGPT's ``_init_weights``).
 
     .. math::
@@ -421,16 +660,17 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
         ``embed``).
 
     Returns:
-      Rules: residual projections, embeddings, every other ``*kernel``, ``*bias`` → 0,
-      ``*scale`` → 1.
+      A :class:`Recipe`: residual projections, embeddings, every other ``*kernel``, ``*bias``
+      → 0, ``*scale`` → 1. Defining roles: ``attn_out`` and ``mlp_out`` (``reinit`` raises if
+      either matches nothing).
 
     Examples:
       >>> import jinit
       >>> for pattern, init in jinit.recipes.gpt2(12)[:3]:
       ...     print(pattern, init)
-      *out/kernel jinit.gpt2_residual(n_layers=12)
+      */out/kernel jinit.gpt2_residual(n_layers=12)
       *fc2/kernel jinit.gpt2_residual(n_layers=12)
-      *embedding jinit.transformer_normal()
+      *linear2/kernel jinit.gpt2_residual(n_layers=12)
 
     References:
       Radford, Wu, Child, Luan, Amodei & Sutskever, "Language Models are Unsupervised Multitask
@@ -442,7 +682,10 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
     nm = _names(api, names)
     residual = gpt2_residual(n_layers, stddev)
     base = transformer_normal(stddev)
-    return [
+    call = _call("gpt2", n_layers=n_layers)
+    what = f"residual projection N(0, ({stddev:g}/√(2·{n_layers}))²)"
+    needs = _tneed(api, call, nm, "attn_out", what) + _tneed(api, call, nm, "mlp_out", what)
+    rules = [
         *_rules(nm.attn_out, residual),
         *_rules(nm.mlp_out, residual),
         *_rules(nm.embed, base),
@@ -450,6 +693,7 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
         Rule("*bias", zeros, fallback=True),
         Rule("*scale", ones, fallback=True),
     ]
+    return Recipe(rules, needs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,7 +710,7 @@ def olmo(
     init_std: float = 0.02,
     cutoff: float = 3.0,
     names: TransformerNames | None = None,
-) -> Rules:
+) -> Recipe:
     r"""Rules for the OLMo initialisations (all truncated normals, cut at ±3σ, uncorrected).
 
     With :math:`\mathcal T(\sigma)` the normal :math:`\mathcal N(0, \sigma^2)` truncated to
@@ -502,13 +746,16 @@ def olmo(
       names: parameter names (:class:`TransformerNames`).
 
     Returns:
-      Rules: residual projections (and ``mlp_up``), embeddings, head, every other ``*kernel``
-      (the input projections), ``*bias`` → 0, ``*scale`` → 1.
+      A :class:`Recipe`: residual projections (and ``mlp_up``), embeddings, head, every other
+      ``*kernel`` (the input projections), ``*bias`` → 0, ``*scale`` → 1. Defining roles:
+      ``attn_out``, ``mlp_out``, ``mlp_up`` (when given) and ``head`` (``names.head=()`` for a
+      model without a separate head).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jinit
       >>> params = {"block_1": {"attn": {"out": {"kernel": jnp.zeros((64, 64))}},
-      ...                       "mlp": {"fc1": {"kernel": jnp.zeros((64, 256))}}}}
+      ...                       "mlp": {"fc2": {"kernel": jnp.zeros((256, 64))}}},
+      ...           "head": {"kernel": jnp.zeros((64, 100))}}
       >>> new = jinit.reinit(params, jax.random.key(0), jinit.recipes.olmo(2))
       >>> w = new["block_1"]["attn"]["out"]["kernel"]
       >>> bool(abs(w).max() <= 3 / (2 * 64 * 2) ** 0.5)  # cut at 3σ, σ = 1/√(2·64·2)
@@ -563,7 +810,14 @@ def olmo(
         else:
             out = trunc(s / math.sqrt(2 * n_layers))
         up = out if variant.startswith("llama") else inner
-    return [
+    call = _call("olmo", n_layers=n_layers, variant=variant)
+    needs = [
+        *_tneed(api, call, nm, "attn_out", "residual projection"),
+        *_tneed(api, call, nm, "mlp_out", "residual projection"),
+        *_tneed(api, call, nm, "mlp_up", "gated MLP up projection"),
+        *_tneed(api, call, nm, "head", "output head T(1/√d)"),
+    ]
+    rules = [
         *_rules(nm.attn_out, out),
         *_rules(nm.mlp_out, out),
         *_rules(nm.mlp_up, up),
@@ -573,6 +827,7 @@ def olmo(
         Rule("*bias", zeros, fallback=True),
         Rule("*scale", ones, fallback=True),
     ]
+    return Recipe(rules, needs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,7 +841,7 @@ def t5(
     distribution: str = "normal",
     embed_stddev: float = 1.0,
     names: TransformerNames | None = None,
-) -> Rules:
+) -> Recipe:
     r"""Rules for T5's (Mesh TensorFlow) initialisation: fan-in normals, query ÷ √d_kv.
 
     .. math::
@@ -614,8 +869,8 @@ def t5(
         ``embed``).
 
     Returns:
-      Rules: query, key, value, embeddings, every other ``*kernel``, ``*bias`` → 0,
-      ``*scale`` → 1.
+      A :class:`Recipe`: query, key, value, embeddings, every other ``*kernel``, ``*bias`` → 0,
+      ``*scale`` → 1. Defining roles: ``query``, ``key``, ``value``.
 
     Examples:
       >>> import jinit
@@ -635,7 +890,13 @@ def t5(
     nm = _names(api, names)
     q = fan_scaled(1.0 / d_kv, "fan_in", distribution, layout="in_first")
     kv = fan_scaled(1.0, "fan_in", distribution, layout="in_first")
-    return [
+    call = _call("t5", d_kv=d_kv)
+    needs = [
+        *_tneed(api, call, nm, "query", "N(0, 1/(d_model·d_kv))"),
+        *_tneed(api, call, nm, "key", "N(0, 1/d_model)"),
+        *_tneed(api, call, nm, "value", "N(0, 1/d_model)"),
+    ]
+    rules = [
         *_rules(nm.query, q),
         *_rules(nm.key, kv),
         *_rules(nm.value, kv),
@@ -644,6 +905,7 @@ def t5(
         Rule("*bias", zeros, fallback=True),
         Rule("*scale", ones, fallback=True),
     ]
+    return Recipe(rules, needs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -744,7 +1006,7 @@ def deepnorm(
     *,
     convention: str = "paper",
     names: TransformerNames | None = None,
-) -> Rules:
+) -> Recipe:
     r"""Rules for DeepNorm's initialisation (DeepNet, Wang et al. 2022).
 
     The paper's pseudo-code: ``xavier_normal_(w, gain=β)`` for the FFN, ``v_proj`` and
@@ -770,14 +1032,15 @@ def deepnorm(
         ``attn_out``, ``mlp_in``, ``mlp_out``, ``encoder``, ``decoder``).
 
     Returns:
-      Rules: per side, value/out/ffn kernels (gain β) and query/key kernels (gain 1); then
-      ``*bias`` → 0, ``*scale`` → 1.
+      A :class:`Recipe`: per side, value/out/ffn kernels (gain β) and query/key kernels (gain
+      1); then ``*bias`` → 0, ``*scale`` → 1. Defining roles: the β-scaled ``value``,
+      ``attn_out``, ``mlp_in``, ``mlp_out`` of each side.
 
     Examples:
       >>> import jinit
       >>> rules = jinit.recipes.deepnorm(decoder_layers=12)
       >>> rules[0][0], round(jinit.law(rules[0][1], (64, 64)).std * 8 * 96 ** 0.25, 6)
-      ('*value/kernel', 1.0)
+      ('*/value/kernel', 1.0)
 
     References:
       Wang, Ma, Dong, Huang, Zhang & Wei, "DeepNet: Scaling Transformers to 1,000 Layers", 2022
@@ -793,13 +1056,20 @@ def deepnorm(
     if c.decoder_beta is not None:
         sides.append((nm.decoder if both else "", c.decoder_beta))
     rules: Rules = []
+    needs: list[_Need] = []
+    call = _call("deepnorm", encoder_layers=encoder_layers, decoder_layers=decoder_layers)
     for scope, beta in sides:
         rules += _rules(_scoped(scope, nm.value), _xavier_normal(beta, "in_first"))
         rules += _rules(
             _scoped(scope, nm.attn_out + nm.mlp_in + nm.mlp_out), _xavier_normal(beta, "out_last")
         )
         rules += _rules(_scoped(scope, nm.query + nm.key), _xavier_normal(1.0, "in_first"))
-    return [*rules, Rule("*bias", zeros, fallback=True), Rule("*scale", ones, fallback=True)]
+        where = f" in {scope!r}" if scope else ""
+        for role in ("value", "attn_out", "mlp_in", "mlp_out"):
+            pats = _scoped(scope, getattr(nm, role))
+            needs += _tneed(api, call, nm, role, f"Xavier gain β = {beta:.4g}{where}", pats)
+    rules += [Rule("*bias", zeros, fallback=True), Rule("*scale", ones, fallback=True)]
+    return Recipe(rules, needs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -812,7 +1082,7 @@ def tfixup(
     decoder_layers: int = 0,
     *,
     names: TransformerNames | None = None,
-) -> Rules:
+) -> Recipe:
     r"""Rules for T-Fixup (Huang, Perez, Ba & Volkovs 2020): transformers without LayerNorm/warm-up.
 
     Xavier (uniform, gain 1) for every projection, then, with N encoder and M decoder layers:
@@ -839,8 +1109,9 @@ def tfixup(
         ``attn_out``, ``mlp_in``, ``mlp_out``, ``embed``, ``head``, ``encoder``, ``decoder``).
 
     Returns:
-      Rules: per side, scaled value/out/ffn kernels, query/key kernels, embeddings; then the
-      head, ``*bias`` → 0, ``*scale`` → 1.
+      A :class:`Recipe`: per side, scaled value/out/ffn kernels, query/key kernels, embeddings;
+      then the head, ``*bias`` → 0, ``*scale`` → 1. Defining roles: each side's scaled
+      ``value``, ``attn_out``, ``mlp_in``, ``mlp_out`` and ``embed``.
 
     Examples:
       >>> import jinit
@@ -872,17 +1143,24 @@ def tfixup(
         return fan_scaled(gain * gain, "fan_avg", "uniform", layout=layout)
 
     rules: Rules = []
+    needs: list[_Need] = []
+    call = _call("tfixup", encoder_layers=n, decoder_layers=m)
     for scope, g, e in sides:
         rules += _rules(_scoped(scope, nm.value), xavier(g, "in_first"))
         rules += _rules(_scoped(scope, nm.attn_out + nm.mlp_in + nm.mlp_out), xavier(g, "out_last"))
         rules += _rules(_scoped(scope, nm.query + nm.key), xavier(1.0, "in_first"))
         rules += _rules(_scoped(scope, nm.embed), fan_scaled(e * e, "fan_out"))
-    return [
-        *rules,
+        where = f" in {scope!r}" if scope else ""
+        for role in ("value", "attn_out", "mlp_in", "mlp_out"):
+            pats = _scoped(scope, getattr(nm, role))
+            needs += _tneed(api, call, nm, role, f"Xavier × {g:.4g}{where}", pats)
+        needs += _tneed(api, call, nm, "embed", f"N(0, 1/d) × {e:.4g}{where}")
+    rules += [
         *_rules(nm.head, fan_scaled(1.0, "fan_in")),
         Rule("*bias", zeros, fallback=True),
         Rule("*scale", ones, fallback=True),
     ]
+    return Recipe(rules, needs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -890,25 +1168,66 @@ def tfixup(
 # ---------------------------------------------------------------------------------------------
 
 
-def _branch_layer(api: str, layer: Any, m: int) -> list[str]:
+#: Residual-network naming presets: ``{name: (layer, index_base, classifier)}``.
+RESNET_PRESETS: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    # Flax examples/imagenet/models.py: ResNetBlock_b/Conv_0, Conv_1 (BottleneckResNetBlock_b:
+    # Conv_0..Conv_2), shortcut conv_proj, stem conv_init, classifier the top-level Dense_0.
+    "flax_resnet": ("*Block_*/Conv_{j}/kernel", 0, ("*/Dense_0/kernel",)),
+}
+_FIXUP_DEFAULT = ("*block*/conv{j}/kernel", 1, ("*head/kernel",))
+
+
+def _branch_layer(api: str, layer: Any, m: int, base: int) -> list[str]:
     if not isinstance(layer, str) or "{j}" not in layer:
         raise ValueError(
-            f"`{api}` needs `layer` to be a glob with the placeholder '{{j}}' for the 1-based "
-            f"position of a layer in its residual branch; got {layer!r}. Pass e.g. "
-            f"`layer='*block*/conv{{j}}/kernel'` or `layer='*block*/dense{{j}}/kernel'`."
+            f"`{api}` needs `layer` to be a glob with the placeholder '{{j}}' for the position "
+            f"of a layer in its residual branch (counted from `index_base`); got {layer!r}. "
+            f"Pass e.g. `layer='*block*/conv{{j}}/kernel'` (index_base=1) or "
+            f"`layer='*Block_*/Conv_{{j}}/kernel', index_base=0` (or preset='flax_resnet')."
         )
-    return [layer.replace("{j}", str(j)) for j in range(1, m + 1)]
+    return [layer.replace("{j}", str(j)) for j in range(base, base + m)]
+
+
+def _resnet_names(
+    api: str, preset: Any, layer: Any, index_base: Any, classifier: Any
+) -> tuple[str, int, tuple[str, ...]]:
+    """(layer, index_base, classifier) from a preset and explicit overrides."""
+    if preset is None:
+        d_layer, d_base, d_cls = _FIXUP_DEFAULT
+    else:
+        preset = check_choice(api, "preset", preset, tuple(RESNET_PRESETS))
+        d_layer, d_base, d_cls = RESNET_PRESETS[preset]
+    layer = d_layer if layer is None else layer
+    base = d_base if index_base is None else _index_base(api, index_base)
+    cls = d_cls if classifier is None else _patterns(api, "classifier", classifier)
+    return layer, base, cls
+
+
+_RESNET_FIX = (
+    "`preset='flax_resnet'` (Flax's ImageNet ResNet: ResNetBlock_i/Conv_j, 0-based) or "
+    "`layer='*<block>*/<conv>{j}/kernel', index_base=0 or 1` (and `classifier=`)"
+)
+
+
+def _gains_to_one(key, leaf):
+    """Scalar multipliers → 1; a norm gain vector (e.g. BatchNorm γ) is kept as it is."""
+    del key
+    if math.prod(leaf.shape) == 1:
+        return jnp.ones(leaf.shape, leaf.dtype)
+    return leaf.value
 
 
 def fixup(
     n_branches: int,
     branch_layers: int = 2,
     *,
-    layer: str = "*block*/conv{j}/kernel",
-    classifier: Patterns = "*head/kernel",
+    layer: str | None = None,
+    index_base: int | None = None,
+    classifier: Patterns | None = None,
     mode: str = "fan_in",
     multipliers: Patterns = "*scale",
-) -> Rules:
+    preset: str | None = None,
+) -> Recipe:
     r"""Rules for Fixup (Zhang, Dauphin & Ma 2019): residual networks trained without normalisation.
 
     With :math:`L` residual branches of :math:`m` layers each:
@@ -919,23 +1238,34 @@ def fixup(
        (:math:`m = 2`: std × :math:`L^{-1/2}`; :math:`m = 3`: × :math:`L^{-1/4}`);
     3. other kernels (stem, projection shortcuts) get plain He init;
     4. the scalar biases (Fixup's ``bias1a`` ...) and every ``*bias*`` are 0, the scalar
-       multipliers (``multipliers``) are 1.
+       multipliers (``multipliers``) are 1. A non-scalar leaf matching ``multipliers`` (a
+       BatchNorm or LayerNorm gain γ) is **kept** as the model initialised it: Flax's ImageNet
+       ResNet zero-initialises the last γ of each block on purpose.
 
     The He fan is ``mode`` (:math:`n` = fan_in by default, like He et al.; hongyi-zhang/Fixup's
     ImageNet code uses torch's ``out·k·k``, i.e. ``mode="fan_out"``).
 
+    **Naming.** ``layer`` names the j-th layer of a branch with ``{j}`` counted from
+    ``index_base``: the default ``"*block*/conv{j}/kernel"`` with ``index_base=1`` (``conv1``,
+    ``conv2``, as in the paper's code). ``preset="flax_resnet"`` names Flax's ImageNet ResNet
+    (``examples/imagenet/models.py``): ``layer="*Block_*/Conv_{j}/kernel"``, ``index_base=0``
+    (``Conv_0``, ``Conv_1``; ``branch_layers=3`` for ``BottleneckResNetBlock``),
+    ``classifier="*/Dense_0/kernel"``; explicit arguments override a preset. If the last branch
+    layers, the other branch layers or the classifier match no parameter, ``reinit`` raises.
+
     Args:
       n_branches: the number of residual branches L (int >= 1).
       branch_layers: the number of layers m in a branch (int >= 2; the exponent needs m > 1).
-      layer: a glob of the j-th layer of a branch, with ``{j}`` = 1..m
-        (``"*block*/conv{j}/kernel"``).
+      layer: a glob of the j-th layer of a branch, with ``{j}``.
+      index_base: the index of the first layer of a branch in ``layer`` names (0 or 1).
       classifier: the classification layer's kernel(s).
       mode: ``"fan_in"`` or ``"fan_out"`` for He's fan.
       multipliers: the scalar multipliers' names (initialised to 1).
+      preset: ``None`` or ``"flax_resnet"``.
 
     Returns:
-      Rules: last branch layers → 0, classifier → 0, other branch layers, other ``*kernel``,
-      ``*bias*`` → 0, multipliers → 1.
+      A :class:`Recipe`: last branch layers → 0, classifier → 0, other branch layers, other
+      ``*kernel``, ``*bias*`` → 0, scalar multipliers → 1.
 
     Examples:
       >>> import jinit
@@ -944,6 +1274,8 @@ def fixup(
       ['*block*/conv2/kernel', '*head/kernel', '*block*/conv1/kernel']
       >>> round(jinit.law(rules[2][1], (3, 3, 64, 64)).std * (9 * 64 / 2) ** 0.5, 6)  # 16^(-1/2)
       0.25
+      >>> [p for p, _ in jinit.recipes.fixup(8, 2, preset="flax_resnet")[:3]]
+      ['*Block_*/Conv_1/kernel', '*/Dense_0/kernel', '*Block_*/Conv_0/kernel']
 
     References:
       Zhang, Dauphin & Ma, "Fixup Initialization: Residual Learning Without Normalization",
@@ -952,26 +1284,38 @@ def fixup(
     api = _P + "fixup"
     n = _layers(api, "n_branches", n_branches)
     m = _layers(api, "branch_layers", branch_layers, minimum=2)
-    layers = _branch_layer(api, layer, m)
-    classifier = _patterns(api, "classifier", classifier)
+    layer, base, classifier = _resnet_names(api, preset, layer, index_base, classifier)
+    layers = _branch_layer(api, layer, m, base)
     mode = check_choice(api, "mode", mode, ("fan_in", "fan_out"))
     multipliers = _patterns(api, "multipliers", multipliers)
     scaled = variance_scaling(2.0 * n ** (-1.0 / (m - 1)), mode, "normal")
-    return [
+    call = _call("fixup", n_branches=n, branch_layers=m)
+    needs = [
+        *_need(api, call, "last layer of each branch (zero)", layers[-1:], _RESNET_FIX),
+        *_need(
+            api, call, f"other branch layers (He × {n}^(-1/{2 * m - 2}))", layers[:-1], _RESNET_FIX
+        ),
+        *_need(api, call, "classifier (zero)", classifier, _RESNET_FIX),
+    ]
+    gains = _contextual(_gains_to_one)
+    rules = [
         (layers[-1], zeros),
         *_rules(classifier, zeros),
         *[(p, scaled) for p in layers[:-1]],
         Rule("*kernel", variance_scaling(2.0, mode, "normal"), fallback=True),
         ("*bias*", zeros),
-        *_rules(multipliers, ones),
+        *_rules(multipliers, gains),
     ]
+    return Recipe(rules, needs)
 
 
 def zerO(  # noqa: N802 - the paper's spelling, as jinit.zerO
     branch_layers: int = 2,
     *,
-    layer: str = "*block*/conv{j}/kernel",
-) -> Rules:
+    layer: str | None = None,
+    index_base: int | None = None,
+    preset: str | None = None,
+) -> Recipe:
     r"""Rules for ZerO initialisation of a residual network (Zhao, Schäfer & Anandkumar 2022).
 
     The last layer of every residual branch is zero, so each block starts as the identity; every
@@ -981,10 +1325,14 @@ def zerO(  # noqa: N802 - the paper's spelling, as jinit.zerO
 
     Args:
       branch_layers: the number of layers m in a residual branch (int >= 1).
-      layer: a glob of the j-th layer of a branch, with ``{j}`` = 1..m.
+      layer: a glob of the j-th layer of a branch, with ``{j}`` counted from ``index_base``
+        (default ``"*block*/conv{j}/kernel"``, 1-based; see :func:`fixup` for the presets).
+      index_base: the index of the first layer of a branch in ``layer`` names (0 or 1).
+      preset: ``None`` or ``"flax_resnet"`` (``*Block_*/Conv_{j}/kernel``, 0-based).
 
     Returns:
-      Rules: last branch layers → 0, ``*kernel`` → ZerO, ``*bias`` → 0, ``*scale`` → 1.
+      A :class:`Recipe`: last branch layers → 0, ``*kernel`` → ZerO, ``*bias`` → 0,
+      ``*scale`` → 1. Defining role: the last branch layers (``reinit`` raises if none match).
 
     Examples:
       >>> import jinit
@@ -997,16 +1345,20 @@ def zerO(  # noqa: N802 - the paper's spelling, as jinit.zerO
     """
     api = _P + "zerO"
     m = _layers(api, "branch_layers", branch_layers)
-    layers = _branch_layer(api, layer, m)
-    return [
+    layer, base, _ = _resnet_names(api, preset, layer, index_base, None)
+    layers = _branch_layer(api, layer, m, base)
+    call = _call("zerO", branch_layers=m)
+    needs = _need(api, call, "last layer of each branch (zero)", layers[-1:], _RESNET_FIX)
+    rules = [
         (layers[-1], zeros),
         Rule("*kernel", _zerO_init(), fallback=True),
         Rule("*bias", zeros, fallback=True),
         Rule("*scale", ones, fallback=True),
     ]
+    return Recipe(rules, needs)
 
 
-def skipinit(gates: Patterns = "*skip_gain") -> Rules:
+def skipinit(gates: Patterns = "*skip_gain") -> Recipe:
     r"""Rules for SkipInit (De & Smith 2020): residual gates start at zero.
 
     Each residual block computes :math:`x + \alpha f(x)` with a learnable scalar :math:`\alpha`
@@ -1017,7 +1369,7 @@ def skipinit(gates: Patterns = "*skip_gain") -> Rules:
       gates: glob(s) of the gate parameters (``"*skip_gain"``).
 
     Returns:
-      Rules: the gates → 0.
+      A :class:`Recipe`: the gates → 0 (``reinit`` raises if no gate matches).
 
     Examples:
       >>> import jinit
@@ -1028,10 +1380,13 @@ def skipinit(gates: Patterns = "*skip_gain") -> Rules:
       De & Smith, "Batch Normalization Biases Residual Blocks Towards the Identity Function in
       Deep Networks", NeurIPS 2020.
     """
-    return _rules(_patterns(_P + "skipinit", "gates", gates), zeros)
+    api = _P + "skipinit"
+    gates = _patterns(api, "gates", gates)
+    fix = "`gates='*<your gate>'`"
+    return Recipe(_rules(gates, zeros), _need(api, "skipinit()", "gates (zero)", gates, fix))
 
 
-def rezero(gates: Patterns = "*alpha") -> Rules:
+def rezero(gates: Patterns = "*alpha") -> Recipe:
     r"""Rules for ReZero (Bachlechner et al. 2020): :math:`x_{i+1} = x_i + \alpha_i F(x_i)`,
     :math:`\alpha_i = 0`.
 
@@ -1042,7 +1397,7 @@ def rezero(gates: Patterns = "*alpha") -> Rules:
       gates: glob(s) of the gate parameters (``"*alpha"``).
 
     Returns:
-      Rules: the gates → 0.
+      A :class:`Recipe`: the gates → 0 (``reinit`` raises if no gate matches).
 
     Examples:
       >>> import jinit
@@ -1053,7 +1408,10 @@ def rezero(gates: Patterns = "*alpha") -> Rules:
       Bachlechner, Majumder, Mao, Cottrell & McAuley, "ReZero is All You Need: Fast Convergence
       at Large Depth", UAI 2021 (arXiv:2003.04887).
     """
-    return _rules(_patterns(_P + "rezero", "gates", gates), zeros)
+    api = _P + "rezero"
+    gates = _patterns(api, "gates", gates)
+    fix = "`gates='*<your gate>'`"
+    return Recipe(_rules(gates, zeros), _need(api, "rezero()", "gates (zero)", gates, fix))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1068,7 +1426,7 @@ def irnn(
     recurrent: Patterns = ("*/h/kernel", "*/dense_h/kernel"),
     inputs: Patterns = ("*/i/kernel", "*/dense_i/kernel"),
     biases: Patterns = ("*/i/bias", "*/dense_i/bias"),
-) -> Rules:
+) -> Recipe:
     r"""Rules for an IRNN (Le, Jaitly & Hinton 2015): ReLU RNN with identity recurrence.
 
     .. math::
@@ -1086,7 +1444,8 @@ def irnn(
       biases: glob(s) of the cell's bias.
 
     Returns:
-      Rules: recurrent kernel → gain·I, input kernel → N(0, input_stddev²), bias → 0.
+      A :class:`Recipe`: recurrent kernel → gain·I, input kernel → N(0, input_stddev²), bias
+      → 0. Defining roles: the recurrent and input kernels.
 
     Examples:
       >>> import jinit
@@ -1100,14 +1459,21 @@ def irnn(
     api = _P + "irnn"
     gain = check_real(api, "gain", gain, positive=True)
     input_stddev = check_real(api, "input_stddev", input_stddev, positive=True)
-    return [
-        *_rules(_patterns(api, "recurrent", recurrent), identity(gain)),
-        *_rules(_patterns(api, "inputs", inputs), normal(input_stddev)),
+    recurrent = _patterns(api, "recurrent", recurrent)
+    inputs = _patterns(api, "inputs", inputs)
+    rules = [
+        *_rules(recurrent, identity(gain)),
+        *_rules(inputs, normal(input_stddev)),
         *_rules(_patterns(api, "biases", biases), zeros),
     ]
+    needs = [
+        *_need(api, "irnn()", "recurrent kernel (gain·I)", recurrent, "`recurrent='*<h>/kernel'`"),
+        *_need(api, "irnn()", "input kernel", inputs, "`inputs='*<i>/kernel'`"),
+    ]
+    return Recipe(rules, needs)
 
 
-def lstm(forget_bias: float = 1.0) -> Rules:
+def lstm(forget_bias: float = 1.0) -> Recipe:
     r"""Rules for Flax's ``LSTMCell`` (linen and nnx) with the forget-gate bias set to 1.
 
     Flax's cell has one dense layer per gate and input: input kernels ``ii``, ``if`` (nnx:
@@ -1121,7 +1487,8 @@ def lstm(forget_bias: float = 1.0) -> Rules:
       forget_bias: the forget-gate bias (1.0).
 
     Returns:
-      Rules for every parameter of a flax ``LSTMCell``.
+      A :class:`Recipe` for every parameter of a flax ``LSTMCell`` (``reinit`` raises if no
+      ``hf/bias`` matches).
 
     Examples:
       >>> import jax, jax.numpy as jnp, flax.linen as nn, jinit
@@ -1139,13 +1506,16 @@ def lstm(forget_bias: float = 1.0) -> Rules:
     """
     api = _P + "lstm"
     forget_bias = check_real(api, "forget_bias", forget_bias)
-    return [
+    rules = [
         ("*/hf/bias", constant(forget_bias)),
         ("*/h[igo]/bias", zeros),
         ("*/h[ifgo]/kernel", orthogonal()),
         ("*/i[ifgo]/kernel", lecun_normal()),
         ("*/if_/kernel", lecun_normal()),
     ]
+    fix = "the parameters of a Flax `LSTMCell` (or `jinit.recipes.lstm_bias` for a packed bias)"
+    needs = _need(api, "lstm()", "forget-gate bias hf/bias", ("*/hf/bias",), fix)
+    return Recipe(rules, needs)
 
 
 def _gate_order(api: str, gate_order: Any) -> str:
@@ -1437,7 +1807,7 @@ def retinanet(
     *,
     cls_bias: Patterns = "*cls_score/bias",
     stddev: float = 0.01,
-) -> Rules:
+) -> Recipe:
     r"""Rules for a RetinaNet head (Lin et al. 2017): prior bias on the classification logits.
 
     .. math::
@@ -1456,8 +1826,8 @@ def retinanet(
       stddev: the kernels' std (0.01; finite, > 0).
 
     Returns:
-      Rules: classification bias → :func:`jinit.bias_prior` (π), ``*kernel`` → N(0, 0.01²),
-      ``*bias`` → 0.
+      A :class:`Recipe`: classification bias → :func:`jinit.bias_prior` (π), ``*kernel`` →
+      N(0, 0.01²), ``*bias`` → 0 (``reinit`` raises if ``cls_bias`` matches nothing).
 
     Examples:
       >>> import jinit
@@ -1477,8 +1847,12 @@ def retinanet(
             f"prior=0.01."
         )
     stddev = check_real(api, "stddev", stddev, positive=True)
-    return [
-        *_rules(_patterns(api, "cls_bias", cls_bias), bias_prior(prior)),
+    cls_bias = _patterns(api, "cls_bias", cls_bias)
+    rules = [
+        *_rules(cls_bias, bias_prior(prior)),
         Rule("*kernel", normal(stddev), fallback=True),
         Rule("*bias", zeros, fallback=True),
     ]
+    role = f"classification bias (prior {prior:g})"
+    needs = _need(api, _call("retinanet", prior=prior), role, cls_bias, "`cls_bias='*<cls>/bias'`")
+    return Recipe(rules, needs)
