@@ -752,30 +752,64 @@ def rounded_to(law: Law, dtype: Any, sampler: Any) -> Law:
     return dataclasses.replace(law, dtype=dt)
 
 
-def law(init, shape, dtype=None) -> Law:
+def law(init, shape, dtype=None, *, layout=None) -> Law:
     """The exact law of ``init(key, shape, dtype)``.
+
+    With a ``layout`` (a :class:`jinit.Layout`, e.g. from :func:`jinit.layouts`, or an einsum
+    equation), the law of what the layer owning a weight of ``shape`` draws: the initialiser
+    told the layout's fans (as :func:`jinit.reinit` and :func:`jinit.summary` do), called with
+    the layer's call shape (the flat ``(∏in, ∏out)`` of a DenseGeneral/attention kernel).
 
     Args:
       init: a jinit initialiser.
-      shape: the shape it will be called with.
+      shape: the (stored) shape it will be called with.
       dtype: the dtype it will be called with (``None``: its default).
+      layout: the weight's layout (optional).
 
     Returns:
       A :class:`Law`: element-wise (mean, variance, fourth moment, support, CDF), orthogonal
       (Gram identity), deterministic (the exact array) or sparse.
 
     Raises:
-      TypeError: ``init`` is not a jinit initialiser.
+      TypeError: ``init`` is not a jinit initialiser (a jinit builder passed uncalled, such as
+        ``jinit.he_normal``, is named: call it).
+      ValueError: a layout that does not fit ``shape``.
 
     Examples:
       >>> import jinit
       >>> lw = jinit.law(jinit.he_uniform(), (256, 128))
       >>> round(lw.variance * 256, 12)
       2.0
+      >>> q = jinit.Layout.dense_general(1, 2)  # attention query kernel (d, heads, head_dim)
+      >>> round(jinit.law(jinit.he_normal(), (64, 4, 16), layout=q).std ** 2 * 64, 9)
+      2.0
     """
     if not hasattr(init, "law") or not callable(init.law):
-        raise TypeError(
-            f"`jinit.law` needs a jinit initialiser; got {init!r}. Functions from "
-            f"`jax.nn.initializers` carry no law: use the jinit equivalent of the same name."
+        module = getattr(init, "__module__", "") or ""
+        name = getattr(init, "__name__", None)
+        if callable(init) and name and module.startswith("jinit"):
+            raise TypeError(
+                f"`jinit.law` needs an initialiser; got `jinit.{name}`, which builds one. Call "
+                f"it: `jinit.{name}()`."
+            )
+        hint = (
+            " Functions from `jax.nn.initializers` carry no law: use the jinit equivalent of "
+            "the same name."
+            if module.startswith("jax")
+            else " Pass e.g. `jinit.he_normal()`."
         )
-    return init.law(shape, dtype)
+        raise TypeError(f"`jinit.law` needs a jinit initialiser; got {init!r}.{hint}")
+    if layout is None:
+        return init.law(shape, dtype)
+    from jinit._src import layouts as layouts_mod
+    from jinit._src.base import canonical_shape
+
+    lay = layouts_mod.as_layout("jinit.law", layout)
+    shape = canonical_shape("jinit.law", shape)
+    try:
+        lay = lay.bind(shape)
+    except (ValueError, IndexError) as e:
+        raise ValueError(
+            f"`jinit.law`: the layout {lay!r} does not fit shape {shape}: {e}"
+        ) from None
+    return layouts_mod.retarget(init, lay).law(lay.call_shape(), dtype)

@@ -55,7 +55,7 @@ import numpy as np
 
 from jinit._src.base import AxisError, canonical_shape
 from jinit._src.fans import Fans, fans
-from jinit._src.paths import _is_variable, _unbox, path_str
+from jinit._src.paths import is_box, path_str, unbox
 
 __all__ = ["Layout", "default_layout", "is_ambiguous", "layouts", "retarget"]
 
@@ -530,10 +530,10 @@ def _bind_all(
 
 
 def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_box)
     out = {}
     for keypath, leaf in flat:
-        value = _unbox(leaf) if _is_variable(leaf) else leaf
+        value = unbox(leaf)
         if hasattr(value, "shape") and hasattr(value, "dtype"):
             out[path_str(keypath)] = tuple(value.shape)
     return out

@@ -8,8 +8,9 @@ same path strings, built from :func:`jax.tree_util.tree_flatten_with_path`:
 * sequence positions give the index,
 
 so a linen Dense kernel is ``"Dense_0/kernel"``, an nnx one ``"linear1/kernel"``, an equinox one
-``"layers/0/weight"``. ``nnx.Variable`` boxes count as one leaf: their path stops at the variable
-(no trailing ``value``). Leaves that are not arrays (equinox activations, ``None``) are skipped.
+``"layers/0/weight"``. ``nnx.Variable`` boxes and linen metadata boxes (``nn.Partitioned``,
+``nn.LogicallyPartitioned``) count as one leaf: their path stops at the box (no trailing
+``value``). Leaves that are not arrays (equinox activations, ``None``) are skipped.
 """
 
 from __future__ import annotations
@@ -60,6 +61,34 @@ def _unbox(x: Any) -> Any:
     return x.get_value() if hasattr(x, "get_value") else x.value
 
 
+def _is_axis_metadata(x: Any) -> bool:
+    """A linen metadata box (``nn.Partitioned``, ``nn.LogicallyPartitioned``)."""
+    try:
+        from flax.core import meta
+    except ImportError:  # pragma: no cover - flax is a dependency
+        return False
+    return isinstance(x, meta.AxisMetadata)
+
+
+def is_box(x: Any) -> bool:
+    """An ``nnx.Variable`` or a linen metadata box: one leaf holding one array."""
+    return _is_variable(x) or _is_axis_metadata(x)
+
+
+def unbox(x: Any) -> Any:
+    """The array inside a box (:func:`is_box`), or ``x`` itself."""
+    if _is_variable(x):
+        return _unbox(x)
+    if _is_axis_metadata(x):
+        return x.unbox()
+    return x
+
+
+def rebox(x: Any) -> Callable[[Any], Any]:
+    """A function putting a new array into a box like ``x`` (same type and metadata)."""
+    return x.replace if _is_variable(x) else x.replace_boxed
+
+
 def is_shape(x: Any) -> bool:
     """True for a ``jax.ShapeDtypeStruct`` (a leaf of a ``jax.eval_shape`` tree)."""
     return isinstance(x, jax.ShapeDtypeStruct)
@@ -80,13 +109,13 @@ def named_leaves(
         >>> [(p, a.shape) for p, a, _ in named_leaves({"a": {"w": jnp.ones((2, 3))}, "f": None})]
         [('a/w', (2, 3))]
     """
-    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_box)
     out = []
     for keypath, leaf in flat:
-        if _is_variable(leaf):
-            value = _unbox(leaf)
+        if is_box(leaf):
+            value = unbox(leaf)
             if is_array(value) or (shapes and is_shape(value)):
-                out.append((path_str(keypath), value, leaf.replace))
+                out.append((path_str(keypath), value, rebox(leaf)))
         elif is_array(leaf) or (shapes and is_shape(leaf)):
             out.append((path_str(keypath), leaf, None))
     return out

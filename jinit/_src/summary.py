@@ -4,12 +4,24 @@ The JAX answer to PyTorch's habit of printing every ``named_parameters()`` to ch
 initialisation: :func:`summary` lists every array leaf with its shape, dtype, mean and standard
 deviation, the standard deviation it should have when the initialiser is known, and flags:
 
-* ``zeros`` — a weight matrix (rank >= 2) that is all zeros;
+* ``zeros`` — a weight matrix (rank >= 2, not named ``bias``/``b``) that is all zeros;
 * ``identical-units`` — two or more output units with exactly the same weights (the symmetry
   bug of a zero/constant init or a copied neuron: such units get the same gradient and stay
   identical forever);
 * ``non-finite`` — inf or NaN entries;
-* ``std-off`` / ``mean-off`` — the sample std (mean) is too far from the law's.
+* ``std-off`` / ``mean-off`` — the sample std (mean) is too far from the law's;
+* ``outlier`` — without any expected law (no rule), a weight whose scale is more than
+  ``outlier_ratio`` (30) times off the median of its peers: the other leaves of rank >= 2 with
+  the same last path component (``kernel``, ``weight``, ``embedding``...), compared as
+  :math:`s\sqrt{n}` with :math:`n` the one of 1, fan_in, fan_out, fan_avg (from each leaf's
+  layout) that makes the peers most alike (a He, LeCun, Glorot or fixed-std init gives equal
+  values). Needs >= 3 non-constant peers. Deliberate scalings stay well inside the ratio: GPT-2's
+  residual :math:`1/\sqrt{2N}` is 10x at N = 50 blocks, a ×100 typo is flagged.
+
+**Layouts.** Laws are evaluated with each leaf's :class:`jinit.Layout` (read from an nnx or
+equinox module, or given as ``layouts=``), so a DenseGeneral/attention kernel ``(d, heads,
+head_dim)`` is judged with fan_in = d, as its layer draws it, and ``identical-units`` compares
+the units along its output axes.
 
 **The std test.** For :math:`n` i.i.d. entries with variance :math:`\sigma^2` and fourth central
 moment :math:`\mu_4`, the unbiased sample variance has (Cramér 1946, §27.4)
@@ -50,14 +62,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._src import laws as laws_mod
+from jinit._src import layouts as layouts_mod
 from jinit._src.base import check_real
+from jinit._src.layouts import Layout
 from jinit._src.paths import named_leaves
-from jinit._src.tree import _glob_matcher
+from jinit._src.tree import _glob_matcher, check_layouts, resolve_layouts
 
 __all__ = ["Summary", "SummaryRow", "summary"]
 
 _API = "jinit.summary"
-FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off")
+FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off", "outlier")
+OUTLIER_RATIO = 30.0
+_BIAS_NAMES = frozenset({"bias", "b"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,8 +112,9 @@ class SummaryRow:
       z_std: :math:`(s^2-\\sigma^2)/\\mathrm{sd}(s^2)` (``None`` if no law or deterministic).
       z_mean: :math:`(\\bar x - \\mu)/(\\max(s, \\sigma)/\\sqrt n)`.
       flags: the flags that fired (a subset of ``zeros``, ``identical-units``, ``non-finite``,
-        ``std-off``, ``mean-off``).
+        ``std-off``, ``mean-off``, ``outlier``).
       note: why an expectation is missing, or other remarks.
+      layout: the leaf's :class:`jinit.Layout` when its layer is known, else None.
     """
 
     path: str
@@ -117,10 +134,13 @@ class SummaryRow:
     z_mean: float | None = None
     flags: tuple[str, ...] = ()
     note: str = ""
+    layout: Layout | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (non-finite floats become ``None``; tuples become lists)."""
-        d = dataclasses.asdict(self)
+        """A JSON-able dict (non-finite floats become ``None``; tuples become lists; the layout
+        becomes its one-line description)."""
+        d = dataclasses.asdict(dataclasses.replace(self, layout=None))
+        d["layout"] = None if self.layout is None else self.layout.describe()
         d["shape"] = list(self.shape)
         d["flags"] = list(self.flags)
         return {k: _jsonable(v) for k, v in d.items()}
@@ -276,7 +296,7 @@ def _stat_dtype(dtype: np.dtype, xp: Any):
     return jnp.float32
 
 
-def _leaf_stats(x: Any, unit_axis: int | None, xp: Any = jnp) -> dict[str, Any]:
+def _leaf_stats(x: Any, unit_axis: int | tuple[int, ...] | None, xp: Any = jnp) -> dict[str, Any]:
     """Moments, non-finite count, all-zero and duplicate-unit count of one leaf.
 
     Written once for ``xp = jnp`` (traced under jit) and ``xp = np`` (host, small leaves).
@@ -297,8 +317,10 @@ def _leaf_stats(x: Any, unit_axis: int | None, xp: Any = jnp) -> dict[str, Any]:
         "all_zero": xp.all(xs == 0),
     }
     if unit_axis is not None:
-        m = xp.moveaxis(xs, unit_axis, -1)
-        m = m.reshape(-1, m.shape[-1])  # (entries per unit, units); the upcast is exact
+        axes = (unit_axis,) if isinstance(unit_axis, int) else tuple(unit_axis)
+        m = xp.moveaxis(xs, axes, tuple(range(-len(axes), 0)))
+        n_units = math.prod(m.shape[-len(axes) :])
+        m = m.reshape(-1, n_units)  # (entries per unit, units); the upcast is exact
         # Sort units by a random projection: identical units get equal projections and end up
         # adjacent; then compare adjacent units exactly (one pass, no n_units^2 comparisons).
         r = np.random.default_rng(0).standard_normal((m.shape[0], 1)).astype(np.float32)
@@ -316,7 +338,7 @@ _HOST_MAX_SIZE = 1 << 18
 _leaf_stats_jit = jax.jit(_leaf_stats, static_argnums=1)
 
 
-def _stats(x: jax.Array | np.ndarray, unit_axis: int | None) -> dict[str, Any]:
+def _stats(x: jax.Array | np.ndarray, unit_axis: int | tuple[int, ...] | None) -> dict[str, Any]:
     if x.size <= _HOST_MAX_SIZE or isinstance(x, np.ndarray):
         return _leaf_stats(np.asarray(jax.device_get(x)), unit_axis, np)
     return jax.device_get(_leaf_stats_jit(x, unit_axis))
@@ -352,8 +374,13 @@ def _moments(lw: Any, shape: tuple[int, ...]) -> _Expect:
     return _Expect(mean, var, 3 * var * var, text, "fourth moment assumed normal")
 
 
-def _expect_from(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> _Expect | str:
-    """The expectation ``value`` (initialiser, law or std) gives for a leaf, or why none."""
+def _expect_from(
+    value: Any, shape: tuple[int, ...], dtype: np.dtype, layout: Layout | None = None
+) -> _Expect | str:
+    """The expectation ``value`` (initialiser, law or std) gives for a leaf, or why none.
+
+    With a ``layout``, an initialiser's law is the one its layer draws: the initialiser told the
+    layout (:func:`jinit._src.layouts.retarget`) at the layer's call shape."""
     if isinstance(value, laws_mod.Law):
         return _moments(value, shape)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -362,11 +389,14 @@ def _expect_from(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> _Expect
             return f"expected std {value!r} is not a finite number >= 0"
         return _Expect(0.0, std * std, 3 * std**4, f"std {std:g} (normal assumed)")
     if hasattr(value, "law") and callable(value.law):
+        call_shape = shape
+        if layout is not None:
+            value, call_shape = layouts_mod.retarget(value, layout), layout.call_shape()
         try:
-            lw = value.law(shape, dtype)
+            lw = value.law(call_shape, dtype)
         except (ValueError, TypeError) as e:
             return f"{value!r} has no law for shape {shape}: {e}"
-        return _moments(lw, shape)
+        return _moments(lw, call_shape)
     return f"{value!r} carries no law (use a jinit initialiser, a jinit law or a std)"
 
 
@@ -434,9 +464,11 @@ def _pattern_text(p: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int]:
-    """Named array leaves and the default unit axis (-1: Flax/haiku (in, out); 0: equinox)."""
+def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int, dict[str, Layout]]:
+    """Named array leaves, the default unit axis (-1: Flax/haiku (in, out); 0: equinox) and the
+    layouts the tree itself says (nnx and equinox modules)."""
     default_axis = -1
+    known = layouts_mod.tree_layouts(tree)
     try:
         from flax import nnx
 
@@ -455,7 +487,7 @@ def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int]:
             continue
         # numpy leaves stay numpy (a float64 leaf is summarised as float64, even with x64 off)
         out.append((path, value if isinstance(value, np.ndarray) else jnp.asarray(value)))
-    return out, default_axis
+    return out, default_axis, known
 
 
 def summary(
@@ -466,6 +498,8 @@ def summary(
     unit_axis: int | None = None,
     z_threshold: float = 6.0,
     rel_floor: float = 0.01,
+    layouts: Mapping[str, Layout | str | None] | None = None,
+    outlier_ratio: float | None = OUTLIER_RATIO,
 ) -> Summary:
     r"""Summarises every array of a parameter tree and flags a broken initialisation.
 
@@ -498,6 +532,11 @@ def summary(
       z_threshold: :math:`|z|` above which a std or mean is flagged (> 0).
       rel_floor: minimum relative deviation of the std (and of the mean, in units of the
         std) to flag (>= 0).
+      layouts: ``{path or glob: Layout | einsum str | None}`` for leaves whose layer the tree
+        does not say (a linen params dict: ``jinit.layouts(model, x)``); see
+        :func:`jinit.reinit`. nnx and equinox modules give their own.
+      outlier_ratio: the factor (> 1) beyond which a leaf without an expected law is flagged
+        ``outlier`` against its peers (module docstring); ``None`` turns the check off.
 
     Returns:
       A :class:`Summary` (rows, ``.flagged``, ``.ok``, ``.print()``, ``.to_dict()``).
@@ -531,6 +570,14 @@ def summary(
     """
     z_threshold = check_real(_API, "z_threshold", z_threshold, positive=True)
     rel_floor = check_real(_API, "rel_floor", rel_floor, nonneg=True)
+    if outlier_ratio is not None:
+        outlier_ratio = check_real(_API, "outlier_ratio", outlier_ratio, positive=True)
+        if outlier_ratio <= 1:
+            raise ValueError(
+                f"`{_API}` needs `outlier_ratio` > 1 (a factor off the peers' median); got "
+                f"{outlier_ratio!r}. Pass e.g. 30, or None to turn the check off."
+            )
+    given_layouts = check_layouts(_API, layouts)
     rule_list = _check_rules(rules)
     if expected is not None and not isinstance(expected, Mapping):
         raise TypeError(
@@ -552,13 +599,15 @@ def summary(
             f"{type(unit_axis).__name__}. Pass -1 for Flax (in, out) kernels or 0 for equinox/"
             f"PyTorch (out, in) weights."
         )
-    leaves, default_axis = _leaves_of(params)
+    leaves, default_axis, known = _leaves_of(params)
     if not leaves:
         raise ValueError(
             f"`{_API}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
             f"parameter tree such as `variables['params']`, an `nnx.State`, an nnx module or an "
             f"equinox module."
         )
+    leaf_layouts = resolve_layouts(_API, None, leaves, {**known, **given_layouts})
+    explicit_axis = unit_axis is not None
     if unit_axis is None:
         unit_axis = default_axis
     unit_axis = int(unit_axis)
@@ -582,13 +631,15 @@ def summary(
             f"e.g. {paths[:3]}."
         )
 
-    axes: list[int | None] = []
-    for _, x in leaves:
+    axes: list[int | tuple[int, ...] | None] = []
+    for path, x in leaves:
         ax = None
         if x.ndim >= 2:
-            n_units = x.shape[unit_axis]
+            lay = leaf_layouts.get(path)
+            unit = lay.out_axes if lay is not None and not explicit_axis else (unit_axis,)
+            n_units = math.prod(x.shape[a] for a in unit)
             if n_units >= 2 and x.size // n_units >= _min_unit_len(np.dtype(x.dtype)):
-                ax = unit_axis
+                ax = unit if len(unit) > 1 else unit[0]
         axes.append(ax)
     arrays = [x for _, x in leaves]
     stats = [_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
@@ -603,12 +654,14 @@ def summary(
         max_abs = float(st["max_abs"]) if n >= 1 else math.nan
         dup = int(st["duplicate_units"]) if "duplicate_units" in st else None
         exp, source, note = None, None, ""
+        lay = leaf_layouts.get(path)
         if path in expected:
-            exp, source = _expect_from(expected[path], shape, dtype), "expected"
+            exp, source = _expect_from(expected[path], shape, dtype, lay), "expected"
         else:
             for pattern, init in rule_list:
                 if _match(pattern, path):
-                    exp, source = _expect_from(init, shape, dtype), f"rule {_pattern_text(pattern)}"
+                    exp = _expect_from(init, shape, dtype, lay)
+                    source = f"rule {_pattern_text(pattern)}"
                     break
         if isinstance(exp, str):
             exp, note = None, exp
@@ -625,10 +678,14 @@ def summary(
             note = f"{bad_note}; {note}" if note else bad_note
         flags = []
         deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
-        if bool(st["all_zero"]) and x.size and (x.ndim >= 2 or (exp and exp.var > 0)):
+        # A bias of rank >= 2 (DenseGeneral/attention (heads, head_dim)) is zero by convention:
+        # only a law saying otherwise makes its zeros or repeated units suspicious.
+        bias = path.rpartition("/")[2] in _BIAS_NAMES and not (exp and exp.var > 0)
+        matrix = x.ndim >= 2 and not bias
+        if bool(st["all_zero"]) and x.size and (matrix or (exp and exp.var > 0)):
             if not deterministic:
                 flags.append("zeros")
-        if dup and not deterministic:
+        if dup and not deterministic and not bias:
             flags.append("identical-units")
         if int(st["n_nonfinite"]):
             flags.append("non-finite")
@@ -680,6 +737,67 @@ def summary(
                 z_mean=z_mean,
                 flags=tuple(flags),
                 note=note,
+                layout=lay,
             )
         )
+    if outlier_ratio is not None:
+        rows = _flag_outliers(rows, leaf_layouts, outlier_ratio)
     return Summary(tuple(rows), z_threshold, rel_floor, unit_axis)
+
+
+def _scale_candidates(row: SummaryRow, layout: Layout | None) -> dict[str, float] | None:
+    """log(s·sqrt(n)) for n in 1, fan_in, fan_out, fan_avg; None if the leaf cannot be compared."""
+    if len(row.shape) < 2 or row.size < 8 or not (math.isfinite(row.std) and row.std > 0):
+        return None
+    lay = layout if layout is not None else layouts_mod.default_layout(row.shape)
+    try:
+        f = lay.fans(row.shape)
+    except ValueError:
+        return None
+    log_s = math.log(row.std)
+    return {
+        "1": log_s,
+        "fan_in": log_s + 0.5 * math.log(f.fan_in),
+        "fan_out": log_s + 0.5 * math.log(f.fan_out),
+        "fan_avg": log_s + 0.5 * math.log((f.fan_in + f.fan_out) / 2),
+    }
+
+
+def _flag_outliers(
+    rows: list[SummaryRow], leaf_layouts: Mapping[str, Layout | None], ratio: float
+) -> list[SummaryRow]:
+    """Flags ``outlier`` on leaves without an expected law whose scale is > ``ratio`` times off
+    the median of their peers (same last path component), under the fan scaling that makes the
+    peers most alike (smallest median absolute deviation of the logs)."""
+    groups: dict[str, list[tuple[int, dict[str, float]]]] = {}
+    for i, r in enumerate(rows):
+        cand = _scale_candidates(r, leaf_layouts.get(r.path))
+        if cand is not None:
+            groups.setdefault(r.path.rpartition("/")[2], []).append((i, cand))
+    out = list(rows)
+    limit = math.log(ratio)
+    for role, members in groups.items():
+        if len(members) < 3:
+            continue
+        best = None
+        for mode in ("1", "fan_in", "fan_out", "fan_avg"):
+            vals = [c[mode] for _, c in members]
+            med = float(np.median(vals))
+            mad = float(np.median([abs(v - med) for v in vals]))
+            if best is None or mad < best[0]:
+                best = (mad, mode, med)
+        _, mode, med = best
+        for i, c in members:
+            r = out[i]
+            off = c[mode] - med
+            if abs(off) <= limit or r.expected_std is not None:
+                continue
+            scaled = "" if mode == "1" else f", compared as std·√{mode}"
+            text = (
+                f"scale {math.exp(abs(off)):.3g}x {'above' if off > 0 else 'below'} the median of "
+                f"its {len(members) - 1} peers '*/{role}'{scaled} (outlier_ratio {ratio:g})"
+            )
+            out[i] = dataclasses.replace(
+                r, flags=(*r.flags, "outlier"), note=f"{r.note}; {text}" if r.note else text
+            )
+    return out

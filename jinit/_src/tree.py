@@ -31,7 +31,7 @@ import numpy as np
 from jinit._src import layouts as layouts_mod
 from jinit._src.base import Initializer, PRNGKey, check_key
 from jinit._src.layouts import Layout
-from jinit._src.paths import _is_variable, is_shape, named_leaves, path_str
+from jinit._src.paths import is_box, is_shape, named_leaves, path_str, unbox
 
 __all__ = [
     "Contextual",
@@ -597,6 +597,9 @@ def reinit(
             raise TypeError(f"`{_API}` needs `{name}` to be a bool; got {flag!r}.")
     compiled = _check_rules(_API, rules, bool(regex))
     given = check_layouts(_API, layouts)
+    from jinit._src.recipes import check_recipe  # a recipe's defining rules must match a leaf
+
+    check_recipe(rules, params, regex=bool(regex))
     return _reinit(params, key, compiled, strict=bool(strict), explain=bool(explain), layouts=given)
 
 
@@ -824,7 +827,7 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
     def replace(keypath, leaf):
         return new_values.get(path_str(keypath), leaf)
 
-    new = jax.tree_util.tree_map_with_path(replace, params, is_leaf=_is_variable)
+    new = jax.tree_util.tree_map_with_path(replace, params, is_leaf=is_box)
     table = ReinitTable(
         records=tuple(records),
         rules=tuple((r.pattern, r.init) for r in rules),
@@ -847,10 +850,10 @@ def draw_dtype(dtype: Any) -> np.dtype:
 
 
 def _non_array_leaves(tree: Any) -> tuple[tuple[str, str], ...]:
-    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_box)
     out = []
     for keypath, leaf in flat:
-        value = leaf.get_value() if _is_variable(leaf) and hasattr(leaf, "get_value") else leaf
+        value = unbox(leaf)
         if not isinstance(value, jax.Array | np.ndarray) and not is_shape(value):
             out.append((path_str(keypath), type(value).__name__))
     return tuple(out)
