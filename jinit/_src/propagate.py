@@ -1240,10 +1240,7 @@ def prepare_sweep(
         with _own_mesh(Mesh(np.array(devs), ("seeds",))):
             network.check_input(api, batch, dtype, root)
             per_seed = network.saved_bytes(batch, dtype)
-            out_bytes = max(
-                network.probe(api, label, init, batch, dtype, sample_size, root)
-                for label, init in inits.items()
-            )
+            out_bytes = network.probe_all(api, inits, batch, dtype, sample_size, root)
     avail, shared = device_memory_available(devs)
     where = "host" if shared else f"{devs[0].platform} device"
     check_fits(
@@ -1644,23 +1641,36 @@ class FlaxModel:
             )
 
     def probe(self, api, label, init, batch, dtype, sample_size, root) -> int:
-        """Traces one seed abstractly with ``init`` checked at every call; returns the bytes
-        of one seed's results. Raises a clean error for a broken model or initialiser."""
-        who = f"initialiser {label!r}"
+        """:meth:`probe_all` for one initialiser."""
+        return self.probe_all(api, {label: init}, batch, dtype, sample_size, root)
+
+    def probe_all(self, api, inits, batch, dtype, sample_size, root) -> int:
+        """Traces one seed abstractly (ONE trace of the model) with every initialiser called and
+        checked at every parameter; returns the bytes of one seed's results. Raises a clean error
+        naming the initialiser for a broken initialiser, and the first one for a broken model."""
+        labels = list(inits)
 
         def checked(key, shape, dtype=jnp.float32, *args, **kwargs):
-            out = init(key, shape, dtype, *args, **kwargs)
             shp = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
-            check_init_output(
-                api, who, out, shp, dtype, f"a parameter of shape {shp} in the {self.describe()}"
-            )
-            return out
+            where = f"a parameter of shape {shp} in the {self.describe()}"
+            outs = []
+            for label in labels:
+                who = f"initialiser {label!r}"
+                try:
+                    out = inits[label](key, shape, dtype, *args, **kwargs)
+                except Exception as e:
+                    raise wrap_init_error(api, who, where, e) from e
+                check_init_output(api, who, out, shp, dtype, where)
+                outs.append(out)
+            return outs[0]
 
         fn = self.seed_fn(checked, None, batch, dtype, sample_size, 1.0, root, [0])
         try:
             out = jax.eval_shape(fn, jax.ShapeDtypeStruct((), jnp.uint32))
         except Exception as e:
-            raise wrap_init_error(api, who, f"the {self.describe()}", e) from e
+            raise wrap_init_error(
+                api, f"initialiser {labels[0]!r}", f"the {self.describe()}", e
+            ) from e
         leaves = jax.tree_util.tree_leaves(out)
         return sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in leaves)
 
@@ -1793,7 +1803,8 @@ class FlaxModel:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
         def run(p, probes, names):
-            m = nnx.merge(graphdef, p, rest)
+            # fresh Variables in this trace: BatchNorm may update its statistics in place
+            m = nnx.merge(graphdef, p, rest, copy=True)
             cap, seen = [], {}
 
             def hook(path, args, out):
