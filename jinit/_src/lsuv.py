@@ -19,7 +19,6 @@ spatial positions and channels, about their common mean), as in the paper's Caff
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import warnings
 import zlib
@@ -31,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._src.base import check_int, check_key, check_real
+from jinit._src.layouts import Layout, default_layout, is_equinox, layouts, tree_layouts
 from jinit._src.paths import _is_variable, _unbox, path_str
 from jinit._src.propagate import _check_flax_args, nnx_layer_calls
 from jinit._src.structured import orthogonal
@@ -201,7 +201,9 @@ def _path_key(key: jax.Array, path: str) -> jax.Array:
 # ---------------------------------------------------------------------------------------------
 
 
-def _linen_runner(apply_fn, variables, is_layer, apply_kwargs):
+def _linen_runner(apply_fn, variables, is_layer, apply_kwargs, calls=None):
+    """A forward pass returning (layer order, first outputs). With a dict ``calls``, each
+    layer's unbound clone and abstract call arguments are recorded in it (for its layout)."""
     import flax.linen as nn
 
     rest = {k: v for k, v in variables.items() if k != "params"}
@@ -217,6 +219,8 @@ def _linen_runner(apply_fn, variables, is_layer, apply_kwargs):
                 if path not in outs:  # a shared layer is normalised on its first call
                     outs[path] = out
                     order.append(path)
+                    if calls is not None:
+                        calls[path] = (ctx.module.clone(parent=None), _abstract((args, kwargs)))
             return out
 
         with nn.intercept_methods(icpt):
@@ -247,9 +251,107 @@ def _nnx_runner(graphdef, rest, is_layer):
     return run
 
 
+def _eqx_layer_types(eqx: Any) -> tuple[type, ...]:
+    return (eqx.nn.Linear, eqx.nn.Conv, eqx.nn.ConvTranspose)
+
+
+def _eqx_runner(static: Any, is_layer: Callable[[Any], bool]):
+    """A forward pass of an equinox model on a batch, ``jax.vmap`` of the model over the leading
+    axis (equinox layers take single examples), returning (layer order, first outputs): every
+    layer (``is_layer``) is swapped for a function that records its output, returned out of
+    the ``vmap`` stacked over the batch."""
+    import equinox as eqx
+
+    def run(params, batch):
+        model = eqx.combine(params, static)
+        flat, treedef = jax.tree_util.tree_flatten_with_path(model, is_leaf=is_layer)
+        order: list[tuple[str, ...]] = []
+        outs: dict[tuple[str, ...], Any] = {}
+
+        def tap(path, layer):
+            def call(*args, **kwargs):
+                out = layer(*args, **kwargs)
+                if path not in outs:  # a shared layer is normalised on its first call
+                    outs[path] = out
+                    order.append(path)
+                return out
+
+            return call
+
+        leaves = [
+            tap(tuple(path_str(kp).split("/")), leaf) if is_layer(leaf) else leaf
+            for kp, leaf in flat
+        ]
+        tapped = jax.tree_util.tree_unflatten(treedef, leaves)
+
+        def one(x):
+            order.clear()
+            outs.clear()
+            tapped(x)
+            return [outs[p] for p in order]
+
+        stacked = jax.vmap(one)(batch)
+        return list(order), stacked
+
+    return run
+
+
 # ---------------------------------------------------------------------------------------------
 # The algorithm
 # ---------------------------------------------------------------------------------------------
+
+
+def _abstract(tree: Any) -> Any:
+    """Array leaves (tracers included) as ``jax.ShapeDtypeStruct``."""
+    return jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x, tree
+    )
+
+
+def _linen_layer_layouts(calls: Mapping[tuple[str, ...], Any]) -> dict[str, Layout]:
+    """The kernel layout of each recorded linen layer call, by kernel path, read by
+    :func:`jinit.layouts` from the layer alone (its ``init`` traced on the call's abstract
+    arguments; nothing is computed). A layer ``jinit.layouts`` cannot read is left out."""
+    out: dict[str, Layout] = {}
+    for path, (module, (args, kwargs)) in calls.items():
+        found: dict[str, Layout] = {}
+
+        def read(*a, module=module, kwargs=kwargs, found=found):
+            found.update(layouts(module, *a, **kwargs))
+
+        try:
+            jax.eval_shape(read, *args)
+        except Exception:  # a custom layer jinit.layouts cannot trace: the default view
+            continue
+        if "kernel" in found:
+            out["/".join((*path, "kernel"))] = found["kernel"]
+    return out
+
+
+def _matrix_view(layout: Layout) -> tuple[tuple[int, ...], tuple[int, int, int]]:
+    """The permutation taking a ``layout``-bound weight to (batch, receptive, in, out) order,
+    and the (batch, rows, columns) shape it is then viewed as: one matrix of
+    prod(receptive) * prod(in) rows by prod(out) columns per batch index (the map the layer
+    applies, conv taps stacked with the inputs)."""
+    shape = layout.shape
+    rec = layout.receptive_axes()
+    perm = (*layout.batch_axes, *rec, *layout.in_axes, *layout.out_axes)
+    size = lambda axes: math.prod(shape[a] for a in axes)  # noqa: E731
+    return perm, (size(layout.batch_axes), size(rec) * size(layout.in_axes), size(layout.out_axes))
+
+
+def orthogonal_in_view(key: jax.Array, layout: Layout, dtype: Any) -> jax.Array:
+    """A weight of ``layout.shape`` whose matrix view (:func:`_matrix_view`) is Haar
+    orthogonal (scale 1) for each batch index. For jax's default view (in -2, out -1, no
+    batch axes: Flax Dense and Conv) this is ``jinit.orthogonal()(key, shape)``, bit for bit."""
+    perm, (nb, rows, cols) = _matrix_view(layout)
+    if layout.batch_axes:
+        keys = jax.random.split(key, nb)
+        m = jax.vmap(lambda k: orthogonal()(k, (rows, cols), dtype))(keys)
+    else:
+        m = orthogonal()(key, (rows, cols), dtype)
+    stored = m.reshape(tuple(layout.shape[a] for a in perm))
+    return jnp.transpose(stored, np.argsort(perm))
 
 
 def _scaled(p: Any, s: jax.Array, index: tuple[tuple[str, int], ...]) -> Any:
@@ -261,18 +363,54 @@ def _scaled(p: Any, s: jax.Array, index: tuple[tuple[str, int], ...]) -> Any:
 _scaled_jit = jax.jit(_scaled, static_argnums=2)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
-def _pre_init(p: Any, root: jax.Array, kernels: tuple[str, ...], biases: tuple[str, ...]) -> Any:
-    """Orthogonal kernels (key: ``root`` folded with the path's hash) and zero biases."""
+def _pre_init_fn(
+    p: Any, root: jax.Array, kernels: tuple[tuple[str, Layout], ...], biases: tuple[str, ...]
+) -> Any:
+    """Kernels orthogonal in their layer's matrix view (key: ``root`` folded with the path's
+    hash) and zero biases."""
+    views = dict(kernels)
 
     def pre(path, x):
-        if path in kernels:
-            return orthogonal()(_path_key(root, path), x.shape, x.dtype)
+        if path in views:
+            return orthogonal_in_view(_path_key(root, path), views[path], x.dtype)
         if path in biases:
             return jnp.zeros_like(x)
         return x
 
     return _map_named(p, pre)
+
+
+# One-off programs (a Haar draw per kernel: XLA's default optimisation spends seconds on the
+# normal sampler and QR of each shape) compiled at low optimisation, cached per structure.
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+_PRE_INIT_CACHE: dict[Any, Any] = {}
+
+
+def _pre_init(
+    p: Any, root: jax.Array, kernels: tuple[tuple[str, Layout], ...], biases: tuple[str, ...]
+) -> Any:
+    """:func:`_pre_init_fn`, compiled at low optimisation once per tree structure, leaf
+    shapes, dtypes and shardings, kernels and biases (a small cache of recent programs)."""
+    leaves, treedef = jax.tree_util.tree_flatten((p, root))
+    signature = (
+        treedef,
+        tuple((x.shape, x.dtype, getattr(x, "sharding", None)) for x in leaves),
+        kernels,
+        biases,
+    )
+    compiled = _PRE_INIT_CACHE.get(signature)
+    if compiled is None:
+        compiled = (
+            jax.jit(_pre_init_fn, static_argnums=(2, 3))
+            .lower(p, root, kernels, biases)
+            .compile(_FAST_COMPILE)
+        )
+        if len(_PRE_INIT_CACHE) >= 32:
+            _PRE_INIT_CACHE.pop(next(iter(_PRE_INIT_CACHE)))
+        _PRE_INIT_CACHE[signature] = compiled
+    return compiled(p, root)
 
 
 def _check_batch(batch: Any) -> None:
@@ -298,7 +436,7 @@ def _check_batch(batch: Any) -> None:
                 f"e.g. 128-512 examples)."
             )
         if jnp.issubdtype(dt, jnp.inexact):
-            n_bad = int(jnp.sum(~jnp.isfinite(jnp.asarray(x))))
+            n_bad = int(np.sum(~np.isfinite(np.asarray(x))))  # on the host: no compilation
             if n_bad:
                 raise ValueError(
                     f"`{_API}` needs a finite `batch`; got an input of shape {tuple(x.shape)} "
@@ -328,7 +466,32 @@ def _run_hint(kind: str, e: Exception) -> str:
     return "Pass a batch shaped like the input the model takes."
 
 
-def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, bias, kind):
+def _view_layout(path: str, shape: tuple[int, ...], known: Mapping[str, Layout]) -> Layout:
+    """The layer's own layout of the kernel at ``path`` (bound to ``shape``), else jax's default
+    (in -2, out -1: Flax Dense and Conv)."""
+    lay = known.get(path)
+    if lay is not None and lay.shape == shape:
+        return lay
+    if lay is not None and lay.shape is None:
+        return lay.bind(shape)
+    return default_layout(shape) or Layout((), (0,)).bind(shape)
+
+
+def _normalise(
+    params,
+    batch,
+    run,
+    *,
+    target_var,
+    tol,
+    max_iters,
+    preinit,
+    key,
+    bias,
+    kind,
+    layouts_of,
+    weight="kernel",
+):
     names: list[tuple[str, ...]] = []
 
     def probe(p, b):
@@ -349,7 +512,7 @@ def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, 
     leaves = original = _leaves(params)
     layers = []  # (index in the capture order, kernel path, bias path or None)
     for i, name in enumerate(names):
-        kpath = "/".join((*name, "kernel"))
+        kpath = "/".join((*name, weight))
         if kpath not in leaves or not jnp.issubdtype(leaves[kpath].dtype, jnp.floating):
             continue
         bpath = "/".join((*name, "bias"))
@@ -359,8 +522,9 @@ def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, 
         raise ValueError(
             f"`{_API}` found no linear/conv layer to normalise in the {kind} model (layer calls "
             f"seen: {seen}). LSUV needs Dense/DenseGeneral/Conv/ConvTranspose/Einsum (linen) or "
-            f"Linear/LinearGeneral/Conv/ConvTranspose/Einsum (nnx) layers with a `kernel`, or "
-            f"pass `layers=` (a type, tuple of types or predicate) to select your own."
+            f"Linear/LinearGeneral/Conv/ConvTranspose/Einsum (nnx) layers with a `kernel`, "
+            f"equinox Linear/Conv/ConvTranspose layers with a `weight`, or pass `layers=` (a "
+            f"type, tuple of types or predicate) to select your own."
         )
 
     # The loop triggers no compilation: the forward pass takes the per-layer kernel scales as a
@@ -377,7 +541,12 @@ def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, 
         return jnp.stack([_output_var(outs[i]) for i, _, _ in layers])
 
     if preinit or bias == "zero":
-        kernels = tuple(k for _, k, _ in layers) if preinit else ()
+        known = layouts_of() if preinit else {}
+        kernels = (
+            tuple((k, _view_layout(k, leaves[k].shape, known)) for _, k, _ in layers)
+            if preinit
+            else ()
+        )
         biases = tuple(b for _, _, b in layers if b is not None) if bias == "zero" else ()
         root = jax.random.key(0) if key is None else key
         params = _pre_init(params, root, kernels, biases)
@@ -387,7 +556,7 @@ def _normalise(params, batch, run, *, target_var, tol, max_iters, preinit, key, 
     for li, (_, kpath, _) in enumerate(layers):
 
         def measure(li=li, kpath=kpath):
-            v = float(variances(params, jnp.asarray(scales, jnp.float32), batch)[li])
+            v = float(np.asarray(variances(params, np.asarray(scales, np.float32), batch))[li])
             if not math.isfinite(v):
                 raise ValueError(
                     f"`{_API}`: layer {kpath!r} has a non-finite output variance ({v}) on the "
@@ -446,11 +615,21 @@ def lsuv(
       ``(new_variables, report)``; only ``"params"`` changes, other collections are passed to
       ``apply_fn`` as they are.
     * nnx: ``lsuv(model, batch)`` returns ``(new_model, report)``; ``model`` is not modified.
+    * equinox: ``lsuv(model, batch)`` returns ``(new_model, report)``; the model is applied as
+      ``jax.vmap(model)(batch)`` (equinox layers take single examples), its layers are
+      ``equinox.nn.Linear``/``Conv*``/``ConvTranspose*`` and their ``weight`` is torch's
+      ``(out, in, *k)``.
 
     Algorithm: (1) if ``orthogonal_preinit``, every selected layer's kernel is replaced by a Haar
-    orthogonal matrix (:func:`jinit.orthogonal`, scale 1; conv kernels viewed as
-    :math:`(\prod \text{spatial} \cdot c_\text{in}) \times c_\text{out}`), with a key folded
-    from ``key`` and a hash of the kernel's path; (2) for each layer in forward order, while
+    orthogonal matrix (:func:`jinit.orthogonal`, scale 1) **in the layer's matrix view**: the
+    kernel's :class:`jinit.Layout` (read by :func:`jinit.layouts` from the layer: Flax
+    ``DenseGeneral``/``LinearGeneral`` and the attention projections ``(d, heads, head_dim)``,
+    ``Einsum``, ``Conv``, ``ConvTranspose``...) is viewed as one
+    :math:`(\prod \text{receptive} \cdot \prod \text{in}) \times \prod \text{out}` matrix
+    per batch index (a conv kernel as :math:`(\prod \text{spatial} \cdot c_\text{in}) \times
+    c_\text{out}`, a query kernel as :math:`d \times (\text{heads}\cdot\text{head\_dim})`);
+    a layer without a known layout gets jax's default view (input -2, output -1). Keys are
+    folded from ``key`` and a hash of the kernel's path; (2) for each layer in forward order, while
     :math:`|v_\ell / v^\star - 1| > \text{tol}` and at most ``max_iters`` times,
     :math:`W_\ell \leftarrow W_\ell\sqrt{v^\star / v_\ell}`, where :math:`v_\ell` is the
     variance of all the elements of layer :math:`\ell`'s output on ``batch``. The tolerance is
@@ -462,12 +641,13 @@ def lsuv(
     the output scales exactly and one step converges).
 
     A layer called several times (weight sharing) is normalised on its first call. Layers whose
-    parameters have no ``kernel`` leaf are skipped.
+    parameters have no ``kernel`` leaf (equinox: ``weight``) are skipped.
 
     Args:
-      model: a linen ``apply_fn`` (e.g. ``model.apply``) or an ``nnx.Module``.
-      *args: ``variables, batch`` for linen; ``batch`` for nnx. ``batch`` is the model's input
-        (an array or pytree of arrays, leading axis >= 2 examples).
+      model: a linen ``apply_fn`` (e.g. ``model.apply``), an ``nnx.Module`` or an equinox
+        module.
+      *args: ``variables, batch`` for linen; ``batch`` for nnx and equinox. ``batch`` is the
+        model's input (an array or pytree of arrays, leading axis >= 2 examples).
       target_var: the target output variance :math:`v^\star` (> 0).
       tol: relative tolerance on the variance (> 0).
       max_iters: maximum rescalings per layer (>= 1).
@@ -476,7 +656,8 @@ def lsuv(
       bias: ``"keep"``, ``"zero"`` or ``"scale"`` (see above).
       layers: which module calls are layers: ``None`` (Flax ``Dense``, ``DenseGeneral``,
         ``Conv``, ``ConvTranspose``, ``ConvLocal``, ``Einsum``, nnx ``Linear``,
-        ``LinearGeneral``...), a type, a tuple of types or a predicate ``module -> bool``.
+        ``LinearGeneral``..., equinox ``Linear``, ``Conv``, ``ConvTranspose``), a type, a tuple
+        of types or a predicate ``module -> bool``.
       apply_kwargs: extra keyword arguments for the linen ``apply_fn`` (e.g.
         ``{"train": False}`` or ``{"mutable": ["batch_stats"]}``).
 
@@ -537,6 +718,36 @@ def lsuv(
         bias=bias,
     )
 
+    if is_equinox(model):
+        import equinox as eqx
+
+        if len(args) != 1:
+            raise TypeError(
+                f"`{_API}` with an equinox model is called as `lsuv(model, batch)` (the model "
+                f"is mapped over the batch's leading axis); got {len(args)} positional "
+                f"argument(s) after the model."
+            )
+        (batch,) = args
+        if apply_kwargs:
+            raise TypeError(
+                f"`{_API}`: `apply_kwargs` is for linen `apply_fn`s, not equinox models."
+            )
+        _check_batch(batch)
+        if layers is None:
+            types = _eqx_layer_types(eqx)
+            is_layer = lambda m: isinstance(m, types)  # noqa: E731
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+        new_params, report = _normalise(
+            params,
+            batch,
+            _eqx_runner(static, is_layer),
+            kind="equinox",
+            layouts_of=lambda: tree_layouts(model),
+            weight="weight",
+            **opts,
+        )
+        return eqx.combine(new_params, static), report
+
     from flax import nnx
 
     if isinstance(model, nnx.Module):
@@ -551,7 +762,9 @@ def lsuv(
         _check_batch(batch)
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
         run = _nnx_runner(graphdef, rest, is_layer)
-        new_params, report = _normalise(params, batch, run, kind="nnx", **opts)
+        new_params, report = _normalise(
+            params, batch, run, kind="nnx", layouts_of=lambda: tree_layouts(model), **opts
+        )
         return nnx.merge(graphdef, new_params, rest), report
 
     if not callable(model):
@@ -574,8 +787,16 @@ def lsuv(
             + ". Pass `{'params': params}`."
         )
     _check_batch(batch)
-    run = _linen_runner(model, variables, is_layer, dict(apply_kwargs or {}))
-    new_params, report = _normalise(variables["params"], batch, run, kind="linen", **opts)
+    calls: dict[tuple[str, ...], Any] = {}
+    run = _linen_runner(model, variables, is_layer, dict(apply_kwargs or {}), calls)
+    new_params, report = _normalise(
+        variables["params"],
+        batch,
+        run,
+        kind="linen",
+        layouts_of=lambda: _linen_layer_layouts(calls),
+        **opts,
+    )
     out = {**variables, "params": new_params}
     if type(variables) is not dict:
         try:
