@@ -317,14 +317,26 @@ def _einsum_layout(equation: Any, layer: str) -> Layout:
 
 
 def as_layout(api: str, value: Any) -> Layout | None:
-    """``None``, a :class:`Layout`, or an einsum equation str (:meth:`Layout.einsum`)."""
+    """``None``, a :class:`Layout`, ``"flax"`` (:meth:`Layout.dense`: in -2, out -1),
+    ``"torch"`` (:meth:`Layout.torch`: torch's and equinox's ``(out, in, *k)``), or an einsum
+    equation str (:meth:`Layout.einsum`). The same names as ``jinit.torch.*(layout=)``."""
     if value is None or isinstance(value, Layout):
         return value
+    if isinstance(value, str) and value == "flax":
+        return Layout.dense("flax layout (*k, in, out)")
+    if isinstance(value, str) and value == "torch":
+        return Layout.torch("torch layout (out, in, *k)")
+    if isinstance(value, str) and "->" not in value:
+        raise ValueError(
+            f"`{api}` got `layout={value!r}`: a layout name is 'flax' (in -2, out -1) or "
+            f"'torch' ((out, in, *k)); any other str is an einsum equation such as "
+            f"'bd,dhk->bhk'. Or pass a `jinit.Layout`."
+        )
     if isinstance(value, str):
         return Layout.einsum(value)
     raise TypeError(
-        f"`{api}` needs `layout` to be a `jinit.Layout` or an einsum equation str such as "
-        f"'bd,dhk->bhk'; got {value!r} of type {type(value).__name__}."
+        f"`{api}` needs `layout` to be 'flax', 'torch', a `jinit.Layout` or an einsum equation "
+        f"str such as 'bd,dhk->bhk'; got {value!r} of type {type(value).__name__}."
     )
 
 

@@ -230,6 +230,8 @@ def variance_scaling(
     out_axis: Axes = -1,
     batch_axis: Axes = (),
     dtype: DTypeLike | None = None,
+    *,
+    layout: Layout | str | None = None,
 ) -> VarianceScaling:
     r"""Builds an initializer whose variance adapts to the shape of the weights.
 
@@ -256,6 +258,9 @@ def variance_scaling(
       out_axis: axis or axes of the output dimension.
       batch_axis: axis or axes of stacked independent weights (left out of the fans).
       dtype: the initializer's default dtype.
+      layout: instead of the axes: ``"flax"`` (the default axes), ``"torch"`` (torch's and
+        equinox's ``(out, in, *k)``: fans of torch's ``_calculate_fan_in_and_fan_out``), a
+        :class:`jinit.Layout` or an einsum equation (the same names as ``jinit.torch.*``).
 
     Where a layer calls its ``kernel_init`` with an ambiguous raw shape, tell the initialiser
     the layout with :meth:`VarianceScaling.for_layout` (a :class:`jinit.Layout` or an einsum
@@ -291,6 +296,7 @@ def variance_scaling(
         out_axis,
         batch_axis,
         dtype,
+        layout=layout,
     )
 
 
@@ -306,7 +312,8 @@ def _build(
         check_axes(api, "out_axis", out_axis),
         check_axes(api, "batch_axis", batch_axis),
     )
-    layout = as_layout(api, layout)
+    # "flax" is the default axes (as in jinit.torch.*): left to adapt to a layer's layout
+    layout = None if isinstance(layout, str) and layout == "flax" else as_layout(api, layout)
     if layout is not None and axes != (-2, -1, ()):
         raise ValueError(
             f"`{api}` got both `layout={layout!r}` and explicit axes (in_axis={axes[0]!r}, "
@@ -330,9 +337,20 @@ def _preset(name: str, scale: float, mode: str, distribution: str, doc: str, ref
         out_axis: Axes = -1,
         batch_axis: Axes = (),
         dtype: DTypeLike | None = None,
+        *,
+        layout: Layout | str | None = None,
     ) -> VarianceScaling:
         return _build(
-            name, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, name=name
+            name,
+            scale,
+            mode,
+            distribution,
+            in_axis,
+            out_axis,
+            batch_axis,
+            dtype,
+            name=name,
+            layout=layout,
         )
 
     builder.__name__ = builder.__qualname__ = name
@@ -346,6 +364,8 @@ def _preset(name: str, scale: float, mode: str, distribution: str, doc: str, ref
       out_axis: axis or axes of the output dimension.
       batch_axis: axis or axes of stacked independent weights.
       dtype: the initializer's default dtype.
+      layout: instead of the axes: ``"flax"`` (the default axes), ``"torch"`` (``(out, in,
+        *k)``, torch's fans), a :class:`jinit.Layout` or an einsum equation.
 
     Returns:
       An initializer.
