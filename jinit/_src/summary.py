@@ -66,7 +66,7 @@ from jinit._src import layouts as layouts_mod
 from jinit._src.base import check_real
 from jinit._src.layouts import Layout
 from jinit._src.paths import named_leaves
-from jinit._src.tree import _glob_matcher, check_layouts, resolve_layouts
+from jinit._src.tree import _glob_matcher, check_layouts, resolve_layouts, warn_ambiguous
 
 __all__ = ["Summary", "SummaryRow", "summary"]
 
@@ -515,11 +515,15 @@ def summary(
     (normal law assumed for the test). See the module docstring for the z-test and why the
     default threshold is :math:`|z| > 6` plus a 1 % floor.
 
-    ``identical-units`` compares the units along ``unit_axis`` (the output axis: -1 for Flax
-    and haiku ``(in, out)`` kernels, 0 for equinox/PyTorch ``(out, in)``; ``None`` chooses 0
-    for equinox modules, -1 otherwise) exactly, for leaves of rank >= 2 whose units have at
-    least 64 bits of entries (2 for float32, 4 for bfloat16). ``zeros`` fires for all-zero
-    leaves of rank >= 2 (zero biases are normal). Both are silenced when the expected law is
+    Laws are those of the leaf's layer (:class:`jinit.Layout`, read from nnx/equinox modules or
+    given as ``layouts=``; jax's default for unknown layers, with a ``UserWarning`` for rank >= 3
+    leaves outside convolutions). ``identical-units`` compares the units along the layout's
+    output axes, or along ``unit_axis`` when given or when the layer is unknown (the output
+    axis: -1 for Flax and haiku ``(in, out)`` kernels, 0 for equinox/PyTorch ``(out, in)``;
+    ``None`` chooses 0 for equinox modules, -1 otherwise) exactly, for leaves of rank >= 2
+    whose units have at least 64 bits of entries (2 for float32, 4 for bfloat16). ``zeros``
+    fires for all-zero leaves of rank >= 2 (zero biases are normal, also the rank-2 ``bias``
+    of an attention projection). Both are silenced when the expected law is
     deterministic (e.g. a rule says ``jinit.zeros``).
 
     Args:
@@ -644,6 +648,20 @@ def summary(
     arrays = [x for _, x in leaves]
     stats = [_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
 
+    doubtful = []
+    for path, x in leaves:
+        if leaf_layouts.get(path) is None and x.ndim >= 3:
+            init = expected.get(path)
+            if path not in expected:
+                init = next((i for pat, i in rule_list if _match(pat, path)), None)
+            doubtful.append((path, tuple(x.shape), init))
+    warn_ambiguous(_API, doubtful, stacklevel=3)
+    guessed = {
+        p
+        for p, shape, init in doubtful
+        if callable(getattr(init, "with_layout", None)) and layouts_mod.is_ambiguous(p, shape)
+    }
+
     rows = []
     for (path, x), st in zip(leaves, stats, strict=True):
         shape, dtype = tuple(x.shape), np.dtype(x.dtype)
@@ -667,6 +685,9 @@ def summary(
             exp, note = None, exp
         elif exp is not None and exp.note:
             note = exp.note
+        if path in guessed:
+            guess = "layer unknown: fans by jax's default (in -2, out -1); pass `layouts=`"
+            note = f"{note}; {guess}" if note else guess
         if n_bad:
             what = f"{n_nan} NaN, {n_bad - n_nan} infinite"
             bad_note = (

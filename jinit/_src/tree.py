@@ -540,7 +540,26 @@ def reinit(
     pytree such as an equinox module (array leaves are replaced where they are; non-array leaves
     are kept), and an ``nnx.Module``: its ``nnx.Param`` leaves are re-initialised in a clone, which
     is returned (the input module is not modified; other variables such as batch statistics are
-    copied unchanged).
+    copied unchanged). A tree from :func:`jax.eval_shape` (``jax.ShapeDtypeStruct`` leaves) is
+    accepted too: every such leaf must be drawn by a rule, and becomes an array of its shape and
+    dtype (with the struct's ``sharding`` if it has one).
+
+    **Layouts: an initialiser means what it means in the layer.** Each leaf whose layer is known
+    (an nnx or equinox module, or ``layouts=``; see :func:`jinit.layouts` and
+    :class:`jinit.Layout`) is drawn as that layer draws ``kernel_init=init``: with the shape the
+    layer calls its initialiser with (the flat ``(∏in, ∏out)`` of a DenseGeneral/LinearGeneral/
+    attention kernel) and reshaped, so a leaf is bit-identical with the layer's own draw where
+    the layer's call gives the right fans; fan-based jinit initialisers are told the layout
+    where it does not (an einsum kernel, an embedding, a torch-layout equinox weight, batch
+    dims), so fan_in is the contracted size. Other initialisers see the layer's call shape only.
+    Leaves of unknown layers follow jax's convention (in -2, out -1, the rest receptive field);
+    a rank >= 3 one outside a convolution drawn by a fan-based jinit initialiser gets a
+    ``UserWarning`` naming it and the fix.
+
+    **Shardings.** A jax leaf's sharding is kept: eagerly, and under ``jit`` where the traced
+    leaf's type carries it (meshes with Explicit axes). On an all-Auto mesh a traced leaf carries
+    no partition spec; give ``jit`` its ``out_shardings`` (or start from sharded
+    ``jax.ShapeDtypeStruct`` leaves).
 
     Args:
       params: the parameter tree (or an ``nnx.Module``).
@@ -571,7 +590,8 @@ def reinit(
         matching an integer/bool leaf, two leaves with the same path.
 
     Warns:
-      UserWarning: float64/complex128 numpy leaves drawn in 32 bits because x64 is off.
+      UserWarning: float64/complex128 numpy leaves drawn in 32 bits because x64 is off; rank
+        >= 3 leaves of unknown layers drawn with fan-based initialisers (see above).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jinit
@@ -911,28 +931,39 @@ def _check_shape_leaves(api: str, leaves, winners) -> None:
 
 def _warn_ambiguous(api: str, leaves, winners, leaf_layouts) -> None:
     """Warns when a fan-dependent jinit initialiser draws a rank >= 3 leaf whose layer is unknown
-    and whose path does not say it is a convolution (jax's default may read an output axis as
-    receptive field, as for a DenseGeneral/attention kernel (d, heads, head_dim))."""
+    and whose path does not say it is a convolution (see :func:`warn_ambiguous`)."""
+    warn_ambiguous(
+        api,
+        [
+            (p, tuple(a.shape), winners[p].init)
+            for p, a, _ in leaves
+            if leaf_layouts.get(p) is None and winners[p] is not None
+        ],
+        stacklevel=5,
+    )
+
+
+def warn_ambiguous(api: str, items: Sequence[tuple[str, tuple[int, ...], Any]], stacklevel: int):
+    """Warns about the ``(path, shape, init)`` items without a layout where a fan-dependent
+    jinit initialiser meets a rank >= 3 leaf whose path does not say it is a convolution: jax's
+    default (-2 in, -1 out, rest receptive field) reads an output axis of a DenseGeneral/
+    attention/einsum kernel (d_model, heads, head_dim) as receptive field."""
     doubtful = [
-        (p, a, winners[p])
-        for p, a, _ in leaves
-        if leaf_layouts.get(p) is None
-        and winners[p] is not None
-        and winners[p].init is not None
-        and callable(getattr(winners[p].init, "with_layout", None))
-        and layouts_mod.is_ambiguous(p, tuple(a.shape))
+        (p, shape, init)
+        for p, shape, init in items
+        if init is not None
+        and callable(getattr(init, "with_layout", None))
+        and layouts_mod.is_ambiguous(p, shape)
     ]
     if not doubtful:
         return
     lines = []
-    for p, a, r in doubtful[:5]:
-        f = layouts_mod.default_layout(tuple(a.shape)).fans()
-        lines.append(
-            f"  {p} {tuple(a.shape)} with {r.init!r}: fan_in {f.fan_in:g}, fan_out {f.fan_out:g}"
-        )
+    for p, shape, init in doubtful[:5]:
+        f = layouts_mod.default_layout(shape).fans()
+        lines.append(f"  {p} {shape} with {init!r}: fan_in {f.fan_in:g}, fan_out {f.fan_out:g}")
     if len(doubtful) > 5:
         lines.append(f"  ... and {len(doubtful) - 5} more")
-    p0, a0, _ = doubtful[0]
+    p0, shape0, _ = doubtful[0]
     warnings.warn(
         f"`{api}`: {len(doubtful)} leaf/leaves of rank >= 3 outside a convolution have no known "
         f"layer, so their fans follow jax's default (input axis -2, output axis -1, every other "
@@ -940,10 +971,10 @@ def _warn_ambiguous(api: str, leaves, winners, leaf_layouts) -> None:
         f"as (d_model, heads, head_dim):\n" + "\n".join(lines) + "\n"
         f"Pass the layouts: `layouts=jinit.layouts(model, x)` (linen), the nnx/equinox module "
         f"itself instead of its state, or e.g. `layouts={{{p0!r}: "
-        f"jinit.Layout.dense_general(1, {len(a0.shape) - 1})}}` (`jinit.Layout.dense()` if it "
+        f"jinit.Layout.dense_general(1, {len(shape0) - 1})}}` (`jinit.Layout.dense()` if it "
         f"is a convolution).",
         UserWarning,
-        stacklevel=4,
+        stacklevel=stacklevel,
     )
 
 
