@@ -504,9 +504,8 @@ def test_preinit_orthogonal_in_view_equinox_linear_and_conv2d():
     lays = jinit.layouts(model)
     assert lays["conv/weight"].out_axes == (0,)
     _check_views(weights, lays, report, wrong_differs={"conv/weight"})
-    # the output variance LSUV reports is the one of the mapped model's layers
-    y = jax.vmap(new.conv)(x)
-    assert abs(float(np.var(np.asarray(y, np.float64))) - report[0].final_var) <= 1e-4
+    # (the variances LSUV measures on equinox models are recomputed independently in
+    # test_real_models_reach_unit_variance_orthogonal_in_view)
 
 
 def test_real_models_reach_unit_variance_orthogonal_in_view():
