@@ -37,7 +37,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
-WORKLOADS = ("w1_textbook", "w2_small_nets", "w3_init_throughput", "w4_scaling", "w5_stats")
+WORKLOADS = (
+    "w1_textbook",
+    "w2_small_nets",
+    "w3_init_throughput",
+    "w4_scaling",
+    "w5_stats",
+    "w6_flax_sweep",
+)
 
 
 # ---------------------------------------------------------------------------------------------

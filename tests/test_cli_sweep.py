@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jax
 import pytest
@@ -53,6 +54,10 @@ def test_cli_runs_and_prints_tables(tiny_run):
     ):
         assert text in res.output
     assert f"{DEVICES} cpu device(s)" in res.output
+    # one compiled program for both initialisers, its compile time apart from the run time
+    out = " ".join(res.output.split())
+    assert re.search(r"\(compile [\d.]+ s for 1 program\(s\), run [\d.]+ s\)", out), out
+    assert "verdict: activation E[x²] / input E[x²] within [0.1, 10]" in out
 
 
 def test_cli_writes_files(tiny_run):

@@ -107,3 +107,35 @@ def test_save_all(result, tmp_path):
     for p in paths.values():
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_theory_entry_without_theory_and_module_names():
+    """A result with no prediction (a Flax model) draws no theory line, so its legend has no
+    theory entry; its layers are labelled by their module paths."""
+    r = _fake_result()
+    r.predicted = dict.fromkeys(r.predicted)
+    names = [f"block_{j}/Dense_0" for j in range(L)]
+    r.config["layer_names"] = names
+    fig = plot.depth_profile(r)
+    texts = _legend_texts(fig)
+    assert "mean-field theory" not in texts and "5–95 % of seeds" in texts
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == [f"{j + 1} {n}" for j, n in enumerate(names)]
+    assert "mean-field theory" not in _legend_texts(plot.gradient_profile(r))
+
+
+def test_residual_stream_is_the_default_quantity():
+    r = _fake_result()
+    for label in r.labels:
+        r.per_seed[label]["output.std"] = 3 * r.per_seed[label]["act.std"]
+    r.config["judged"] = {
+        "forward": "output.second_moment",
+        "backward": "grad.second_moment",
+        "std": "output.std",
+        "what": "residual stream",
+    }
+    fig = plot.depth_profile(r)
+    ax = fig.axes[0]
+    assert "residual stream std" in ax.get_ylabel()
+    he = r.summary("he", "output.std").q50
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), he)

@@ -23,6 +23,7 @@ from typing import Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from jinit.cli import app
@@ -473,7 +474,7 @@ def _table(result, label: str) -> Table:
     table = Table(
         title=f"[bold]{label}[/bold]" + (f"  [dim]({note})[/dim]" if note else ""),
         title_justify="left",
-        caption=(
+        caption=escape(
             f"verdict: {judged['what']} E[x²] / input E[x²] within "
             f"[{result.config.get('stable_band', (0.1, 10.0))[0]:g}, "
             f"{result.config.get('stable_band', (0.1, 10.0))[1]:g}]; gradients of "
