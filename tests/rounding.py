@@ -206,30 +206,26 @@ def evaluate(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
         return outs, diffs, rec["delta"]
 
     def bounds(flat, deltas, near):
-        # rows: every output, and the compared differences that are near a tie (few or none)
+        # rows: every output, and the compared differences that are near a tie (few or none),
+        # flattened into one vector: one reverse pass is traced and batched over its elements
         def rows(eps):
             outs, diffs = outputs(flat, eps, None)
-            return outs + [d.ravel()[i] for d, i in zip(diffs, near, strict=True)]
+            picked = [d.ravel()[i] for d, i in zip(diffs, near, strict=True)]
+            return jnp.concatenate([jnp.ravel(r).astype(jnp.float64) for r in outs + picked])
 
         zeros = [jnp.zeros_like(d) for d in deltas]
-        shapes = jax.eval_shape(rows, zeros)
-        _, vjp = jax.vjp(rows, zeros)
-        out = []
-        for r, shp in enumerate(shapes):
+        flat_rows, vjp = jax.vjp(rows, zeros)
+        size = flat_rows.shape[0]
 
-            def one(i, r=r, shp=shp):
-                ct = [jnp.zeros(s.shape, s.dtype) for s in shapes]
-                ct[r] = jnp.zeros(shp.shape, shp.dtype).ravel().at[i].set(1.0).reshape(shp.shape)
-                (g,) = vjp(ct)
-                return sum(jnp.sum(jnp.abs(gk) * dk) for gk, dk in zip(g, deltas, strict=True))
+        def one(i):
+            (g,) = vjp(jnp.zeros(size, jnp.float64).at[i].set(1.0))
+            return sum(jnp.sum(jnp.abs(gk) * dk) for gk, dk in zip(g, deltas, strict=True))
 
-            size = math.prod(shp.shape)
-            out.append(
-                jax.lax.map(one, jnp.arange(size)).reshape(shp.shape)
-                if size
-                else jnp.zeros(shp.shape)
-            )
-        return out
+        return (
+            jax.lax.map(one, jnp.arange(size), batch_size=min(size, 32))
+            if size
+            else jnp.zeros((0,), jnp.float64)
+        )
 
     with jax.enable_x64(True):
         flat = [jnp.asarray(np.asarray(a), jnp.float64) for a in jax.tree.leaves(args)]
@@ -242,7 +238,13 @@ def evaluate(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
         compiled = (
             jax.jit(bounds).lower(flat, deltas, near_idx).compile(compiler_options=_FAST_COMPILE)
         )
-        bnds = compiled(flat, deltas, near_idx)
+        flat_bounds = np.asarray(compiled(flat, deltas, near_idx), np.float64)
+        shapes = [np.shape(o) for o in outs] + [i.shape for i in near]
+        bnds, at = [], 0
+        for shp in shapes:
+            size = math.prod(shp)
+            bnds.append(flat_bounds[at : at + size].reshape(shp))
+            at += size
         for d, i, b in zip(diffs, near, bnds[n:], strict=True):
             close = np.abs(np.asarray(d).ravel()[i]) <= SLACK * np.asarray(b)
             if close.any():

@@ -71,9 +71,17 @@ def _params(fn) -> list[tuple[str, object, object]]:
 
 @pytest.mark.parametrize("name", JAX_NAMES)
 def test_same_signature_as_jax(name):
+    """jax's parameters, in order, with jax's kinds and defaults; jinit may add only
+    keyword-only parameters with defaults after them (e.g. ``layout=``), so every jax call
+    is a jinit call with the same meaning."""
     ours, theirs = getattr(jinit, name), getattr(jnn, name)
     assert callable(ours)
-    assert _params(ours) == _params(theirs)
+    mine, jax_params = _params(ours), _params(theirs)
+    assert mine[: len(jax_params)] == jax_params
+    extra = inspect.signature(ours).parameters.values()
+    for p in list(extra)[len(jax_params) :]:
+        assert p.kind is inspect.Parameter.KEYWORD_ONLY, p
+        assert p.default is not inspect.Parameter.empty, p
 
 
 @pytest.mark.parametrize("entry", CORE, ids=CORE_IDS)
