@@ -462,6 +462,29 @@ def test_linen_layouts_keys_match_params_with_and_without_prefix():
     assert a["params"]["query"]["kernel"].shape == b["query"]["kernel"].shape == (32, 4, 8)
 
 
+def test_linen_layouts_take_abstract_and_concrete_inputs():
+    # The inputs are eval_shape arguments (not closed over), so jax.ShapeDtypeStruct works
+    # (it failed with "float() argument must be ... not 'ShapeDtypeStruct'"), static keyword
+    # options such as train=False stay Python values, and concrete arrays give the same table.
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x, *, train: bool):
+            x = nn.Conv(8, (3, 3))(x)
+            x = nn.Dropout(0.5, deterministic=not train)(x)
+            return nn.DenseGeneral((2, 4), axis=(-2, -1))(x.reshape(x.shape[0], 6, -1))
+
+    abstract = jax.ShapeDtypeStruct((2, 6, 6, 3), jnp.float32)
+    a = jinit.layouts(Net(), abstract, train=False)
+    b = jinit.layouts(Net(), jnp.zeros((2, 6, 6, 3)), train=False)
+    assert a == b
+    assert a["Conv_0/kernel"].fans() == (27.0, 72.0)
+    assert a["DenseGeneral_0/kernel"].shape == (6, 48, 2, 4)
+    assert a["DenseGeneral_0/kernel"].fans() == (288.0, 8.0)
+    mha = nn.MultiHeadDotProductAttention(4, qkv_features=16)
+    c = jinit.layouts(mha, jax.ShapeDtypeStruct((1, 3, 8), jnp.float32))
+    assert c["query/kernel"].shape == (8, 4, 4) and c["query/kernel"].fans() == (8.0, 16.0)
+
+
 def test_stacked_layers_get_batch_axes():
     class Block(nn.Module):
         @nn.compact

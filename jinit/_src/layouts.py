@@ -476,6 +476,15 @@ def _eqx_layouts(tree: Any, eqx: Any) -> dict[str, tuple[Layout, int]]:
     return out
 
 
+def _is_abstract(x: Any) -> bool:
+    return isinstance(x, jax.ShapeDtypeStruct)
+
+
+def _is_arraylike(x: Any) -> bool:
+    """An input :func:`jax.eval_shape` should trace: a jax/numpy array or a ShapeDtypeStruct."""
+    return isinstance(x, jax.ShapeDtypeStruct | jax.Array | np.ndarray)
+
+
 def _linen_layouts(model: Any, args, kwargs, rngs) -> tuple[dict[str, tuple[Layout, int]], Any]:
     import flax.linen as nn
 
@@ -489,8 +498,20 @@ def _linen_layouts(model: Any, args, kwargs, rngs) -> tuple[dict[str, tuple[Layo
 
     if rngs is None:
         rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+    # Array-like leaves (arrays, jax.ShapeDtypeStruct) are traced arguments of eval_shape, so
+    # abstract inputs work; everything else (train=False, strings) stays a static Python value.
+    leaves, treedef = jax.tree_util.tree_flatten((rngs, args, kwargs), is_leaf=_is_abstract)
+    dynamic = [i for i, v in enumerate(leaves) if _is_arraylike(v)]
+
+    def init(*arrays):
+        full = list(leaves)
+        for i, a in zip(dynamic, arrays, strict=True):
+            full[i] = a
+        r, a, kw = jax.tree_util.tree_unflatten(treedef, full)
+        return model.init(r, *a, **kw)
+
     with nn.intercept_methods(interceptor):
-        variables = jax.eval_shape(lambda: model.init(rngs, *args, **kwargs))
+        variables = jax.eval_shape(init, *[leaves[i] for i in dynamic])
     out: dict[str, tuple[Layout, int]] = {}
     for mpath, mod in seen.items():
         prefix = "/".join(mpath)
