@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
+import equinox as eqx
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -1084,3 +1085,282 @@ MISS_ROWS = [
 @pytest.mark.parametrize("call, exc, patterns", params(MISS_ROWS))
 def test_recipes_never_silently_miss(call, exc, patterns):
     check_raises(call, exc, patterns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every transformer recipe on ViT (linen, layouts read by jinit.layouts) and on an equinox
+# (torch-layout) transformer: each leaf's law from its own layer's fans.
+# ---------------------------------------------------------------------------------------------
+#
+# Fans below are written out per role from each model's dimensions (not from jinit):
+# ViT (tests/real_models.py `vit`): d = 32, 4 heads of 8, mlp 64, 4x4 patches of 3 channels, 10
+# classes, 2 blocks; the patch-embedding Conv `embedding/kernel` (4, 4, 3, 32) has fan_in
+# 4*4*3 = 48 (a fallback rule's in_first reading gave 4), fan_out 4*4*32 = 512; the learned
+# position table `pos_embedding` (1, 17, 32) is the recipes' embedding, width d = 32.
+# Equinox: d = 32, 4 heads of qk_size 4 (query_proj weight (16, 32): fan_in 32, fan_out 16; a
+# Flax reading of the (out, in) weight would give fan_in 16), mlp 64, vocab 64, 2 blocks.
+# Each leaf's second moment is checked by `assert_std` (6 standard errors of the normal's
+# sqrt(2/n): conservative for the uniform and truncated laws, whose x² has a smaller variance).
+
+VIT_FANS = {
+    "query": (32, 32),
+    "key": (32, 32),
+    "value": (32, 32),
+    "attn_out": (32, 32),
+    "mlp_in": (32, 64),
+    "mlp_out": (64, 32),
+    "head": (32, 10),
+    "other": (48, 512),  # the patch conv, reached by the recipes' fallback rule
+    "embed": (32, None),  # features
+}
+EQX_FANS = {
+    "query": (32, 16),
+    "key": (32, 16),
+    "value": (32, 16),
+    "attn_out": (16, 32),
+    "mlp_in": (32, 64),
+    "mlp_out": (64, 32),
+    "head": (32, 64),
+    "embed": (32, None),
+}
+EQX_NAMES = dict(
+    block="blocks/{i}",
+    query="*query_proj/weight",
+    key="*key_proj/weight",
+    value="*value_proj/weight",
+    attn_out="*output_proj/weight",
+    mlp_in="*linear1/weight",
+    mlp_out="*linear2/weight",
+    embed="*embed/weight",
+    head="*head/weight",
+    norm="*norm*/weight",
+    kernel="*weight",
+)
+
+
+def _vit_role(path: str) -> str | None:
+    for suffix, role in (
+        ("query/kernel", "query"),
+        ("key/kernel", "key"),
+        ("value/kernel", "value"),
+        ("out/kernel", "attn_out"),
+        ("Dense_0/kernel", "mlp_in"),
+        ("Dense_1/kernel", "mlp_out"),
+        ("head/kernel", "head"),
+        ("embedding/kernel", "other"),
+        ("pos_embedding", "embed"),
+        ("scale", "norm"),
+        ("bias", "bias"),
+    ):
+        if path.endswith(suffix):
+            return role
+    return None  # cls
+
+
+def _eqx_role(path: str) -> str | None:
+    for suffix, role in (
+        ("query_proj/weight", "query"),
+        ("key_proj/weight", "key"),
+        ("value_proj/weight", "value"),
+        ("output_proj/weight", "attn_out"),
+        ("linear1/weight", "mlp_in"),
+        ("linear2/weight", "mlp_out"),
+        ("head/weight", "head"),
+        ("embed/weight", "embed"),
+        ("bias", "bias"),
+    ):
+        if path.endswith(suffix):
+            return role
+    return "norm" if "norm" in path else None
+
+
+L_VIT = 2  # blocks in both models
+S_OLMO = 0.02
+
+
+def _recipe_law(recipe: str, role: str, fi: int, fo: int | None, i: int | None, dkv: int):
+    """('std', s[, bound]) | 'keep' for a role under a recipe, from the papers' formulas."""
+    L = L_VIT
+
+    def t(sigma):  # OLMo: N(0, sigma²) cut at ±3 sigma, not renormalised
+        return ("std", sigma * TRUNC3, 3 * sigma)
+
+    if role == "bias":
+        return ("const", 0.0)
+    if role == "norm":
+        return ("const", 1.0)
+    if recipe == "gpt2":
+        return ("std", 0.02 / math.sqrt(2 * L) if role in ("attn_out", "mlp_out") else 0.02)
+    if recipe == "mitchell":
+        if role in ("attn_out", "mlp_out"):
+            return t(1 / math.sqrt(2 * fi * (i + 1)))
+        return t(1 / math.sqrt(fi))  # embed: fi = d; head: fi = d
+    if recipe in ("full_megatron", "llama", "llama_depth"):
+        if role == "head":
+            return t(1 / math.sqrt(fi))
+        if role == "embed":
+            return t(S_OLMO) if recipe == "full_megatron" else ("std", 1.0)
+        if role in ("attn_out", "mlp_out"):
+            n = 2 * (i + 1) if recipe == "llama_depth" else 2 * L
+            return t(S_OLMO / math.sqrt(n))
+        return t(S_OLMO)
+    if recipe == "t5":  # d_kv = the model's head dim
+        if role == "embed":
+            return ("std", 1.0)
+        return ("std", 1 / math.sqrt(fi * (dkv if role == "query" else 1)))
+    if recipe == "deepnorm":  # encoder-only, N = L: beta = (8N)^(-1/4)
+        beta = (8 * L) ** -0.25
+        if role in ("value", "attn_out", "mlp_in", "mlp_out"):
+            return ("std", beta * math.sqrt(2 / (fi + fo)))
+        if role in ("query", "key"):
+            return ("std", math.sqrt(2 / (fi + fo)))
+        return "keep"
+    if recipe == "tfixup":  # encoder-only, N = L: Xavier uniform x 0.67 N^(-1/4)
+        g = 0.67 * L**-0.25
+        if role in ("value", "attn_out", "mlp_in", "mlp_out"):
+            x = g * math.sqrt(2 / (fi + fo))
+            return ("std", x, x * math.sqrt(3))
+        if role in ("query", "key"):
+            x = math.sqrt(2 / (fi + fo))
+            return ("std", x, x * math.sqrt(3))
+        if role == "embed":
+            return ("std", (9 * L) ** -0.25 / math.sqrt(fi))
+        if role == "head":
+            return ("std", 1 / math.sqrt(fi))
+        return "keep"
+    raise AssertionError(recipe)
+
+
+def _make_recipe(recipe: str, names, dkv: int):
+    if recipe == "gpt2":
+        return R.gpt2(L_VIT, names=names)
+    if recipe == "t5":
+        return R.t5(d_kv=dkv, names=names)
+    if recipe == "deepnorm":
+        return R.deepnorm(encoder_layers=L_VIT, names=names)
+    if recipe == "tfixup":
+        return R.tfixup(encoder_layers=L_VIT, names=names)
+    return R.olmo(L_VIT, recipe, names=names)
+
+
+RECIPES = ["gpt2", "mitchell", "full_megatron", "llama", "llama_depth", "t5", "deepnorm", "tfixup"]
+
+
+class EqxBlock(eqx.Module):
+    norm1: eqx.nn.LayerNorm
+    attn: eqx.nn.MultiheadAttention
+    norm2: eqx.nn.LayerNorm
+    linear1: eqx.nn.Linear
+    linear2: eqx.nn.Linear
+
+    def __init__(self, key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        self.norm1, self.norm2 = eqx.nn.LayerNorm(32), eqx.nn.LayerNorm(32)
+        self.attn = eqx.nn.MultiheadAttention(4, 32, qk_size=4, vo_size=4, key=k1)
+        self.linear1 = eqx.nn.Linear(32, 64, key=k2)
+        self.linear2 = eqx.nn.Linear(64, 32, key=k3)
+
+
+class EqxLM(eqx.Module):
+    """A pre-LN decoder in equinox's torch layout: Embedding, blocks, norm, head."""
+
+    embed: eqx.nn.Embedding
+    blocks: list
+    norm_f: eqx.nn.LayerNorm
+    head: eqx.nn.Linear
+
+    def __init__(self, key):
+        ks = jax.random.split(key, 4)
+        self.embed = eqx.nn.Embedding(64, 32, key=ks[0])
+        self.blocks = [EqxBlock(k) for k in ks[1:3]]
+        self.norm_f = eqx.nn.LayerNorm(32)
+        self.head = eqx.nn.Linear(32, 64, key=ks[3])
+
+
+@functools.cache
+def vit_model():
+    (module, variables), x = RM.vit(num_layers=L_VIT)
+    return variables["params"], jinit.layouts(module, x, train=False)
+
+
+@functools.cache
+def eqx_model():
+    return RM._eqx_build(lambda: EqxLM(jax.random.key(0)))
+
+
+def _check_model(values, old, role_of, fans_of, recipe, names, dkv):
+    seen = set()
+    for path, x in values.items():
+        role = role_of(path)
+        idx = names.layer_index(path)
+        if role is None or role == "other" and recipe in ("deepnorm", "tfixup"):
+            exp = "keep"
+        else:
+            fi, fo = fans_of.get(role, (None, None))
+            exp = _recipe_law(recipe, role, fi, fo, idx, dkv)
+        seen.add(role)
+        if exp == "keep":
+            np.testing.assert_array_equal(x, np.broadcast_to(old[path], x.shape), err_msg=path)
+        elif exp[0] == "const":
+            np.testing.assert_array_equal(x, np.full_like(x, exp[1]), err_msg=path)
+        else:
+            assert_std(x, exp[1], f"{recipe}: {path}", exp[2] if len(exp) > 2 else None)
+    return seen
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_on_vit_uses_each_layers_fans(recipe):
+    p, lay = vit_model()
+    names = R.TransformerNames()
+    rules = _make_recipe(recipe, names, 8) + [
+        jinit.Rule("*", None, fallback=True)
+    ]  # keep cls (and, for some, the conv)
+    keys = jax.random.split(jax.random.key(7), SEEDS)
+    out = jax.vmap(lambda k: reinit(p, k, rules, layouts=lay))(keys)
+    values = {q: np.asarray(a, np.float64) for q, a, _ in named_leaves(out)}
+    old = {q: np.asarray(a, np.float64) for q, a, _ in named_leaves(p)}
+    seen = _check_model(values, old, _vit_role, VIT_FANS, recipe, names, 8)
+    assert {"query", "attn_out", "mlp_out", "head", "other", "embed", None} <= seen
+
+
+def test_vit_without_layouts_warns_and_conv_fallback_is_jax_default():
+    """A bare ViT params dict (no layouts=): olmo 'mitchell' still draws the patch conv with
+    fan_in 4*4*3 = 48 (its fallback reads jax's default, not in_first), and reinit warns that
+    the rank-4 `embedding/kernel` outside a 'conv'-named module has no known layer."""
+    p, _ = vit_model()
+    rules = R.olmo(L_VIT, "mitchell") + [("cls", None)]
+    keys = jax.random.split(jax.random.key(3), SEEDS)
+    with pytest.warns(UserWarning, match=r"embedding/kernel \(4, 4, 3, 32\).*fan_in 48"):
+        out = jax.vmap(lambda k: reinit(p, k, rules))(keys)
+    w = np.asarray(out["embedding"]["kernel"], np.float64)
+    assert_std(w, TRUNC3 / math.sqrt(48), "embedding/kernel", 3 / math.sqrt(48))
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_on_equinox_torch_layout(recipe):
+    model = eqx_model()
+    names = R.TransformerNames(**EQX_NAMES)
+    rules = _make_recipe(recipe, names, 4) + [jinit.Rule("*", None, fallback=True)]
+    keys = jax.random.split(jax.random.key(11), SEEDS)
+    out = jax.vmap(lambda k: reinit(model, k, rules))(keys)
+    old = {q: np.asarray(a, np.float64) for q, a, _ in named_leaves(model)}
+    # (vmap turns the module's static floats, e.g. dropout p, into arrays: compare old leaves)
+    values = {q: np.asarray(a, np.float64) for q, a, _ in named_leaves(out) if q in old}
+    seen = _check_model(values, old, _eqx_role, EQX_FANS, recipe, names, 4)
+    assert {"query", "attn_out", "mlp_in", "mlp_out", "head", "embed", "norm"} <= seen
+
+
+def test_fan_scaled_with_layout_replaces_the_role_rule():
+    conv = jinit.Layout.dense("flax.linen.Conv").bind((4, 4, 3, 32))
+    f = R.fan_scaled(1.0, layout="in_first")
+    assert f.fans((4, 4, 3, 32)) == (4, 4 * 3 * 32)  # the role's rule alone
+    g = f.with_layout(conv)
+    assert g.fans((4, 4, 3, 32)) == (48, 512)
+    assert jinit.law(f, (4, 4, 3, 32), layout=conv).std == pytest.approx(48**-0.5, rel=1e-6)
+    # Same fan on the call shape: the initialiser itself (bit-identical draws).
+    q = jinit.Layout.dense_general(1, 2).bind((32, 4, 8))
+    assert f.with_layout(q) == f
+    emb = jinit.Layout.embed("flax.linen.Embed").bind((64, 32))
+    assert R.fan_scaled(layout="embed").with_layout(emb) == R.fan_scaled(layout="embed")
+    torch = jinit.Layout.torch().bind((16, 32))
+    assert R.fan_scaled().with_layout(torch).fans((16, 32)) == (32, 16)

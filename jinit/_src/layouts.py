@@ -369,6 +369,15 @@ def is_ambiguous(path: str, shape: tuple[int, ...]) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+def follows_default(init: Any) -> bool:
+    """Whether ``init`` takes jax's default fans (in -2, out -1) on a leaf of unknown layer:
+    it is layout-aware (``with_layout``) and has no rule of its own for such leaves (a recipe's
+    :class:`jinit.recipes.FanScaled` with a role's rule, ``own_fan_rule``, has one)."""
+    if not callable(getattr(init, "with_layout", None)):
+        return False
+    return not getattr(init, "own_fan_rule", False)
+
+
 def retarget(init: Any, layout: Layout) -> Any:
     """``init`` made to use ``layout``'s fans when called with its call shape.
 

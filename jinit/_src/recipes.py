@@ -75,6 +75,7 @@ from jinit._src.basic import constant, normal, ones, truncated_normal, zeros
 from jinit._src.extra import bias_prior, gpt2_residual, identity, transformer_normal
 from jinit._src.extra import zerO as _zerO_init
 from jinit._src.fans import fans
+from jinit._src.layouts import Layout, draw
 from jinit._src.structured import orthogonal
 from jinit._src.tree import Rule
 from jinit._src.variance import VarianceScaling, lecun_normal, variance_scaling
@@ -359,6 +360,20 @@ class TransformerNames:
       index_base: the index of the first block in ``block`` names: 0 (default; Flax's
         ``Block_0``, ``layers/0``, lm1b's ``encoderdecoderblock_0``) or 1 (``h1``, ``layer_1``
         ... as in some torch ports). Recipes always use the 0-based layer index i.
+      kernel: every other weight matrix, drawn by the recipe's fallback rule (``"*kernel"``,
+        Flax; ``"*weight"`` for equinox, with ``norm`` naming the norm gains first).
+      norm: the norm gains, set to 1 by the fallback rules (``"*scale"``, Flax's
+        ``LayerNorm``/``RMSNorm``; e.g. ``"*norm*/weight"`` for equinox's ``LayerNorm``).
+
+    **torch/equinox layout.** The recipes' fans come from each leaf's layer whenever
+    :func:`jinit.reinit` knows it (an nnx or equinox module, or ``layouts=``; see
+    :meth:`FanScaled.with_layout`), so an equinox transformer (``(out, in)`` weights) is drawn
+    right once its names are given, e.g. ``TransformerNames(query="*query_proj/weight",
+    key="*key_proj/weight", value="*value_proj/weight", attn_out="*output_proj/weight",
+    mlp_in="*linear1/weight", mlp_out="*linear2/weight", embed="*embed*/weight",
+    head="*head/weight", norm="*norm*/weight", kernel="*weight")``. A bare dict of torch-layout
+    weights says nothing about its layout: pass ``layouts={"*weight": "torch"}`` to
+    :func:`jinit.reinit`.
 
     Examples:
       >>> import jinit
@@ -380,6 +395,8 @@ class TransformerNames:
     encoder: str = "encoder"
     decoder: str = "decoder"
     index_base: int = 0
+    kernel: Patterns = "*kernel"
+    norm: Patterns = "*scale"
 
     def __post_init__(self):
         api = _P + "TransformerNames"
@@ -401,7 +418,7 @@ class TransformerNames:
                     )
                 object.__setattr__(self, f.name, blocks[0] if len(blocks) == 1 else blocks)
             else:
-                v = _patterns(api, f.name, v, allow_empty=f.name in ("mlp_up", "head"))
+                v = _patterns(api, f.name, v, allow_empty=f.name in ("mlp_up", "head", "norm"))
                 object.__setattr__(self, f.name, v)
 
     @property
@@ -441,6 +458,16 @@ def _tneed(api: str, call: str, nm: TransformerNames, role: str, what: str, patt
     return _need(api, call, f"{role} ({what})", pats, fix)
 
 
+def _fallbacks(nm: TransformerNames, kernel: Any) -> Rules:
+    """The fallback rules of a transformer recipe: norm gains 1 (first, so that a ``*weight``
+    kernel pattern does not take equinox's norm weights), other kernels ``kernel`` (none when
+    None), biases 0."""
+    rules: Rules = [Rule(p, ones, fallback=True) for p in nm.norm]
+    if kernel is not None:
+        rules += [Rule(p, kernel, fallback=True) for p in nm.kernel]
+    return [*rules, Rule("*bias", zeros, fallback=True)]
+
+
 def _names(api: str, names: Any) -> TransformerNames:
     if names is None:
         return TransformerNames()
@@ -456,7 +483,7 @@ def _names(api: str, names: Any) -> TransformerNames:
 # fan_scaled: fan-based laws for dense and DenseGeneral kernels
 # ---------------------------------------------------------------------------------------------
 
-_LAYOUTS = ("out_last", "in_first")
+_LAYOUTS = ("out_last", "in_first", "embed", "flax")
 _FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 _FAN_DISTS = ("normal", "uniform", "truncated_normal")
 
@@ -471,6 +498,7 @@ class FanScaled(Initializer):
     layout: str = "out_last"
     cutoff: float | None = None
     dtype: np.dtype | None = None
+    layer_layout: Layout | None = None
 
     api: ClassVar[str] = "recipes.fan_scaled"
     family: ClassVar[str] = "recipe"
@@ -480,20 +508,62 @@ class FanScaled(Initializer):
     def _rank_hint(self) -> str:
         return " It is for dense kernels (in, out) and DenseGeneral kernels."
 
+    @property
+    def own_fan_rule(self) -> bool:
+        """True when :attr:`layout` is a role's rule ("out_last", "in_first", "embed") rather
+        than jax's default ("flax"): the tree tools do not warn that a rank >= 3 leaf of unknown
+        layer gets jax's default fans, since it does not."""
+        return self.layout != "flax"
+
     def axes(self, ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """``(in_axes, out_axes)`` of a kernel of rank ``ndim``."""
+        """``(in_axes, out_axes)`` of a kernel of rank ``ndim`` under :attr:`layout` (other
+        axes are receptive field)."""
         if self.layout == "in_first":
             return (0,), tuple(range(1, ndim))
+        if self.layout == "embed":
+            return (ndim - 1,), tuple(range(ndim - 1))
+        if self.layout == "flax":
+            return (ndim - 2,), (ndim - 1,)
         return tuple(range(ndim - 1)), (ndim - 1,)
 
     def fans(self, shape) -> tuple[float, float]:
-        """``(fan_in, fan_out)`` of ``shape`` under :attr:`layout`."""
+        """``(fan_in, fan_out)`` of ``shape``: the leaf's layer layout when known
+        (:meth:`with_layout`), else :attr:`layout`'s rule."""
+        if self.layer_layout is not None:
+            return self.layer_layout.fans(shape, api=self._label)
         i, o = self.axes(len(shape))
         return fans(shape, i, o, api=self._label)
 
+    def with_layout(self, layout: Layout) -> FanScaled:
+        r"""This initialiser with the fans of ``layout``, the layout of the leaf it draws (a
+        bound :class:`jinit.Layout`; :func:`jinit.reinit` and :func:`jinit.summary` call this
+        for every leaf whose layer is known).
+
+        The layer's layout replaces the role's rule (:attr:`layout`), which only guesses the
+        axes of a leaf whose layer is unknown: a convolution ``(*k, in, out)`` reached by a
+        fallback rule gets :math:`\mathrm{fan\_in} = k\cdot\mathrm{in}`, a torch/equinox
+        ``(out, in)`` weight :math:`\mathrm{fan\_in} = \mathrm{in}`, an embedding table
+        (Flax ``Embed``, equinox ``Embedding``) :math:`\mathrm{fan\_in} =` features. Returns
+        ``self`` when the rule already gives the layout's fan on the shape the layer calls the
+        initialiser with (the draw is then unchanged bit for bit).
+        """
+        probe = dataclasses.replace(self, layer_layout=None)
+        want = layout.fans().denominator(self.mode)
+        try:
+            own = probe.fans(layout.call_shape()).denominator(self.mode)
+        except ValueError:
+            own = None
+        if own is not None and math.isclose(own, want, rel_tol=1e-12):
+            return probe
+        return dataclasses.replace(self, layer_layout=layout)
+
     def _delegate(self, shape: tuple[int, ...]) -> Initializer:
-        i, o = self.axes(len(shape))
         if self.cutoff is None:
+            if self.layer_layout is not None:
+                return VarianceScaling(
+                    self.scale, self.mode, self.distribution, layout=self.layer_layout
+                )
+            i, o = self.axes(len(shape))
             return VarianceScaling(self.scale, self.mode, self.distribution, i, o)
         return truncated_normal(self.std(shape), None, -self.cutoff, self.cutoff)
 
@@ -522,7 +592,8 @@ class FanScaled(Initializer):
     def describe(self) -> str:
         law = {"normal": "N", "uniform": "U", "truncated_normal": "truncated N"}[self.distribution]
         cut = f" cut at ±{self.cutoff:g}σ (std not corrected)" if self.cutoff is not None else ""
-        return f"{law}(0, {self.scale:g}/{self.mode}), {self.layout} fans{cut}"
+        where = self.layout if self.layer_layout is None else self.layer_layout.describe()
+        return f"{law}(0, {self.scale:g}/{self.mode}), {where} fans{cut}"
 
 
 def fan_scaled(
@@ -537,17 +608,30 @@ def fan_scaled(
     r"""Builds a variance-scaling initializer whose fans suit dense and ``DenseGeneral`` kernels.
 
     Variance :math:`\mathrm{scale}/n` with :math:`n` the ``fan_in``, ``fan_out`` or their mean
-    (``mode``), like :func:`jinit.variance_scaling`, but the fans are read from the kernel's rank
-    by ``layout`` instead of fixed axes, so one initializer serves Flax ``Dense`` kernels
-    ``(in, out)`` and attention ``DenseGeneral`` kernels alike:
+    (``mode``), like :func:`jinit.variance_scaling`.
+
+    **Fans.** When :func:`jinit.reinit` or :func:`jinit.summary` knows the layer of the leaf
+    (an nnx or equinox module, or ``layouts=jinit.layouts(model, x)`` for linen), the fans are
+    the layer's (:class:`jinit.Layout`, via :meth:`FanScaled.with_layout`): a Flax
+    ``DenseGeneral``/attention kernel its contracted axes, a convolution ``(*k, in, out)``
+    :math:`\mathrm{fan\_in} = k\cdot\mathrm{in}`, a torch/equinox ``(out, in, *k)`` weight
+    torch's fans, an embedding table (Flax ``Embed``, equinox ``Embedding``) :math:`\mathrm{fan\_in}
+    =` features. For a leaf whose layer is unknown (a bare params dict, a direct call) the
+    fans are read from the rank by ``layout``, the recipe's rule for the role it draws:
 
     * ``"in_first"``: input axis 0, the others are output — query/key/value kernels
       ``(d, heads, head_dim)`` have :math:`\mathrm{fan\_in} = d`;
     * ``"out_last"``: output axis -1, the others are input — the attention output kernel
-      ``(heads, head_dim, d)`` has :math:`\mathrm{fan\_in} = \mathrm{heads}\cdot\mathrm{head\_dim}`,
-      and an embedding table ``(vocab, d)`` has :math:`\mathrm{fan\_out} = d`.
+      ``(heads, head_dim, d)`` has :math:`\mathrm{fan\_in} = \mathrm{heads}\cdot\mathrm{head\_dim}`;
+    * ``"embed"``: input axis -1, the others are output — an embedding table ``(vocab, d)`` or
+      a position table ``(1, n, d)`` has :math:`\mathrm{fan\_in} = d` (Flax's ``Embed`` and
+      torch's convention);
+    * ``"flax"``: jax's default, input axis -2, output axis -1, the rest receptive field (Flax
+      ``Dense`` and ``Conv``); :func:`jinit.reinit` warns when it meets a rank >= 3 leaf of
+      unknown layer outside a convolution, as for :func:`jinit.variance_scaling`.
 
-    Both agree on rank-2 kernels. With ``cutoff`` (``distribution="normal"`` only) the draw is
+    All four agree on ``fan_in`` of a rank-2 ``(in, out)`` kernel except ``"embed"``.
+    With ``cutoff`` (``distribution="normal"`` only) the draw is
     :math:`\sigma Z`, :math:`\sigma^2 = \mathrm{scale}/n`, :math:`Z \sim \mathcal N(0,1)`
     conditioned on :math:`|Z| < \mathrm{cutoff}`, **without** variance correction — PyTorch's
     ``trunc_normal_(std=σ, a=-3σ, b=3σ)`` that OLMo uses (std :math:`0.98658\,\sigma` at 3).
@@ -557,7 +641,8 @@ def fan_scaled(
       mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
       distribution: ``"normal"``, ``"uniform"`` or ``"truncated_normal"`` (variance-corrected,
         cut at ±2σ, as :func:`jinit.variance_scaling`).
-      layout: ``"out_last"`` (default) or ``"in_first"``.
+      layout: the rule for leaves of unknown layer: ``"out_last"`` (default), ``"in_first"``,
+        ``"embed"`` or ``"flax"``.
       cutoff: truncation in units of σ (> 0) for an uncorrected truncated normal, or None.
       dtype: the initializer's default dtype.
 
@@ -624,7 +709,10 @@ class _PerLayer:
                 f"`{self.api}`: {leaf.path!r} is in layer {i}, but the recipe was built with "
                 f"n_layers={self.n_layers}. Pass the model's number of blocks."
             )
-        return self.make(i)(key, leaf.shape, leaf.dtype)
+        init = self.make(i)
+        if leaf.layout is not None:  # drawn as the layer draws it, with its fans
+            return draw(init, key, leaf.layout, leaf.dtype)
+        return init(key, leaf.shape, leaf.dtype)
 
     def __repr__(self) -> str:
         return f"{self.api}[{self.role}: {self.formula}]"
@@ -689,9 +777,7 @@ def gpt2(n_layers: int, *, stddev: float = 0.02, names: TransformerNames | None 
         *_rules(nm.attn_out, residual),
         *_rules(nm.mlp_out, residual),
         *_rules(nm.embed, base),
-        Rule("*kernel", base, fallback=True),
-        Rule("*bias", zeros, fallback=True),
-        Rule("*scale", ones, fallback=True),
+        *_fallbacks(nm, base),
     ]
     return Recipe(rules, needs)
 
@@ -790,11 +876,12 @@ def olmo(
                 "T(1/√(2·fan_in·(i+1)))",
             )
         )
-        embed: Initializer = fan(1.0, "fan_out")
-        inner: Initializer = fan(1.0, layout="in_first")
-        up = inner
+        embed: Initializer = fan(1.0, layout="embed")  # fan_in = features = d
+        qkv: Initializer = fan(1.0, layout="in_first")  # (d, heads, head_dim): fan_in d
+        inner: Initializer = fan(1.0, layout="flax")
+        up = qkv
     else:
-        inner = trunc(s)
+        inner = qkv = trunc(s)
         embed = trunc(s) if variant == "full_megatron" else normal(1.0)
         if variant == "llama_depth":
             out = _contextual(
@@ -823,9 +910,8 @@ def olmo(
         *_rules(nm.mlp_up, up),
         *_rules(nm.embed, embed),
         *_rules(nm.head, head),
-        Rule("*kernel", inner, fallback=True),
-        Rule("*bias", zeros, fallback=True),
-        Rule("*scale", ones, fallback=True),
+        *_rules(nm.query + nm.key + nm.value, qkv),
+        *_fallbacks(nm, inner),
     ]
     return Recipe(rules, needs)
 
@@ -900,10 +986,9 @@ def t5(
         *_rules(nm.query, q),
         *_rules(nm.key, kv),
         *_rules(nm.value, kv),
+        *_rules(nm.attn_out, fan_scaled(1.0, "fan_in", distribution)),
         *_rules(nm.embed, normal(embed_stddev)),
-        Rule("*kernel", fan_scaled(1.0, "fan_in", distribution), fallback=True),
-        Rule("*bias", zeros, fallback=True),
-        Rule("*scale", ones, fallback=True),
+        *_fallbacks(nm, fan_scaled(1.0, "fan_in", distribution, layout="flax")),
     ]
     return Recipe(rules, needs)
 
@@ -1068,7 +1153,7 @@ def deepnorm(
         for role in ("value", "attn_out", "mlp_in", "mlp_out"):
             pats = _scoped(scope, getattr(nm, role))
             needs += _tneed(api, call, nm, role, f"Xavier gain β = {beta:.4g}{where}", pats)
-    rules += [Rule("*bias", zeros, fallback=True), Rule("*scale", ones, fallback=True)]
+    rules += _fallbacks(nm, None)
     return Recipe(rules, needs)
 
 
@@ -1149,7 +1234,7 @@ def tfixup(
         rules += _rules(_scoped(scope, nm.value), xavier(g, "in_first"))
         rules += _rules(_scoped(scope, nm.attn_out + nm.mlp_in + nm.mlp_out), xavier(g, "out_last"))
         rules += _rules(_scoped(scope, nm.query + nm.key), xavier(1.0, "in_first"))
-        rules += _rules(_scoped(scope, nm.embed), fan_scaled(e * e, "fan_out"))
+        rules += _rules(_scoped(scope, nm.embed), fan_scaled(e * e, layout="embed"))
         where = f" in {scope!r}" if scope else ""
         for role in ("value", "attn_out", "mlp_in", "mlp_out"):
             pats = _scoped(scope, getattr(nm, role))
@@ -1157,8 +1242,7 @@ def tfixup(
         needs += _tneed(api, call, nm, "embed", f"N(0, 1/d) × {e:.4g}{where}")
     rules += [
         *_rules(nm.head, fan_scaled(1.0, "fan_in")),
-        Rule("*bias", zeros, fallback=True),
-        Rule("*scale", ones, fallback=True),
+        *_fallbacks(nm, None),
     ]
     return Recipe(rules, needs)
 

@@ -952,7 +952,7 @@ def warn_ambiguous(api: str, items: Sequence[tuple[str, tuple[int, ...], Any]], 
         (p, shape, init)
         for p, shape, init in items
         if init is not None
-        and callable(getattr(init, "with_layout", None))
+        and layouts_mod.follows_default(init)
         and layouts_mod.is_ambiguous(p, shape)
     ]
     if not doubtful:
