@@ -423,3 +423,60 @@ def test_device_and_host_paths_agree(monkeypatch):
         "non-finite",
     }
     assert not host["c"].flags and not host["bf"].flags and not host["n"].flags
+
+
+def test_zero_leaves_flagged_only_where_something_says_random():
+    """ViT zero-initialises its `head` kernel and `cls` token on purpose: no flag, a note. The
+    same model with one block's Dense_1 zeroed (its twin in the other block is random) is
+    flagged on that leaf only; a rule that expects a random head flags the head."""
+    from tests import real_models as rm
+
+    (module, variables), x = rm.vit(num_layers=2)
+    p = variables["params"]
+    lays = jinit.layouts(module, x, train=False)
+    s = summary(p, layouts=lays)
+    assert s.ok, s.flagged
+    for path in ("head/kernel", "cls"):
+        assert s[path].flags == () and "all zeros, as initialised" in s[path].note, s[path]
+
+    bad_path = "Transformer/encoderblock_1/MlpBlock_0/Dense_1/kernel"
+    bad = jax.tree.map(lambda a: a, p)
+    bad["Transformer"]["encoderblock_1"]["MlpBlock_0"]["Dense_1"]["kernel"] = jnp.zeros((64, 32))
+    s = summary(bad, layouts=lays)
+    assert [(r.path, set(r.flags)) for r in s.flagged] == [(bad_path, {"zeros", "identical-units"})]
+    assert "encoderblock_0/MlpBlock_0/Dense_1/kernel" in s[bad_path].note
+
+    s = summary(p, rules=[("head/kernel", jinit.lecun_normal())], layouts=lays)
+    assert [(r.path, set(r.flags)) for r in s.flagged] == [
+        ("head/kernel", {"zeros", "identical-units", "std-off"})
+    ]
+    assert summary(p, rules=[("head/kernel", jinit.zeros)], layouts=lays).ok
+
+
+def test_zero_leaf_twins_fold_block_indices_and_list_indices():
+    from jinit._src.summary import _twin_key
+
+    assert _twin_key("encoderblock_1/MlpBlock_0/Dense_1/kernel") == (
+        "encoderblock_#/MlpBlock_#/Dense_1/kernel"
+    )
+    assert _twin_key("decoder/layers/3/mlp/linear2/kernel") == "decoder/layers/#/mlp/linear2/kernel"
+    assert _twin_key("ResNetBlock_2/Conv_1/kernel") == "ResNetBlock_#/Conv_1/kernel"
+    assert _twin_key("layers/2/weight") == "layers/#/weight"  # equinox MLP: list index
+    assert _twin_key("head/kernel") == "head/kernel"
+    # Fixup-style zero last conv of every block: twins all zero -> deliberate, not flagged;
+    # one block's first conv zeroed among random twins -> flagged.
+    k = jax.random.split(jax.random.key(0), 3)
+    tree = {
+        f"Block_{b}": {
+            "Conv_0": {"kernel": jax.random.normal(k[b], (3, 3, 8, 8))},
+            "Conv_1": {"kernel": jnp.zeros((3, 3, 8, 8))},
+        }
+        for b in range(3)
+    }
+    assert summary(tree).ok
+    tree["Block_1"]["Conv_0"]["kernel"] = jnp.zeros((3, 3, 8, 8))
+    assert [r.path for r in summary(tree).flagged] == ["Block_1/Conv_0/kernel"]
+    # equinox MLP whose middle layer lost its init
+    mlp = eqx.nn.MLP(16, 4, 32, 3, key=jax.random.key(1))
+    mlp = eqx.tree_at(lambda m: m.layers[1].weight, mlp, jnp.zeros((32, 32)))
+    assert [r.path for r in summary(mlp).flagged] == ["layers/1/weight"]

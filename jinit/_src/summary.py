@@ -4,7 +4,8 @@ The JAX answer to PyTorch's habit of printing every ``named_parameters()`` to ch
 initialisation: :func:`summary` lists every array leaf with its shape, dtype, mean and standard
 deviation, the standard deviation it should have when the initialiser is known, and flags:
 
-* ``zeros`` — a weight matrix (rank >= 2, not named ``bias``/``b``) that is all zeros;
+* ``zeros`` — a weight matrix (rank >= 2, not named ``bias``/``b``) that is all zeros where
+  something says it should be random (see *Zero leaves*);
 * ``identical-units`` — two or more output units with exactly the same weights (the symmetry
   bug of a zero/constant init or a copied neuron: such units get the same gradient and stay
   identical forever);
@@ -17,6 +18,22 @@ deviation, the standard deviation it should have when the initialiser is known, 
   layout) that makes the peers most alike (a He, LeCun, Glorot or fixed-std init gives equal
   values). Needs >= 3 non-constant peers. Deliberate scalings stay well inside the ratio: GPT-2's
   residual :math:`1/\sqrt{2N}` is 10x at N = 50 blocks, a ×100 typo is flagged.
+
+**Zero leaves.** Models zero-initialise some weights on purpose (ViT's ``head`` kernel and
+``cls`` token, a zero-init residual branch, a Fixup classifier, ReZero gates), so an all-zero
+weight is flagged ``zeros`` (and ``identical-units``) only when
+
+1. its expected law (``rules``/``expected``) is random: the rule says it should not be zero;
+   a deterministic law (``jinit.zeros``) silences both flags; or
+2. without an expected law, the same layer of another block is random: a leaf with the same
+   path once the block indices are folded (digits in every component but the layer's own name
+   and the parameter: ``encoderblock_1/MlpBlock_0/Dense_1/kernel`` is a twin of
+   ``encoderblock_0/MlpBlock_0/Dense_1/kernel``; equinox's ``layers/2/weight`` of
+   ``layers/0/weight``) has entries that are not all equal, so this copy lost its init.
+
+Otherwise the zero leaf is taken as initialised so on purpose: no flag, and its ``note`` says
+"all zeros, as initialised". A single layer zeroed by mistake with no twin (the only ``head``)
+cannot be told from a deliberate zero init without a rule: pass ``rules=`` to check it.
 
 **Layouts.** Laws are evaluated with each leaf's :class:`jinit.Layout` (read from an nnx or
 equinox module, or given as ``layouts=``), so a DenseGeneral/attention kernel ``(d, heads,
@@ -523,8 +540,10 @@ def summary(
     ``None`` chooses 0 for equinox modules, -1 otherwise) exactly, for leaves of rank >= 2
     whose units have at least 64 bits of entries (2 for float32, 4 for bfloat16). ``zeros``
     fires for all-zero leaves of rank >= 2 (zero biases are normal, also the rank-2 ``bias``
-    of an attention projection). Both are silenced when the expected law is
-    deterministic (e.g. a rule says ``jinit.zeros``).
+    of an attention projection) whose expected law is random or, without a law, whose twin in
+    another block is random; a zero leaf with neither (ViT's zero ``head``) is a deliberate
+    zero init: no flag, a note (module docstring, *Zero leaves*). Both flags are silenced
+    when the expected law is deterministic (e.g. a rule says ``jinit.zeros``).
 
     Args:
       params: the tree.
@@ -659,9 +678,10 @@ def summary(
     guessed = {
         p
         for p, shape, init in doubtful
-        if callable(getattr(init, "with_layout", None)) and layouts_mod.is_ambiguous(p, shape)
+        if layouts_mod.follows_default(init) and layouts_mod.is_ambiguous(p, shape)
     }
 
+    random_twins = _random_twins([p for p, _ in leaves], stats)
     rows = []
     for (path, x), st in zip(leaves, stats, strict=True):
         shape, dtype = tuple(x.shape), np.dtype(x.dtype)
@@ -703,10 +723,25 @@ def summary(
         # only a law saying otherwise makes its zeros or repeated units suspicious.
         bias = path.rpartition("/")[2] in _BIAS_NAMES and not (exp and exp.var > 0)
         matrix = x.ndim >= 2 and not bias
-        if bool(st["all_zero"]) and x.size and (matrix or (exp and exp.var > 0)):
-            if not deterministic:
+        all_zero = bool(st["all_zero"]) and x.size > 0
+        # A zero leaf is an error only where something says it should be random: its law, or
+        # the same layer of another block (module docstring, "Zero leaves").
+        deliberate_zero = all_zero and exp is None and path not in random_twins
+        if all_zero and (matrix or (exp and exp.var > 0)) and not deterministic:
+            if deliberate_zero:
+                zero = (
+                    "all zeros, as initialised (no rule expects a random law and the same layer "
+                    "of no other block is random: a deliberate zero init such as a zero head); "
+                    "pass rules= to check it"
+                )
+                note = f"{note}; {zero}" if note else zero
+            else:
                 flags.append("zeros")
-        if dup and not deterministic and not bias:
+                if exp is None:
+                    twin = random_twins[path]
+                    zero = f"all zeros while the same layer {twin!r} is random"
+                    note = f"{note}; {zero}" if note else zero
+        if dup and not deterministic and not bias and not deliberate_zero:
             flags.append("identical-units")
         if int(st["n_nonfinite"]):
             flags.append("non-finite")
@@ -764,6 +799,37 @@ def summary(
     if outlier_ratio is not None:
         rows = _flag_outliers(rows, leaf_layouts, outlier_ratio)
     return Summary(tuple(rows), z_threshold, rel_floor, unit_axis)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _twin_key(path: str) -> str:
+    """``path`` with the block indices folded: digits in every component but the layer's own
+    name and the parameter (``encoderblock_1/MlpBlock_0/Dense_1/kernel`` ->
+    ``encoderblock_#/MlpBlock_#/Dense_1/kernel``); a purely numeric layer name is a list index
+    and is folded too (equinox ``layers/2/weight`` -> ``layers/#/weight``)."""
+    parts = path.split("/")
+    keep = 1 if len(parts) >= 2 and parts[-2].isdigit() else 2
+    head, tail = parts[: len(parts) - keep], parts[len(parts) - keep :]
+    return "/".join([_DIGITS.sub("#", c) for c in head] + tail)
+
+
+def _random_twins(paths: Sequence[str], stats: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """{path: a random twin} for every leaf that has one: another leaf with the same
+    :func:`_twin_key` (the same layer in another block) whose entries are not all equal."""
+    groups: dict[str, list[tuple[str, bool]]] = {}
+    for p, st in zip(paths, stats, strict=True):
+        sd = float(st["std"])
+        groups.setdefault(_twin_key(p), []).append((p, math.isfinite(sd) and sd > 0))
+    out: dict[str, str] = {}
+    for members in groups.values():
+        randoms = [p for p, r in members if r]
+        for p, _ in members:
+            twin = next((q for q in randoms if q != p), None)
+            if twin is not None:
+                out[p] = twin
+    return out
 
 
 def _scale_candidates(row: SummaryRow, layout: Layout | None) -> dict[str, float] | None:
