@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import warnings
 import zlib
 from collections.abc import Callable, Mapping
@@ -260,7 +261,7 @@ def _eqx_runner(static: Any, is_layer: Callable[[Any], bool]):
     axis (equinox layers take single examples), returning (layer order, first outputs): every
     layer (``is_layer``) is swapped for a function that records its output, returned out of
     the ``vmap`` stacked over the batch."""
-    import equinox as eqx
+    eqx = sys.modules["equinox"]  # loaded: the model is an equinox module (not a dependency)
 
     def run(params, batch):
         model = eqx.combine(params, static)
@@ -719,7 +720,7 @@ def lsuv(
     )
 
     if is_equinox(model):
-        import equinox as eqx
+        eqx = sys.modules["equinox"]  # loaded, since the model is an equinox module
 
         if len(args) != 1:
             raise TypeError(
