@@ -35,6 +35,10 @@ import jinit.torch
 from jinit._src import catalogue
 from jinit._src.sampled import atom_moments, exact_atoms
 
+# the out_sharding tests use a 4-device and a 2 x 2 mesh (tests/conftest.py forces 4 devices;
+# JINIT_TEST_DEVICES=1..3 runs skip them)
+needs_4_devices = pytest.mark.skipif(len(jax.devices()) < 4, reason="needs 4 devices")
+
 K = jax.random.key(0)
 
 # (name, jax initialiser, jinit initialiser, a 2-D shape it takes)
@@ -271,6 +275,7 @@ SHARD_CASES = [
 ]
 
 
+@needs_4_devices
 @pytest.mark.parametrize("named", [True, False], ids=["NamedSharding", "PartitionSpec"])
 @pytest.mark.parametrize("kind, shape, spec", SHARD_CASES, ids=[str(c) for c in SHARD_CASES])
 def test_out_sharding_equals_jax(kind, shape, spec, named):
@@ -290,6 +295,7 @@ def test_out_sharding_equals_jax(kind, shape, spec, named):
 AUTO_CASES = [((8,), P("x")), ((8, 4), P("x")), ((8, 4, 2), P(None, "y", None)), ((8, 4), P())]
 
 
+@needs_4_devices
 @pytest.mark.parametrize("shape, spec", AUTO_CASES, ids=[str(c) for c in AUTO_CASES])
 def test_out_sharding_on_auto_mesh_is_the_same_eager_and_under_jit(shape, spec):
     # jax's initialisers refuse Auto axes; jinit takes them, eager equal to jit
@@ -303,25 +309,31 @@ def test_out_sharding_on_auto_mesh_is_the_same_eager_and_under_jit(shape, spec):
         assert same_array(eager, init(K, shape))
 
 
-def _bad_shardings():
-    x4, ex = mesh("x4"), mesh("explicit")
-    other = jax.make_mesh((2, 2), ("a", "b"), axis_types=(AxisType.Explicit,) * 2)
-    return [
-        ("dim-not-divisible", x4, (6, 4), NamedSharding(x4, P("x")), r"size 6"),
-        ("dim-not-divisible-spec", x4, (4, 6), P(None, "x"), r"size 6"),
-        ("unknown-axis", ex, (8, 4), P("z"), r"'z'"),
-        ("duplicate-axis", ex, (8, 4), P("x", "x"), r"twice"),
-        ("spec-too-long", x4, (8,), P(None, "x"), r"rank 1"),
-        ("wrong-type-string", x4, (8,), "x", r"got 'x'"),
-        ("wrong-type-tuple", x4, (8,), ("x",), r"PartitionSpec"),
-        ("other-mesh", ex, (8, 4), NamedSharding(other, P("a")), r"mesh"),
-    ]
+def _other_mesh() -> jax.sharding.Mesh:
+    return jax.make_mesh((2, 2), ("a", "b"), axis_types=(AxisType.Explicit,) * 2)
 
 
+# (id, mesh kind, shape, sharding (a function of the mesh), message pattern): meshes are made
+# in the test, so collecting this module needs no devices
+BAD_SHARDINGS = [
+    ("dim-not-divisible", "x4", (6, 4), lambda m: NamedSharding(m, P("x")), r"size 6"),
+    ("dim-not-divisible-spec", "x4", (4, 6), lambda m: P(None, "x"), r"size 6"),
+    ("unknown-axis", "explicit", (8, 4), lambda m: P("z"), r"'z'"),
+    ("duplicate-axis", "explicit", (8, 4), lambda m: P("x", "x"), r"twice"),
+    ("spec-too-long", "x4", (8,), lambda m: P(None, "x"), r"rank 1"),
+    ("wrong-type-string", "x4", (8,), lambda m: "x", r"got 'x'"),
+    ("wrong-type-tuple", "x4", (8,), lambda m: ("x",), r"PartitionSpec"),
+    ("other-mesh", "explicit", (8, 4), lambda m: NamedSharding(_other_mesh(), P("a")), r"mesh"),
+]
+
+
+@needs_4_devices
 @pytest.mark.parametrize(
-    "case, m, shape, sharding, pattern", _bad_shardings(), ids=[b[0] for b in _bad_shardings()]
+    "case, kind, shape, make, pattern", BAD_SHARDINGS, ids=[b[0] for b in BAD_SHARDINGS]
 )
-def test_bad_out_sharding_is_refused_like_jax(case, m, shape, sharding, pattern):
+def test_bad_out_sharding_is_refused_like_jax(case, kind, shape, make, pattern):
+    m = mesh(kind)
+    sharding = make(m)
     with jax.set_mesh(m):
         theirs = _error(lambda: jnn.normal()(K, shape, out_sharding=sharding))
         call = lambda k: jinit.normal()(k, shape, out_sharding=sharding)  # noqa: E731

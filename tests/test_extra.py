@@ -512,6 +512,7 @@ def test_catalogue_entry_contract(entry):
     assert isinstance(init.law(empty), laws.DeterministicLaw)
 
 
+@pytest.mark.skipif(len(jax.devices()) < 4, reason="needs 4 devices (tests/conftest.py)")
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
 def test_catalogue_entry_out_sharding(entry):
     init, shape = entry.build(), entry.example_shape
