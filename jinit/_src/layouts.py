@@ -56,6 +56,7 @@ import numpy as np
 from jinit._src.base import AxisError, canonical_shape
 from jinit._src.fans import Fans, fans
 from jinit._src.paths import is_box, path_str, unbox
+from jinit._src.paths import is_nnx_module as _is_nnx
 
 __all__ = ["Layout", "default_layout", "is_ambiguous", "layouts", "retarget"]
 
@@ -579,14 +580,6 @@ def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
         if hasattr(value, "shape") and hasattr(value, "dtype"):
             out[path_str(keypath)] = tuple(value.shape)
     return out
-
-
-def _is_nnx(x: Any) -> bool:
-    try:
-        from flax import nnx
-    except ImportError:  # pragma: no cover - flax is a dependency
-        return False
-    return isinstance(x, nnx.Module)
 
 
 def _is_linen(x: Any) -> bool:

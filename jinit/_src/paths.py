@@ -49,6 +49,15 @@ def is_array(x: Any) -> bool:
     return isinstance(x, jax.Array | np.ndarray)
 
 
+def is_nnx_module(x: Any) -> bool:
+    """True for a ``flax.nnx.Module`` (the one check reinit, recipes and layouts share)."""
+    try:
+        from flax import nnx
+    except ImportError:  # pragma: no cover - flax is a dependency
+        return False
+    return isinstance(x, nnx.Module)
+
+
 def _is_variable(x: Any) -> bool:
     try:
         from flax import nnx

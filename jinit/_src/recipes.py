@@ -76,6 +76,7 @@ from jinit._src.extra import bias_prior, gpt2_residual, identity, transformer_no
 from jinit._src.extra import zerO as _zerO_init
 from jinit._src.fans import fans
 from jinit._src.layouts import Layout, draw
+from jinit._src.paths import is_nnx_module as _is_nnx_module
 from jinit._src.structured import orthogonal
 from jinit._src.tree import Rule
 from jinit._src.variance import VarianceScaling, lecun_normal, variance_scaling
@@ -1871,14 +1872,6 @@ def chrono(
     rules = [(p, contextual(forget_init)) for p in forget_paths]
     rules += [(q, contextual(input_init)) for q in pairs]
     return reinit(params, key, rules, strict=False)
-
-
-def _is_nnx_module(x: Any) -> bool:
-    try:
-        from flax import nnx
-    except ImportError:  # pragma: no cover - flax is a dependency
-        return False
-    return isinstance(x, nnx.Module)
 
 
 # ---------------------------------------------------------------------------------------------

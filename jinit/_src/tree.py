@@ -32,6 +32,7 @@ from jinit._src import layouts as layouts_mod
 from jinit._src.base import Initializer, PRNGKey, check_key
 from jinit._src.layouts import Layout
 from jinit._src.paths import is_box, is_shape, named_leaves, path_str, unbox
+from jinit._src.paths import is_nnx_module as _is_nnx_module
 
 __all__ = [
     "Contextual",
@@ -472,14 +473,6 @@ class ReinitTable(Sequence):
 # ---------------------------------------------------------------------------------------------
 # reinit
 # ---------------------------------------------------------------------------------------------
-
-
-def _is_nnx_module(x: Any) -> bool:
-    try:
-        from flax import nnx
-    except ImportError:  # pragma: no cover - flax is a dependency
-        return False
-    return isinstance(x, nnx.Module)
 
 
 def reinit(
