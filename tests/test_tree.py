@@ -424,6 +424,10 @@ def test_dtype_kind_is_never_silently_cast():
             reinit({"b": jnp.zeros(4)}, KEY, [("*", lambda k, s, d, t=bad: jnp.ones(s, t))])
 
 
+FOUR = pytest.mark.skipif(len(jax.devices()) < 4, reason="needs 4 devices (JINIT_TEST_DEVICES < 4)")
+
+
+@FOUR
 def test_sharding_preserved():
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:4]).reshape(2, 2), ("x", "y"))
     sharded = NamedSharding(mesh, PartitionSpec("x", "y"))
@@ -435,6 +439,103 @@ def test_sharding_preserved():
     assert new["Dense_0"]["kernel"].sharding == params["Dense_0"]["kernel"].sharding
     plain = reinit(_params(), KEY, RULES)
     assert _same(new["Dense_1"]["kernel"], plain["Dense_1"]["kernel"])
+
+
+def _auto_mesh():
+    return jax.make_mesh((2, 2), ("data", "model"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+
+
+_KINIT = nn.initializers.lecun_normal()
+_ANN_RULES = [("*kernel", jinit.he_normal()), ("*bias", jinit.zeros)]
+
+
+def _nnx_annotated():
+    return nnx.Linear(
+        8, 16, kernel_init=nnx.with_partitioning(_KINIT, (None, "model")), rngs=nnx.Rngs(0)
+    )
+
+
+class _LinenAnnotated(nn.Module):
+    logical: bool
+
+    @nn.compact
+    def __call__(self, x):
+        if self.logical:
+            init = nn.with_logical_partitioning(_KINIT, ("embed", "mlp"))
+        else:
+            init = nn.with_partitioning(_KINIT, ("data", "model"))
+        return nn.Dense(16, kernel_init=init)(x)
+
+
+def _annotated_case(kind):
+    """(run, kernel-of-result, expected spec) for one kind of annotated tree under an Auto mesh."""
+    key = jax.random.key(3)
+    if kind == "nnx-module-nnx.jit":
+        model = _nnx_annotated()
+        run = lambda: nnx.jit(lambda m: reinit(m, key, _ANN_RULES))(model)  # noqa: E731
+        return run, lambda out: out.kernel.get_value(), PartitionSpec(None, "model")
+    if kind == "nnx-state-jax.jit":
+        state = nnx.state(_nnx_annotated(), nnx.Param)
+        run = lambda: fast_jit(lambda s: reinit(s, key, _ANN_RULES))(state)  # noqa: E731
+        return run, lambda out: out["kernel"].get_value(), PartitionSpec(None, "model")
+    if kind == "nnx-eval_shape-eager":
+        state = nnx.state(nnx.eval_shape(_nnx_annotated), nnx.Param)
+        run = lambda: reinit(state, key, _ANN_RULES)  # noqa: E731
+        return run, lambda out: out["kernel"].get_value(), PartitionSpec(None, "model")
+    logical = kind == "linen-logical-jax.jit"
+    params = _LinenAnnotated(logical).init(jax.random.key(1), jnp.ones((1, 8)))["params"]
+    run = lambda: fast_jit(lambda t: reinit(t, key, _ANN_RULES))(params)  # noqa: E731
+    spec = PartitionSpec("data", "model")
+    return run, lambda out: out["Dense_0"]["kernel"].unbox(apply_constraint=False), spec
+
+
+@FOUR
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "nnx-module-nnx.jit",
+        "nnx-state-jax.jit",
+        "nnx-eval_shape-eager",
+        "linen-partitioned-jax.jit",
+        "linen-logical-jax.jit",
+    ],
+)
+def test_annotated_shardings_kept_under_jit_on_auto_mesh(kind):
+    # On an all-Auto mesh a traced leaf carries no partition spec: without the Flax annotation
+    # the new kernel would come back replicated (P()), as it did before.
+    mesh = _auto_mesh()
+    with jax.set_mesh(mesh), nn.logical_axis_rules([("embed", "data"), ("mlp", "model")]):
+        run, kernel, spec = _annotated_case(kind)
+        out = kernel(run())
+    assert out.sharding.spec == spec, out.sharding
+    assert len(out.addressable_shards) == 4
+    assert {s.data.shape for s in out.addressable_shards} == {
+        tuple(n // (2 if s else 1) for n, s in zip((8, 16), spec, strict=True))
+    }
+    path = "Dense_0/kernel" if kind.startswith("linen") else "kernel"
+    ref = jinit.he_normal()(path_key(jax.random.key(3), path), (8, 16))
+    # another program (sharded, perhaps another fusion) rounds the truncated normal's erfinv
+    # transform differently: a handful of float32 ops and one transcendental, <= 16 ulp each
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=64 * 2**-23, atol=1e-7)
+
+
+@FOUR
+def test_annotation_errors_are_named():
+    mesh = _auto_mesh()
+
+    class Bad(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            init = nn.with_partitioning(_KINIT, ("oops", "model"))
+            return nn.Dense(16, kernel_init=init)(x)
+
+    params = Bad().init(jax.random.key(1), jnp.ones((1, 8)))["params"]
+    with jax.set_mesh(mesh), pytest.raises(ValueError, match=r"'Dense_0/kernel'.*\['oops'\]"):
+        fast_jit(lambda t: reinit(t, KEY, _ANN_RULES))(params)
+    with jax.set_mesh(mesh):
+        state = nnx.state(nnx.eval_shape(_nnx_annotated), nnx.Param)
+    with pytest.raises(ValueError, match=r"abstract mesh.*jax.set_mesh"):
+        reinit(state, KEY, _ANN_RULES)
 
 
 # ---------------------------------------------------------------------------------------------

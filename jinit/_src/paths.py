@@ -89,6 +89,12 @@ def unbox(x: Any) -> Any:
     if _is_variable(x):
         return _unbox(x)
     if _is_axis_metadata(x):
+        # the value as stored: linen's Partitioned.unbox() would also apply its sharding as a
+        # constraint under a mesh (reading a leaf must not move it, nor fail on its annotation)
+        from flax.core import meta
+
+        if isinstance(x, meta.Partitioned):
+            return x.unbox(apply_constraint=False)
         return x.unbox()
     return x
 
@@ -127,4 +133,66 @@ def named_leaves(
                 out.append((path_str(keypath), value, rebox(leaf)))
         elif is_array(leaf) or (shapes and is_shape(leaf)):
             out.append((path_str(keypath), leaf, None))
+    return out
+
+
+def sharding_annotation(box: Any) -> Any:
+    """The sharding a Flax box asks for: a ``NamedSharding`` (the annotation names its mesh), a
+    ``PartitionSpec`` (over the mesh the caller sets) or ``None`` (no annotation, not a box).
+
+    * ``nnx.Variable``: its ``out_sharding`` metadata (``sharding_names`` / ``sharding`` in older
+      Flax), as ``nnx.with_partitioning`` sets it, renamed by its ``sharding_rules`` metadata and
+      the logical axis rules in context (as nnx does when it creates the variable), on its
+      ``mesh`` metadata if any.
+    * ``nn.Partitioned``: its ``names`` on its ``mesh`` if any.
+    * ``nn.LogicallyPartitioned``: its logical ``names`` mapped to mesh axes by its ``rules`` or
+      the ``nn.logical_axis_rules`` in context (no rules: replicated, as linen unboxes it).
+
+    Examples:
+        >>> import flax.linen as nn, jax.numpy as jnp
+        >>> sharding_annotation(nn.Partitioned(jnp.zeros((2, 4)), names=(None, "model")))
+        P(None, 'model')
+        >>> sharding_annotation(jnp.zeros(3)) is None
+        True
+    """
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    if _is_variable(box):
+        meta = box.get_metadata()
+        names = next(
+            (meta[k] for k in ("out_sharding", "sharding_names", "sharding") if meta.get(k)), None
+        )
+        if names is None:
+            return None
+        if isinstance(names, NamedSharding):
+            return names
+        spec = names if isinstance(names, PartitionSpec) else PartitionSpec(*names)
+        from flax.core import spmd
+
+        spec = spmd.apply_rules(spec, meta.get("sharding_rules"))
+        mesh = meta.get("mesh")
+    elif _is_axis_metadata(box):
+        from flax import linen as nn
+
+        if isinstance(box, nn.LogicallyPartitioned):
+            spec = nn.logical_to_mesh_axes(box.names, box.rules)
+        elif isinstance(box, nn.Partitioned):
+            spec = box.get_partition_spec()
+        else:  # another AxisMetadata box: no sharding it asks for
+            return None
+        mesh = box.mesh
+    else:
+        return None
+    return spec if mesh is None else NamedSharding(mesh, spec)
+
+
+def sharding_annotations(tree: Any) -> dict[str, Any]:
+    """``{path: annotation}`` for every box of ``tree`` with a :func:`sharding_annotation`."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_box)
+    out = {}
+    for keypath, leaf in flat:
+        if is_box(leaf):
+            ann = sharding_annotation(leaf)
+            if ann is not None:
+                out[path_str(keypath)] = ann
     return out

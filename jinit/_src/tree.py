@@ -31,7 +31,14 @@ import numpy as np
 from jinit._src import layouts as layouts_mod
 from jinit._src.base import Initializer, PRNGKey, check_key
 from jinit._src.layouts import Layout
-from jinit._src.paths import is_box, is_shape, named_leaves, path_str, unbox
+from jinit._src.paths import (
+    is_box,
+    is_shape,
+    named_leaves,
+    path_str,
+    sharding_annotations,
+    unbox,
+)
 from jinit._src.paths import is_nnx_module as _is_nnx_module
 
 __all__ = [
@@ -550,8 +557,13 @@ def reinit(
     ``UserWarning`` naming it and the fix.
 
     **Shardings.** A jax leaf's sharding is kept: eagerly, and under ``jit`` where the traced
-    leaf's type carries it (meshes with Explicit axes). On an all-Auto mesh a traced leaf carries
-    no partition spec; give ``jit`` its ``out_shardings`` (or start from sharded
+    leaf's type carries it (meshes with Explicit axes). Under ``jit`` on an all-Auto mesh a traced
+    array carries no partition spec, so a leaf in a Flax box takes the sharding its annotation
+    asks for (``nnx.with_partitioning`` metadata, ``nn.Partitioned``, ``nn.LogicallyPartitioned``
+    with the logical axis rules in context), on the annotation's mesh or the one set with
+    ``jax.set_mesh`` — as Flax places it when it creates the variable; the same holds for a
+    ``jax.ShapeDtypeStruct`` leaf without a sharding. A bare traced array on an all-Auto mesh
+    says nothing about where it lives: give ``jit`` its ``out_shardings`` (or start from sharded
     ``jax.ShapeDtypeStruct`` leaves).
 
     Args:
@@ -780,6 +792,7 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
     leaf_layouts = resolve_layouts(api, params, [(p, a) for p, a, _ in leaves], given or {})
     _warn_ambiguous(api, leaves, winners, leaf_layouts)
 
+    annotated = sharding_annotations(params)
     siblings: dict[str, dict[str, Any]] = {}
     for p, a, _ in leaves:
         parent, _, name = p.rpartition("/")
@@ -803,7 +816,7 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
                 {k: v for k, v in siblings[parent].items() if k != name},
                 leaf_layouts.get(p),
             )
-            value = _draw(api, rule, path_key(key, p), info)
+            value = _draw(api, rule, path_key(key, p), info, annotated.get(p))
             new_values[p] = value if box is None else box(value)
             if isinstance(rule.init, Contextual) and hasattr(rule.init.fn, "describe"):
                 detail = str(rule.init.fn.describe(info))
@@ -998,7 +1011,7 @@ def _kind(dtype: Any) -> str:
     return "non-float"
 
 
-def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
+def _draw(api: str, rule: _Rule, key, info: LeafInfo, annotation: Any = None) -> Any:
     """Draws one leaf with ``info.dtype`` and returns it in the leaf's exact dtype.
 
     A numpy leaf stays a numpy array (so a float64 leaf keeps float64 even with x64 off); a jax
@@ -1008,7 +1021,8 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
     is drawn as its layer draws it (:func:`jinit._src.layouts.draw`). A draw of the wrong kind
     (a complex draw for a real leaf, a real or integer one for a complex leaf, an integer one for
     a float leaf) raises instead of being cast; a float draw of another precision is rounded to
-    the leaf's.
+    the leaf's. Where the leaf's own sharding is unknown (a tracer on an Auto mesh, a struct
+    without one), the Flax box's sharding ``annotation`` places it (:func:`_annotated`).
     """
     path, shape, dtype, old = info.path, info.shape, info.dtype, info.value
     leaf_dtype = np.dtype(old.dtype)
@@ -1053,7 +1067,9 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
             f"another rule."
         )
     if is_shape(old):
-        return _place(jnp.asarray(out).astype(dtype), getattr(old, "sharding", None))
+        out = jnp.asarray(out).astype(dtype)
+        known = _concrete(api, path, getattr(old, "sharding", None), out)
+        return _place(out, known or _annotated(api, path, shape, annotation, out))
     if isinstance(old, np.ndarray):
         if not isinstance(out, jax.core.Tracer):
             return np.asarray(out).astype(leaf_dtype, copy=False)
@@ -1069,7 +1085,7 @@ def _draw(api: str, rule: _Rule, key, info: LeafInfo) -> Any:
     if out.dtype != dtype:
         out = out.astype(dtype)
     if isinstance(old, jax.core.Tracer):
-        return _place(out, _traced_sharding(old))
+        return _place(out, _traced_sharding(old) or _annotated(api, path, shape, annotation, out))
     if isinstance(old, jax.Array):
         return _place(out, old.sharding)
     return out
@@ -1090,6 +1106,54 @@ def _traced_sharding(x: Any) -> Any:
     if not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
         return None
     return sharding
+
+
+def _concrete(api: str, path: str, sharding: Any, out: Any) -> Any:
+    """``sharding`` usable for ``out``: a struct's sharding on an ``AbstractMesh`` (from
+    ``jax.eval_shape`` / ``nnx.eval_shape`` under ``jax.set_mesh``) is put on the concrete mesh set
+    with ``jax.set_mesh`` when the array is eager; without that mesh, a ValueError says so."""
+    mesh = getattr(sharding, "mesh", None)
+    if not isinstance(mesh, jax.sharding.AbstractMesh) or isinstance(out, jax.core.Tracer):
+        return sharding
+    concrete = jax.sharding.get_mesh()
+    if concrete is None or getattr(concrete, "empty", True) or concrete.abstract_mesh != mesh:
+        raise ValueError(
+            f"`{api}`: {path!r} is a shape struct sharded on an abstract mesh {mesh} and no "
+            f"matching concrete mesh is set, so it cannot be placed on devices. Call `{api}` "
+            f"inside `with jax.set_mesh(mesh):` (the mesh the shapes were traced under)."
+        )
+    return jax.sharding.NamedSharding(concrete, sharding.spec)
+
+
+def _annotated(api: str, path: str, shape: tuple[int, ...], annotation: Any, out: Any) -> Any:
+    """The sharding a Flax box's annotation (:func:`jinit._src.paths.sharding_annotation`) gives
+    a new leaf: a ``NamedSharding`` as it is; a ``PartitionSpec`` on the mesh the caller set with
+    ``jax.set_mesh`` (traced: its abstract mesh; eager: the mesh itself). ``None`` without an
+    annotation or a mesh (nothing says where the leaf lives). An annotation naming axes the
+    mesh lacks, or more axes than the leaf has, raises a ValueError naming the leaf."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    if annotation is None or isinstance(annotation, NamedSharding):
+        return annotation
+    traced = isinstance(out, jax.core.Tracer)
+    mesh = jax.sharding.get_abstract_mesh() if traced else jax.sharding.get_mesh()
+    if mesh is None or getattr(mesh, "empty", True):
+        return None
+    spec = annotation if isinstance(annotation, PartitionSpec) else PartitionSpec(*annotation)
+    named = [n for entry in spec for n in (entry if isinstance(entry, tuple) else (entry,))]
+    missing = [n for n in named if n is not None and n not in mesh.axis_names]
+    if missing or len(spec) > len(shape):
+        why = (
+            f"names axes {missing} that the mesh {tuple(mesh.axis_names)} lacks (logical names? "
+            f"map them with `flax.linen.logical_axis_rules` or the variable's `sharding_rules`)"
+            if missing
+            else f"has {len(spec)} entries for a rank-{len(shape)} leaf"
+        )
+        raise ValueError(
+            f"`{api}`: the sharding annotation {spec} of {path!r} {shape} {why}. Fix the "
+            f"annotation, or call `{api}` on a tree without sharding metadata."
+        )
+    return NamedSharding(mesh, spec)
 
 
 def _place(out: Any, sharding: Any) -> Any:
