@@ -1,6 +1,7 @@
 """The ``jinit`` command line: a thin layer over the public API.
 
-Subcommands register themselves on :data:`app`; each lives next to the code it drives.
+``list`` and ``check`` are defined here; ``sweep`` and ``train`` are defined in their own
+modules (which never import this one) and registered on :data:`app` below.
 """
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from jinit._src import cli_sweep as _cli_sweep
+from jinit._src import cli_train as _cli_train
 
 app = typer.Typer(
     name="jinit",
@@ -106,15 +110,13 @@ def check_cmd(
     import jax.numpy as jnp
     import numpy as np
 
-    from jinit._src.catalogue import entries
+    from jinit._src.catalogue import lookup
     from jinit.testing import check_law
 
-    by_name = {e.name: e for e in entries()}
-    entry = by_name.get(name)
-    if entry is None:
-        close = [n for n in by_name if name.lower() in n.lower() or n.lower() in name.lower()]
-        hint = f" Did you mean {', '.join(close[:5])}?" if close else " See `jinit list`."
-        raise typer.BadParameter(f"no initialiser named {name!r} in the catalogue.{hint}")
+    try:
+        entry = lookup("jinit check", name)
+    except ValueError as err:
+        raise typer.BadParameter(str(err).removeprefix("`jinit check`: ")) from None
     params = _parse_params(param or [])
     init = _build(entry, params)
     parsed_shape = _parse_shape(shape) if shape is not None else tuple(entry.example_shape)
@@ -199,35 +201,12 @@ def _parse_params(items: list[str]) -> dict:
 
 def _build(entry, params: dict):
     """The entry's initialiser, built with ``params`` through its public builder."""
-    import importlib
-    import inspect
-
-    import jinit
+    from jinit._src.catalogue import public_builder
 
     if not params:
         return entry.build()
-    builder = entry.build
-    try:
-        takes_params = bool(inspect.signature(builder).parameters)
-    except (TypeError, ValueError):
-        takes_params = False
-    if not takes_params:  # a zero-argument lambda: use the public builder of the same name
-        builder = None
-        path = entry.name.split(".")
-        for module_name in (
-            "jinit." + ".".join(path[:-1]) if len(path) > 1 else "jinit",
-            "jinit._src.torch_init" if path[0] == "torch" else "",
-        ):
-            if not module_name:
-                continue
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                continue
-            builder = getattr(module, path[-1], None)
-            if builder is not None:
-                break
-    if builder is None or isinstance(builder, jinit.Initializer) or not callable(builder):
+    builder = public_builder(entry)
+    if builder is None:
         raise typer.BadParameter(
             f"{entry.name!r} takes no parameters; drop --param", param_hint="--param"
         )
@@ -237,8 +216,9 @@ def _build(entry, params: dict):
         raise typer.BadParameter(str(err), param_hint="--param") from None
 
 
-from jinit._src import cli_sweep as _cli_sweep  # noqa: E402,F401
-from jinit._src import cli_train as _cli_train  # noqa: E402,F401
+# the long commands live in their own modules, which know nothing of `app`
+app.command("sweep")(_cli_sweep.sweep_cmd)
+app.command("train")(_cli_train.train_cmd)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@
 * ``dtype=None`` means float32 (float64 under x64) unless the builder was given a dtype.
 
 The core catalogue is ``jinit._src.catalogue.entries()`` restricted to the families below, so a
-new core initialiser registered in a CATALOGUE is covered without editing this file.
+new core initialiser added to the catalogue's tables is covered without editing this file.
 """
 
 from __future__ import annotations

@@ -476,25 +476,3 @@ def _bound(api: str, name: str, value: Any) -> float:
             f"`{api}` needs `{name}` to be a number; got nan. Pass a float (±inf is allowed)."
         )
     return v
-
-
-def _entries():
-    from jinit._src.catalogue import Entry
-
-    return [
-        Entry("zeros", lambda: zeros, "constant", (4, 3), "0 (exact)", "any"),
-        Entry("ones", lambda: ones, "constant", (4, 3), "1 (exact)", "any"),
-        Entry("constant", lambda: constant(0.5), "constant", (4, 3), "value (exact)", "any"),
-        Entry("uniform", uniform, "simple", (64, 32), "U[0, scale), scale=1e-2"),
-        Entry("normal", normal, "simple", (64, 32), "N(0, stddev²), stddev=1e-2", "real+complex"),
-        Entry(
-            "truncated_normal",
-            truncated_normal,
-            "simple",
-            (64, 32),
-            "N(0, stddev²) truncated to (lower·σ, upper·σ), std not corrected (0.88·stddev)",
-        ),
-    ]
-
-
-CATALOGUE = _entries()

@@ -14,7 +14,6 @@ public ``jinit`` namespace, then in the catalogue.
 from __future__ import annotations
 
 import ast
-import sys
 import time
 import typing
 from pathlib import Path
@@ -25,8 +24,6 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from jinit.cli import app
 
 DEFAULT_INITS = "normal(stddev=0.01), glorot_uniform, he_normal"
 _ARCH_DEFAULTS = {
@@ -62,7 +59,7 @@ def _resolve_name(parts: list[str], spec: str):
     """
     import jinit
     from jinit._src.base import Initializer
-    from jinit._src.catalogue import entries
+    from jinit._src.catalogue import lookup, public_builder
 
     for p in parts:
         if not p.isidentifier() or p.startswith("_"):
@@ -88,18 +85,14 @@ def _resolve_name(parts: list[str], spec: str):
         raise ValueError(
             f"`--inits` spec {spec!r}: {dotted!r} is not an initialiser. See `jinit list`."
         )
-    for e in entries():
-        if e.name == dotted:
-            module = sys.modules.get(getattr(e.build, "__module__", ""), None)
-            builder = getattr(module, parts[-1], None) if module is not None else None
-            if isinstance(builder, Initializer):
-                return builder, False
-            if callable(builder) and not isinstance(builder, type):
-                return builder, True
-            return e.build, True  # zero-argument catalogue builder
-    raise ValueError(
-        f"`--inits` spec {spec!r}: unknown initialiser {dotted!r}. See `jinit list` for names."
-    )
+    try:
+        entry = lookup("--inits", dotted)
+    except ValueError:
+        raise ValueError(
+            f"`--inits` spec {spec!r}: unknown initialiser {dotted!r}. See `jinit list` for names."
+        ) from None
+    builder = public_builder(entry)
+    return (builder, True) if builder is not None else (entry.build, True)
 
 
 def _literal(node: ast.AST, spec: str):
@@ -514,7 +507,6 @@ def _table(result, label: str) -> Table:
     return table
 
 
-@app.command("sweep")
 def sweep_cmd(
     arch: str = typer.Option("mlp", "--arch", help="Architecture: mlp, cnn or transformer."),
     activation: str = typer.Option(

@@ -20,8 +20,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from jinit.cli import app
-
 DEFAULT_INITS = "he_normal, orthogonal, normal(stddev=0.01), zeros"
 _VERDICT_STYLE = {
     "trains": "green",
@@ -145,7 +143,6 @@ def _prepare_train_cmd(
     return plan, init_map, data
 
 
-@app.command("train")
 def train_cmd(
     inits: str = typer.Option(
         DEFAULT_INITS, "--inits", help='Comma-separated specs, e.g. "he_normal, orthogonal".'

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -961,96 +961,3 @@ def gpt2_residual(
         check_real(api, "stddev", stddev, nonneg=True),
         check_dtype_arg(api, dtype, allow_complex=True),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Catalogue
-# ---------------------------------------------------------------------------------------------
-
-
-def _entries() -> list[Any]:
-    from jinit._src.catalogue import Entry
-
-    rc = "real+complex"
-    return [
-        Entry(
-            "identity",
-            identity,
-            "structured",
-            (16, 16),
-            "gain·I on the last two axes, batched for rank > 2 (exact)",
-            rc,
-        ),
-        Entry(
-            "dirac",
-            dirac,
-            "structured",
-            (3, 3, 16, 16),
-            "1 at [(k-1)//2, d, g·out/groups + d] for d < min(out/groups, in), else 0 (exact): "
-            "identity conv under SAME padding",
-            rc,
-        ),
-        Entry(
-            "sparse",
-            lambda: sparse(nonzeros=15),
-            "sparse",
-            (64, 32),
-            "exactly k non-zeros N(0, stddev²) per unit along in_axis (Martens k = nonzeros; "
-            "torch: ceil(sparsity·n) zeros), uniformly random positions",
-            rc,
-        ),
-        Entry(
-            "hadamard",
-            hadamard,
-            "structured",
-            (64, 32),
-            "scale·H_p[:in, :out]/√p, p = 2^⌈log2 max(in, out)⌉, Sylvester H (exact); conv: "
-            "centre tap",
-            rc,
-        ),
-        Entry(
-            "zerO",
-            zerO,
-            "structured",
-            (32, 64),
-            "I* if in ≥ out, else H_p[:in, :out]/√p with p = 2^⌈log2 out⌉ (exact); conv: "
-            "centre tap",
-            rc,
-        ),
-        Entry(
-            "scaled_uniform_orthogonal",
-            scaled_uniform_orthogonal,
-            "orthogonal",
-            (64, 32),
-            "scale·max(√(out/in), 1) × Haar orthogonal; conv with delta: centre tap only "
-            "(odd sizes)",
-            rc,
-        ),
-        Entry(
-            "bias_prior",
-            lambda: bias_prior(0.01),
-            "recipe",
-            (80,),
-            "constant log(p/(1−p)); p = 0.01 → −4.59512 (exact)",
-            rc,
-        ),
-        Entry(
-            "transformer_normal",
-            transformer_normal,
-            "recipe",
-            (768, 3072),
-            "N(0, stddev²), stddev = 0.02 (GPT-2/BERT)",
-            rc,
-        ),
-        Entry(
-            "gpt2_residual",
-            lambda: gpt2_residual(12),
-            "recipe",
-            (3072, 768),
-            "N(0, (stddev/√(2·n_layers))²); 12 layers: std 0.0040825",
-            rc,
-        ),
-    ]
-
-
-CATALOGUE = _entries()

@@ -199,29 +199,3 @@ def delta_orthogonal(
         check_int(api, "column_axis", column_axis),
         check_dtype_arg(api, dtype, allow_complex=True),
     )
-
-
-def _entries():
-    from jinit._src.catalogue import Entry
-
-    return [
-        Entry(
-            "orthogonal",
-            orthogonal,
-            "orthogonal",
-            (64, 32),
-            "scale × Haar orthogonal over (rest × column_axis); MᵀM = scale²·I on the smaller side",
-            "real+complex",
-        ),
-        Entry(
-            "delta_orthogonal",
-            delta_orthogonal,
-            "orthogonal",
-            (3, 3, 16, 32),
-            "zeros except spatial centre (k-1)//2 = scale × Haar orthogonal (in, out), in ≤ out",
-            "real+complex",
-        ),
-    ]
-
-
-CATALOGUE = _entries()
