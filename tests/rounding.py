@@ -72,6 +72,8 @@ _EXACT = {
     "slice",
     "pad",
     "concatenate",
+    "gather",
+    "dynamic_slice",
     "split",
     "rev",
     "copy",
@@ -132,6 +134,21 @@ def _local_bound(eqn, vals, out) -> jax.Array | None:
     raise NotImplementedError(f"no rounding rule for the primitive {name!r}")
 
 
+def _inputs(args, arg_ulps, eps, rec, counter):
+    """The float64 inputs, with the local error ``δ = ulps·u·|a|`` of each input that another
+    program may round differently (``arg_ulps[i] > 0``) recorded and added like an operation's."""
+    out = []
+    for a, ulps in zip(args, arg_ulps, strict=True):
+        if ulps > 0 and _is_float(a):
+            if rec is not None:
+                rec["delta"].append(ulps * U * jnp.abs(a))
+            if eps is not None:
+                a = a + eps[len(counter)]
+            counter.append(None)
+        out.append(a)
+    return out
+
+
 def _run(jaxpr, consts, args, eps, rec, counter):
     """Evaluates ``jaxpr`` in float64, adding ``eps[k]`` after the k-th rounding operation.
 
@@ -184,20 +201,31 @@ def _run(jaxpr, consts, args, eps, rec, counter):
     return [read(v) for v in jaxpr.outvars], diffs
 
 
-def evaluate(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+def evaluate(
+    fn: Callable[..., Any], *args: Any, arg_ulps: tuple[float, ...] | None = None
+) -> tuple[Any, Any]:
     """``fn(*args)`` in float64, and a bound on any float32 evaluation's error, per element.
 
-    ``args`` are float32 arrays (exact in float64). Returns two pytrees shaped like ``fn``'s
-    output, as numpy float64: the values and the first-order error bounds
-    ``Σ_k |∂y/∂v_k| δ_k``.
+    ``args`` are float32 arrays (exact in float64), or pytrees of them. ``arg_ulps`` (one entry
+    per argument, default all 0) says how many float32 roundings ``u·|a|`` each element of an
+    argument may differ by in the evaluation being bounded: inputs that another program computed
+    (e.g. random draws whose last multiply-add XLA may contract into one rounding or not) enter
+    the bound like the output of an operation. Returns two pytrees shaped like ``fn``'s output,
+    as numpy float64: the values and the first-order error bounds ``Σ_k |∂y/∂v_k| δ_k``.
     """
     closed, shape = jax.make_jaxpr(fn, return_shape=True)(*args)
     tree = jax.tree.structure(shape)
+    ulps = (0.0,) * len(args) if arg_ulps is None else tuple(arg_ulps)
+    if len(ulps) != len(args):
+        raise ValueError(f"arg_ulps has {len(ulps)} entries for {len(args)} arguments")
+    flat_ulps = [u for a, u in zip(args, ulps, strict=True) for _ in jax.tree.leaves(a)]
 
     n = tree.num_leaves
 
     def outputs(flat, eps, rec):
-        outs, diffs = _run(closed.jaxpr, closed.consts, flat, eps, rec, [])
+        counter: list[None] = []
+        ins = _inputs(flat, flat_ulps, eps, rec, counter)
+        outs, diffs = _run(closed.jaxpr, closed.consts, ins, eps, rec, counter)
         return outs, diffs
 
     def values(flat):
