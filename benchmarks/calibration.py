@@ -1,6 +1,6 @@
 r"""Calibration of :func:`jinit.testing.assert_follows_law`: false alarms and power, measured.
 
-For every catalogue entry (``jinit._src.catalogue.entries()``) and a few shapes and dtypes:
+For every catalogue entry (``jinit.catalogue.entries()``) and a few shapes and dtypes:
 
 * **false-alarm rate** — run the check on the *correct* law for ``--keys`` (default 1000)
   independent base keys at ``alpha = 0.01`` (raised from the default 1e-6 so the count is
@@ -37,9 +37,9 @@ import jax
 import jax.numpy as jnp
 
 import jinit
-from jinit._src import laws as L
-from jinit._src.catalogue import entries
-from jinit._src.stats import default_seeds
+from jinit.catalogue import entries
+from jinit.laws import _laws as L
+from jinit.stats._stats import default_seeds
 from jinit.testing import check_law
 
 RESULTS = Path(__file__).resolve().parent / "results"

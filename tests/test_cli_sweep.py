@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 import jinit
-from jinit._src.cli_sweep import DEFAULT_INITS, parse_init_specs
 from jinit.cli import app
+from jinit.cli._sweep import DEFAULT_INITS, parse_init_specs
 
 runner = CliRunner()
 
@@ -157,7 +157,7 @@ def test_default_specs_parse():
         ("__import__('os')", "not a public name"),
         ("__import__('os').system('ls')", "expected a name"),
         ("he_normal.__class__", "not a public name"),
-        ("_src.basic.normal()", "not a public name"),
+        ("_core._checks.place()", "not a public name"),
         ("os.system('ls')", "unknown initialiser 'os.system'"),
         ("open('/etc/passwd')", "unknown initialiser 'open'"),
         ("normal(stddev=x)", "arguments must be literals"),

@@ -11,7 +11,7 @@
   pickle round trip that keeps equality and outputs.
 * ``dtype=None`` means float32 (float64 under x64) unless the builder was given a dtype.
 
-The core catalogue is ``jinit._src.catalogue.entries()`` restricted to the families below, so a
+The core catalogue is ``jinit.catalogue.entries()`` restricted to the families below, so a
 new core initialiser added to the catalogue's tables is covered without editing this file.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit._src import catalogue
+from jinit import catalogue
 
 CORE_FAMILIES = ("constant", "simple", "variance scaling", "orthogonal")
 CORE = [e for e in catalogue.entries() if e.family in CORE_FAMILIES]

@@ -5,14 +5,14 @@
   int ``bias_shape`` to ``bias_init``).
 * Bad input: where jax raises a ``TypeError`` or ``ValueError`` for a bad shape, dtype or key,
   jinit raises an exception of that type (a subclass when jinit's earlier type differed: see
-  :class:`jinit._src.base.DTypeError`), with a message naming the initialiser first. Where
+  :class:`jinit._core._checks.DTypeError`), with a message naming the initialiser first. Where
   jax's error is an accident of its internals (``MLIRError``, ``NotImplementedError``,
   ``AssertionError``) jinit raises a ``TypeError``/``ValueError``. The few deliberate
   differences are listed in ``DELIBERATE``.
 * ``out_sharding``: the result's sharding equals (and hashes equal to) jax's, eager and under
   ``jit``, on the 4 forced CPU devices; a sharding that does not fit is refused up front.
 * Narrow floats (float8, float4): drawn in float32 and rounded once; the draws follow the
-  rounded law (:func:`jinit._src.sampled.exact_atoms`), never NaN.
+  rounded law (:func:`jinit.laws._sampled.exact_atoms`), never NaN.
 * Truncated normals far in a tail follow their law; jax's bits are kept where jax is accurate.
 """
 
@@ -32,8 +32,8 @@ from jax.sharding import PartitionSpec as P
 
 import jinit
 import jinit.torch
-from jinit._src import catalogue
-from jinit._src.sampled import atom_moments, exact_atoms
+from jinit import catalogue
+from jinit.laws._sampled import atom_moments, exact_atoms
 
 # the out_sharding tests use a 4-device and a 2 x 2 mesh (tests/conftest.py forces 4 devices;
 # JINIT_TEST_DEVICES=1..3 runs skip them)

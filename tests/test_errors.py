@@ -22,9 +22,10 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jinit
 from jinit import theory
-from jinit._src import extra, torch_init
-from jinit._src.base import AxisError, DTypeError, PRNGKeyError, ShapeError
-from jinit._src.catalogue import entries
+from jinit._core._checks import AxisError, DTypeError, PRNGKeyError, ShapeError
+from jinit.catalogue import entries
+from jinit.initializers import _extra as extra
+from jinit.torch import _init as torch_init
 
 K = jax.random.key(0)
 NAN, INF = float("nan"), float("inf")

@@ -14,9 +14,9 @@ import pytest
 from bad_input import check_raises, params
 
 import jinit
-from jinit._src import laws as L
-from jinit._src import stats as S
-from jinit._src.base import ShapeError
+from jinit._core._checks import ShapeError
+from jinit.laws import _laws as L
+from jinit.stats import _stats as S
 from jinit.testing import (
     assert_follows_law,
     assert_same_law,
@@ -65,7 +65,7 @@ def d(i: int):
 
 
 ROWS = [
-    # --- shape: validated like jax (helper in jinit._src.base) -------------------------------
+    # --- shape: validated like jax (helper in jinit._core._checks) ---------------------------
     ("init_stats-shape-str", lambda: init_stats(NORMAL, "64"), TypeError, [IS, "shape", "'64'"]),
     (
         "init_stats-shape-float-entry",

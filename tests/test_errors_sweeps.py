@@ -25,7 +25,7 @@ from bad_input import CliRow, Row, check_cli_usage_error, check_raises, params
 from flax import nnx
 
 import jinit
-from jinit._src.propagate import SweepResult, predict
+from jinit.sweeps._propagate import SweepResult, predict
 from jinit.testing import assert_matches_theory, assert_stable_propagation
 
 jax.devices()  # start JAX now, with the test harness's CPU devices (the CLI must not add any)
@@ -699,7 +699,7 @@ def test_digits_names_the_install_command(monkeypatch):
 
 def test_set_devices_default_keeps_an_explicit_count(monkeypatch):
     """The CLI's default device count never overrides one set explicitly before JAX starts."""
-    from jinit._src import cli_sweep
+    from jinit.cli import _sweep as cli_sweep
 
     updates = []
 
@@ -711,16 +711,16 @@ def test_set_devices_default_keeps_an_explicit_count(monkeypatch):
 
     monkeypatch.setattr(jax, "config", Config())
     monkeypatch.setattr("os.cpu_count", lambda: 16)
-    cli_sweep._set_devices(None)
+    cli_sweep.set_devices(None)
     assert updates == []
     with contextlib.suppress(typer.BadParameter):  # more than this process's devices
-        cli_sweep._set_devices(3)  # an explicit --devices within the cores does raise it
+        cli_sweep.set_devices(3)  # an explicit --devices within the cores does raise it
     assert updates == [("jax_num_cpu_devices", 3)]
 
 
 def test_memory_estimates_refuse_only_beyond_the_available(monkeypatch):
     """The sweep refuses exactly when its lower-bound estimate exceeds the available memory."""
-    from jinit._src import propagate
+    from jinit.sweeps import _propagate as propagate
 
     net = jinit.mlp(64, 4)
     cpu = jax.devices("cpu")[:1]  # host memory, on any machine

@@ -18,8 +18,8 @@ from bad_input import check_raises, params
 import jinit
 from jinit import mup
 from jinit import recipes as R
-from jinit._src.base import AxisError, PRNGKeyError
-from jinit._src.mup import CoordCheckResult
+from jinit._core._checks import AxisError, PRNGKeyError
+from jinit.mup._mup import CoordCheckResult
 
 K = jax.random.key(0)
 KEYS = jax.random.split(K, 3)

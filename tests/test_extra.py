@@ -1,5 +1,5 @@
-"""Tests of jinit._src.extra: identity, dirac, sparse, hadamard, zerO, scaled uniform orthogonal,
-bias_prior, transformer_normal and gpt2_residual.
+"""Tests of jinit.initializers._extra: identity, dirac, sparse, hadamard, zerO, scaled uniform
+orthogonal, bias_prior, transformer_normal and gpt2_residual.
 
 Deterministic initialisers are checked against arrays written out by hand; random ones against
 their law with >= 1e6 draws (moments within 6 standard errors computed from the law's fourth
@@ -22,7 +22,9 @@ import torch
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jinit._src import catalogue, extra, laws
+from jinit import catalogue
+from jinit.initializers import _extra as extra
+from jinit.laws import _laws as laws
 
 SEED = 1234
 KEY = jax.random.key(SEED)

@@ -31,9 +31,9 @@ import pytest
 from bad_input import check_cli_usage_error, check_raises, params
 
 import jinit
-from jinit._src import output
-from jinit._src.output import OutputFolder, atomic_file
-from jinit._src.train import METRICS, TrainResult
+from jinit._core import _output as output
+from jinit._core._output import OutputFolder, atomic_file
+from jinit.sweeps._train import METRICS, TrainResult
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "SIGKILL"), reason="POSIX signals (SIGKILL, SIGTERM) needed"
@@ -375,8 +375,8 @@ def no_work(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the command started its work despite a bad --out")
 
-    monkeypatch.setattr("jinit._src.propagate.sweep", boom)
-    monkeypatch.setattr("jinit._src.train.train_sweep", boom)
+    monkeypatch.setattr("jinit.sweeps._propagate.sweep", boom)
+    monkeypatch.setattr("jinit.sweeps._train.train_sweep", boom)
 
 
 def _cli_rows(tmp: Path):

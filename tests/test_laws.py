@@ -5,7 +5,7 @@
   density integrated over the circle of radius r gives the modulus density). Laws are float64
   host computations, so the comparison is to ~1e-10 relative; CDFs are evaluated under
   ``jax.enable_x64`` so that jax computes them in float64 too.
-* Draws. Every entry of ``jinit._src.catalogue.entries()`` (so entries added later are covered
+* Draws. Every entry of ``jinit.catalogue.entries()`` (so entries added later are covered
   automatically) × dtype (float32 always; bfloat16 and complex64 when the entry's ``dtypes`` say
   so) is drawn >= 10⁶ times with one ``jax.jit(jax.vmap(init))`` over split keys and checked
   against ``jinit.law(init, shape, dtype)``. A law type without a check makes the test fail.
@@ -51,7 +51,8 @@ import pytest
 from scipy import integrate, special, stats
 
 import jinit
-from jinit._src import catalogue, laws
+from jinit import catalogue
+from jinit.laws import _laws as laws
 
 SEED = 20240611
 N_MIN = 1_000_000  # draws per (entry, dtype)

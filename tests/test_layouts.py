@@ -9,7 +9,7 @@ build the layer with a given ``kernel_init`` and what its kernel's fans are. Eac
   initialiser told the layout (``init.for_layout(...)``) gives the layer what ``reinit`` draws;
 * ``jinit.law(init, shape, layout=)`` has variance 2/fan_in (He) and the drawn kernel's sample
   variance agrees with it (``summary``'s z-test: |z| <= 6, a false failure rate below 1e-8 per
-  leaf for these sizes, module docstring of jinit._src.summary);
+  leaf for these sizes, module docstring of jinit.trees._summary);
 * ``jinit.summary`` flags nothing on the correct model and flags ``std-off`` when the kernel is
   scaled by 2 (z > 30 at these sizes).
 """
@@ -28,8 +28,8 @@ import pytest
 from flax import nnx
 
 import jinit
-from jinit._src.base import AxisError
-from jinit._src.layouts import Layout, retarget
+from jinit._core._checks import AxisError
+from jinit._core._layouts import Layout, retarget
 from tests.bad_input import check_raises, params
 
 KEY = jax.random.key(0)
@@ -284,7 +284,7 @@ def _build(framework, builder, kernel_init):
 
 
 def _leaf(tree, path):
-    from jinit._src.paths import named_leaves
+    from jinit._core._paths import named_leaves
 
     return np.asarray(dict((p, a) for p, a, _ in named_leaves(tree))[path])
 

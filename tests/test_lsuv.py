@@ -1,4 +1,4 @@
-"""Tests of jinit._src.lsuv: after LSUV each layer's output variance on the batch is on target.
+"""Tests of jinit.trees._lsuv: after LSUV each layer's output variance on the batch is on target.
 
 The variances are recomputed independently of the implementation: linen outputs with
 ``capture_intermediates`` (LSUV itself uses ``nn.intercept_methods``), nnx outputs by running
@@ -18,7 +18,7 @@ import pytest
 from flax import nnx
 from rich.console import Console
 
-from jinit._src.lsuv import LSUVLayer, LSUVReport, lsuv
+from jinit.trees._lsuv import LSUVLayer, LSUVReport, lsuv
 
 # The badly scaled start LSUV has to fix: N(0, 0.01^2) (jax's sampler: cheap to compile).
 BAD = jax.nn.initializers.normal(0.01)  # nnx models; linen params come from `_init`

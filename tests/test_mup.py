@@ -15,7 +15,7 @@ from flax import nnx
 
 import jinit
 from jinit import mup
-from jinit._src.tree import path_key, reinit
+from jinit.trees._reinit import path_key, reinit
 
 
 def _mlp(n: int, d_in: int = 8, n_out: int = 10, expand: int = 1) -> dict:
@@ -219,7 +219,7 @@ def test_scale_by_mup_on_nnx_state():
     tx = mup.scale_by_mup(mup.lr_multipliers(state, base))
     ones = jax.tree.map(jnp.ones_like, state)
     u, _ = tx.update(ones, tx.init(state))
-    got = {p: float(np.unique(np.asarray(v))[0]) for p, v, _ in jinit._src.paths.named_leaves(u)}
+    got = {p: float(np.unique(np.asarray(v))[0]) for p, v, _ in jinit._core._paths.named_leaves(u)}
     assert got == {"a/bias": 1.0, "a/kernel": 1.0, "b/bias": 1.0, "b/kernel": 0.25}
 
 
@@ -236,7 +236,7 @@ def _stats(params, base, **kw):
     draws = jax.jit(jax.vmap(lambda k: mup.init(params, base, k, **kw)))(keys)
     return {
         p: (float(jnp.std(v)), float(jnp.max(jnp.abs(v))))
-        for p, v, _ in jinit._src.paths.named_leaves(draws)
+        for p, v, _ in jinit._core._paths.named_leaves(draws)
     }
 
 

@@ -33,9 +33,9 @@ import pytest
 from rounding import assert_within, evaluate, excess
 
 import jinit
-from jinit._src import propagate
-from jinit._src.networks import cnn, mlp, transformer
-from jinit._src.propagate import (
+from jinit.sweeps import _propagate as propagate
+from jinit.sweeps._networks import cnn, mlp, transformer
+from jinit.sweeps._propagate import (
     SweepResult,
     assert_matches_theory,
     assert_stable_propagation,
@@ -512,8 +512,8 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
 import numpy as np
 import jinit
-from jinit._src.networks import mlp
-from jinit._src.propagate import sweep
+from jinit.sweeps._networks import mlp
+from jinit.sweeps._propagate import sweep
 
 r = sweep(mlp(16, 2), jinit.he_normal(), seeds=6, batch=4, chunk_size=4)
 d = r.per_seed[r.labels[0]]

@@ -1,6 +1,6 @@
 """Property tests (hypothesis) over shapes × dtypes × axes for every catalogue entry.
 
-For each entry of ``jinit._src.catalogue.entries()`` hypothesis draws a shape (the entry's rank
+For each entry of ``jinit.catalogue.entries()`` hypothesis draws a shape (the entry's rank
 ± 1, dimensions from a small set so compilations are shared), a dtype the entry declares and,
 when the builder takes them, axis arguments (``in_axis``, ``out_axis``, ``batch_axis``,
 ``column_axis``, ``axis``). Combinations the initialiser rejects (a ``ValueError`` from
@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 import jinit
-from jinit._src import catalogue, laws
+from jinit import catalogue
+from jinit.laws import _laws as laws
 
 # A small set, so shapes repeat and compilations are reused. Hypothesis tries the first element
 # first: 2, not 0, so that the first example is not an empty array; 0 (an empty array, which is

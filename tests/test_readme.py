@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jinit._src.catalogue import entries
+from jinit.catalogue import entries
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

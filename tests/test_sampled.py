@@ -1,4 +1,4 @@
-"""The exact discrete law of 16-bit samplers (jinit._src.sampled) and its use by jinit.testing."""
+"""The exact discrete law of 16-bit samplers (jinit.laws._sampled) and its use by jinit.testing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import scipy.stats
 
 import jinit
-from jinit._src.sampled import atom_moments, exact_atoms
+from jinit.laws._sampled import atom_moments, exact_atoms
 from jinit.testing import check_law
 
 ROOT = str(Path(__file__).resolve().parents[1])

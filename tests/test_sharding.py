@@ -1,7 +1,7 @@
 """``out_sharding`` is honoured by every catalogue initialiser, and never changes the values.
 
 conftest.py forces 4 CPU host devices, arranged here as a 2 x 2 mesh ``('x', 'y')``, once with
-Explicit axes and once with Auto axes. Every entry of ``jinit._src.catalogue.entries()`` (the
+Explicit axes and once with Auto axes. Every entry of ``jinit.catalogue.entries()`` (the
 core families and whatever other modules register, so new initialisers are covered without
 editing this file) is drawn with a spec that splits its first two even dimensions, and must
 
@@ -28,7 +28,7 @@ import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jinit
-from jinit._src import catalogue
+from jinit import catalogue
 
 # a 2 x 2 mesh needs four devices (JINIT_TEST_DEVICES=1..3 runs the rest of the suite)
 pytestmark = pytest.mark.skipif(

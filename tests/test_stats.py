@@ -1,4 +1,4 @@
-"""Tests of the seed-sweep engine (jinit/_src/stats.py): per-seed statistics against numpy and
+"""Tests of the seed-sweep engine (jinit/stats/_stats.py): per-seed statistics against numpy and
 scipy on the same draws, exact pooling, structured laws, chunk/device independence, tracing,
 key handling, and the host-side distributions."""
 
@@ -15,9 +15,10 @@ import pytest
 import scipy.stats
 
 import jinit
-from jinit._src import laws as L
-from jinit._src import stats as S
-from jinit.testing import _gram_tolerance, init_stats
+from jinit.laws import _laws as L
+from jinit.stats import _stats as S
+from jinit.testing import init_stats
+from jinit.testing._checks import _gram_tolerance
 
 SHAPE = (16, 8)
 SEEDS = 12  # not a multiple of the 4 test devices: the last chunk is padded

@@ -1,4 +1,4 @@
-"""Tests of jinit._src.summary: per-leaf statistics, expected laws from rules, and flags."""
+"""Tests of jinit.trees._summary: per-leaf statistics, expected laws from rules, and flags."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from flax import nnx
 from rich.console import Console
 
 import jinit
-from jinit._src.laws import Uniform
-from jinit._src.summary import Summary, SummaryRow, summary
+from jinit.laws._laws import Uniform
+from jinit.trees._summary import Summary, SummaryRow, summary
 
 
 class _MLP(nn.Module):
@@ -394,7 +394,7 @@ def test_printing_and_json():
 
 def test_device_and_host_paths_agree(monkeypatch):
     """Large leaves take a jitted pass, small ones numpy: both give the same rows."""
-    from jinit._src import summary as summary_mod
+    from jinit.trees import _summary as summary_mod
 
     k1, k2, k3 = jax.random.split(jax.random.key(5), 3)
     w = jax.random.normal(k1, (40, 24)).at[:, 3].set(0.5).at[:, 9].set(0.5).at[2, 2].set(jnp.inf)
@@ -454,7 +454,7 @@ def test_zero_leaves_flagged_only_where_something_says_random():
 
 
 def test_zero_leaf_twins_fold_block_indices_and_list_indices():
-    from jinit._src.summary import _twin_key
+    from jinit.trees._summary import _twin_key
 
     assert _twin_key("encoderblock_1/MlpBlock_0/Dense_1/kernel") == (
         "encoderblock_#/MlpBlock_#/Dense_1/kernel"

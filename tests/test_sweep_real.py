@@ -24,8 +24,8 @@ from rounding import C_FN, assert_within, evaluate, excess
 
 import jinit
 from jinit import plot
-from jinit._src.networks import transformer
-from jinit._src.propagate import (
+from jinit.sweeps._networks import transformer
+from jinit.sweeps._propagate import (
     assert_matches_theory,
     assert_stable_propagation,
     linen_model,
@@ -184,7 +184,7 @@ def _lm1b_reference(s: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """
     from flax import nnx
 
-    from jinit._src.propagate import nnx_layer_calls
+    from jinit._core._flax import nnx_layer_calls
 
     key = jax.random.fold_in(jax.random.key(5), s)
     kp, kx, kv = (jax.random.fold_in(key, i) for i in range(3))
@@ -419,7 +419,7 @@ def test_nnx_batchnorm_in_training_mode():
 def test_resnet_table_names_modules(resnet):
     from rich.console import Console
 
-    from jinit._src.cli_sweep import _table
+    from jinit.cli._sweep import _table
 
     console = Console(width=200, record=True)
     console.print(_table(resnet, "he"))

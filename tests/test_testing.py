@@ -17,16 +17,16 @@ from test_stats import KEY, SEEDS, SHAPE, SparseInit
 from typer.testing import CliRunner
 
 import jinit
-from jinit._src import laws as L
-from jinit._src.stats import normal_isf
 from jinit.cli import app
+from jinit.laws import _laws as L
+from jinit.stats._stats import normal_isf
 from jinit.testing import (
-    _binom_upper,
     assert_follows_law,
     assert_same_law,
     check_law,
     check_same_law,
 )
+from jinit.testing._checks import _binom_upper
 
 ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:  # benchmarks/ (the perturbed initialisers) lives at the repo root

@@ -21,9 +21,9 @@ import torch
 
 import jinit
 import jinit.torch as jt
-from jinit._src import laws
-from jinit._src.catalogue import entries
-from jinit._src.torch_init import NONLINEARITIES
+from jinit.catalogue import entries
+from jinit.laws import _laws as laws
+from jinit.torch._init import NONLINEARITIES
 
 SEED = 0
 P_MIN = 1e-4  # KS / chi-square p-value threshold

@@ -24,8 +24,8 @@ from flax import nnx
 from scipy import stats
 
 import jinit
-from jinit._src.torch_port import init_like_torch
-from jinit._src.tree import ReinitTable
+from jinit.torch._port import init_like_torch
+from jinit.trees._reinit import ReinitTable
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn

@@ -18,7 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 import jinit
-from jinit._src.train import (
+from jinit.cli import app
+from jinit.sweeps._train import (
     METRICS,
     Dataset,
     TrainResult,
@@ -28,7 +29,6 @@ from jinit._src.train import (
     digits,
     train_sweep,
 )
-from jinit.cli import app
 
 LOG10 = math.log(10.0)
 MODEL = jinit.mlp(32, 8)  # 8 hidden ReLU layers of width 32

@@ -22,7 +22,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from scipy import stats
 
 import jinit
-from jinit._src.tree import LeafInfo, ReinitTable, contextual, path_key, reinit
+from jinit.trees._reinit import LeafInfo, ReinitTable, contextual, path_key, reinit
 
 KEY = jax.random.key(0)
 

@@ -1,0 +1,1 @@
+"""Reports of results (private): the figures behind :mod:`jinit.plot`."""

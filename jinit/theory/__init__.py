@@ -1,0 +1,54 @@
+"""Mean-field signal-propagation theory (public module ``jinit.theory``).
+
+Gaussian expectations of activations with kink-aware quadrature, exact gains, the q-map, c-map,
+χ₁, depth scales, the ordered/chaotic phase, the edge of chaos, and whole-stack MLP predictions
+with finite-width fluctuations. See :mod:`jinit.theory._theory` for the math and references.
+"""
+
+from jinit.theory._theory import ACTIVATION_NAMES as ACTIVATION_NAMES
+from jinit.theory._theory import Activation as Activation
+from jinit.theory._theory import CriticalPoint as CriticalPoint
+from jinit.theory._theory import DepthScales as DepthScales
+from jinit.theory._theory import Prediction as Prediction
+from jinit.theory._theory import activation as activation
+from jinit.theory._theory import c_map as c_map
+from jinit.theory._theory import c_star as c_star
+from jinit.theory._theory import chi1 as chi1
+from jinit.theory._theory import critical_point as critical_point
+from jinit.theory._theory import depth_scales as depth_scales
+from jinit.theory._theory import gain as gain
+from jinit.theory._theory import gaussian_cross_moment as gaussian_cross_moment
+from jinit.theory._theory import (
+    gaussian_derivative_second_moment as gaussian_derivative_second_moment,
+)
+from jinit.theory._theory import gaussian_expectation as gaussian_expectation
+from jinit.theory._theory import gaussian_mean as gaussian_mean
+from jinit.theory._theory import gaussian_second_moment as gaussian_second_moment
+from jinit.theory._theory import phase as phase
+from jinit.theory._theory import predict_mlp as predict_mlp
+from jinit.theory._theory import q_map as q_map
+from jinit.theory._theory import q_star as q_star
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "Activation",
+    "CriticalPoint",
+    "DepthScales",
+    "Prediction",
+    "activation",
+    "c_map",
+    "c_star",
+    "chi1",
+    "critical_point",
+    "depth_scales",
+    "gain",
+    "gaussian_cross_moment",
+    "gaussian_derivative_second_moment",
+    "gaussian_expectation",
+    "gaussian_mean",
+    "gaussian_second_moment",
+    "phase",
+    "predict_mlp",
+    "q_map",
+    "q_star",
+]

@@ -1,0 +1,890 @@
+r"""Per-parameter summaries of a parameter tree, with the red flags of a broken initialisation.
+
+The JAX answer to PyTorch's habit of printing every ``named_parameters()`` to check an
+initialisation: :func:`summary` lists every array leaf with its shape, dtype, mean and standard
+deviation, the standard deviation it should have when the initialiser is known, and flags:
+
+* ``zeros`` — a weight matrix (rank >= 2, not named ``bias``/``b``) that is all zeros where
+  something says it should be random (see *Zero leaves*);
+* ``identical-units`` — two or more output units with exactly the same weights (the symmetry
+  bug of a zero/constant init or a copied neuron: such units get the same gradient and stay
+  identical forever);
+* ``non-finite`` — inf or NaN entries;
+* ``std-off`` / ``mean-off`` — the sample std (mean) is too far from the law's;
+* ``outlier`` — without any expected law (no rule), a weight whose scale is more than
+  ``outlier_ratio`` (30) times off the median of its peers: the other leaves of rank >= 2 with
+  the same last path component (``kernel``, ``weight``, ``embedding``...), compared as
+  :math:`s\sqrt{n}` with :math:`n` the one of 1, fan_in, fan_out, fan_avg (from each leaf's
+  layout) that makes the peers most alike (a He, LeCun, Glorot or fixed-std init gives equal
+  values). Needs >= 3 non-constant peers. Deliberate scalings stay well inside the ratio: GPT-2's
+  residual :math:`1/\sqrt{2N}` is 10x at N = 50 blocks, a ×100 typo is flagged.
+
+**Zero leaves.** Models zero-initialise some weights on purpose (ViT's ``head`` kernel and
+``cls`` token, a zero-init residual branch, a Fixup classifier, ReZero gates), so an all-zero
+weight is flagged ``zeros`` (and ``identical-units``) only when
+
+1. its expected law (``rules``/``expected``) is random: the rule says it should not be zero;
+   a deterministic law (``jinit.zeros``) silences both flags; or
+2. without an expected law, the same layer of another block is random: a leaf with the same
+   path once the block indices are folded (digits in every component but the layer's own name
+   and the parameter: ``encoderblock_1/MlpBlock_0/Dense_1/kernel`` is a twin of
+   ``encoderblock_0/MlpBlock_0/Dense_1/kernel``; equinox's ``layers/2/weight`` of
+   ``layers/0/weight``) has entries that are not all equal, so this copy lost its init.
+
+Otherwise the zero leaf is taken as initialised so on purpose: no flag, and its ``note`` says
+"all zeros, as initialised". A single layer zeroed by mistake with no twin (the only ``head``)
+cannot be told from a deliberate zero init without a rule: pass ``rules=`` to check it.
+
+**Layouts.** Laws are evaluated with each leaf's :class:`jinit.Layout` (read from an nnx or
+equinox module, or given as ``layouts=``), so a DenseGeneral/attention kernel ``(d, heads,
+head_dim)`` is judged with fan_in = d, as its layer draws it, and ``identical-units`` compares
+the units along its output axes.
+
+**The std test.** For :math:`n` i.i.d. entries with variance :math:`\sigma^2` and fourth central
+moment :math:`\mu_4`, the unbiased sample variance has (Cramér 1946, §27.4)
+
+.. math::
+    \operatorname{Var}(s^2) = \frac{\mu_4}{n} - \frac{\sigma^4 (n-3)}{n(n-1)}
+    \approx \frac{\mu_4 - \sigma^4}{n},
+
+so :math:`z = (s^2 - \sigma^2)/\sqrt{\operatorname{Var}(s^2)}` is about standard normal (the
+law gives :math:`\mu_4` exactly: :math:`3\sigma^4` for a normal, :math:`9\sigma^4/5` for a
+uniform...). A leaf is flagged when :math:`|z| > 6` *and* the std is more than 1 % off: at
+:math:`|z| > 6` a correct initialisation is flagged with probability about
+:math:`2\cdot 10^{-9}` per leaf under the normal approximation; the right skew of
+:math:`s^2` makes it larger for small leaves (exact :math:`\chi^2` values for normal entries:
+:math:`5\cdot 10^{-4}` at 4 entries, :math:`7\cdot 10^{-5}` at 10, :math:`5\cdot 10^{-7}` at
+100, :math:`10^{-8}` at 1000), still rare for a whole model, while a 10 % error in the std of a
+64×64 normal kernel gives :math:`z \approx 9.5` and a 2× error :math:`z \approx 140`; the 1 %
+floor keeps huge leaves from being flagged for differences far below anything that matters in
+training. Orthogonal matrices are not i.i.d., but their sample variance is *less* variable than
+i.i.d. entries', so the test stays conservative. The mean is tested the same way with
+:math:`\operatorname{Var}(\bar x) \approx \max(s, \sigma)^2/n` (the larger of the sample and
+expected std, so a mis-scaled leaf is flagged ``std-off`` only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jinit._core import _layouts as layouts_mod
+from jinit._core._checks import check_real
+from jinit._core._layouts import Layout
+from jinit._core._paths import named_leaves
+from jinit.laws import _laws as laws_mod
+from jinit.trees._reinit import check_layouts, glob_matcher, resolve_layouts, warn_ambiguous
+
+__all__ = ["Summary", "SummaryRow", "summary"]
+
+_API = "jinit.summary"
+FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off", "outlier")
+OUTLIER_RATIO = 30.0
+_BIAS_NAMES = frozenset({"bias", "b"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Result types
+# ---------------------------------------------------------------------------------------------
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryRow:
+    """One leaf of a :class:`Summary`.
+
+    Attributes:
+      path: '/'-joined path (see :mod:`jinit._core._paths`).
+      shape: the leaf's shape.
+      dtype: its dtype name.
+      size: number of entries.
+      mean: mean of the finite entries (modulus of the mean for complex leaves); NaN when no
+        entry is finite (never a made-up 0).
+      std: standard deviation of the finite entries (``ddof=1``; for complex,
+        :math:`\\sqrt{E|x-\\bar x|^2}`); NaN when fewer than 2 entries are finite (undefined).
+      max_abs: largest absolute finite entry; NaN when no entry is finite.
+      n_nonfinite: number of inf/NaN entries (the leaf is then flagged ``non-finite`` and the
+        ``note`` says how many are NaN and how many infinite).
+      duplicate_units: number of units (slices along the unit axis) that exactly repeat another
+        unit (``n_units - n_distinct``); ``None`` when not checked (rank < 2 or units too short).
+      expected_mean: the law's mean, if known.
+      expected_std: the law's std, if known.
+      law: a one-line description of the expected law, if known.
+      source: where the expectation came from: ``"rule <pattern>"`` or ``"expected"``.
+      z_std: :math:`(s^2-\\sigma^2)/\\mathrm{sd}(s^2)` (``None`` if no law or deterministic).
+      z_mean: :math:`(\\bar x - \\mu)/(\\max(s, \\sigma)/\\sqrt n)`.
+      flags: the flags that fired (a subset of ``zeros``, ``identical-units``, ``non-finite``,
+        ``std-off``, ``mean-off``, ``outlier``).
+      note: why an expectation is missing, or other remarks.
+      layout: the leaf's :class:`jinit.Layout` when its layer is known, else None.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    size: int
+    mean: float
+    std: float
+    max_abs: float
+    n_nonfinite: int
+    duplicate_units: int | None
+    expected_mean: float | None = None
+    expected_std: float | None = None
+    law: str | None = None
+    source: str | None = None
+    z_std: float | None = None
+    z_mean: float | None = None
+    flags: tuple[str, ...] = ()
+    note: str = ""
+    layout: Layout | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (non-finite floats become ``None``; tuples become lists; the layout
+        becomes its one-line description)."""
+        d = dataclasses.asdict(dataclasses.replace(self, layout=None))
+        d["layout"] = None if self.layout is None else self.layout.describe()
+        d["shape"] = list(self.shape)
+        d["flags"] = list(self.flags)
+        return {k: _jsonable(v) for k, v in d.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """The result of :func:`summary`: one :class:`SummaryRow` per leaf, in tree order.
+
+    ``print(s)`` or ``s.print()`` shows a table (``rich`` renders it via ``__rich__``);
+    ``s.flagged`` lists the rows with flags; ``s.to_dict()`` is JSON-able.
+    """
+
+    rows: tuple[SummaryRow, ...]
+    z_threshold: float
+    rel_floor: float
+    unit_axis: int
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, i: int | str) -> SummaryRow:
+        if isinstance(i, str):
+            for row in self.rows:
+                if row.path == i:
+                    return row
+            close = difflib.get_close_matches(i, self.paths, n=3)
+            raise KeyError(f"no leaf {i!r} in the summary" + (f"; did you mean {close}?"))
+        return self.rows[i]
+
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in self.rows]
+
+    @property
+    def flagged(self) -> list[SummaryRow]:
+        """The rows with at least one flag."""
+        return [r for r in self.rows if r.flags]
+
+    @property
+    def ok(self) -> bool:
+        """True when no leaf is flagged."""
+        return not self.flagged
+
+    @property
+    def n_params(self) -> int:
+        return sum(r.size for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: settings and one dict per leaf."""
+        return {
+            "z_threshold": self.z_threshold,
+            "rel_floor": self.rel_floor,
+            "unit_axis": self.unit_axis,
+            "n_params": self.n_params,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+    def _table(self):
+        from rich import box
+        from rich.table import Table
+
+        n_flag = len(self.flagged)
+        dtypes = sorted({r.dtype for r in self.rows})
+        one_dtype = len(dtypes) == 1
+        t = Table(
+            title=f"{len(self.rows)} arrays, {self.n_params:,} parameters"
+            + (f", all {dtypes[0]}" if one_dtype else ""),
+            caption=(
+                "no flags"
+                if not n_flag
+                else f"{n_flag} flagged (std/mean-off: |z| > {self.z_threshold:g} and "
+                f"> {100 * self.rel_floor:g} % off)"
+            ),
+            box=box.SIMPLE_HEAVY,
+            collapse_padding=True,
+            pad_edge=False,
+        )
+        columns = ["path", "shape", "dtype", "mean", "std", "exp. std", "z", "flags"]
+        if one_dtype:
+            columns.remove("dtype")
+        for name in columns:
+            # Narrow terminals: paths and flags fold onto more lines (never elided); numbers
+            # and shapes never wrap.
+            wrap = name in ("path", "flags")
+            t.add_column(
+                name,
+                justify="left" if name in ("path", "shape", "dtype", "flags") else "right",
+                no_wrap=not wrap,
+                overflow="fold" if wrap else "ellipsis",
+                min_width={"path": 12, "flags": 15}.get(name),
+            )
+        for r in self.rows:
+            flags = ", ".join(r.flags)
+            cells = {
+                "path": r.path,
+                "shape": "×".join(map(str, r.shape)) or "scalar",
+                "dtype": r.dtype,
+                "mean": _num(r.mean),
+                "std": _num(r.std),
+                "exp. std": "" if r.expected_std is None else f"{r.expected_std:.3g}",
+                "z": "" if r.z_std is None else f"{r.z_std:+.1f}",
+                "flags": f"[bold red]{flags}[/]" if flags else "",
+            }
+            t.add_row(*(cells[c] for c in columns))
+        return t
+
+    def __rich__(self):
+        return self._table()
+
+    def print(self, console: Any = None) -> None:
+        """Prints the table with ``rich`` (to ``console`` if given)."""
+        from rich.console import Console
+
+        (console or Console()).print(self._table())
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        console = Console(width=140, color_system=None, force_terminal=False)
+        with console.capture() as cap:
+            console.print(self._table())
+        return "\n".join(line.rstrip() for line in cap.get().strip("\n").splitlines())
+
+
+def _num(x: float) -> str:
+    """A statistic for the table: 3 significant digits, '-' when undefined (NaN)."""
+    return "-" if math.isnan(x) else f"{x:.3g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (one jit for the whole tree)
+# ---------------------------------------------------------------------------------------------
+
+
+def _min_unit_len(dtype: np.dtype) -> int:
+    """Shortest unit checked for duplicates: >= 64 bits of entries, so exact collisions of
+    random units (probability about 2^-(bits of entropy)) are negligible even for bfloat16."""
+    return max(2, 64 // (8 * dtype.itemsize))
+
+
+def _stat_dtype(dtype: np.dtype, xp: Any):
+    complex_ = jnp.issubdtype(dtype, jnp.complexfloating)
+    if xp is np:  # host: always double precision
+        return np.complex128 if complex_ else np.float64
+    if complex_:
+        return jnp.promote_types(dtype, jnp.complex64)
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.promote_types(dtype, jnp.float32)
+    return jnp.float32
+
+
+def _leaf_stats(x: Any, unit_axis: int | tuple[int, ...] | None, xp: Any = jnp) -> dict[str, Any]:
+    """Moments, non-finite count, all-zero and duplicate-unit count of one leaf.
+
+    Written once for ``xp = jnp`` (traced under jit) and ``xp = np`` (host, small leaves).
+    """
+    xs = x.astype(_stat_dtype(x.dtype, xp))
+    finite = xp.isfinite(xs)
+    n = xp.sum(finite)
+    xz = xp.where(finite, xs, 0)
+    mean = xp.sum(xz) / xp.maximum(n, 1)
+    dev = xp.where(finite, xs - mean, 0)
+    var = xp.sum(xp.abs(dev) ** 2) / xp.maximum(n - 1, 1)
+    out = {
+        "mean": xp.abs(mean) if xp.iscomplexobj(mean) else mean,
+        "std": xp.sqrt(var),
+        "max_abs": xp.max(xp.abs(xz)) if x.size else 0.0,
+        "n_nonfinite": x.size - n,
+        "n_nan": xp.sum(xp.isnan(xs)),
+        "all_zero": xp.all(xs == 0),
+    }
+    if unit_axis is not None:
+        axes = (unit_axis,) if isinstance(unit_axis, int) else tuple(unit_axis)
+        m = xp.moveaxis(xs, axes, tuple(range(-len(axes), 0)))
+        n_units = math.prod(m.shape[-len(axes) :])
+        m = m.reshape(-1, n_units)  # (entries per unit, units); the upcast is exact
+        # Sort units by a random projection: identical units get equal projections and end up
+        # adjacent; then compare adjacent units exactly (one pass, no n_units^2 comparisons).
+        r = np.random.default_rng(0).standard_normal((m.shape[0], 1)).astype(np.float32)
+        mr = m.real + 0.5 * m.imag if xp.iscomplexobj(m) else m
+        proj = xp.sum(mr * r, axis=0)
+        ms = m[:, xp.argsort(proj)]
+        out["duplicate_units"] = xp.sum(xp.all(ms[:, 1:] == ms[:, :-1], axis=0))
+    return out
+
+
+# Small leaves are summarised on the host with numpy: compiling an XLA program per leaf shape
+# costs ~0.1-0.5 s of CPU, far more than the statistics of a leaf of a few thousand entries.
+# Larger leaves get one jitted pass each on their device, compiled once per (shape, dtype, axis).
+_HOST_MAX_SIZE = 1 << 18
+_leaf_stats_jit = jax.jit(_leaf_stats, static_argnums=1)
+
+
+def _stats(x: jax.Array | np.ndarray, unit_axis: int | tuple[int, ...] | None) -> dict[str, Any]:
+    if x.size <= _HOST_MAX_SIZE or isinstance(x, np.ndarray):
+        return _leaf_stats(np.asarray(jax.device_get(x)), unit_axis, np)
+    return jax.device_get(_leaf_stats_jit(x, unit_axis))
+
+
+# ---------------------------------------------------------------------------------------------
+# Expected laws
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Expect:
+    mean: float
+    var: float
+    m4: float | None  # fourth central moment; None: deterministic (compare with rel_floor only)
+    text: str
+    note: str = ""
+
+
+def _moments(lw: Any, shape: tuple[int, ...]) -> _Expect:
+    text = lw.summary() if hasattr(lw, "summary") else repr(lw)
+    mean = float(abs(lw.mean))
+    var = float(lw.variance)
+    if isinstance(lw, laws_mod.DeterministicLaw):
+        return _Expect(mean, var, None, text)
+    if isinstance(lw, laws_mod.ElementwiseLaw | laws_mod.OrthogonalLaw):
+        return _Expect(mean, var, float(lw.fourth_moment), text)
+    if isinstance(lw, laws_mod.DeltaOrthogonalLaw):
+        frac = math.prod(shape[-2:]) / math.prod(shape)  # share of entries at the centre
+        return _Expect(0.0, var, lw.inner.fourth_moment * frac, text)
+    if isinstance(lw, laws_mod.SparseLaw) and lw.nonzero.mean == 0:
+        return _Expect(0.0, var, (1 - lw.fraction_zero) * lw.nonzero.fourth_moment, text)
+    return _Expect(mean, var, 3 * var * var, text, "fourth moment assumed normal")
+
+
+def _expect_from(
+    value: Any, shape: tuple[int, ...], dtype: np.dtype, layout: Layout | None = None
+) -> _Expect | str:
+    """The expectation ``value`` (initialiser, law or std) gives for a leaf, or why none.
+
+    With a ``layout``, an initialiser's law is the one its layer draws: the initialiser told the
+    layout (:func:`jinit._core._layouts.retarget`) at the layer's call shape."""
+    if isinstance(value, laws_mod.Law):
+        return _moments(value, shape)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        std = float(value)
+        if not (math.isfinite(std) and std >= 0):
+            return f"expected std {value!r} is not a finite number >= 0"
+        return _Expect(0.0, std * std, 3 * std**4, f"std {std:g} (normal assumed)")
+    if hasattr(value, "law") and callable(value.law):
+        call_shape = shape
+        if layout is not None:
+            value, call_shape = layouts_mod.retarget(value, layout), layout.call_shape()
+        try:
+            lw = value.law(call_shape, dtype)
+        except (ValueError, TypeError) as e:
+            return f"{value!r} has no law for shape {shape}: {e}"
+        return _moments(lw, call_shape)
+    return f"{value!r} carries no law (use a jinit initialiser, a jinit law or a std)"
+
+
+def _match(pattern: Any, path: str) -> bool:
+    """The same matching as :func:`jinit.reinit`: a regex fully, or a glob where ``*`` spans '/'
+    and a leading ``*/`` may also match at the top level."""
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(path) is not None
+    return _cached_glob(pattern)(path)
+
+
+_cached_glob = functools.lru_cache(maxsize=1024)(glob_matcher)
+
+
+def _check_rules(rules: Any) -> list[tuple[Any, Any]]:
+    if rules is None:
+        return []
+    items = list(rules.items()) if isinstance(rules, Mapping) else rules
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        raise TypeError(
+            f"`{_API}` needs `rules` to be a list of (pattern, initialiser) pairs; got "
+            f"{type(rules).__name__}. Example: `rules=[('*/kernel', jinit.he_normal())]`."
+        )
+    out = []
+    for i, rule in enumerate(items):
+        if (
+            not isinstance(rule, tuple | list)
+            or len(rule) != 2
+            or not isinstance(rule[0], str | re.Pattern)
+        ):
+            raise TypeError(
+                f"`{_API}` needs each rule to be a (pattern, initialiser) pair with a glob string "
+                f"or compiled regex pattern; rule {i} is {rule!r}. Example: "
+                f"`('*/kernel', jinit.he_normal())`."
+            )
+        out.append((rule[0], _check_expectation(f"rules[{i}] ({rule[0]!r})", rule[1])))
+    return out
+
+
+def _check_expectation(where: str, value: Any) -> Any:
+    """An expectation must be None, a jinit law, a std (finite, >= 0) or an initialiser."""
+    if value is None or isinstance(value, laws_mod.Law) or callable(value):
+        return value
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    ):
+        if not (math.isfinite(float(value)) and float(value) >= 0):
+            raise ValueError(
+                f"`{_API}` needs the expected std of {where} to be a finite number >= 0; got "
+                f"{value!r}. Pass the standard deviation the leaf should have, e.g. 0.02."
+            )
+        return float(value)
+    raise TypeError(
+        f"`{_API}` needs {where} to be a jinit initialiser, a jinit law or a std (float); got "
+        f"{value!r} of type {type(value).__name__}. Pass e.g. `jinit.he_normal()` or 0.02."
+    )
+
+
+def _pattern_text(p: Any) -> str:
+    return f"re:{p.pattern}" if isinstance(p, re.Pattern) else p
+
+
+# ---------------------------------------------------------------------------------------------
+# summary()
+# ---------------------------------------------------------------------------------------------
+
+
+def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int, dict[str, Layout]]:
+    """Named array leaves, the default unit axis (-1: Flax/haiku (in, out); 0: equinox) and the
+    layouts the tree itself says (nnx and equinox modules)."""
+    default_axis = -1
+    known = layouts_mod.tree_layouts(tree)
+    try:
+        from flax import nnx
+
+        if isinstance(tree, nnx.Module):
+            tree = nnx.state(tree, nnx.Param)
+    except ImportError:  # pragma: no cover - flax is a dependency
+        pass
+    # equinox is not a dependency: an equinox module can only exist once equinox is imported,
+    # so look it up among the loaded modules instead of importing it.
+    eqx = sys.modules.get("equinox")
+    if eqx is not None and isinstance(tree, eqx.Module):
+        default_axis = 0  # equinox stores weights as (out, in, ...)
+    out = []
+    for path, value, _ in named_leaves(tree):
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+            continue
+        # numpy leaves stay numpy (a float64 leaf is summarised as float64, even with x64 off)
+        out.append((path, value if isinstance(value, np.ndarray) else jnp.asarray(value)))
+    return out, default_axis, known
+
+
+def summary(
+    params: Any,
+    *,
+    rules: Any = None,
+    expected: Mapping[str, Any] | None = None,
+    unit_axis: int | None = None,
+    z_threshold: float = 6.0,
+    rel_floor: float = 0.01,
+    layouts: Mapping[str, Layout | str | None] | None = None,
+    outlier_ratio: float | None = OUTLIER_RATIO,
+) -> Summary:
+    r"""Summarises every array of a parameter tree and flags a broken initialisation.
+
+    Works on linen ``params`` dicts (or whole ``variables``), ``nnx.State``, nnx modules (their
+    ``nnx.Param`` state; pass ``nnx.state(model)`` for everything), haiku dicts and equinox
+    modules; any pytree of arrays. Leaves of more than 2**18 entries are summarised by one
+    jitted pass each on their device (compiled once per shape and dtype, in float32 or wider),
+    smaller ones on the host in float64 (faster than compiling a program per shape).
+
+    The expected law of a leaf comes from ``expected[path]`` if present, else from the first
+    rule of ``rules`` whose pattern matches the path. A value may be a jinit initialiser (its
+    law for the leaf's shape and dtype, :func:`jinit.law`), a jinit law, or a float std
+    (normal law assumed for the test). See the module docstring for the z-test and why the
+    default threshold is :math:`|z| > 6` plus a 1 % floor.
+
+    Laws are those of the leaf's layer (:class:`jinit.Layout`, read from nnx/equinox modules or
+    given as ``layouts=``; jax's default for unknown layers, with a ``UserWarning`` for rank >= 3
+    leaves outside convolutions). ``identical-units`` compares the units along the layout's
+    output axes, or along ``unit_axis`` when given or when the layer is unknown (the output
+    axis: -1 for Flax and haiku ``(in, out)`` kernels, 0 for equinox/PyTorch ``(out, in)``;
+    ``None`` chooses 0 for equinox modules, -1 otherwise) exactly, for leaves of rank >= 2
+    whose units have at least 64 bits of entries (2 for float32, 4 for bfloat16). ``zeros``
+    fires for all-zero leaves of rank >= 2 (zero biases are normal, also the rank-2 ``bias``
+    of an attention projection) whose expected law is random or, without a law, whose twin in
+    another block is random; a zero leaf with neither (ViT's zero ``head``) is a deliberate
+    zero init: no flag, a note (module docstring, *Zero leaves*). Both flags are silenced
+    when the expected law is deterministic (e.g. a rule says ``jinit.zeros``).
+
+    Args:
+      params: the tree.
+      rules: ordered ``(pattern, initialiser)`` pairs (or a dict); patterns are
+        :func:`jinit.reinit` globs on the '/'-joined path (``*`` also matches ``/``), or
+        compiled ``re`` patterns (full match). First match wins.
+      expected: ``{path: initialiser | law | std}`` for exact paths; overrides ``rules``.
+      unit_axis: the axis of output units (see above).
+      z_threshold: :math:`|z|` above which a std or mean is flagged (> 0).
+      rel_floor: minimum relative deviation of the std (and of the mean, in units of the
+        std) to flag (>= 0).
+      layouts: ``{path or glob: Layout | einsum str | None}`` for leaves whose layer the tree
+        does not say (a linen params dict: ``jinit.layouts(model, x)``); see
+        :func:`jinit.reinit`. nnx and equinox modules give their own.
+      outlier_ratio: the factor (> 1) beyond which a leaf without an expected law is flagged
+        ``outlier`` against its peers (module docstring); ``None`` turns the check off.
+
+    Returns:
+      A :class:`Summary` (rows, ``.flagged``, ``.ok``, ``.print()``, ``.to_dict()``).
+
+    A leaf with inf/NaN entries is flagged ``non-finite``; its ``n_nonfinite`` counts them, its
+    ``note`` says how many are NaN, and its mean and std are those of the finite entries (NaN,
+    shown as ``-``, when there are none: never a made-up 0).
+
+    Raises:
+      TypeError: malformed ``rules``/``expected`` (a value that is not an initialiser, law or
+        std), a non-int ``unit_axis``.
+      ValueError: ``expected`` names a path that is not in the tree, a negative or non-finite
+        expected std, ``unit_axis`` out of range for a leaf of rank >= 2 (named), bad
+        thresholds, a tree without array leaves.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jinit, flax.linen as nn
+      >>> from jinit.trees._summary import summary
+      >>> params = nn.Dense(64, kernel_init=jinit.he_normal()).init(
+      ...     jax.random.key(0), jnp.ones((1, 128)))["params"]
+      >>> s = summary(params, rules=[("*kernel", jinit.he_normal())])
+      >>> s.ok, round(s["kernel"].expected_std, 4)
+      (True, 0.125)
+      >>> params["kernel"] = jnp.zeros((128, 64))
+      >>> summary(params, rules=[("*kernel", jinit.he_normal())])["kernel"].flags
+      ('zeros', 'identical-units', 'std-off')
+
+    References:
+      Cramér, "Mathematical Methods of Statistics", 1946, §27.4 (variance of the sample
+      variance).
+    """
+    z_threshold = check_real(_API, "z_threshold", z_threshold, positive=True)
+    rel_floor = check_real(_API, "rel_floor", rel_floor, nonneg=True)
+    if outlier_ratio is not None:
+        outlier_ratio = check_real(_API, "outlier_ratio", outlier_ratio, positive=True)
+        if outlier_ratio <= 1:
+            raise ValueError(
+                f"`{_API}` needs `outlier_ratio` > 1 (a factor off the peers' median); got "
+                f"{outlier_ratio!r}. Pass e.g. 30, or None to turn the check off."
+            )
+    given_layouts = check_layouts(_API, layouts)
+    rule_list = _check_rules(rules)
+    if expected is not None and not isinstance(expected, Mapping):
+        raise TypeError(
+            f"`{_API}` needs `expected` to be a dict {{path: initialiser | law | std}}; got "
+            f"{type(expected).__name__}."
+        )
+    expected = dict(expected or {})
+    for k, v in expected.items():
+        if not isinstance(k, str):
+            raise TypeError(
+                f"`{_API}` needs the keys of `expected` to be '/'-joined paths (str); got {k!r}."
+            )
+        expected[k] = _check_expectation(f"expected[{k!r}]", v)
+    if unit_axis is not None and (
+        isinstance(unit_axis, bool | np.bool_) or not isinstance(unit_axis, int | np.integer)
+    ):
+        raise TypeError(
+            f"`{_API}` needs `unit_axis` to be an int or None; got {unit_axis!r} of type "
+            f"{type(unit_axis).__name__}. Pass -1 for Flax (in, out) kernels or 0 for equinox/"
+            f"PyTorch (out, in) weights."
+        )
+    leaves, default_axis, known = _leaves_of(params)
+    if not leaves:
+        raise ValueError(
+            f"`{_API}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
+            f"parameter tree such as `variables['params']`, an `nnx.State`, an nnx module or an "
+            f"equinox module."
+        )
+    leaf_layouts = resolve_layouts(_API, None, leaves, {**known, **given_layouts})
+    explicit_axis = unit_axis is not None
+    if unit_axis is None:
+        unit_axis = default_axis
+    unit_axis = int(unit_axis)
+    for path, x in leaves:
+        if x.ndim >= 2 and not -x.ndim <= unit_axis < x.ndim:
+            raise ValueError(
+                f"`{_API}` got `unit_axis={unit_axis}`, which is out of range for {path!r} of "
+                f"shape {tuple(x.shape)} (rank {x.ndim}; valid axes {-x.ndim}..{x.ndim - 1}). "
+                f"The unit axis is checked on every leaf of rank >= 2: pass -1 for Flax (in, out) "
+                f"kernels or 0 for equinox/PyTorch (out, in) weights."
+            )
+    paths = [p for p, _ in leaves]
+    unknown = [k for k in expected if k not in paths]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, paths, n=1) for k in unknown}
+        hint = "; ".join(
+            f"{k!r} (did you mean {v[0]!r}?)" if v else repr(k) for k, v in hints.items()
+        )
+        raise ValueError(
+            f"`{_API}`: `expected` names path(s) not in the tree: {hint}. Paths are '/'-joined, "
+            f"e.g. {paths[:3]}."
+        )
+
+    axes: list[int | tuple[int, ...] | None] = []
+    for path, x in leaves:
+        ax = None
+        if x.ndim >= 2:
+            lay = leaf_layouts.get(path)
+            unit = lay.out_axes if lay is not None and not explicit_axis else (unit_axis,)
+            n_units = math.prod(x.shape[a] for a in unit)
+            if n_units >= 2 and x.size // n_units >= _min_unit_len(np.dtype(x.dtype)):
+                ax = unit if len(unit) > 1 else unit[0]
+        axes.append(ax)
+    arrays = [x for _, x in leaves]
+    stats = [_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
+
+    doubtful = []
+    for path, x in leaves:
+        if leaf_layouts.get(path) is None and x.ndim >= 3:
+            init = expected.get(path)
+            if path not in expected:
+                init = next((i for pat, i in rule_list if _match(pat, path)), None)
+            doubtful.append((path, tuple(x.shape), init))
+    warn_ambiguous(_API, doubtful, stacklevel=3)
+    guessed = {
+        p
+        for p, shape, init in doubtful
+        if layouts_mod.follows_default(init) and layouts_mod.is_ambiguous(p, shape)
+    }
+
+    random_twins = _random_twins([p for p, _ in leaves], stats)
+    rows = []
+    for (path, x), st in zip(leaves, stats, strict=True):
+        shape, dtype = tuple(x.shape), np.dtype(x.dtype)
+        n_bad, n_nan = int(st["n_nonfinite"]), int(st["n_nan"])
+        n = int(x.size) - n_bad
+        mean = float(st["mean"]) if n >= 1 else math.nan
+        std = float(st["std"]) if n >= 2 else math.nan
+        max_abs = float(st["max_abs"]) if n >= 1 else math.nan
+        dup = int(st["duplicate_units"]) if "duplicate_units" in st else None
+        exp, source, note = None, None, ""
+        lay = leaf_layouts.get(path)
+        if path in expected:
+            exp, source = _expect_from(expected[path], shape, dtype, lay), "expected"
+        else:
+            for pattern, init in rule_list:
+                if _match(pattern, path):
+                    exp = _expect_from(init, shape, dtype, lay)
+                    source = f"rule {_pattern_text(pattern)}"
+                    break
+        if isinstance(exp, str):
+            exp, note = None, exp
+        elif exp is not None and exp.note:
+            note = exp.note
+        if path in guessed:
+            guess = "layer unknown: fans by jax's default (in -2, out -1); pass `layouts=`"
+            note = f"{note}; {guess}" if note else guess
+        if n_bad:
+            what = f"{n_nan} NaN, {n_bad - n_nan} infinite"
+            bad_note = (
+                f"all {x.size} entries are non-finite ({what}): no statistics"
+                if n == 0
+                else f"{n_bad} of {x.size} entries are non-finite ({what}); mean and std are "
+                f"those of the {n} finite entries"
+            )
+            note = f"{bad_note}; {note}" if note else bad_note
+        flags = []
+        deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
+        # A bias of rank >= 2 (DenseGeneral/attention (heads, head_dim)) is zero by convention:
+        # only a law saying otherwise makes its zeros or repeated units suspicious.
+        bias = path.rpartition("/")[2] in _BIAS_NAMES and not (exp and exp.var > 0)
+        matrix = x.ndim >= 2 and not bias
+        all_zero = bool(st["all_zero"]) and x.size > 0
+        # A zero leaf is an error only where something says it should be random: its law, or
+        # the same layer of another block (module docstring, "Zero leaves").
+        deliberate_zero = all_zero and exp is None and path not in random_twins
+        if all_zero and (matrix or (exp and exp.var > 0)) and not deterministic:
+            if deliberate_zero:
+                zero = (
+                    "all zeros, as initialised (no rule expects a random law and the same layer "
+                    "of no other block is random: a deliberate zero init such as a zero head); "
+                    "pass rules= to check it"
+                )
+                note = f"{note}; {zero}" if note else zero
+            else:
+                flags.append("zeros")
+                if exp is None:
+                    twin = random_twins[path]
+                    zero = f"all zeros while the same layer {twin!r} is random"
+                    note = f"{note}; {zero}" if note else zero
+        if dup and not deterministic and not bias and not deliberate_zero:
+            flags.append("identical-units")
+        if int(st["n_nonfinite"]):
+            flags.append("non-finite")
+        z_std = z_mean = None
+        if exp is not None and n > 0:
+            sigma = math.sqrt(exp.var)
+            if deterministic:
+                tol = rel_floor * max(sigma, abs(exp.mean)) + 1e-6
+                std_off = n >= 2 and abs(std - sigma) > tol
+                mean_off = abs(mean - exp.mean) > tol
+            elif n < 2:  # one finite entry: no sample std, a z-test of the mean against sigma
+                z_mean = (mean - exp.mean) / sigma if sigma > 0 else None
+                std_off = False
+                mean_off = (
+                    z_mean is not None
+                    and abs(z_mean) > z_threshold
+                    and abs(mean - exp.mean) > rel_floor * sigma
+                )
+            else:
+                s2, v = std * std, exp.var
+                var_s2 = exp.m4 / n - v * v * (n - 3) / (n * (n - 1)) if n > 1 else math.inf
+                z_std = (s2 - v) / math.sqrt(max(var_s2, 1e-300))
+                # max(s, sigma): a mis-scaled leaf is flagged std-off, not also mean-off.
+                z_mean = (mean - exp.mean) / (max(std, sigma) / math.sqrt(n))
+                std_off = abs(z_std) > z_threshold and abs(std / sigma - 1) > rel_floor
+                mean_off = abs(z_mean) > z_threshold and abs(mean - exp.mean) > rel_floor * max(
+                    std, sigma
+                )
+            if std_off:
+                flags.append("std-off")
+            if mean_off:
+                flags.append("mean-off")
+        rows.append(
+            SummaryRow(
+                path=path,
+                shape=shape,
+                dtype=dtype.name if dtype.names is None else str(dtype),
+                size=int(x.size),
+                mean=mean,
+                std=std,
+                max_abs=max_abs,
+                n_nonfinite=n_bad,
+                duplicate_units=dup,
+                expected_mean=None if exp is None else exp.mean,
+                expected_std=None if exp is None else math.sqrt(exp.var),
+                law=None if exp is None else exp.text,
+                source=source,
+                z_std=z_std,
+                z_mean=z_mean,
+                flags=tuple(flags),
+                note=note,
+                layout=lay,
+            )
+        )
+    if outlier_ratio is not None:
+        rows = _flag_outliers(rows, leaf_layouts, outlier_ratio)
+    return Summary(tuple(rows), z_threshold, rel_floor, unit_axis)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _twin_key(path: str) -> str:
+    """``path`` with the block indices folded: digits in every component but the layer's own
+    name and the parameter (``encoderblock_1/MlpBlock_0/Dense_1/kernel`` ->
+    ``encoderblock_#/MlpBlock_#/Dense_1/kernel``); a purely numeric layer name is a list index
+    and is folded too (equinox ``layers/2/weight`` -> ``layers/#/weight``)."""
+    parts = path.split("/")
+    keep = 1 if len(parts) >= 2 and parts[-2].isdigit() else 2
+    head, tail = parts[: len(parts) - keep], parts[len(parts) - keep :]
+    return "/".join([_DIGITS.sub("#", c) for c in head] + tail)
+
+
+def _random_twins(paths: Sequence[str], stats: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """{path: a random twin} for every leaf that has one: another leaf with the same
+    :func:`_twin_key` (the same layer in another block) whose entries are not all equal."""
+    groups: dict[str, list[tuple[str, bool]]] = {}
+    for p, st in zip(paths, stats, strict=True):
+        sd = float(st["std"])
+        groups.setdefault(_twin_key(p), []).append((p, math.isfinite(sd) and sd > 0))
+    out: dict[str, str] = {}
+    for members in groups.values():
+        randoms = [p for p, r in members if r]
+        for p, _ in members:
+            twin = next((q for q in randoms if q != p), None)
+            if twin is not None:
+                out[p] = twin
+    return out
+
+
+def _scale_candidates(row: SummaryRow, layout: Layout | None) -> dict[str, float] | None:
+    """log(s·sqrt(n)) for n in 1, fan_in, fan_out, fan_avg; None if the leaf cannot be compared."""
+    if len(row.shape) < 2 or row.size < 8 or not (math.isfinite(row.std) and row.std > 0):
+        return None
+    lay = layout if layout is not None else layouts_mod.default_layout(row.shape)
+    try:
+        f = lay.fans(row.shape)
+    except ValueError:
+        return None
+    log_s = math.log(row.std)
+    return {
+        "1": log_s,
+        "fan_in": log_s + 0.5 * math.log(f.fan_in),
+        "fan_out": log_s + 0.5 * math.log(f.fan_out),
+        "fan_avg": log_s + 0.5 * math.log((f.fan_in + f.fan_out) / 2),
+    }
+
+
+def _flag_outliers(
+    rows: list[SummaryRow], leaf_layouts: Mapping[str, Layout | None], ratio: float
+) -> list[SummaryRow]:
+    """Flags ``outlier`` on leaves without an expected law whose scale is > ``ratio`` times off
+    the median of their peers (same last path component), under the fan scaling that makes the
+    peers most alike (smallest median absolute deviation of the logs)."""
+    groups: dict[str, list[tuple[int, dict[str, float]]]] = {}
+    for i, r in enumerate(rows):
+        cand = _scale_candidates(r, leaf_layouts.get(r.path))
+        if cand is not None:
+            groups.setdefault(r.path.rpartition("/")[2], []).append((i, cand))
+    out = list(rows)
+    limit = math.log(ratio)
+    for role, members in groups.items():
+        if len(members) < 3:
+            continue
+        best = None
+        for mode in ("1", "fan_in", "fan_out", "fan_avg"):
+            vals = [c[mode] for _, c in members]
+            med = float(np.median(vals))
+            mad = float(np.median([abs(v - med) for v in vals]))
+            if best is None or mad < best[0]:
+                best = (mad, mode, med)
+        _, mode, med = best
+        for i, c in members:
+            r = out[i]
+            off = c[mode] - med
+            if abs(off) <= limit or r.expected_std is not None:
+                continue
+            scaled = "" if mode == "1" else f", compared as std·√{mode}"
+            text = (
+                f"scale {math.exp(abs(off)):.3g}x {'above' if off > 0 else 'below'} the median of "
+                f"its {len(members) - 1} peers '*/{role}'{scaled} (outlier_ratio {ratio:g})"
+            )
+            out[i] = dataclasses.replace(
+                r, flags=(*r.flags, "outlier"), note=f"{r.note}; {text}" if r.note else text
+            )
+    return out

@@ -1,0 +1,137 @@
+"""The package's shape, enforced: layers as folders, dependencies pointing one way.
+
+The import graph over ``jinit/`` (every ``import`` statement, at module level or inside a
+function) must have no cycle; an implementation module may import only from its own area or
+from an area in a lower layer of :data:`LAYERS`; and no module imports a ``_private`` name
+from another module. Façades (the public modules that re-export an area: ``jinit``, each
+area's ``__init__``, ``jinit.plot``, ``jinit._cli_guard``) may re-export from any area, but
+still take part in the cycle check.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "jinit"
+
+# bottom-up: an area may import from its own layer's areas only if listed in ALLOWED_SIDEWAYS
+LAYERS: list[tuple[str, ...]] = [
+    ("_core",),
+    ("laws",),
+    ("initializers",),
+    ("stats", "theory"),
+    ("testing", "trees"),
+    ("torch",),
+    ("catalogue",),
+    ("recipes", "mup"),
+    ("sweeps",),
+    ("report",),
+    ("cli",),
+]
+RANK = {area: i for i, layer in enumerate(LAYERS) for area in layer}
+FACADES = {"jinit", "jinit.plot", "jinit._cli_guard"} | {f"jinit.{a}" for a in RANK}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in sorted(PKG.rglob("*.py")):
+        parts = p.relative_to(PKG.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, str | None, int]]:
+    """``(module, imported name or None, line)`` of every jinit import in ``path``."""
+    out = []
+    is_pkg = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(a.name, None, node.lineno) for a in node.names if a.name.startswith("jinit")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if not mod.startswith("jinit"):
+                continue
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                out.append(
+                    (sub, None, node.lineno) if sub in MODULES else (mod, a.name, node.lineno)
+                )
+    return out
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _area(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in RANK else None
+
+
+def test_every_module_belongs_to_an_area():
+    stray = [m for m in MODULES if m not in FACADES and _area(m) is None]
+    assert not stray, f"modules outside the layered areas: {stray}; add them to an area"
+
+
+def test_no_import_cycles():
+    graph = {m: sorted({t for t, _, _ in GRAPH[m] if t in MODULES and t != m}) for m in MODULES}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for t in graph[m]:
+            if state.get(t) == 1:
+                cycle = stack[stack.index(t) :] + [t]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m not in FACADES))
+def test_imports_point_down(module):
+    here = RANK[_area(module)]
+    bad = []
+    for target, _, line in GRAPH[module]:
+        area = _area(target)
+        if target == "jinit" or target in FACADES - {f"jinit.{_area(module)}"}:
+            if _area(module) != "cli":  # the CLI calls the public API
+                bad.append(f"line {line}: {target} (a façade; import the implementation)")
+        elif area is not None and RANK[area] > here:
+            bad.append(f"line {line}: {target} (layer {RANK[area]} > {here})")
+        elif area is not None and RANK[area] == here and area != _area(module):
+            bad.append(f"line {line}: {target} (same layer, another area)")
+    assert not bad, f"{module} imports upward:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_private_names_across_modules(module):
+    bad = [
+        f"line {line}: {name} from {target}"
+        for target, name, line in GRAPH[module]
+        if name is not None and name.startswith("_") and target != module
+    ]
+    assert not bad, f"{module} imports private names of other modules:\n" + "\n".join(bad)
+
+
+def test_the_layer_table_is_complete():
+    areas = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert areas == set(RANK), f"areas on disk {sorted(areas)} vs LAYERS {sorted(RANK)}"
