@@ -226,7 +226,7 @@ ROWS: list[Row] = [
         "sweep-devices-twice",
         lambda: _sweep(devices=[jax.local_devices()[0]] * 2),
         ValueError,
-        [r"same device twice", r"distinct"],
+        [r"same device more than once", r"each device once"],
     ),
     # --- jinit.sweep: memory, estimated before the work -------------------------------------------
     (

@@ -232,7 +232,9 @@ SEEDS = 16
 
 def _stats(params, base, **kw):
     """Per-leaf (std, max |x|) over SEEDS µP initialisations (one jit)."""
-    keys = jax.random.split(jax.random.key(1, impl="rbg"), SEEDS)  # rbg: fast compiles
+    keys = jax.random.split(
+        jax.random.key(1), SEEDS
+    )  # threefry: rbg keys under vmap are not independent
     draws = jax.jit(jax.vmap(lambda k: mup.init(params, base, k, **kw)))(keys)
     return {
         p: (float(jnp.std(v)), float(jnp.max(jnp.abs(v))))

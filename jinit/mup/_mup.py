@@ -63,6 +63,7 @@ import optax
 from jinit._core._checks import check_choice, check_int, check_key, check_real
 from jinit._core._fans import fans as _fans
 from jinit._core._paths import is_array, is_variable, path_str, variable_value
+from jinit._core._seeds import root_key, seed_keys
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import ones, zeros
 from jinit.initializers._variance_scaling import he_normal, lecun_normal
@@ -1192,12 +1193,14 @@ def coord_check(
     if data is not None:
         x, y = _check_coord_data(api, data, n_out)
         d_in = int(x.shape[1])
-    key = jax.random.key(seed, impl="rbg")
-    kx, ky, kp = jax.random.split(key, 3)
+    # the seeds engine's key policy: threefry keys; seed s initialises from fold_in(root, s),
+    # the batch (shared by every seed) from fold_in(root, 2**32 - 1)
+    root = root_key(api, seed, None)
+    kx, ky = jax.random.split(jax.random.fold_in(root, 2**32 - 1))
     if data is None:
         x = jax.random.normal(kx, (batch, d_in), jnp.float32)
         y = jax.random.randint(ky, (batch,), 0, n_out)
-    keys = jax.random.split(kp, seeds)
+    keys = jnp.stack(seed_keys(root, range(seeds)))
 
     @functools.cache
     def leaf_keys(path: str) -> jax.Array:  # computed outside jit: threefry compiles slowly

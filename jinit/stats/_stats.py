@@ -50,9 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jinit._core._checks import canonical_shape
+from jinit._core._seeds import SeedPlan, check_devices, refuse_rbg
 from jinit.laws import _laws as L
 
 # Default sweep size: 2**18 values put a 3 % error of the std > 20 standard errors off and let
@@ -68,7 +68,6 @@ CHUNK_VALUES = 2**21
 # The pooled KS statistic compares F_N and F at the levels j / BINS, j = 1 .. BINS - 1.
 BINS = 512
 
-_REFUSED_IMPLS = ("rbg", "unsafe_rbg")
 # Values of each draw kept for the independence-across-keys check (InitStats.sketch).
 SKETCH = 256
 # Device bytes per drawn value of one compiled call, in units of the working dtype's size (of
@@ -881,12 +880,7 @@ def check_sweep_key(key: Any, api: str) -> jax.Array:
             f"e.g. `key=keys[0]`."
         )
     impl = str(jax.random.key_impl(key))
-    if impl in _REFUSED_IMPLS:
-        raise ValueError(
-            f"`{api}` refuses a `{impl}` key: under `jax.vmap` rbg-family keys do not give "
-            f"independent streams per seed, so the statistics would be wrong. Pass a threefry key, "
-            f"e.g. `key=jax.random.key(0, impl='threefry2x32')`."
-        )
+    refuse_rbg(api, impl, "Pass a threefry key, e.g. `key=jax.random.key(0, impl='threefry2x32')`.")
     return key
 
 
@@ -1011,46 +1005,6 @@ def _chunk_size(chunk_size: int | None, n_values: int, n_seeds: int, n_dev: int)
     else:
         chunk = min(chunk_size, n_seeds)  # more than the seeds only pads
     return max(n_dev, -(-chunk // n_dev) * n_dev)
-
-
-def _check_devices(devices: Any, api: str) -> tuple:
-    if devices is None:
-        return tuple(jax.local_devices())
-    if isinstance(devices, jax.Device):
-        raise TypeError(
-            f"`{api}` needs `devices` to be a sequence of devices; got the single device "
-            f"{devices!r}. Pass `devices=[{devices!r}]`."
-        )
-    if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
-        raise TypeError(
-            f"`{api}` needs `devices` to be a sequence of `jax.Device`s (e.g. "
-            f"`jax.local_devices()[:2]`); got {devices!r} of type {type(devices).__name__}."
-        )
-    devs = tuple(devices)
-    if not devs:
-        raise ValueError(
-            f"`{api}` needs at least one device; got devices={devices!r}. Pass e.g. "
-            f"`devices=jax.local_devices()[:1]`, or None for all local devices."
-        )
-    bad = [d for d in devs if not isinstance(d, jax.Device)]
-    if bad:
-        raise TypeError(
-            f"`{api}` needs `devices` to hold `jax.Device`s; got {bad[0]!r} of type "
-            f"{type(bad[0]).__name__}. Pass e.g. `devices=jax.local_devices()[:2]`."
-        )
-    if len(set(devs)) != len(devs):
-        raise ValueError(
-            f"`{api}` got a device more than once in `devices={list(devs)!r}`; seeds are sharded "
-            f"over distinct devices. Pass each device once."
-        )
-    local = set(jax.local_devices())
-    remote = [d for d in devs if d not in local]
-    if remote:
-        raise ValueError(
-            f"`{api}` can only use local devices; {remote[0]!r} is not one of "
-            f"`jax.local_devices()`."
-        )
-    return devs
 
 
 def _check_dtype(dtype: Any, api: str) -> Any:
@@ -1365,7 +1319,8 @@ def init_stats(
       reference: without a law, ``(m, s)`` of the transform :math:`u = \Phi((x - m)/s)` used for
         the pooled level counts (default: mean and std of a pilot draw). Two sweeps compared
         with each other must share it.
-      devices: the devices to shard seeds over (default: all local devices; distinct).
+      devices: the local devices to shard seeds over: None (all local devices), a count n (the
+        first n) or a list of distinct devices.
 
     Returns:
       An :class:`InitStats`; ``.pooled()`` gives a :class:`PooledStats`.
@@ -1441,7 +1396,7 @@ def run_init_stats(
     spec = _seed_spec(seeds, shape, api)
     num_seeds = spec if isinstance(spec, int) else int(spec.size)
     chunk_size = _check_chunk_size(chunk_size, api)
-    devs = _check_devices(devices, api)
+    devs = tuple(check_devices(api, devices, allow_global=False))
     reference = _check_reference(reference, api)
     if isinstance(law, str):
         if law != "auto":
@@ -1493,24 +1448,14 @@ def run_init_stats(
     if plan.kind == "deterministic":
         aux["value"] = jnp.asarray(np.asarray(law.value).astype(out_dtype))
 
-    sharding = None
-    if len(devs) > 1:
-        sharding = NamedSharding(Mesh(np.asarray(devs), ("seeds",)), PartitionSpec("seeds"))
+    engine = SeedPlan.create(devs, idx.size, chunk)
     pieces: list[dict[str, np.ndarray]] = []
     hist = None
-    for start in range(0, idx.size, chunk):
-        stop = min(start + chunk, idx.size)
-        block = np.full(chunk, idx[start], np.uint32)  # the last chunk is padded
-        block[: stop - start] = idx[start:stop]
-        valid = np.arange(chunk) < stop - start
-        if sharding is not None:
-            block_j, valid_j = jax.device_put((block, valid), sharding)
-        else:
-            block_j, valid_j = jnp.asarray(block), jnp.asarray(valid)
-        out = jax.device_get(sweep(key, block_j, valid_j, aux))
-        h = np.asarray(out.pop("hist"), np.int64)[: stop - start].sum(axis=0)
+    for block in engine.blocks(idx.astype(np.uint32)):
+        out = engine.fetch(sweep(key, *engine.put((block.index, block.mask)), aux), block.valid)
+        h = np.asarray(out.pop("hist"), np.int64).sum(axis=0)
         hist = h if hist is None else hist + h
-        pieces.append({name: np.asarray(val)[: stop - start] for name, val in out.items()})
+        pieces.append(out)
     per = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
 
     # Per-seed central moments from the power sums (float64 on the host).

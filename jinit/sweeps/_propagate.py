@@ -67,11 +67,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from jinit._core import _output as output
 from jinit._core._checks import check_int, check_real
 from jinit._core._flax import check_layers, nnx_layer_calls
+from jinit._core._seeds import SeedPlan, check_devices, root_key
 from jinit.initializers._basic import zeros
 from jinit.sweeps._networks import Network, weight_law_moments
 from jinit.theory._theory import predict_mlp
@@ -864,101 +865,10 @@ def check_float_dtype(api: str, dtype: Any) -> np.dtype:
     return dt
 
 
-def check_devices(api: str, devices: Any, *, allow_global: bool = True) -> list:
-    """The devices to shard over: ``None`` (every device of the job, or every local one when
-    ``allow_global`` is false), a count ``n >= 1`` (the first ``n`` local devices) or a non-empty
-    sequence of distinct ``jax.Device`` objects."""
-    if devices is None:
-        return list(jax.devices() if allow_global else jax.local_devices())
-    if isinstance(devices, (bool, np.bool_)):
-        raise TypeError(
-            f"`{api}` needs `devices` to be None, a device count or a list of devices; got "
-            f"{devices!r}. Pass e.g. `devices=2` or `devices=jax.local_devices()[:2]`."
-        )
-    if isinstance(devices, (int, np.integer)):
-        n = int(devices)
-        local = jax.local_devices()
-        platform = local[0].platform
-        if n < 1:
-            raise ValueError(
-                f"`{api}` got `devices={n}`; it needs at least 1 device. Pass `devices=None` "
-                f"for all {len(local)} local {platform} device(s), or a count from 1 to "
-                f"{len(local)}."
-            )
-        if allow_global and jax.process_count() > 1:
-            raise ValueError(
-                f"`{api}` got `devices={n}` in a {jax.process_count()}-process job; pass "
-                f"`devices=None` (all devices of all processes) or an explicit device list."
-            )
-        if n > len(local):
-            hint = (
-                f" On CPU each device is a host thread: more devices than the "
-                f"{os.cpu_count() or 1} core(s) only slow the work down. To get N <= "
-                f"{os.cpu_count() or 1} CPU devices, run "
-                f"`jax.config.update('jax_num_cpu_devices', N)` before JAX starts (or "
-                f"`jinit sweep --devices N`)."
-                if platform == "cpu"
-                else ""
-            )
-            raise ValueError(
-                f"`{api}` got `devices={n}` but only {len(local)} local {platform} device(s) "
-                f"exist; pass at most {len(local)}.{hint}"
-            )
-        return list(local[:n])
-    if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
-        raise TypeError(
-            f"`{api}` needs `devices` to be None, a device count or a list of devices; got "
-            f"{devices!r} of type {type(devices).__name__}. Pass e.g. `devices=2` or "
-            f"`devices=jax.local_devices()[:2]`."
-        )
-    devs = list(devices)
-    if not devs:
-        raise ValueError(
-            f"`{api}` got an empty `devices` list. Pass `devices=None` for all devices or "
-            f"e.g. `devices=jax.local_devices()[:1]`."
-        )
-    bad = [d for d in devs if not isinstance(d, jax.Device)]
-    if bad:
-        raise TypeError(
-            f"`{api}` needs `devices` to hold `jax.Device` objects; got {bad[0]!r} of type "
-            f"{type(bad[0]).__name__}. Pass e.g. `devices=jax.local_devices()[:2]` or a count."
-        )
-    if len(set(devs)) != len(devs):
-        raise ValueError(
-            f"`{api}` got the same device twice in `devices` ({devs}); each device can hold "
-            f"only one shard. Pass distinct devices."
-        )
-    return devs
-
-
 def check_progress(api: str, progress: Any):
     return check_callable(
         api, "progress", progress, "None or a callable progress(done, total)", optional=True
     )
-
-
-def _root_key(api: str, seed: int, key_impl: Any) -> jax.Array:
-    """``jax.random.key(seed, impl=key_impl)``, refusing unknown and rbg implementations."""
-    if key_impl is None:
-        return jax.random.key(seed)
-    if not isinstance(key_impl, str):
-        raise TypeError(
-            f"`{api}` needs `key_impl` to be None or the name of a PRNG implementation such "
-            f"as 'threefry2x32' or 'philox4x32'; got {key_impl!r} of type "
-            f"{type(key_impl).__name__}."
-        )
-    if "rbg" in key_impl:
-        raise ValueError(
-            f"`{api}` refuses `key_impl={key_impl!r}`: under `jax.vmap` rbg keys do not give "
-            f"independent per-seed streams. Use 'threefry2x32' (default) or 'philox4x32'."
-        )
-    try:
-        return jax.random.key(seed, impl=key_impl)
-    except (ValueError, TypeError, KeyError) as e:
-        raise ValueError(
-            f"`{api}` got `key_impl={key_impl!r}`, which is not a PRNG implementation JAX "
-            f"knows ({e}). Use 'threefry2x32' (default) or 'philox4x32'."
-        ) from None
 
 
 def fmt_bytes(n: float) -> str:
@@ -1011,24 +921,6 @@ def check_fits(api: str, need: int, avail: int | None, where: str, detail: str, 
             f"`{api}` would need about {fmt_bytes(need)} of {where} memory ({detail}), more "
             f"than the {fmt_bytes(avail)} available. {fix}"
         )
-
-
-def _put(idx: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """The chunk's seed indices as one global array (each process provides its own shards)."""
-    if sharding.is_fully_addressable:
-        return jax.device_put(idx, sharding)
-    return jax.make_array_from_callback(idx.shape, sharding, lambda index: idx[index])
-
-
-def _fetch(tree, valid: int) -> dict[str, np.ndarray]:
-    """Host copies of the chunk's results (gathered from every process when sharded across
-    processes), without the padding seeds."""
-    leaves = jax.tree_util.tree_leaves(tree)
-    if leaves and not leaves[0].is_fully_addressable:
-        from jax.experimental import multihost_utils
-
-        tree = multihost_utils.process_allgather(tree, tiled=True)
-    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:valid], tree)
 
 
 def sweep(
@@ -1219,7 +1111,7 @@ def prepare_sweep(
     n_dev = len(devs)
     # the root key lives on the sweep's own seed mesh, whatever mesh the caller has set
     with _own_mesh(Mesh(np.array(devs), ("seeds",))):
-        root = _root_key(api, seed, key_impl)
+        root = root_key(api, seed, key_impl)
 
     sdt = _stat_dtype(dtype)
     if is_builtin:
@@ -1308,12 +1200,6 @@ def _switch_init(fns: list, which: list) -> Callable[..., Any]:
     return init
 
 
-def _replicated(value: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    if sharding.is_fully_addressable:
-        return jax.device_put(value, sharding)
-    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
-
-
 def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None = None):
     """Runs a :class:`SweepPlan` from :func:`prepare_sweep`; ``progress`` (if given) replaces
     the plan's callback. Returns the :class:`SweepResult`.
@@ -1329,9 +1215,8 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
     bias_init, dtype, seed, devs = plan.bias_init, plan.dtype, plan.seed, plan.devs
     chunk_size, n_chunks, sample_size = plan.chunk_size, plan.n_chunks, plan.sample_size
     input_second_moment, root, n_dev = plan.input_second_moment, plan.root, len(plan.devs)
-    mesh = Mesh(np.array(devs), ("seeds",))
-    sharding = NamedSharding(mesh, PartitionSpec("seeds"))
-    replicated = NamedSharding(mesh, PartitionSpec())
+    engine = SeedPlan.create(devs, seeds, chunk_size)
+    mesh, sharding, replicated = engine.mesh, engine.sharding, engine.replicated
     labels = list(inits)
     groups = [labels] if plan.one_program else [[label] for label in labels]
 
@@ -1395,15 +1280,12 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
                 layer_names = names
             for i, label in enumerate(group):
                 t0 = time.perf_counter()
-                w = _replicated(np.asarray(i, np.int32), replicated)
+                w = engine.put_replicated(np.asarray(i, np.int32))
                 chunks: list[dict[str, np.ndarray]] = []
                 if progress is not None and i > 0:
                     progress(label, 0, n_chunks)
-                for c in range(n_chunks):
-                    idx = np.arange(c * chunk_size, (c + 1) * chunk_size)
-                    valid = int(np.sum(idx < seeds))
-                    idx = np.minimum(idx, seeds - 1).astype(np.uint32)
-                    out = _fetch(compiled(_put(idx, sharding), w), valid)
+                for c, block in enumerate(engine.blocks()):
+                    out = engine.fetch(compiled(engine.put(block.index), w), block.valid)
                     chunks.append(out)
                     if progress is not None:
                         progress(label, c + 1, n_chunks)

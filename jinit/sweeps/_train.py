@@ -77,14 +77,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jinit._core import _output as output
 from jinit._core._checks import check_int
+from jinit._core._seeds import SeedPlan, check_devices, refuse_rbg
 from jinit.initializers._basic import zeros
 from jinit.sweeps._networks import MLP, activation_fn, layer_norm
 from jinit.sweeps._propagate import (
-    check_devices,
     check_fits,
     check_init_output,
     check_progress,
@@ -989,9 +988,10 @@ def _root_key(api: str, key: Any) -> tuple[jax.Array, Any]:
         if (jax.dtypes.issubdtype(dt, jax.dtypes.prng_key) and key.shape == ()) or (
             dt == np.uint32 and key.shape in ((2,), (4,))
         ):
-            data = (
-                jax.random.key_data(key) if jax.dtypes.issubdtype(dt, jax.dtypes.prng_key) else key
-            )
+            typed = jax.dtypes.issubdtype(dt, jax.dtypes.prng_key)
+            if typed:
+                refuse_rbg(api, str(jax.random.key_impl(key)), "Pass e.g. `key=0`.")
+            data = jax.random.key_data(key) if typed else key
             return key, np.asarray(data).tolist()
     raise TypeError(
         f"`{api}` needs `key` to be an int seed or a single JAX PRNG key; got {key!r}. Pass e.g. "
@@ -1219,12 +1219,12 @@ def prepare_train(
         )
 
     devs = check_devices(api, devices, allow_global=False)
-    n_dev = len(devs)
     labels = list(inits)
     n_rows = len(labels) * seeds
-    chunk = n_rows if chunk_size is None else min(chunk_size, n_rows)
-    chunk = -(-chunk // n_dev) * n_dev
-    n_chunks = -(-n_rows // chunk)
+    engine = SeedPlan.create(
+        devs, n_rows, n_rows if chunk_size is None else min(chunk_size, n_rows)
+    )
+    chunk, n_chunks = engine.chunk, engine.n_chunks
     # Before any compile: every initialiser probed abstractly, the logits' shape checked, and
     # the memory of one compiled call and of the kept results estimated.
     param_bytes = max(_probe_model(api, net, label, init_spec[label], ds, root) for label in labels)
@@ -1284,10 +1284,8 @@ def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = Non
     chunk = plan.chunk
     n_chunks = plan.n_chunks
     n_dev = len(devs)
-    mesh = Mesh(np.array(devs), ("rows",))
-    rows_sharding = NamedSharding(mesh, PartitionSpec("rows"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    data_dev = jax.device_put((ds.x_train, ds.y_train, ds.x_test, ds.y_test), replicated)
+    engine = SeedPlan.create(devs, n_rows, chunk, axis="rows")
+    data_dev = engine.put_replicated((ds.x_train, ds.y_train, ds.x_test, ds.y_test))
 
     n_evals = steps // eval_every
     seg = n_evals
@@ -1309,9 +1307,8 @@ def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = Non
     drawn: dict[str, list] = {}  # label -> per-seed initial params (host arrays)
     results = np.full((n_rows, n_evals + 1, len(METRICS)), np.nan, np.float32)
     done = 0
-    for c in range(n_chunks):
-        rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_rows - 1)
-        valid = int(np.sum(np.arange(c * chunk, (c + 1) * chunk) < n_rows))
+    for block in engine.blocks():
+        rows, valid = block.index.astype(np.int64), block.valid
         for i in sorted(set((rows // seeds).tolist())):
             label = labels[i]
             if label in drawn:
@@ -1328,25 +1325,23 @@ def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = Non
                 raise kind(f"`{api}`: initialising {label!r} failed: {e}") from e
         trees = [drawn[labels[r // seeds]][r % seeds] for r in rows]
         params = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
-        params = jax.device_put(params, rows_sharding)
-        dkeys = jax.random.wrap_key_data(
-            jax.device_put(data_keys[rows % seeds], rows_sharding), impl=key_impl
-        )
+        params = engine.put(params)
+        dkeys = jax.random.wrap_key_data(engine.put(data_keys[rows % seeds]), impl=key_impl)
         state, m0 = _start(params, dkeys, data_dev, model=net, optimizer=opt)
-        state = jax.device_put(state, rows_sharding)  # the loop's input sharding, every call
+        state = engine.put(state)  # the loop's input sharding, every call
         results[rows[:valid], 0] = np.asarray(m0)[:valid]
         for s in range(n_seg):
             periods = jnp.arange(s * seg, (s + 1) * seg, dtype=jnp.int32)
             state, m = _segment(
                 state,
-                jax.device_put(periods, replicated),
+                engine.put_replicated(periods),
                 data_dev,
                 model=net,
                 optimizer=opt,
                 batch_size=batch_size,
                 eval_every=eval_every,
             )
-            state = jax.device_put(state, rows_sharding)
+            state = engine.put(state)
             results[rows[:valid], 1 + s * seg : 1 + (s + 1) * seg] = np.asarray(m)[:valid]
             done += seg * eval_every
             if progress is not None:
