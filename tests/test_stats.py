@@ -406,7 +406,8 @@ def test_every_law_type_is_handled():
     known = [t for t in subclasses(L.Law) if t.__module__ == L.__name__]
     assert known, "no law types found"
     for t in known:
-        assert issubclass(t, S._KNOWN_LAWS), f"{t.__name__} has no statistics plan"
+        assert t.kind in S._KINDS, f"{t.__name__} has no statistics plan (kind {t.kind!r})"
+        assert t.values_complex is not L.Law.values_complex, f"{t.__name__}: values_complex"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -153,8 +153,22 @@ class Law:
         object.__setattr__(self, "dtype", dt)
         self._validate()
 
+    #: How the statistics check this law (:mod:`jinit.testing` dispatches on it):
+    #: "elementwise", "orthogonal", "delta", "sparse" or "deterministic"; "" for a law they do
+    #: not know. Subclasses of the laws below inherit it.
+    kind: ClassVar[str] = ""
+
     def _validate(self) -> None:
         """Checks the parameters (ValueError/TypeError naming ``jinit.laws.<Class>``)."""
+
+    @property
+    def values_complex(self) -> bool:
+        """Whether the samples are complex."""
+        raise NotImplementedError
+
+    def scaled(self, c: float) -> Law:
+        r"""The law of :math:`c\,W` for :math:`W` drawn from this law (real ``c``)."""
+        raise NotImplementedError(f"`{_name(self)}` has no closed-form law for c·W.")
 
     def summary(self) -> str:
         raise NotImplementedError
@@ -170,6 +184,12 @@ class ElementwiseLaw(Law):
     """Entries are i.i.d.; subclasses give the closed forms."""
 
     is_complex = False
+
+    kind: ClassVar[str] = "elementwise"
+
+    @property
+    def values_complex(self) -> bool:
+        return bool(self.is_complex)
 
     @property
     def mean(self) -> float | complex:
@@ -214,6 +234,9 @@ class Normal(ElementwiseLaw):
     def _validate(self):
         _real(self, "scale", nonneg=True)
         _real(self, "loc")
+
+    def scaled(self, c: float) -> Normal:
+        return dataclasses.replace(self, scale=abs(c) * self.scale, loc=c * self.loc)
 
     @property
     def mean(self):
@@ -328,6 +351,14 @@ class TruncatedNormal(ElementwiseLaw):
             f"({_fmt(self.lower)}σ, {_fmt(self.upper)}σ); std {_fmt(self.std)}"
         )
 
+    def scaled(self, c: float) -> TruncatedNormal:
+        # c·(σZ + μ) = |c|σ·(±Z) + cμ, and -Z is conditioned on (-upper, -lower)
+        if c >= 0:
+            return dataclasses.replace(self, scale=c * self.scale, loc=c * self.loc)
+        return dataclasses.replace(
+            self, scale=-c * self.scale, loc=c * self.loc, lower=-self.upper, upper=-self.lower
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Uniform(ElementwiseLaw):
@@ -368,6 +399,10 @@ class Uniform(ElementwiseLaw):
 
     def summary(self):
         return f"U[{_fmt(self.low)}, {_fmt(self.high)})"
+
+    def scaled(self, c: float) -> Uniform:
+        lo, hi = sorted((self.low * c, self.high * c))
+        return dataclasses.replace(self, low=lo, high=hi)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -555,6 +590,15 @@ class DeterministicLaw(Law):
     def variance(self):
         return float(self._wide().var()) if self.value.size else 0.0
 
+    kind: ClassVar[str] = "deterministic"
+
+    @property
+    def values_complex(self) -> bool:
+        return bool(np.iscomplexobj(self.value))
+
+    def scaled(self, c: float) -> DeterministicLaw:
+        return DeterministicLaw((np.asarray(self.value) * c).astype(self.dtype), dtype=self.dtype)
+
 
 @dataclasses.dataclass(frozen=True)
 class OrthogonalLaw(Law):
@@ -632,6 +676,15 @@ class OrthogonalLaw(Law):
             f"{self.n_rows}×{self.n_cols} (orthonormal {side})"
         )
 
+    kind: ClassVar[str] = "orthogonal"
+
+    @property
+    def values_complex(self) -> bool:
+        return bool(self.is_complex)
+
+    def scaled(self, c: float) -> OrthogonalLaw:
+        return dataclasses.replace(self, scale=self.scale * c)
+
 
 @dataclasses.dataclass(frozen=True)
 class DeltaOrthogonalLaw(Law):
@@ -682,6 +735,12 @@ class DeltaOrthogonalLaw(Law):
     def summary(self):
         return f"zero except centre {self.centre}: {self.inner.summary()}"
 
+    kind: ClassVar[str] = "delta"
+
+    @property
+    def values_complex(self) -> bool:
+        return bool(self.inner.is_complex)
+
 
 @dataclasses.dataclass(frozen=True)
 class SparseLaw(Law):
@@ -730,6 +789,12 @@ class SparseLaw(Law):
             f"{self.zeros_per_unit} of {self.shape[self.axis]} zeros per unit along axis "
             f"{self.axis}, rest {self.nonzero.summary()}"
         )
+
+    kind: ClassVar[str] = "sparse"
+
+    @property
+    def values_complex(self) -> bool:
+        return bool(self.nonzero.is_complex)
 
 
 def rounded_to(law: Law, dtype: Any, sampler: Any) -> Law:

@@ -405,19 +405,12 @@ class MupScaled(Initializer):
 
     def _law(self, shape, dtype):
         inner = laws.law(self.init, shape, dtype)
-        c = self.factor
-        if isinstance(inner, laws.Normal | laws.TruncatedNormal):
-            return dataclasses.replace(inner, scale=inner.scale * c, loc=inner.loc * c)
-        if isinstance(inner, laws.Uniform):
-            lo, hi = sorted((inner.low * c, inner.high * c))
-            return dataclasses.replace(inner, low=lo, high=hi)
-        if isinstance(inner, laws.OrthogonalLaw):
-            return dataclasses.replace(inner, scale=inner.scale * c)
-        if isinstance(inner, laws.DeterministicLaw):
-            return laws.DeterministicLaw((np.asarray(inner.value) * c).astype(dtype), dtype=dtype)
-        raise NotImplementedError(
-            f"`jinit.mup.scaled` has no closed-form law for a scaled {type(inner).__name__}."
-        )
+        try:
+            return inner.scaled(self.factor)
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"`jinit.mup.scaled` has no closed-form law for a scaled {type(inner).__name__}."
+            ) from None
 
 
 def scaled(init: Initializer, factor: float) -> MupScaled:
