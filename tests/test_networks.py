@@ -221,6 +221,6 @@ def test_config_and_describe():
     }
     assert net.describe() == "MLP width 16, depth 4, gelu, bias, LayerNorm, residual"
     assert hash(net) == hash(mlp(16, 4, "gelu", layernorm=True, residual=True))
-    assert net.theory_inputs()["widths"] == (16,) * 5
-    assert cnn(8, 2, 3).theory_inputs()["weight_multiplier"] == 9.0
+    assert net.theory_inputs().widths == (16,) * 5
+    assert cnn(8, 2, 3).theory_inputs().weight_multiplier == 9.0
     assert transformer().theory_inputs() is None

@@ -32,7 +32,7 @@ import dataclasses
 import difflib
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -119,6 +119,52 @@ class ParamSpec(NamedTuple):
     role: str
 
 
+class TheoryInputs(NamedTuple):
+    """How to ask the mean-field theory (:func:`jinit.theory.predict_mlp`) about a stack.
+
+    Attributes:
+      activation: the activation's name.
+      widths: ``n_0 .. n_L``.
+      weight: the weight :class:`ParamSpec` whose law gives the variance.
+      weight_multiplier: the factor that turns that variance into the variance of an equivalent
+        dense matrix of the given widths (``k²`` for a circular ``k x k`` convolution).
+      residual: the blocks add to a residual stream.
+      layernorm: each block normalises its input.
+      approximate: the equivalence is approximate (zero-padded convolutions).
+    """
+
+    activation: str
+    widths: tuple[int, ...]
+    weight: ParamSpec
+    weight_multiplier: float = 1.0
+    residual: bool = False
+    layernorm: bool = False
+    approximate: bool = False
+
+
+@runtime_checkable
+class SweepModel(Protocol):
+    """What :func:`jinit.sweep` needs of a model, built-in (:class:`Network`) or Flax
+    (``jinit.linen_model`` / ``jinit.nnx_model``): how to describe it, its default batch, which
+    statistics judge it, where the probe loss sits, and what the theory can say about it."""
+
+    theory_note: ClassVar[str]
+
+    def describe(self) -> str: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def default_batch(self) -> int: ...
+
+    def judged(self) -> dict[str, str]: ...
+
+    def loss_description(self) -> str: ...
+
+    def theory_inputs(self) -> TheoryInputs | None: ...
+
+    def units(self) -> int | None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class Network:
     """Base class of the built-in sweep architectures (a stack of identical layers).
@@ -128,6 +174,8 @@ class Network:
     """
 
     kind: ClassVar[str] = "network"
+    #: why there is no prediction when :meth:`theory_inputs` is None
+    theory_note: ClassVar[str] = "no mean-field prediction for this architecture"
 
     @property
     def n_layers(self) -> int:
@@ -210,15 +258,16 @@ class Network:
             )
         return "<v, h^L>, v ~ N(0, I) (unit cotangent on the last pre-activation)"
 
-    def theory_inputs(self) -> dict[str, Any] | None:
-        """How to ask :func:`predict_mlp` for this stack, or ``None`` when it does not apply.
-
-        Returns a dict with ``activation``, ``widths`` (``n_0..n_L``), ``weight`` (the weight
-        :class:`ParamSpec` whose law gives the variance), ``weight_multiplier`` (the factor that
-        turns that variance into the variance of an equivalent dense matrix of the given widths),
-        ``residual`` and ``layernorm``.
-        """
+    def theory_inputs(self) -> TheoryInputs | None:
+        """How to ask :func:`predict_mlp` for this stack, or ``None`` when it does not apply."""
         return None
+
+    def units(self) -> int | None:
+        """Units of a layer's pre-activation (its last axis), read from an abstract trace."""
+        x = jax.ShapeDtypeStruct((1, *self.input_shape()), jnp.float32)
+        specs = {s.name: jax.ShapeDtypeStruct(s.shape, jnp.float32) for s in self.param_specs()}
+        h, _ = jax.eval_shape(self.pre, specs, jax.eval_shape(self.initial_carry, x))
+        return int(h.shape[-1])
 
 
 def _check_activation(api: str, activation: str) -> str:
@@ -311,14 +360,13 @@ class MLP(Network):
         return f"MLP width {self.width}, depth {self.depth}, {', '.join(extras)}"
 
     def theory_inputs(self):
-        return {
-            "activation": self.activation,
-            "widths": (self.width,) * (self.depth + 1),
-            "weight": self.param_specs()[0],
-            "weight_multiplier": 1.0,
-            "residual": self.residual,
-            "layernorm": self.layernorm,
-        }
+        return TheoryInputs(
+            self.activation,
+            (self.width,) * (self.depth + 1),
+            self.param_specs()[0],
+            residual=self.residual,
+            layernorm=self.layernorm,
+        )
 
 
 def mlp(
@@ -438,15 +486,13 @@ class CNN(Network):
     def theory_inputs(self):
         # A circular conv is a dense map from k²·c inputs per output: equivalently a c×c matrix
         # of variance k²·Var(w) (same forward and backward second moments).
-        return {
-            "activation": self.activation,
-            "widths": (self.channels,) * (self.depth + 1),
-            "weight": self.param_specs()[0],
-            "weight_multiplier": float(self.kernel_size**2),
-            "residual": False,
-            "layernorm": False,
-            "approximate": self.padding != "circular",
-        }
+        return TheoryInputs(
+            self.activation,
+            (self.channels,) * (self.depth + 1),
+            self.param_specs()[0],
+            weight_multiplier=float(self.kernel_size**2),
+            approximate=self.padding != "circular",
+        )
 
 
 def cnn(

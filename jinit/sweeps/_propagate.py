@@ -62,7 +62,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +74,7 @@ from jinit._core._checks import check_int, check_real
 from jinit._core._flax import check_layers, nnx_layer_calls
 from jinit._core._seeds import SeedPlan, check_devices, root_key
 from jinit.initializers._basic import zeros
-from jinit.sweeps._networks import Network, weight_law_moments
+from jinit.sweeps._networks import Network, SweepModel, weight_law_moments
 from jinit.theory._theory import predict_mlp
 
 _DEFAULT_BUDGET = 512 * 2**20  # bytes of saved activations per compiled chunk
@@ -696,7 +696,7 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
       ``fluctuation``), or ``None`` with the reason in ``note``.
     """
     api = "predict"
-    if not isinstance(network, (Network, FlaxModel)):
+    if not isinstance(network, SweepModel):
         raise TypeError(
             f"`{api}` needs `network` to be a built-in architecture such as `jinit.mlp(...)`; "
             f"got {network!r} of type {type(network).__name__}."
@@ -707,10 +707,10 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
         dtype = check_float_dtype(api, dtype)
     input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
     bias_init = zeros if bias_init is None else bias_init
-    ti = network.theory_inputs() if hasattr(network, "theory_inputs") else None
+    ti = network.theory_inputs()
     if ti is None:
-        return None, "no mean-field prediction for this architecture"
-    spec = ti["weight"]
+        return None, network.theory_note
+    spec = ti.weight
     mean, var, exact = weight_law_moments(init, spec.shape, dtype)
     # exact laws: zero mean up to rounding; estimated: within 6 standard errors of 0
     tol = 1e-6 if exact else 6.0 / math.sqrt(math.prod(spec.shape))
@@ -718,21 +718,21 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
         mean = 0.0
     if mean != 0:
         return None, "weights are not zero-mean: mean-field theory does not apply"
-    n_layers = len(ti["widths"]) - 1
+    n_layers = len(ti.widths) - 1
     bvar = bmean = 0.0
     bias_specs = [s for s in network.param_specs() if s.role == "bias"]
     if bias_specs:
         bmean, bvar, _ = weight_law_moments(bias_init, bias_specs[0].shape, dtype)
-    wv = [var * ti["weight_multiplier"]] * n_layers
+    wv = [var * ti.weight_multiplier] * n_layers
     try:
         p = predict_mlp(
-            ti["activation"],
+            ti.activation,
             wv,
             [bvar] * n_layers,
-            tuple(ti["widths"]),
+            tuple(ti.widths),
             input_second_moment,
-            residual=ti["residual"],
-            layernorm=ti["layernorm"],
+            residual=ti.residual,
+            layernorm=ti.layernorm,
             bias_mean=[bmean] * n_layers,
         )
     except (ValueError, NotImplementedError, TypeError) as e:
@@ -745,23 +745,23 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
         "act.second_moment": act,
         "act.mean": amean,
         "act.std": np.sqrt(np.maximum(act - amean**2, 0.0)),
-        "output.second_moment": pre if ti["residual"] else act,
+        "output.second_moment": pre if ti.residual else act,
         "grad.second_moment": np.asarray(p.grad_second_moment, np.float64),
         "fluctuation": np.asarray(p.fluctuation, np.float64),
         "preact.fluctuation": np.asarray(p.preact_fluctuation, np.float64),
         "grad.fluctuation": np.asarray(p.grad_fluctuation, np.float64),
     }
-    if not ti["residual"]:
+    if not ti.residual:
         out["output.std"] = out["act.std"]
     if bmean == 0:
         out["preact.mean"] = np.zeros_like(pre)
         out["preact.std"] = np.sqrt(np.maximum(pre, 0.0))
-        if ti["residual"]:  # the stream is the pre-activation
+        if ti.residual:  # the stream is the pre-activation
             out["output.std"] = out["preact.std"]
     notes = []
     if not exact:
         notes.append("weight variance estimated from a draw")
-    if ti.get("approximate"):
+    if ti.approximate:
         notes.append("approximate (zero padding)")
     return out, "; ".join(notes)
 
@@ -1296,18 +1296,15 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
                 traces[label] = counter[0]
     for label, init in inits.items():
         specs[label] = repr(init)
-        if hasattr(network, "predict"):
-            pred, note = network.predict(init, bias_init, dtype, input_second_moment)
-        else:
-            pred, note = predict(
-                network, init, bias_init, dtype=dtype, input_second_moment=input_second_moment
-            )
+        pred, note = predict(
+            network, init, bias_init, dtype=dtype, input_second_moment=input_second_moment
+        )
         predicted[label] = pred
         notes[label] = note
 
     first = next(iter(per_seed_out.values()))
     n_layers = first["act.second_moment"].shape[1]
-    units = network.units() if hasattr(network, "units") else _units_of(network, batch, dtype)
+    units = network.units()
     config = {
         "network": network.describe(),
         "architecture": network.config(),
@@ -1342,13 +1339,6 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
         compile_seconds=compile_s,
         run_seconds=run_s,
     )
-
-
-def _units_of(network: Network, batch: int, dtype) -> int:
-    x = jax.ShapeDtypeStruct((1, *network.input_shape()), dtype)
-    specs = {s.name: jax.ShapeDtypeStruct(s.shape, dtype) for s in network.param_specs()}
-    h, _ = jax.eval_shape(network.pre, specs, jax.eval_shape(network.initial_carry, x))
-    return int(h.shape[-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1433,6 +1423,8 @@ class FlaxModel:
     batch: int = 64
     apply_kwargs: Mapping[str, Any] | None = None
     residual: bool = False
+    #: why there is no prediction (:meth:`theory_inputs` is None)
+    theory_note: ClassVar[str] = "no mean-field prediction for an arbitrary Flax model"
 
     def describe(self) -> str:
         return f"flax.{self.kind} model {self.name}"
@@ -1452,8 +1444,8 @@ class FlaxModel:
         x = jax.eval_shape(lambda k: self.sample_input(k, batch, dtype), jax.random.key(0))
         return 64 * math.prod(x.shape) * np.dtype(dtype).itemsize
 
-    def predict(self, init, bias_init, dtype, input_second_moment):
-        return None, "no mean-field prediction for an arbitrary Flax model"
+    def theory_inputs(self) -> None:
+        return None
 
     def judged(self) -> dict[str, str]:
         if self.residual:  # each row is a block; its output is the stream
