@@ -32,3 +32,7 @@ from jinit.report._plots import (
 )
 
 __all__ = ["activation_histogram", "depth_profile", "gradient_profile", "save_all"]
+
+from jinit._core._public import set_public_home as _set_public_home  # noqa: E402
+
+_set_public_home(globals(), __all__, "jinit.plot")

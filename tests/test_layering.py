@@ -135,3 +135,62 @@ def test_no_private_names_across_modules(module):
 def test_the_layer_table_is_complete():
     areas = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert areas == set(RANK), f"areas on disk {sorted(areas)} vs LAYERS {sorted(RANK)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Public homes: what a public module exports says so, and its docs teach only public paths
+# ---------------------------------------------------------------------------------------------
+
+PUBLIC = [
+    "jinit",
+    "jinit.laws",
+    "jinit.torch",
+    "jinit.recipes",
+    "jinit.mup",
+    "jinit.theory",
+    "jinit.testing",
+    "jinit.catalogue",
+    "jinit.plot",
+]
+
+
+def _exports():
+    import importlib
+    import inspect
+
+    for name in PUBLIC:
+        mod = importlib.import_module(name)
+        for attr in mod.__all__:
+            obj = getattr(mod, attr)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                yield name, attr, obj
+
+
+@pytest.mark.parametrize("public", PUBLIC)
+def test_exports_name_a_public_home(public):
+    """``obj.__module__`` of every exported class and function is a public module that has it
+    under the same name (so repr, help, tracebacks and pickles never show a private path)."""
+    import importlib
+
+    bad = []
+    for mod, attr, obj in _exports():
+        if mod != public:
+            continue
+        home = obj.__module__
+        private = any(p.startswith("_") for p in home.split(".")[1:])
+        if private or getattr(importlib.import_module(home), attr, None) is not obj:
+            bad.append(f"{mod}.{attr}: __module__ = {home!r}")
+    assert not bad, "\n".join(bad)
+
+
+def test_public_docstrings_teach_public_paths():
+    import inspect
+    import re
+
+    private = re.compile(r"jinit\.(?:_core|[a-z]+\._[a-z])[\w.]*")
+    bad = [
+        f"{mod}.{attr}: {hit}"
+        for mod, attr, obj in _exports()
+        for hit in private.findall(inspect.getdoc(obj) or "")
+    ]
+    assert not bad, "public docstrings name private modules:\n" + "\n".join(bad)

@@ -13,3 +13,7 @@ from jinit.catalogue._catalogue import lookup as lookup
 from jinit.catalogue._catalogue import public_builder as public_builder
 
 __all__ = ["Entry", "entries", "lookup", "public_builder"]
+
+from jinit._core._public import set_public_home as _set_public_home  # noqa: E402
+
+_set_public_home(globals(), __all__, "jinit.catalogue")

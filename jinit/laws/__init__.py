@@ -31,3 +31,7 @@ __all__ = [
     "complex_truncated_normal_rms",
     "truncated_normal_std",
 ]
+
+from jinit._core._public import set_public_home as _set_public_home  # noqa: E402
+
+_set_public_home(globals(), __all__, "jinit.laws")

@@ -35,3 +35,7 @@ __all__ = [
     "sgd",
     "width_info",
 ]
+
+from jinit._core._public import set_public_home as _set_public_home  # noqa: E402
+
+_set_public_home(globals(), __all__, "jinit.mup")

@@ -264,8 +264,8 @@ def save_all(result, out_dir: str | os.PathLike, *, layer: int = 5) -> dict[str,
       >>> import os, tempfile
       >>> import jinit
       >>> from jinit import plot
-      >>> from jinit.sweeps._networks import mlp
-      >>> from jinit.sweeps._propagate import sweep
+      >>> from jinit import mlp
+      >>> from jinit import sweep
       >>> r = sweep(mlp(16, 2), jinit.he_normal(), seeds=2, batch=8)
       >>> paths = plot.save_all(r, tempfile.mkdtemp(), layer=1)
       >>> sorted(os.path.basename(p) for p in paths.values())

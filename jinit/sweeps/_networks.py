@@ -12,13 +12,13 @@ A layer is split into two functions so the sweep can differentiate it cheaply:
 * ``post(params, h, x, aux) -> (x_out, a)``: the layer output ``x_out`` (the next layer's input)
   and its *activation* ``a = φ(h)``.
 
-Conventions (the ones of :func:`jinit.theory._theory.predict_mlp`): the input ``x⁰`` has i.i.d.
+Conventions (the ones of :func:`jinit.theory.predict_mlp`): the input ``x⁰`` has i.i.d.
 entries of second moment ``input_second_moment``; layer ``l = 1..L`` computes
 ``hˡ = xˡ⁻¹ Wˡ + bˡ`` and ``xˡ = φ(hˡ)``. Weights follow the Flax layout ``(fan_in, fan_out)``
 (``(k, k, c_in, c_out)`` for convolutions), so every jinit initialiser sees the fans it expects.
 
 Examples:
-  >>> from jinit.sweeps._networks import mlp
+  >>> from jinit import mlp
   >>> net = mlp(width=64, depth=3)
   >>> net.describe()
   'MLP width 64, depth 3, relu, bias'
@@ -245,7 +245,7 @@ class Network:
         }
 
     #: Where the probe loss sits: ``False`` on the last pre-activation :math:`h^L` (the
-    #: convention of :func:`jinit.theory._theory.predict_mlp`), ``True`` on the network output (the
+    #: convention of :func:`jinit.theory.predict_mlp`), ``True`` on the network output (the
     #: residual stream after the last block).
     loss_on_output: ClassVar[bool] = False
 
@@ -292,7 +292,7 @@ def _check_bool(api: str, name: str, value: Any) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class MLP(Network):
-    r"""Fully-connected stack in the convention of :func:`jinit.theory._theory.predict_mlp`.
+    r"""Fully-connected stack in the convention of :func:`jinit.theory.predict_mlp`.
 
     .. math::
         h^l = x^{l-1} W^l + b^l\ [+\ h^{l-1}\ \text{if residual},\ l \ge 2],\qquad
@@ -383,7 +383,7 @@ def mlp(
     Layer :math:`l` computes :math:`h^l = x^{l-1}W^l + b^l` and :math:`x^l=\varphi(h^l)`; with
     ``layernorm``, :math:`x^l = \varphi(\mathrm{LN}(h^l))`; with ``residual``,
     :math:`h^l = h^{l-1} + x^{l-1}W^l + b^l` for :math:`l\ge 2` (the pre-activations are the
-    residual stream). This is the network :func:`jinit.theory._theory.predict_mlp` describes. The
+    residual stream). This is the network :func:`jinit.theory.predict_mlp` describes. The
     input has ``width`` features.
 
     Args:
@@ -401,7 +401,7 @@ def mlp(
       ValueError: a width or depth < 1, or an unknown activation.
 
     Examples:
-      >>> from jinit.sweeps._networks import mlp
+      >>> from jinit import mlp
       >>> mlp(256, 4, "tanh").describe()
       'MLP width 256, depth 4, tanh, bias'
     """
@@ -527,7 +527,7 @@ def cnn(
       ValueError: a size < 1, an unknown padding or activation.
 
     Examples:
-      >>> from jinit.sweeps._networks import cnn
+      >>> from jinit import cnn
       >>> [s.shape for s in cnn(16, 5, 3).param_specs()]
       [(3, 3, 16, 16), (16,)]
     """
@@ -666,7 +666,7 @@ def transformer(
       ValueError: a size < 1, ``d_model`` not divisible by ``heads``, an unknown activation.
 
     Examples:
-      >>> from jinit.sweeps._networks import transformer
+      >>> from jinit import transformer
       >>> transformer(64, 2, 4).input_shape()
       (32, 64)
     """

@@ -18,7 +18,7 @@ forward and backward, and records per layer :math:`l`:
 Gradient normalisation. The probe loss is :math:`\mathcal L = \langle v, y\rangle =
 \sum_i v_i y_i` with :math:`v\sim\mathcal N(0, I)` drawn per seed, independent of the network,
 on one tensor :math:`y`: the last pre-activation :math:`h^L` for plain stacks (the convention of
-:func:`jinit.theory._theory.predict_mlp`), the network output :math:`x^L` for the transformer (the
+:func:`jinit.theory.predict_mlp`), the network output :math:`x^L` for the transformer (the
 residual stream after the last block), the model output for Flax models. Then
 :math:`\partial\mathcal L/\partial y = v`, so the reported per-unit second moment is
 :math:`\mathbb E[v_i^2] = 1` exactly at :math:`y`: every gradient figure is the factor by which
@@ -688,7 +688,7 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
     """Mean-field prediction for ``network`` initialised by ``init`` (weights) and ``bias_init``.
 
     Reads each layer's weight variance from ``jinit.law(init, shape)`` (estimated from a draw for
-    other callables) and calls :func:`jinit.theory._theory.predict_mlp`.
+    other callables) and calls :func:`jinit.theory.predict_mlp`.
 
     Returns:
       ``(prediction, note)``: a dict of per-layer arrays (``preact.second_moment``,
@@ -1001,8 +1001,8 @@ def sweep(
 
     Examples:
       >>> import jinit
-      >>> from jinit.sweeps._networks import mlp
-      >>> from jinit.sweeps._propagate import sweep
+      >>> from jinit import mlp
+      >>> from jinit import sweep
       >>> r = sweep(mlp(64, 3), jinit.he_normal(), seeds=4, batch=32)
       >>> r.summary("he_normal()", "act.second_moment").mean.shape
       (3,)
@@ -1823,7 +1823,7 @@ def linen_model(
 
     Examples:
       >>> import jax, jinit, flax.linen as nn
-      >>> from jinit.sweeps._propagate import linen_model, sweep
+      >>> from jinit import linen_model, sweep
       >>> class MLP(nn.Module):
       ...     kernel_init: object
       ...     @nn.compact
@@ -1884,7 +1884,7 @@ def nnx_model(
     Examples:
       >>> import jax, jinit
       >>> from flax import nnx
-      >>> from jinit.sweeps._propagate import nnx_model, sweep
+      >>> from jinit import nnx_model, sweep
       >>> class MLP(nnx.Module):
       ...     def __init__(self, init, rngs):
       ...         self.layers = nnx.List(
@@ -1986,8 +1986,9 @@ def assert_stable_propagation(
 
     Examples:
       >>> import jinit
-      >>> from jinit.sweeps._networks import mlp
-      >>> from jinit.sweeps._propagate import assert_stable_propagation, sweep
+      >>> from jinit import mlp
+      >>> from jinit.testing import assert_stable_propagation
+      >>> from jinit import sweep
       >>> r = sweep(mlp(64, 3), jinit.he_normal(), seeds=4, batch=32)
       >>> assert_stable_propagation(r, 0.5, 2.0)
     """

@@ -50,7 +50,7 @@ Examples:
 
   >>> import numpy as np
   >>> import jinit
-  >>> from jinit.sweeps._train import Dataset, train_sweep
+  >>> from jinit import Dataset, train_sweep
   >>> x = np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32)
   >>> y = (x[:, 0] + x[:, 1] > 0).astype(np.int32)
   >>> data = Dataset(x[:192], y[:192], x[192:], y[192:], "toy")
@@ -154,7 +154,7 @@ def digits(*, test_size: int = 360, seed: int = 0) -> Dataset:
       ValueError: a ``test_size`` outside 1..1796.
 
     Examples:
-      >>> from jinit.sweeps._train import digits
+      >>> from jinit import digits
       >>> d = digits()
       >>> d.x_train.shape, d.x_test.shape, d.n_classes
       ((1437, 64), (360, 64), 10)
@@ -572,7 +572,7 @@ class TrainResult:
 
         Examples:
           >>> import numpy as np
-          >>> from jinit.sweeps._train import TrainResult
+          >>> from jinit import TrainResult
           >>> r = TrainResult({}, np.array([0, 10]),
           ...                 {"a": {"train.loss": np.array([[2.0, 1.0], [2.0, 3.0]])}}, {})
           >>> r.summary("a", "train.loss").mean.tolist()
@@ -1080,7 +1080,7 @@ def train_sweep(
     Examples:
       >>> import numpy as np
       >>> import jinit
-      >>> from jinit.sweeps._train import Dataset, train_sweep
+      >>> from jinit import Dataset, train_sweep
       >>> x = np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32)
       >>> y = (x[:, 0] + x[:, 1] > 0).astype(np.int32)
       >>> data = Dataset(x[:192], y[:192], x[192:], y[192:], "toy")

@@ -52,3 +52,7 @@ __all__ = [
     "q_map",
     "q_star",
 ]
+
+from jinit._core._public import set_public_home as _set_public_home  # noqa: E402
+
+_set_public_home(globals(), __all__, "jinit.theory")

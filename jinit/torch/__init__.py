@@ -45,3 +45,7 @@ __all__ = [
     "xavier_normal",
     "xavier_uniform",
 ]
+
+from jinit._core._public import set_public_home as _set_public_home  # noqa: E402
+
+_set_public_home(globals(), __all__, "jinit.torch")

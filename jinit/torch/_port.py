@@ -395,7 +395,7 @@ def init_like_torch(
     r"""Initialises a Flax or equinox parameter tree as PyTorch initialises the equivalent modules.
 
     Every leaf is recognised by its layer (when known), name, rank and siblings (see the table
-    in :mod:`jinit.torch._port`) and drawn with torch's default law: Linear-like and Conv
+    in `jinit.torch`) and drawn with torch's default law: Linear-like and Conv
     kernels and their biases :math:`U(\pm 1/\sqrt{\mathrm{fan\_in}})` (torch's
     ``kaiming_uniform_(a=√5)``, He et al., 2015; the bias bound from the *kernel's* fan-in, which
     for a DenseGeneral/attention kernel is its contracted size), Embed/Embedding

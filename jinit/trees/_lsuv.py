@@ -678,7 +678,7 @@ def lsuv(
 
     Examples:
       >>> import jax, jax.numpy as jnp, flax.linen as nn, jinit
-      >>> from jinit.trees._lsuv import lsuv
+      >>> from jinit import lsuv
       >>> model = nn.Sequential([nn.Dense(64), nn.tanh, nn.Dense(64), nn.tanh, nn.Dense(10)])
       >>> x = jax.random.normal(jax.random.key(1), (256, 32))
       >>> variables = model.init(jax.random.key(0), x)

@@ -109,7 +109,7 @@ class SummaryRow:
     """One leaf of a :class:`Summary`.
 
     Attributes:
-      path: '/'-joined path (see :mod:`jinit._core._paths`).
+      path: '/'-joined path (see :func:`jinit.reinit`).
       shape: the leaf's shape.
       dtype: its dtype name.
       size: number of entries.
@@ -577,7 +577,7 @@ def summary(
 
     Examples:
       >>> import jax, jax.numpy as jnp, jinit, flax.linen as nn
-      >>> from jinit.trees._summary import summary
+      >>> from jinit import summary
       >>> params = nn.Dense(64, kernel_init=jinit.he_normal()).init(
       ...     jax.random.key(0), jnp.ones((1, 128)))["params"]
       >>> s = summary(params, rules=[("*kernel", jinit.he_normal())])
