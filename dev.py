@@ -4,6 +4,7 @@
     python3 dev.py demo    # create .venv, install jinit, run the main job
     python3 dev.py test    # create .venv, install jinit[test], run the whole test suite
     python3 dev.py lint    # ruff format --check + ruff check
+    python3 dev.py docs    # install jinit[docs], build the API site (warnings are errors)
 
 Extra arguments after the sub-command are passed on (to ``jinit`` for demo, to pytest for test).
 Installs are skipped when pyproject.toml has not changed since the last one.
@@ -49,7 +50,7 @@ def _ensure(extra: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "lint"):
+    if not argv or argv[0] not in ("demo", "test", "lint", "docs"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
@@ -64,6 +65,27 @@ def main(argv: list[str]) -> int:
         elif cmd == "test":
             _ensure("test")
             _run([str(PY), *TEST_CMD, *rest])
+        elif cmd == "docs":
+            _ensure("docs")
+            out = ROOT / "docs" / "_build" / "html"
+            # -E: a fresh environment, so every warning is reported; -W: warnings fail the build
+            _run(
+                [
+                    str(PY),
+                    "-m",
+                    "sphinx",
+                    "-q",
+                    "-E",
+                    "-W",
+                    "--keep-going",
+                    "-b",
+                    "html",
+                    "docs",
+                    str(out),
+                    *rest,
+                ]
+            )
+            print(f"documentation: {out / 'index.html'}", flush=True)
         else:
             _ensure("test")
             _run([str(PY), "-m", "ruff", "format", "--check", "."])

@@ -403,8 +403,8 @@ def test_every_law_type_is_handled():
             yield sub
             yield from subclasses(sub)
 
-    known = [t for t in subclasses(L.Law) if t.__module__ == L.__name__]
-    assert known, "no law types found"
+    known = [t for t in subclasses(L.Law) if t.__module__.startswith("jinit.laws")]
+    assert len(known) >= 11, f"law types found: {known}"
     for t in known:
         assert t.kind in S._KINDS, f"{t.__name__} has no statistics plan (kind {t.kind!r})"
         assert t.values_complex is not L.Law.values_complex, f"{t.__name__}: values_complex"

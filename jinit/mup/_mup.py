@@ -1259,7 +1259,7 @@ def coord_check(
 def plot_coord_check(result: CoordCheckResult, path: str | os.PathLike | None = None):
     """Draws a coordinate check: one row per parametrisation, one panel per layer.
 
-    x: width (log2 axis); y: seed-mean |pre-activation| (log axis, shared); one line per step
+    x: width (log2 axis); y: seed-mean absolute pre-activation (log axis, shared); one line per step
     (t = 0 is the initialisation). Flat lines mean the layer's scale does not depend on width.
 
     Args:

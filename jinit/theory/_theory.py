@@ -1287,7 +1287,8 @@ def _host_scalar(api: str, name: str, value: Any, *, nonneg: bool = True) -> flo
 
 
 def phase(activation, sigma_w2: float, sigma_b2: float, *, tol: float = 1e-6) -> str:
-    r"""``"ordered"`` (χ₁ < 1), ``"chaotic"`` (χ₁ > 1) or ``"critical"`` (|χ₁ − 1| <= tol).
+    r"""``"ordered"`` (χ₁ < 1), ``"chaotic"`` (χ₁ > 1) or ``"critical"``
+    (:math:`|\chi_1 - 1| \le` ``tol``).
 
     χ₁ is evaluated at the stable fixed point q* (:func:`q_star`); when the q-map diverges
     (relu with :math:`\sigma_w^2 > 2`) at :math:`q = 10^6`, the large-q limit. Host-level,
