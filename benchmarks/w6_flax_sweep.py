@@ -39,7 +39,8 @@ from functools import partial
 import flax.linen as nn
 import jinit
 import real_models as rm
-from jinit.sweeps._propagate import linen_model, prepare_sweep, run_sweep
+from jinit.sweeps._flax_models import linen_model
+from jinit.sweeps._propagate import prepare_sweep, run_sweep
 
 def build(init):
     return rm.ResNet(stage_sizes={stages}, block_cls=rm.ResNetBlock, num_classes=10,

@@ -51,12 +51,12 @@ from jinit.laws._laws import law as law
 from jinit.stats._stats import InitStats as InitStats
 from jinit.stats._stats import PooledStats as PooledStats
 from jinit.stats._stats import init_stats as init_stats
+from jinit.sweeps._flax_models import linen_model as linen_model
+from jinit.sweeps._flax_models import nnx_model as nnx_model
 from jinit.sweeps._networks import cnn as cnn
 from jinit.sweeps._networks import mlp as mlp
 from jinit.sweeps._networks import transformer as transformer
 from jinit.sweeps._propagate import SweepResult as SweepResult
-from jinit.sweeps._propagate import linen_model as linen_model
-from jinit.sweeps._propagate import nnx_model as nnx_model
 from jinit.sweeps._propagate import sweep as sweep
 from jinit.sweeps._train import CurveSummary as CurveSummary
 from jinit.sweeps._train import Dataset as Dataset

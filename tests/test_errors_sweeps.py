@@ -724,7 +724,7 @@ def test_memory_estimates_refuse_only_beyond_the_available(monkeypatch):
 
     net = jinit.mlp(64, 4)
     cpu = jax.devices("cpu")[:1]  # host memory, on any machine
-    per_seed = propagate._saved_bytes(net, 100, np.dtype(np.float32))
+    per_seed = propagate.saved_bytes_of(net, 100, np.dtype(np.float32))
     monkeypatch.setattr(propagate, "host_memory_available", lambda: per_seed - 1)
     with pytest.raises(ValueError, match=r"one seed's saved activations with batch=100"):
         propagate.prepare_sweep(net, H, seeds=1, batch=100, devices=cpu)

@@ -33,14 +33,13 @@ import pytest
 from rounding import assert_within, evaluate, excess
 
 import jinit
-from jinit.sweeps import _propagate as propagate
+from jinit.sweeps import _statistics as sweep_stats
+from jinit.sweeps._flax_models import linen_model, nnx_model
 from jinit.sweeps._networks import cnn, mlp, transformer
 from jinit.sweeps._propagate import (
     SweepResult,
     assert_matches_theory,
     assert_stable_propagation,
-    linen_model,
-    nnx_model,
     summarise,
     sweep,
 )
@@ -494,8 +493,8 @@ def test_foreign_initialiser_variance_is_estimated():
 
 def test_stat_helpers():
     h = jnp.array([[1.0, 1.0, 2.0, 0.0], [3.0, 3.0, 1.0, 0.0]])
-    assert float(propagate._distinct_units(h, np.float32)) == 3  # columns 0 and 1 coincide
-    assert float(propagate._dead_fraction(jax.nn.relu(h - 2.5))) == 0.5
+    assert float(sweep_stats._distinct_units(h, np.float32)) == 3  # columns 0 and 1 coincide
+    assert float(sweep_stats._dead_fraction(jax.nn.relu(h - 2.5))) == 0.5
 
 
 # ---------------------------------------------------------------------------------------------

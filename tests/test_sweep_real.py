@@ -24,12 +24,11 @@ from rounding import C_FN, assert_within, evaluate, excess
 
 import jinit
 from jinit import plot
+from jinit.sweeps._flax_models import linen_model, nnx_model
 from jinit.sweeps._networks import transformer
 from jinit.sweeps._propagate import (
     assert_matches_theory,
     assert_stable_propagation,
-    linen_model,
-    nnx_model,
     prepare_sweep,
     run_sweep,
     sweep,

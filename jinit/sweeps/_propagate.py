@@ -62,7 +62,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,16 +71,22 @@ from jax.sharding import Mesh
 
 from jinit._core import _output as output
 from jinit._core._checks import check_int, check_real
-from jinit._core._flax import check_layers, nnx_layer_calls
 from jinit._core._seeds import SeedPlan, check_devices, root_key
 from jinit.initializers._basic import zeros
+from jinit.sweeps._flax_models import FlaxModel
 from jinit.sweeps._networks import Network, SweepModel, weight_law_moments
+from jinit.sweeps._statistics import (
+    JUDGE_ACTIVATION,
+    builtin_seed_fn,
+    keeps_params,
+    probe_builtin,
+    saved_bytes_of,
+    stat_dtype,
+)
 from jinit.theory._theory import predict_mlp
 
 _DEFAULT_BUDGET = 512 * 2**20  # bytes of saved activations per compiled chunk
 _MAX_CHUNK = 64
-_DISTINCT_ROWS = 32  # rows (examples x positions) compared to count distinct units
-_DISTINCT_RTOL = 1e-3  # units closer than this (relative squared distance) are identical
 
 #: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
 #: ``(seeds, layers)``), all computed per seed over the whole batch.
@@ -103,229 +109,6 @@ QUANTITIES: dict[str, str] = {
     "nonfinite": "number of inf/NaN entries of h and a",
     "grad.nonfinite": "number of inf/NaN entries of ∂L/∂h",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-seed statistics
-# ---------------------------------------------------------------------------------------------
-
-
-def _stat_dtype(dtype) -> np.dtype:
-    return np.dtype(jnp.promote_types(dtype, jnp.float32))
-
-
-def _moments(prefix: str, t: jax.Array, sdt) -> dict[str, jax.Array]:
-    t = t.astype(sdt)
-    return {
-        f"{prefix}.second_moment": jnp.mean(t * t),
-        f"{prefix}.mean": jnp.mean(t),
-        f"{prefix}.std": jnp.std(t),
-    }
-
-
-def _units(t: jax.Array) -> jax.Array:
-    return t.reshape(-1, t.shape[-1])
-
-
-def _dead_fraction(a: jax.Array) -> jax.Array:
-    """Fraction of units (last axis) whose activation is exactly zero on every example."""
-    return jnp.mean(jnp.all(_units(a) == 0, axis=0).astype(jnp.float32))
-
-
-def _distinct_units(h: jax.Array, sdt) -> jax.Array:
-    """Number of distinct units: columns of ``h`` (over a few examples) not equal to an earlier one.
-
-    Two units count as identical when their squared distance over the first rows is at most
-    ``1e-3`` of the sum of their squared norms: random units are at relative distance ~1,
-    units computed from identical weights at ~1e-7 (float rounding).
-    """
-    r = _units(h)[:_DISTINCT_ROWS].astype(sdt)
-    n = jnp.sum(r * r, axis=0)
-    gram = jnp.matmul(r.T, r, precision=jax.lax.Precision.HIGHEST)
-    total = n[:, None] + n[None, :]
-    same = (total - 2 * gram) <= _DISTINCT_RTOL * total
-    earlier = jnp.tril(same, -1)  # unit j equals some unit k < j
-    return (r.shape[1] - jnp.sum(jnp.any(earlier, axis=1))).astype(jnp.float32)
-
-
-def _nonfinite(*ts: jax.Array) -> jax.Array:
-    return sum(jnp.sum(~jnp.isfinite(t)).astype(jnp.float32) for t in ts)
-
-
-def _sample(a: jax.Array, k: int) -> jax.Array:
-    flat = a.reshape(-1)
-    idx = np.linspace(0, flat.shape[0] - 1, min(k, flat.shape[0])).astype(np.int64)
-    return flat[idx].astype(jnp.float32)
-
-
-def _forward_stats(h, a, x_out, sdt, sample_size: int) -> dict[str, jax.Array]:
-    """Forward statistics of one layer: pre-activation ``h``, activation ``a``, output."""
-    h, a, x_out = _units(h), _units(a), _units(x_out)
-    st = _moments("preact", h, sdt)
-    st.update(_moments("act", a, sdt))
-    st.update(_moments("output", x_out, sdt))
-    st["dead_fraction"] = _dead_fraction(a)
-    st["distinct_units"] = _distinct_units(h, sdt)
-    st["nonfinite"] = _nonfinite(h, a)
-    st["act.sample"] = _sample(a, sample_size)
-    return st
-
-
-def _builtin_seed_fn(
-    net: Network,
-    init,
-    bias_init,
-    batch: int,
-    dtype: np.dtype,
-    sample_size: int,
-    input_second_moment: float,
-    root: jax.Array,
-    counter: list[int],
-    keep_params: bool = False,
-) -> Callable[[jax.Array], dict[str, jax.Array]]:
-    """The per-seed function of a built-in (scanned) architecture.
-
-    With ``keep_params`` the forward scan also saves each layer's parameters for the backward
-    scan; otherwise the backward scan draws them again from the layer's key (the same bits).
-    """
-    n_layers = net.depth
-    sdt = _stat_dtype(dtype)
-    names = [s.name for s in net.param_specs()]
-    scale = math.sqrt(input_second_moment)
-
-    def params(kp, layer):
-        return net.layer_params(jax.random.fold_in(kp, layer), init, bias_init, dtype)
-
-    def one_seed(idx):
-        counter[0] += 1  # runs at trace time only: counts traces
-        key = jax.random.fold_in(root, idx)
-        kp, kx, kv = (jax.random.fold_in(key, i) for i in range(3))
-        x0 = (jax.random.normal(kx, (batch, *net.input_shape()), jnp.float32) * scale).astype(dtype)
-
-        def forward(x, layer):
-            p = params(kp, layer)
-            h, aux = net.pre(p, x)
-            x_out, a = net.post(p, h, x, aux)
-            out = jax.tree_util.tree_leaves(x_out)[0]
-            kept = p if keep_params else ()
-            return x_out, (_forward_stats(h, a, out, sdt, sample_size), (x, h, aux, kept))
-
-        x_last, (fst, saved) = jax.lax.scan(forward, net.initial_carry(x0), jnp.arange(n_layers))
-        on_output = net.loss_on_output
-        # the probe loss <v, y>: y = h^L (theory convention) or the network output x^L
-        y_shape = jax.tree_util.tree_leaves(x_last)[0].shape if on_output else saved[1].shape[1:]
-        v = jax.random.normal(kv, y_shape, jnp.float32).astype(dtype)
-
-        def backward(ct, inp):
-            layer, x, h, aux, kept = inp
-            p = kept if keep_params else params(kp, layer)
-            _, post_vjp = jax.vjp(lambda p_, h_, x_, a_: net.post(p_, h_, x_, a_)[0], p, h, x, aux)
-            dp_post, dh, dx_post, daux = post_vjp(ct)
-            g = dh if on_output else dh + jnp.where(layer == n_layers - 1, v, jnp.zeros_like(v))
-            _, pre_vjp = jax.vjp(net.pre, p, x)
-            dp_pre, dx_pre = pre_vjp((g, daux))
-            gf = g.astype(sdt)
-            cf = jax.tree_util.tree_leaves(ct)[-1].astype(sdt)  # d/d(layer activation)
-            st = {
-                "grad.second_moment": jnp.mean(gf * gf),
-                "grad_output.second_moment": jnp.mean(cf * cf),
-                "nonfinite": _nonfinite(g),
-            }
-            for name in names:
-                d = (dp_post[name] + dp_pre[name]).astype(sdt)
-                st[f"param_grad_norm.{name}"] = jnp.sqrt(jnp.sum(d * d))
-            return jax.tree_util.tree_map(jnp.add, dx_post, dx_pre), st
-
-        ct0 = jax.tree_util.tree_map(jnp.zeros_like, x_last)
-        if on_output:  # dL/dx^L = v on the stream (the carry's first leaf)
-            leaves, tdef = jax.tree_util.tree_flatten(ct0)
-            ct0 = jax.tree_util.tree_unflatten(tdef, [v, *leaves[1:]])
-        _, bst = jax.lax.scan(backward, ct0, (jnp.arange(n_layers), *saved), reverse=True)
-        out = dict(fst)
-        out["grad.nonfinite"] = bst.pop("nonfinite")
-        out.update(bst)
-        return out
-
-    return one_seed
-
-
-def _layer_bytes(net: Network, batch: int, dtype: np.dtype) -> tuple[int, int]:
-    """``(activations, parameters)``: bytes of one layer's saved activations (input carry,
-    pre-activation, aux) and of its parameters, per seed."""
-    x = jax.ShapeDtypeStruct((batch, *net.input_shape()), dtype)
-    carry = jax.eval_shape(net.initial_carry, x)
-    specs = {s.name: jax.ShapeDtypeStruct(s.shape, dtype) for s in net.param_specs()}
-    h, aux = jax.eval_shape(net.pre, specs, carry)
-    leaves = [*jax.tree_util.tree_leaves(carry), h, *jax.tree_util.tree_leaves(aux)]
-    nbytes = lambda ts: sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in ts)
-    return nbytes(leaves), nbytes(specs.values())
-
-
-def _keep_params(net: Network, batch: int, dtype: np.dtype) -> bool:
-    """Whether the backward scan reuses the forward scan's parameters instead of drawing them
-    again: when a layer's parameters take no more memory than its saved activations (at most
-    doubling the saved bytes). Drawing is costly on CPU: threefry normals run at ~10^8 values/s,
-    a quarter of the CPU time of an MLP 512 x 10 sweep with batch 1000 (half of it the second
-    draw). Layers whose weights outweigh the batch (width > batch) keep drawing twice, so the
-    saved memory stays O(batch · width) per layer."""
-    act, par = _layer_bytes(net, batch, dtype)
-    return par <= act
-
-
-def _saved_bytes(net: Network, batch: int, dtype: np.dtype) -> int:
-    """Bytes the forward scan keeps for the backward pass, per seed."""
-    act, par = _layer_bytes(net, batch, dtype)
-    per_layer = act + (par if _keep_params(net, batch, dtype) else 0)
-    # + transients of one layer (activation, cotangents, stats) ~ 4 more activations
-    return net.depth * per_layer + 4 * act
-
-
-def check_init_output(api: str, who: str, out: Any, shape: tuple, dtype: Any, where: str):
-    """Refuses an initialiser's (abstract) output that is not an array of ``shape``/``dtype``."""
-    dtype = np.dtype(dtype)
-    if not (hasattr(out, "shape") and hasattr(out, "dtype")):
-        raise TypeError(
-            f"`{api}`: {who} returned {out!r} of type {type(out).__name__} for {where}; an "
-            f"initialiser must return an array of shape {tuple(shape)} and dtype {dtype.name}."
-        )
-    if tuple(out.shape) != tuple(shape):
-        raise ValueError(
-            f"`{api}`: {who} returned shape {tuple(out.shape)} for {where}; expected shape "
-            f"{tuple(shape)} (dtype {dtype.name}). An initialiser must return an array of the "
-            f"`shape` it is given."
-        )
-    if np.dtype(out.dtype) != dtype:
-        raise TypeError(
-            f"`{api}`: {who} returned dtype {np.dtype(out.dtype).name} for {where}; expected "
-            f"{dtype.name} (shape {tuple(shape)}). An initialiser must honour its `dtype` "
-            f"argument; the sweep would otherwise measure silently cast values."
-        )
-
-
-def wrap_init_error(api: str, who: str, where: str, e: BaseException) -> Exception:
-    """A clean error (same type for TypeError/ValueError) for an initialiser that raised."""
-    if isinstance(e, (TypeError, ValueError)) and str(e).startswith(f"`{api}`"):
-        return type(e)(str(e)) if type(e) in (TypeError, ValueError) else ValueError(str(e))
-    kind = TypeError if isinstance(e, TypeError) else ValueError
-    return kind(f"`{api}`: {who} fails on {where}: {type(e).__name__}: {e}")
-
-
-def _probe_builtin(api: str, net: Network, inits: Mapping[str, Any], bias_init, dtype, key):
-    """Calls every initialiser once abstractly (``jax.eval_shape``) on the network's parameter
-    shapes and checks what it returns, so a bad initialiser fails before any compile."""
-    where_all = f"every one of the {net.depth} layers of the {net.describe()}"
-    jobs = [(f"initialiser {label!r}", init, "weight") for label, init in inits.items()]
-    jobs.append(("`bias_init`", bias_init, "bias"))
-    for who, fn, role in jobs:
-        for spec in net.param_specs():
-            if spec.role != role:
-                continue
-            where = f"the {spec.name!r} parameter of shape {spec.shape} in {where_all}"
-            try:
-                out = jax.eval_shape(lambda k, fn=fn, spec=spec: fn(k, spec.shape, dtype), key)
-            except Exception as e:
-                raise wrap_init_error(api, who, where, e) from e
-            check_init_output(api, who, out, spec.shape, dtype, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,7 +192,7 @@ class SweepResult:
         """What the verdicts judge: ``{"forward", "backward", "std", "what"}`` (see
         :meth:`jinit.sweeps._networks.Network.judged`): the activation of a plain stack, the
         residual stream of a residual one."""
-        return dict(self.config.get("judged") or _JUDGE_ACTIVATION)
+        return dict(self.config.get("judged") or JUDGE_ACTIVATION)
 
     @property
     def layer_names(self) -> list[str]:
@@ -648,14 +431,6 @@ class SweepResult:
             f"SweepResult({self.config.get('network', '?')}, inits={self.labels}, "
             f"seeds={self.n_seeds}, layers={self.n_layers})"
         )
-
-
-_JUDGE_ACTIVATION = {
-    "forward": "act.second_moment",
-    "backward": "grad.second_moment",
-    "std": "act.std",
-    "what": "activation",
-}
 
 
 def _csv_float(x) -> str:
@@ -1113,10 +888,10 @@ def prepare_sweep(
     with _own_mesh(Mesh(np.array(devs), ("seeds",))):
         root = root_key(api, seed, key_impl)
 
-    sdt = _stat_dtype(dtype)
+    sdt = stat_dtype(dtype)
     if is_builtin:
-        _probe_builtin(api, network, inits, bias_init, dtype, root)
-        per_seed = _saved_bytes(network, batch, dtype)
+        probe_builtin(api, network, inits, bias_init, dtype, root)
+        per_seed = saved_bytes_of(network, batch, dtype)
         n_values = min(sample_size, batch * math.prod(network.input_shape()))
         per_layer_out = (15 + len(network.param_specs())) * sdt.itemsize + 4 * n_values
         out_bytes = network.depth * per_layer_out
@@ -1233,7 +1008,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
             which: list[Any] = [None]
             init = _switch_init([inits[label] for label in group], which)
             if isinstance(network, Network):
-                fn0 = _builtin_seed_fn(
+                fn0 = builtin_seed_fn(
                     network,
                     init,
                     bias_init,
@@ -1243,7 +1018,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
                     input_second_moment,
                     root,
                     counter,
-                    keep_params=_keep_params(network, batch, dtype),
+                    keep_params=keeps_params(network, batch, dtype),
                 )
             else:
                 names: list[tuple[str, ...]] = []
@@ -1339,575 +1114,6 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
         compile_seconds=compile_s,
         run_seconds=run_s,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Any Flax model
-# ---------------------------------------------------------------------------------------------
-
-
-def _path_str(path) -> tuple[str, ...]:
-    out = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                out.append(str(getattr(k, attr)))
-                break
-        else:
-            out.append(str(k))
-    return tuple(out)
-
-
-def _param_norms(grads, layer_paths: list[tuple[str, ...]], sdt) -> dict[str, list]:
-    """``{param name: [norm per layer (NaN where the layer has no such parameter)]}``."""
-    flat = [(_path_str(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(grads)[0]]
-    per_layer: list[dict[str, jax.Array]] = []
-    for lp in layer_paths:
-        d = {}
-        for comps, leaf in flat:
-            n = len(lp)
-            if comps[:n] == lp and len(comps) > n and all(c == "value" for c in comps[n + 1 :]):
-                g = jnp.asarray(leaf).astype(sdt)
-                d[comps[n]] = jnp.sqrt(jnp.sum(g * g))
-        per_layer.append(d)
-    names = sorted({k for d in per_layer for k in d})
-    return {k: [d.get(k, jnp.array(jnp.nan, sdt)) for d in per_layer] for k in names}
-
-
-def _flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False):
-    """Stacks per-layer statistics of captured layers (in call order) into arrays over layers.
-
-    ``layers`` is a list of ``(input, output)``: the output of layer ``i`` is its
-    pre-activation, the input of layer ``i+1`` (the model output for the last) its activation.
-    The ``output.*`` statistics are those of the activation, or with ``stream`` (the layers are
-    residual blocks) of the layer's own output, the residual stream.
-    """
-    per = []
-    for i, (_, h) in enumerate(layers):
-        a = layers[i + 1][0] if i + 1 < len(layers) else y
-        st = _forward_stats(h, a, h if stream else a, sdt, sample_size)
-        samp = st["act.sample"]
-        st["act.sample"] = jnp.pad(samp, (0, sample_size - samp.shape[0]), constant_values=jnp.nan)
-        g = grads_h[i].astype(sdt)
-        st["grad.second_moment"] = jnp.mean(g * g)
-        st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
-        st["grad.nonfinite"] = _nonfinite(g)
-        st["units"] = jnp.asarray(h.shape[-1], jnp.float32)
-        for name, norms in param_norms.items():
-            st[f"param_grad_norm.{name}"] = norms[i]
-        per.append(st)
-    return {k: jnp.stack([jnp.asarray(d[k]) for d in per]) for k in per[0]}
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class FlaxModel:
-    r"""A Flax model wrapped for :func:`sweep` (see :func:`linen_model` and :func:`nnx_model`).
-
-    Per seed the model is built with the initialiser under test, initialised with a fresh key,
-    and run on a fresh input; every *layer* (by default each Flax ``Dense``/``Conv``/``Einsum``/
-    ``Linear`` call) is one row of the result: its output is the pre-activation, the input of the
-    next layer (the model output for the last one) the activation. Gradients are those of
-    :math:`\langle v, y\rangle` with :math:`v\sim\mathcal N(0, I)` on the model output ``y``.
-
-    Sharding annotations of the model (``nnx.with_partitioning``, ``nn.with_partitioning``,
-    ``nn.with_logical_partitioning``) are dropped, and a mesh the caller has set
-    (``jax.set_mesh``) is set aside while the sweep runs: each seed's model runs whole on one
-    device, and the sweep shards the *seed* axis over its ``devices`` (its own 1-D mesh).
-    """
-
-    build: Callable[..., Any]
-    sample_input: Callable[[jax.Array, int, Any], jax.Array]
-    is_layer: Callable[[Any], bool]
-    kind: str
-    name: str
-    batch: int = 64
-    apply_kwargs: Mapping[str, Any] | None = None
-    residual: bool = False
-    #: why there is no prediction (:meth:`theory_inputs` is None)
-    theory_note: ClassVar[str] = "no mean-field prediction for an arbitrary Flax model"
-
-    def describe(self) -> str:
-        return f"flax.{self.kind} model {self.name}"
-
-    def config(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"arch": f"flax.{self.kind}", "name": self.name}
-        if self.apply_kwargs:
-            out["apply_kwargs"] = {k: repr(v) for k, v in self.apply_kwargs.items()}
-        if self.residual:
-            out["residual"] = True
-        return out
-
-    def default_batch(self) -> int:
-        return self.batch
-
-    def saved_bytes(self, batch: int, dtype) -> int:
-        x = jax.eval_shape(lambda k: self.sample_input(k, batch, dtype), jax.random.key(0))
-        return 64 * math.prod(x.shape) * np.dtype(dtype).itemsize
-
-    def theory_inputs(self) -> None:
-        return None
-
-    def judged(self) -> dict[str, str]:
-        if self.residual:  # each row is a block; its output is the stream
-            return {
-                "forward": "output.second_moment",
-                "backward": "grad.second_moment",
-                "std": "output.std",
-                "what": "residual stream",
-            }
-        return dict(_JUDGE_ACTIVATION)
-
-    def loss_description(self) -> str:
-        return "<v, y>, v ~ N(0, I) (unit cotangent on the model output y)"
-
-    def check_input(self, api: str, batch: int, dtype, key) -> None:
-        """``sample_input(key, batch, dtype)`` returns one array with ``batch`` examples."""
-        call = f"`sample_input(key, {batch}, {np.dtype(dtype).name})` of the {self.describe()}"
-        got: list[Any] = []
-
-        def draw(k):
-            x = self.sample_input(k, batch, dtype)
-            got.append(x)
-            return x if isinstance(x, (jax.Array, np.ndarray)) else None
-
-        try:
-            x = jax.eval_shape(draw, key)
-        except Exception as e:
-            kind = TypeError if isinstance(e, TypeError) else ValueError
-            raise kind(f"`{api}`: {call} fails: {type(e).__name__}: {e}") from e
-        if x is None:
-            x = got[0] if got else None
-            raise TypeError(
-                f"`{api}`: {call} returned {x!r:.60} of type {type(x).__name__}; it must return "
-                f"one array of shape ({batch}, ...), e.g. "
-                f"`jax.random.normal(key, (batch, features), dtype)`."
-            )
-        if len(x.shape) < 1 or x.shape[0] != batch:
-            raise ValueError(
-                f"`{api}`: {call} returned shape {tuple(x.shape)}; it must return an array "
-                f"whose first axis is the batch ({batch}, ...). Use its `batch` argument."
-            )
-
-    def probe(self, api, label, init, batch, dtype, sample_size, root) -> int:
-        """:meth:`probe_all` for one initialiser."""
-        return self.probe_all(api, {label: init}, batch, dtype, sample_size, root)
-
-    def probe_all(self, api, inits, batch, dtype, sample_size, root) -> int:
-        """Traces one seed abstractly (ONE trace of the model) with every initialiser called and
-        checked at every parameter; returns the bytes of one seed's results. Raises a clean error
-        naming the initialiser for a broken initialiser, and the first one for a broken model."""
-        labels = list(inits)
-
-        def checked(key, shape, dtype=jnp.float32, *args, **kwargs):
-            shp = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
-            where = f"a parameter of shape {shp} in the {self.describe()}"
-            outs = []
-            for label in labels:
-                who = f"initialiser {label!r}"
-                try:
-                    out = inits[label](key, shape, dtype, *args, **kwargs)
-                except Exception as e:
-                    raise wrap_init_error(api, who, where, e) from e
-                check_init_output(api, who, out, shp, dtype, where)
-                outs.append(out)
-            return outs[0]
-
-        fn = self.seed_fn(checked, None, batch, dtype, sample_size, 1.0, root, [0])
-        try:
-            out = jax.eval_shape(fn, jax.ShapeDtypeStruct((), jnp.uint32))
-        except Exception as e:
-            raise wrap_init_error(
-                api, f"initialiser {labels[0]!r}", f"the {self.describe()}", e
-            ) from e
-        leaves = jax.tree_util.tree_leaves(out)
-        return sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in leaves)
-
-    def units(self) -> None:
-        return None
-
-    def seed_fn(
-        self,
-        init,
-        bias_init,
-        batch,
-        dtype,
-        sample_size,
-        input_second_moment,
-        root,
-        counter,
-        names_out: list | None = None,
-    ):
-        """The per-seed function; ``names_out`` (if given) receives the layers' module paths
-        when it is traced."""
-        del bias_init, input_second_moment  # the model's own choices
-        sdt = _stat_dtype(dtype)
-        run_fn = self._run_linen if self.kind == "linen" else self._run_nnx
-
-        def one_seed(idx):
-            counter[0] += 1
-            key = jax.random.fold_in(root, idx)
-            kp, kx, kv = (jax.random.fold_in(key, i) for i in range(3))
-            x = self.sample_input(kx, batch, dtype)
-            params, run = run_fn(init, kp, x)
-            names: list[tuple[str, ...]] = []
-            shapes = jax.eval_shape(lambda p: run(p, {}, names), params)
-            y_shape, cap_shapes = shapes
-            if not names:
-                raise ValueError(
-                    f"`sweep` found no layer in the {self.kind} model {self.name!r}: the "
-                    f"`layers` filter matched no module call."
-                )
-            v = jax.random.normal(kv, y_shape.shape, jnp.float32).astype(y_shape.dtype)
-            probes = {
-                "/".join(n): jnp.zeros(c[1].shape, c[1].dtype)
-                for n, c in zip(names, cap_shapes, strict=True)
-            }
-
-            def loss(p, pr):
-                y, cap = run(p, pr, [])
-                return jnp.sum(v.astype(sdt) * y.astype(sdt)), (y, cap)
-
-            (_, (y, cap)), (gp, gpr) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
-                params, probes
-            )
-            if names_out is not None:
-                names_out[:] = names
-            grads_h = [gpr["/".join(n)] for n in names]
-            module_paths = [tuple(p for p in n[:-1]) if n[-1].startswith("#") else n for n in names]
-            norms = _param_norms(gp, module_paths, sdt)
-            return _flax_stats(cap, y, grads_h, norms, sdt, sample_size, self.residual)
-
-        return one_seed
-
-    def _immutable_error(self, e: Exception) -> ValueError:
-        import re
-
-        m = re.search(r'collection "(\w+)"', str(e))
-        coll = m.group(1) if m else "batch_stats"
-        return ValueError(
-            f"`sweep`: the {self.describe()} writes its {coll!r} collection while it runs "
-            f"(BatchNorm in training mode), which `module.apply` refuses unless the collection "
-            f"is mutable. Pass `apply_kwargs={{'mutable': [{coll!r}]}}` to `jinit.linen_model` to "
-            f"sweep it in training mode (each batch normalised by its own statistics), or the "
-            f"model's own switch for inference mode, e.g. `apply_kwargs={{'train': False}}`."
-        )
-
-    def _run_linen(self, init, kp, x):
-        import flax.errors as flax_errors
-        import flax.linen as nn
-
-        module = self.build(init)
-        if not isinstance(module, nn.Module):
-            raise TypeError(
-                f"`sweep`: `build(init)` of the {self.describe()} returned {module!r} of type "
-                f"{type(module).__name__}; it must return a `flax.linen.Module` built with "
-                f"`init` (did it forget `return`?)."
-            )
-        kw = dict(self.apply_kwargs or {})
-        mutable = kw.pop("mutable", False)
-        # annotations dropped: plain arrays, no sharding constraint when they are read
-        variables = _unbox(module.init(kp, x, **kw))
-        params = variables["params"]
-        rest = {k: v for k, v in variables.items() if k != "params"}
-
-        def run(p, probes, names):
-            cap, seen = [], {}
-
-            def icpt(next_fun, args, kwargs, ctx):
-                out = next_fun(*args, **kwargs)
-                if ctx.method_name == "__call__" and self.is_layer(ctx.module):
-                    path = tuple(str(c) for c in ctx.module.path)
-                    k = seen.get(path, 0)
-                    seen[path] = k + 1
-                    name = path + ((f"#{k}",) if k else ())
-                    tag = "/".join(name)
-                    if tag in probes:
-                        out = out + probes[tag]
-                    names.append(name)
-                    cap.append((args[0] if args else out, out))
-                return out
-
-            with nn.intercept_methods(icpt):
-                try:
-                    y = module.apply({"params": p, **rest}, x, mutable=mutable, **kw)
-                except flax_errors.ModifyScopeVariableError as e:
-                    raise self._immutable_error(e) from None
-            if mutable is not False:  # (output, updated collections)
-                y = y[0]
-            return y, cap
-
-        return params, run
-
-    def _run_nnx(self, init, kp, x):
-        from flax import nnx
-
-        model = self.build(init, nnx.Rngs(kp))
-        if not isinstance(model, nnx.Module):
-            raise TypeError(
-                f"`sweep`: `build(init, rngs)` of the {self.describe()} returned {model!r} of "
-                f"type {type(model).__name__}; it must return a `flax.nnx.Module` built with "
-                f"`init` and `rngs` (did it forget `return`?)."
-            )
-        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-
-        def run(p, probes, names):
-            # fresh Variables in this trace: BatchNorm may update its statistics in place
-            m = nnx.merge(graphdef, p, rest, copy=True)
-            cap, seen = [], {}
-
-            def hook(path, args, out):
-                k = seen.get(path, 0)
-                seen[path] = k + 1
-                name = path + ((f"#{k}",) if k else ())
-                if "/".join(name) in probes:
-                    out = out + probes["/".join(name)]
-                names.append(name)
-                cap.append((args[0] if args else out, out))
-                return out
-
-            with nnx_layer_calls(m, self.is_layer, hook):
-                y = m(x, **(self.apply_kwargs or {}))
-            return y, cap
-
-        return params, run
-
-
-def _unbox(tree):
-    """``tree`` with every Flax ``AxisMetadata`` box (``Partitioned``,
-    ``LogicallyPartitioned``) replaced by its value, without a sharding constraint."""
-    from flax.core import meta
-
-    def one(x):
-        if isinstance(x, meta.AxisMetadata):
-            try:
-                return x.unbox(apply_constraint=False)
-            except TypeError:  # a box type without that option
-                return x.unbox()
-        return x
-
-    return jax.tree_util.tree_map(one, tree, is_leaf=lambda x: isinstance(x, meta.AxisMetadata))
-
-
-@contextlib.contextmanager
-def _own_mesh(mesh: Mesh | None):
-    """The sweep's context: its own 1-D seed mesh instead of any mesh the caller set, and (for
-    nnx models) no eager sharding of variables, so a model's sharding annotations, written for
-    the caller's mesh, are dropped instead of referring to axes the sweep's mesh lacks."""
-    import sys
-
-    with contextlib.ExitStack() as stack:
-        if mesh is not None:
-            stack.enter_context(jax.set_mesh(mesh))
-        if "flax.nnx" in sys.modules:
-            from flax import nnx
-
-            stack.enter_context(nnx.use_eager_sharding(False))
-        yield
-
-
-def _check_compiler_options(api: str, options: Any) -> dict[str, Any] | None:
-    if options is None:
-        return None
-    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
-        raise TypeError(
-            f"`{api}` needs `compiler_options` to be None or a dict of XLA option names to "
-            f"values; got {options!r} of type {type(options).__name__}. Pass e.g. "
-            f"`{{'xla_backend_optimization_level': 0}}`."
-        )
-    return dict(options)
-
-
-def _check_flag(api: str, name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"`{api}` needs `{name}` to be True or False; got {value!r} of type "
-            f"{type(value).__name__}. Pass `{name}=True` or `{name}=False`."
-        )
-    return bool(value)
-
-
-def _check_apply_kwargs(api: str, apply_kwargs: Any) -> dict[str, Any] | None:
-    if apply_kwargs is None:
-        return None
-    if not isinstance(apply_kwargs, Mapping) or not all(isinstance(k, str) for k in apply_kwargs):
-        raise TypeError(
-            f"`{api}` needs `apply_kwargs` to be None or a dict of keyword arguments for the "
-            f"model call; got {apply_kwargs!r} of type {type(apply_kwargs).__name__}. Pass e.g. "
-            f"`apply_kwargs={{'train': True, 'mutable': ['batch_stats']}}`."
-        )
-    out = dict(apply_kwargs)
-    if "rngs" in out:
-        raise ValueError(
-            f"`{api}` got `apply_kwargs` with 'rngs'; one fixed key would be shared by every "
-            f"seed. Sweep the model in its deterministic mode (e.g. `apply_kwargs="
-            f"{{'deterministic': True}}` or dropout rate 0)."
-        )
-    if api == "nnx_model" and "mutable" in out:
-        raise ValueError(
-            f"`{api}` got `apply_kwargs` with 'mutable'; nnx modules update their state (e.g. "
-            f"BatchNorm statistics) in place, so there is nothing to make mutable. Drop it; pass "
-            f"only the model's call arguments (e.g. `{{'train': True}}`)."
-        )
-    if "mutable" in out:
-        m = out["mutable"]
-        ok = isinstance(m, (bool, str)) or (
-            isinstance(m, (list, tuple)) and all(isinstance(c, str) for c in m)
-        )
-        if not ok:
-            raise TypeError(
-                f"`{api}` needs `apply_kwargs['mutable']` to be a collection name, a list of "
-                f"them or a bool (as `flax.linen.Module.apply` takes); got {m!r}. Pass e.g. "
-                f"`['batch_stats']`."
-            )
-    return out
-
-
-def _check_flax_args(api, build, sample_input, layers, name):
-    if not callable(build):
-        what = "build(init) -> nn.Module" if api == "linen_model" else "build(init, rngs)"
-        raise TypeError(
-            f"`{api}` needs `build` to be a callable `{what}`; got {build!r} of type "
-            f"{type(build).__name__}."
-        )
-    if not callable(sample_input):
-        raise TypeError(
-            f"`{api}` needs `sample_input` to be a callable `sample_input(key, batch, dtype) -> "
-            f"array`; got {sample_input!r} of type {type(sample_input).__name__}."
-        )
-    if not isinstance(name, str):
-        raise TypeError(
-            f"`{api}` needs `name` to be a str (a label for reports); got {name!r} of type "
-            f"{type(name).__name__}."
-        )
-    return check_layers(api, layers)
-
-
-def linen_model(
-    build,
-    sample_input,
-    *,
-    layers=None,
-    name: str = "",
-    batch: int = 64,
-    apply_kwargs: Mapping[str, Any] | None = None,
-    residual: bool = False,
-) -> FlaxModel:
-    """Wraps a ``flax.linen`` model for :func:`sweep`.
-
-    A model with BatchNorm in training mode writes its ``batch_stats`` while it runs: pass
-    ``apply_kwargs={"mutable": ["batch_stats"]}`` (and e.g. ``"train": True`` where the model
-    takes such a switch); the sweep then runs it in training mode, each batch normalised by its
-    own statistics. Without it such a model is refused, before anything is compiled, with an
-    error naming ``apply_kwargs``. Sharding annotations are dropped (see :class:`FlaxModel`).
-
-    Args:
-      build: ``build(init) -> nn.Module``: the model whose kernels use the initialiser ``init``.
-      sample_input: ``sample_input(key, batch, dtype) -> x``: a fresh input batch.
-      layers: which submodule calls are layers: ``None`` (Flax ``Dense``, ``DenseGeneral``,
-        ``Conv``, ``ConvTranspose``, ``ConvLocal``, ``Einsum``), a type or tuple of types, or a
-        predicate ``module -> bool``. Their outputs are captured with
-        ``nn.intercept_methods`` (a module called twice gives two rows).
-      name: a label for the configuration.
-      batch: the default batch size.
-      apply_kwargs: keyword arguments of the model call: every key but ``"mutable"`` is passed
-        to ``module.init`` and ``module.apply`` (e.g. ``{"train": True}``), ``"mutable"`` to
-        ``module.apply`` only (e.g. ``["batch_stats"]``; the updated collections are
-        discarded). ``"rngs"`` is refused (one key would be shared by every seed).
-      residual: the rows are residual blocks (pass ``layers=`` the block type, e.g. Flax
-        lm1b's ``EncoderDecoder1DBlock``): each row's output is the residual stream, which the
-        verdicts, :func:`assert_stable_propagation`, the table and the figures then judge
-        (``output.*``) instead of the next row's input, which a pre-LN block normalises.
-
-    Returns:
-      A :class:`FlaxModel` to pass to :func:`sweep`.
-
-    Examples:
-      >>> import jax, jinit, flax.linen as nn
-      >>> from jinit import linen_model, sweep
-      >>> class MLP(nn.Module):
-      ...     kernel_init: object
-      ...     @nn.compact
-      ...     def __call__(self, x):
-      ...         for _ in range(3):
-      ...             x = nn.relu(nn.Dense(32, kernel_init=self.kernel_init)(x))
-      ...         return x
-      >>> model = linen_model(
-      ...     lambda init: MLP(init), lambda k, b, dt: jax.random.normal(k, (b, 32), dt))
-      >>> r = sweep(model, jinit.he_normal(), seeds=2, batch=16)
-      >>> r.n_layers
-      3
-    """
-    is_layer = _check_flax_args("linen_model", build, sample_input, layers, name)
-    batch = check_int("linen_model", "batch", batch, minimum=1)
-    kw = _check_apply_kwargs("linen_model", apply_kwargs)
-    residual = _check_flag("linen_model", "residual", residual)
-    return FlaxModel(
-        build, sample_input, is_layer, "linen", name or _callable_name(build), batch, kw, residual
-    )
-
-
-def nnx_model(
-    build,
-    sample_input,
-    *,
-    layers=None,
-    name: str = "",
-    batch: int = 64,
-    apply_kwargs: Mapping[str, Any] | None = None,
-    residual: bool = False,
-) -> FlaxModel:
-    """Wraps a ``flax.nnx`` model for :func:`sweep`.
-
-    Sharding annotations (``nnx.with_partitioning``, as in Flax's lm1b example) are dropped and
-    a mesh set by the caller is set aside while the sweep runs (see :class:`FlaxModel`): the
-    model is built with eager sharding off, each seed's copy runs whole on one device.
-
-    Args:
-      build: ``build(init, rngs) -> nnx.Module``: the model whose kernels use ``init``, its
-        parameters drawn from ``rngs`` (an ``nnx.Rngs`` holding the seed's key).
-      sample_input: ``sample_input(key, batch, dtype) -> x``: a fresh input batch.
-      layers: which submodules are layers: ``None`` (``nnx.Linear``, ``LinearGeneral``,
-        ``Conv``, ``ConvTranspose``, ``Einsum``), a type or tuple of types, or a predicate. Their
-        ``__call__`` outputs are captured (the class's ``__call__`` is wrapped while tracing).
-      name: a label for the configuration.
-      batch: the default batch size.
-      apply_kwargs: keyword arguments of the model call ``model(x, **apply_kwargs)`` (nnx
-        modules update BatchNorm statistics in place: no ``"mutable"``; no ``"rngs"``).
-      residual: the rows are residual blocks (pass ``layers=`` the block type, e.g. Flax
-        lm1b's ``EncoderDecoder1DBlock``): each row's output is the residual stream, which the
-        verdicts, :func:`assert_stable_propagation`, the table and the figures then judge
-        (``output.*``) instead of the next row's input, which a pre-LN block normalises.
-
-    Returns:
-      A :class:`FlaxModel` to pass to :func:`sweep`.
-
-    Examples:
-      >>> import jax, jinit
-      >>> from flax import nnx
-      >>> from jinit import nnx_model, sweep
-      >>> class MLP(nnx.Module):
-      ...     def __init__(self, init, rngs):
-      ...         self.layers = nnx.List(
-      ...             [nnx.Linear(32, 32, kernel_init=init, rngs=rngs) for _ in range(3)])
-      ...     def __call__(self, x):
-      ...         for layer in self.layers:
-      ...             x = nnx.relu(layer(x))
-      ...         return x
-      >>> model = nnx_model(MLP, lambda k, b, dt: jax.random.normal(k, (b, 32), dt))
-      >>> sweep(model, jinit.he_normal(), seeds=2, batch=16).n_layers
-      3
-    """
-    is_layer = _check_flax_args("nnx_model", build, sample_input, layers, name)
-    batch = check_int("nnx_model", "batch", batch, minimum=1)
-    kw = _check_apply_kwargs("nnx_model", apply_kwargs)
-    residual = _check_flag("nnx_model", "residual", residual)
-    return FlaxModel(
-        build, sample_input, is_layer, "nnx", name or _callable_name(build), batch, kw, residual
-    )
-
-
-def _callable_name(f) -> str:
-    return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2116,3 +1322,32 @@ def assert_matches_theory(
         raise AssertionError(
             f"sweep disagrees with theory ({len(failures)} case(s)):\n  " + "\n  ".join(failures)
         )
+
+
+@contextlib.contextmanager
+def _own_mesh(mesh: Mesh | None):
+    """The sweep's context: its own 1-D seed mesh instead of any mesh the caller set, and (for
+    nnx models) no eager sharding of variables, so a model's sharding annotations, written for
+    the caller's mesh, are dropped instead of referring to axes the sweep's mesh lacks."""
+    import sys
+
+    with contextlib.ExitStack() as stack:
+        if mesh is not None:
+            stack.enter_context(jax.set_mesh(mesh))
+        if "flax.nnx" in sys.modules:
+            from flax import nnx
+
+            stack.enter_context(nnx.use_eager_sharding(False))
+        yield
+
+
+def _check_compiler_options(api: str, options: Any) -> dict[str, Any] | None:
+    if options is None:
+        return None
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise TypeError(
+            f"`{api}` needs `compiler_options` to be None or a dict of XLA option names to "
+            f"values; got {options!r} of type {type(options).__name__}. Pass e.g. "
+            f"`{{'xla_backend_optimization_level': 0}}`."
+        )
+    return dict(options)

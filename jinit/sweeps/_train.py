@@ -85,14 +85,13 @@ from jinit.initializers._basic import zeros
 from jinit.sweeps._networks import MLP, activation_fn, layer_norm
 from jinit.sweeps._propagate import (
     check_fits,
-    check_init_output,
     check_progress,
     check_seed,
     device_memory_available,
     fmt_bytes,
     host_memory_available,
-    wrap_init_error,
 )
+from jinit.sweeps._statistics import check_init_output, wrap_init_error
 
 __all__ = ["CurveSummary", "Dataset", "TrainResult", "digits", "train_sweep"]
 
