@@ -20,9 +20,9 @@ import pytest
 from rounding import assert_within, evaluate, excess
 
 import jinit
+from jinit import theory
 from jinit.sweeps import _networks as networks
 from jinit.sweeps._networks import ParamSpec, cnn, mlp, transformer, weight_law_moments
-from jinit.theory import _theory as theory
 
 KEY = jax.random.key(20240611)
 

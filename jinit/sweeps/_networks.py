@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._core._checks import check_choice, check_int
-from jinit.theory._theory import ACTIVATION_NAMES
-from jinit.theory._theory import activation as theory_activation
+from jinit.theory._activations import ACTIVATION_NAMES
+from jinit.theory._activations import activation as theory_activation
 
 _LN_EPS = 1e-6
 

@@ -83,7 +83,7 @@ from jinit.sweeps._statistics import (
     saved_bytes_of,
     stat_dtype,
 )
-from jinit.theory._theory import predict_mlp
+from jinit.theory._predict import predict_mlp
 
 _DEFAULT_BUDGET = 512 * 2**20  # bytes of saved activations per compiled chunk
 _MAX_CHUNK = 64
