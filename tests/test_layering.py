@@ -74,6 +74,31 @@ def _imports(name: str, path: Path) -> list[tuple[str, str | None, int]]:
 GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 
+def _private_attributes(name: str, path: Path) -> list[tuple[str, str, int]]:
+    """``(module, name, line)`` of every ``alias._private`` where ``alias`` is a jinit module
+    imported under that name (``from jinit.stats import _stats as S``; ``S._plan(...)``)."""
+    tree = ast.parse(path.read_text(), str(path))
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jinit"):
+            for a in node.names:
+                if f"{node.module}.{a.name}" in MODULES:
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name in MODULES and a.asname:
+                    aliases[a.asname] = a.name
+    return [
+        (aliases[node.value.id], node.attr, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in aliases
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    ]
+
+
 def _area(name: str) -> str | None:
     parts = name.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in RANK else None
@@ -128,6 +153,11 @@ def test_no_private_names_across_modules(module):
         f"line {line}: {name} from {target}"
         for target, name, line in GRAPH[module]
         if name is not None and name.startswith("_") and target != module
+    ]
+    bad += [
+        f"line {line}: {target}.{name}"
+        for target, name, line in _private_attributes(module, MODULES[module])
+        if target != module
     ]
     assert not bad, f"{module} imports private names of other modules:\n" + "\n".join(bad)
 

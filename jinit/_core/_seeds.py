@@ -45,7 +45,7 @@ REFUSED_KEY_IMPLS = frozenset({"rbg", "unsafe_rbg"})
 def refuse_rbg(api: str, impl: str, fix: str) -> None:
     """Raises ValueError for an rbg-family PRNG implementation ``impl``; ``fix`` says what to
     pass instead."""
-    if impl in REFUSED_KEY_IMPLS or "rbg" in impl:
+    if impl in REFUSED_KEY_IMPLS:
         raise ValueError(
             f"`{api}` refuses a `{impl}` key: under `jax.vmap` rbg-family keys do not give "
             f"independent streams per seed, so the statistics would be wrong. {fix}"
@@ -160,6 +160,12 @@ def _first_local(api: str, n: int, allow_global: bool) -> list:
     return list(local[:n])
 
 
+def rounded_chunk(chunk: int, n_dev: int) -> int:
+    """``chunk`` rounded up to a multiple of ``n_dev`` (at least ``n_dev``): every device holds
+    the same number of seeds."""
+    return max(n_dev, -(-int(chunk) // n_dev) * n_dev)
+
+
 @dataclasses.dataclass(frozen=True)
 class Block:
     """One chunk of rows: ``index`` (``chunk`` row indices, the last ones repeated as padding),
@@ -202,8 +208,7 @@ class SeedPlan:
     ) -> SeedPlan:
         """A plan whose chunk is ``chunk`` rounded up to a multiple of ``len(devices)``."""
         devs = tuple(devices)
-        n_dev = len(devs)
-        return cls(devs, int(n), max(n_dev, -(-int(chunk) // n_dev) * n_dev), axis)
+        return cls(devs, int(n), rounded_chunk(chunk, len(devs)), axis)
 
     @property
     def n_chunks(self) -> int:

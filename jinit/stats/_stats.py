@@ -52,7 +52,7 @@ import numpy as np
 from jax.scipy.special import ndtr
 
 from jinit._core._checks import canonical_shape
-from jinit._core._seeds import SeedPlan, check_devices, refuse_rbg
+from jinit._core._seeds import SeedPlan, check_devices, refuse_rbg, rounded_chunk
 from jinit.laws import _laws as L
 
 # Default sweep size: 2**18 values put a 3 % error of the std > 20 standard errors off and let
@@ -889,7 +889,7 @@ def default_seeds(shape: Sequence[int]) -> int:
     return int(min(MAX_SEEDS, max(MIN_SEEDS, -(-DEFAULT_TARGET_VALUES // n))))
 
 
-def _seed_spec(seeds: Any, shape: tuple[int, ...], api: str) -> int | np.ndarray:
+def seed_spec(seeds: Any, shape: tuple[int, ...], api: str) -> int | np.ndarray:
     """``seeds`` checked: a count (int), or distinct seed indices (uint32 array). The count is not
     expanded here, so a huge count can be refused by the memory check before any allocation."""
     if seeds is None:
@@ -964,11 +964,11 @@ def seed_indices(seeds: Any, shape: tuple[int, ...], api: str) -> np.ndarray:
       ValueError: a count below 1 or above 2**32, an empty or multi-dimensional sequence,
         indices outside [0, 2**32), or duplicate indices (a repeated draw is not independent).
     """
-    spec = _seed_spec(seeds, shape, api)
+    spec = seed_spec(seeds, shape, api)
     return np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
 
 
-def _check_chunk_size(chunk_size: Any, api: str) -> int | None:
+def check_chunk_size(chunk_size: Any, api: str) -> int | None:
     if chunk_size is None:
         return None
     if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)):
@@ -984,18 +984,18 @@ def _check_chunk_size(chunk_size: Any, api: str) -> int | None:
     return int(chunk_size)
 
 
-def _chunk_size(chunk_size: int | None, n_values: int, n_seeds: int, n_dev: int) -> int:
+def plan_chunk_size(chunk_size: int | None, n_values: int, n_seeds: int, n_dev: int) -> int:
     """Seeds per compiled call: a power of two up to the value budget (or ``chunk_size``), at
-    most the number of seeds, then a multiple of ``n_dev``."""
+    most the number of seeds, rounded up to a multiple of ``n_dev`` (the seeds engine's rule)."""
     if chunk_size is None:
         budget = max(1, CHUNK_VALUES // max(n_values, 1))
         chunk = min(budget, MAX_SEEDS, 1 << max(0, (n_seeds - 1).bit_length()))
     else:
         chunk = min(chunk_size, n_seeds)  # more than the seeds only pads
-    return max(n_dev, -(-chunk // n_dev) * n_dev)
+    return rounded_chunk(chunk, n_dev)
 
 
-def _check_dtype(dtype: Any, api: str) -> Any:
+def check_stats_dtype(dtype: Any, api: str) -> Any:
     if dtype is None:
         return None
     try:
@@ -1118,7 +1118,7 @@ def sweep_memory(
     return int(device), int(host)
 
 
-def _check_memory(
+def check_memory(
     api: str,
     shape: tuple[int, ...],
     dtype: Any,
@@ -1379,11 +1379,11 @@ def run_init_stats(
             f"`{api}` got shape {shape} with no entries; there is nothing to measure. Pass a shape "
             f"with at least one entry."
         )
-    dtype = _check_dtype(dtype, api)
+    dtype = check_stats_dtype(dtype, api)
     key = check_sweep_key(key, api)
-    spec = _seed_spec(seeds, shape, api)
+    spec = seed_spec(seeds, shape, api)
     num_seeds = spec if isinstance(spec, int) else int(spec.size)
-    chunk_size = _check_chunk_size(chunk_size, api)
+    chunk_size = check_chunk_size(chunk_size, api)
     devs = tuple(check_devices(api, devices, allow_global=False))
     reference = _check_reference(reference, api)
     if isinstance(law, str):
@@ -1400,8 +1400,8 @@ def run_init_stats(
         # XLA:CPU can deadlock running a program with LAPACK custom calls (QR, ...) sharded
         # over several host devices; such sweeps (orthogonal laws) use one device.
         devs = devs[:1]
-    chunk = _chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
-    _check_memory(api, shape, out_dtype, num_seeds, chunk, devs, plan.kind == "free")
+    chunk = plan_chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
+    check_memory(api, shape, out_dtype, num_seeds, chunk, devs, plan.kind == "free")
     idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
     sweep = _get_sweep(init, shape, out_dtype, plan, chunk, devs)
 

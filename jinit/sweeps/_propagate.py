@@ -938,8 +938,8 @@ def prepare_sweep(
         # balanced chunks: as few chunks as the budget allows, equally filled (70 seeds run as
         # 2 x 35, not 64 + 64 with 58 padding seeds)
         chunk_size = -(-seeds // -(-seeds // chunk_size))
-    chunk_size = -(-chunk_size // n_dev) * n_dev
-    n_chunks = -(-seeds // chunk_size)
+    engine = SeedPlan.create(devs, seeds, chunk_size)
+    chunk_size, n_chunks = engine.chunk, engine.n_chunks
 
     return SweepPlan(
         network,

@@ -856,11 +856,11 @@ def _check_same_law(
             f"`{api}` got shape {shape} with no entries; there is nothing to compare. Pass a "
             f"shape with at least one entry."
         )
-    dtype = S._check_dtype(dtype, api)
+    dtype = S.check_stats_dtype(dtype, api)
     key = check_sweep_key(key, api)
-    spec = S._seed_spec(seeds, shape, api)
+    spec = S.seed_spec(seeds, shape, api)
     num_seeds = spec if isinstance(spec, int) else int(spec.size)
-    chunk_size = S._check_chunk_size(chunk_size, api)
+    chunk_size = S.check_chunk_size(chunk_size, api)
     dt_a = result_dtype(init_a, shape, dtype, api)
     dt_b = result_dtype(init_b, shape, dtype, api)
     if dt_a != dt_b:
@@ -870,8 +870,8 @@ def _check_same_law(
         )
     # two sweeps kept on the host, and a pilot draw, checked before any of them
     devs = tuple(jax.local_devices())
-    chunk = S._chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
-    S._check_memory(api, shape, dt_a, 2 * num_seeds, chunk, devs, True)
+    chunk = S.plan_chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
+    S.check_memory(api, shape, dt_a, 2 * num_seeds, chunk, devs, True)
     idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
     is_complex = bool(jnp.issubdtype(dt_a, jnp.complexfloating))
     pilot = np.asarray(init_a(jax.random.fold_in(key, 2), shape, dt_a))
