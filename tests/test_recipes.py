@@ -1,4 +1,4 @@
-"""Tests of jinit.recipes._recipes: each recipe on a concrete small Flax model, against the paper.
+"""Tests of jinit.recipes: each recipe on a concrete small Flax model, against the paper.
 
 Every expected standard deviation below is written from the paper's (or reference code's)
 formula and the model's own dimensions, independently of the recipe code. Leaves are drawn for
@@ -24,8 +24,8 @@ from bad_input import check_raises, params
 from flax import nnx
 
 import jinit
+import jinit.recipes as R
 from jinit._core._paths import named_leaves
-from jinit.recipes import _recipes as R
 from jinit.trees._reinit import reinit
 
 SEEDS = 4
