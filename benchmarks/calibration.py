@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import jinit
 from jinit.catalogue import entries
 from jinit.laws import _laws as L
-from jinit.stats._stats import default_seeds
+from jinit.stats._sizing import default_seeds
 from jinit.testing import check_law
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -48,8 +48,8 @@ from jinit.initializers._variance_scaling import variance_scaling as variance_sc
 from jinit.initializers._variance_scaling import xavier_normal as xavier_normal
 from jinit.initializers._variance_scaling import xavier_uniform as xavier_uniform
 from jinit.laws._laws import law as law
-from jinit.stats._stats import InitStats as InitStats
-from jinit.stats._stats import PooledStats as PooledStats
+from jinit.stats._results import InitStats as InitStats
+from jinit.stats._results import PooledStats as PooledStats
 from jinit.stats._stats import init_stats as init_stats
 from jinit.sweeps._flax_models import linen_model as linen_model
 from jinit.sweeps._flax_models import nnx_model as nnx_model

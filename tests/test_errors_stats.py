@@ -16,7 +16,7 @@ from bad_input import check_raises, params
 import jinit
 from jinit._core._checks import ShapeError
 from jinit.laws import _laws as L
-from jinit.stats import _stats as S
+from jinit.stats import _reduction as S
 from jinit.testing import (
     assert_follows_law,
     assert_same_law,

@@ -16,7 +16,17 @@ import scipy.stats
 
 import jinit
 from jinit.laws import _laws as L
-from jinit.stats import _stats as S
+from jinit.stats._reduction import _KINDS, trace_count
+from jinit.stats._results import BINS
+from jinit.stats._rounding import (
+    cdf_band,
+    dkw_threshold,
+    dtype_allowance,
+    kolmogorov_sf,
+    normal_isf,
+    systematic_allowance,
+)
+from jinit.stats._sizing import default_seeds
 from jinit.testing import init_stats
 from jinit.testing._checks import _gram_tolerance
 
@@ -57,7 +67,7 @@ def moment_bounds(a: np.ndarray, n_evals: int = 1, rel_a: int = 1) -> np.ndarray
 
 
 def central_bounds(r: np.ndarray, dr: np.ndarray, d: float, dd: float) -> np.ndarray:
-    r"""First-order error bounds of the central moments ``_central(r, d)`` (orders 0..8) from
+    r"""First-order error bounds of the central moments ``central_moments(r, d)`` (orders 0..8) from
     bounds ``dr`` on the power means ``r[1..8]`` and ``dd`` on ``d = mean - c``:
     :math:`\sum_j \binom kj \left(\delta r_j |d|^{k-j} + |r_j|\,(k-j)\,|d|^{k-j-1}\delta d
     \right)`."""
@@ -209,7 +219,7 @@ def test_pooled_statistics_are_exact():
     # pooled level counts and KS distance, from the law's CDF on the host: the float32 CDF
     # values agree up to CDF_TOL, so a count can move only by the values that close to a level
     u = np.asarray(law.cdf(jnp.asarray(x, jnp.float32)), np.float64)
-    levels = np.arange(1, S.BINS) / S.BINS
+    levels = np.arange(1, BINS) / BINS
     np.testing.assert_array_equal(st.levels, levels)
     near = (np.abs(u[None, :] - levels[:, None]) <= CDF_TOL).sum(axis=1)
     assert np.all(np.abs(st.levels_le - (u[None, :] <= levels[:, None]).sum(1)) <= near)
@@ -296,7 +306,7 @@ def test_results_do_not_depend_on_chunks_or_devices():
     bounds = [per_seed_bounds(x, float(law.mean), n_evals=2) for x in draws]
     pooled = np.concatenate(draws)
     u = np.asarray(law.cdf(jnp.asarray(pooled, jnp.float32)), np.float64)
-    levels = np.arange(1, S.BINS) / S.BINS
+    levels = np.arange(1, BINS) / BINS
     # a level count can only move by the values whose u lies within CDF_TOL of the level
     near = (np.abs(u[None, :] - levels[:, None]) <= CDF_TOL).sum(axis=1)
     for other in (
@@ -360,9 +370,9 @@ def test_sweep_is_traced_once():
 
     first = init_stats(plain_normal, SHAPE, seeds=SEEDS, key=KEY)
     init_stats(plain_normal, SHAPE, seeds=SEEDS - 2, key=jax.random.key(9))  # same chunk
-    assert S.trace_count(plain_normal) == 1
+    assert trace_count(plain_normal) == 1
     assert np.all(np.isnan(first.ks))  # no law: moments and extremes only
-    assert first.levels.size == S.BINS - 1  # levels of the reference transform
+    assert first.levels.size == BINS - 1  # levels of the reference transform
 
 
 @pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
@@ -406,7 +416,7 @@ def test_every_law_type_is_handled():
     known = [t for t in subclasses(L.Law) if t.__module__.startswith("jinit.laws")]
     assert len(known) >= 11, f"law types found: {known}"
     for t in known:
-        assert t.kind in S._KINDS, f"{t.__name__} has no statistics plan (kind {t.kind!r})"
+        assert t.kind in _KINDS, f"{t.__name__} has no statistics plan (kind {t.kind!r})"
         assert t.values_complex is not L.Law.values_complex, f"{t.__name__}: values_complex"
 
 
@@ -417,18 +427,18 @@ def test_every_law_type_is_handled():
 
 @pytest.mark.parametrize("p", [0.4, 0.025, 1e-3, 1e-7, 1e-12])
 def test_normal_isf_matches_scipy(p):
-    assert S.normal_isf(p) == pytest.approx(scipy.stats.norm.isf(p), rel=1e-9)
+    assert normal_isf(p) == pytest.approx(scipy.stats.norm.isf(p), rel=1e-9)
 
 
 @pytest.mark.parametrize("x", [0.1, 0.29, 0.31, 0.8, 1.2238, 1.3581, 2.0, 3.0])
 def test_kolmogorov_sf_matches_scipy(x):
-    assert S.kolmogorov_sf(x) == pytest.approx(scipy.stats.kstwobign.sf(x), rel=1e-7, abs=1e-15)
+    assert kolmogorov_sf(x) == pytest.approx(scipy.stats.kstwobign.sf(x), rel=1e-7, abs=1e-15)
 
 
 @pytest.mark.parametrize("n", [10, 100, 1000, 100_000])
 @pytest.mark.parametrize("alpha", [0.05, 1e-3, 1e-6])
 def test_dkw_threshold_bounds_the_exact_ks_tail(n, alpha):
-    eps = S.dkw_threshold(n, alpha)
+    eps = dkw_threshold(n, alpha)
     assert eps == pytest.approx(math.sqrt(math.log(2 / alpha) / (2 * n)))
     # Massart: P(D_n > eps) <= alpha for the exact finite-n distribution of D_n
     assert scipy.stats.kstwo.sf(eps, n) <= alpha
@@ -436,13 +446,13 @@ def test_dkw_threshold_bounds_the_exact_ks_tail(n, alpha):
 
 def test_dtype_allowance_and_band():
     eps16 = float(jnp.finfo(jnp.bfloat16).eps)
-    assert S.dtype_allowance(jnp.bfloat16) == (2 * eps16, eps16)
-    assert S.dtype_allowance(jnp.complex64) == S.dtype_allowance(jnp.float32)
+    assert dtype_allowance(jnp.bfloat16) == (2 * eps16, eps16)
+    assert dtype_allowance(jnp.complex64) == dtype_allowance(jnp.float32)
     # sup |t| phi(t) = phi(1) for a centred normal; the band adds 10 % margin to it
     sup = scipy.stats.norm.pdf(1.0)
-    band = S.cdf_band(L.Normal(1.0), jnp.bfloat16)
+    band = cdf_band(L.Normal(1.0), jnp.bfloat16)
     assert band == pytest.approx(2 * eps16 + eps16 * 1.1 * sup, rel=1e-3)
-    assert S.cdf_band(L.Uniform(-1.0, 1.0), jnp.float16) == pytest.approx(
+    assert cdf_band(L.Uniform(-1.0, 1.0), jnp.float16) == pytest.approx(
         2 * 2**-10 + 2**-10 * 1.1 * 0.5, rel=1e-3
     )
 
@@ -453,7 +463,7 @@ def test_dtype_allowance_and_band():
 def test_systematic_allowance_is_the_integral(lo, hi, k, c):
     t = np.linspace(lo, hi, 200_001)
     want = 0.01 * np.trapezoid(k * np.abs(t - c) ** (k - 1), t)
-    assert S.systematic_allowance(0.01, lo, hi, k, c) == pytest.approx(want, rel=1e-6)
+    assert systematic_allowance(0.01, lo, hi, k, c) == pytest.approx(want, rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -461,4 +471,4 @@ def test_systematic_allowance_is_the_integral(lo, hi, k, c):
     [((512, 512), 16), ((64, 32), 128), ((4, 3), 4096), ((2**18,), 16), ((100,), 2622)],
 )
 def test_default_seeds(shape, seeds):
-    assert S.default_seeds(shape) == seeds
+    assert default_seeds(shape) == seeds

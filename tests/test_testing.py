@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import jinit
 from jinit.cli import app
 from jinit.laws import _laws as L
-from jinit.stats._stats import normal_isf
+from jinit.stats._rounding import normal_isf
 from jinit.testing import (
     assert_follows_law,
     assert_same_law,

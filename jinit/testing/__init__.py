@@ -48,7 +48,7 @@ round differently): a 3 % error of the std or of a uniform bound is caught in bf
 Otherwise (a user law, a sampler that rounds float32 draws) :math:`b_k` bound the rounding bias
 that the CDF band allows. The KS checks compare with the continuous law and allow
 :math:`\delta_u = 2\varepsilon + \varepsilon\sup|t|f(t)`, the distance between the CDF of what a
-16-bit sampler can produce and the law's CDF (see :mod:`jinit.stats._stats`); for float32 both are
+16-bit sampler can produce and the law's CDF; for float32 both are
 below :math:`10^{-6}`.
 
 Examples:
@@ -62,9 +62,9 @@ Examples:
   jinit.he_normal() on shape (64, 32) float32 does not follow N(0, 0.18^2):
 """
 
-from jinit.stats._stats import DEFAULT_TARGET_VALUES as DEFAULT_TARGET_VALUES
-from jinit.stats._stats import MAX_SEEDS as MAX_SEEDS
-from jinit.stats._stats import MIN_SEEDS as MIN_SEEDS
+from jinit.stats._results import DEFAULT_TARGET_VALUES as DEFAULT_TARGET_VALUES
+from jinit.stats._results import MAX_SEEDS as MAX_SEEDS
+from jinit.stats._results import MIN_SEEDS as MIN_SEEDS
 from jinit.sweeps._propagate import assert_matches_theory as assert_matches_theory
 from jinit.sweeps._propagate import assert_stable_propagation as assert_stable_propagation
 from jinit.testing._checks import DEFAULT_ALPHA as DEFAULT_ALPHA

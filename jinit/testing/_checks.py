@@ -14,23 +14,25 @@ import numpy as np
 from jinit._core._checks import canonical_shape
 from jinit.laws import _laws as L
 from jinit.laws._sampled import atom_moments, exact_atoms
-from jinit.stats import _stats as S
-from jinit.stats._stats import (
-    InitStats,
-    PooledStats,
-    check_init,
-    check_sweep_key,
-    default_seeds,
+from jinit.stats._results import InitStats, PooledStats, describe_init, pool
+from jinit.stats._rounding import (
     dkw_threshold,
     dtype_allowance,
-    init_stats,
     normal_isf,
-    pool,
     real_dtype,
-    result_dtype,
-    run_init_stats,
     systematic_allowance,
 )
+from jinit.stats._sizing import (
+    check_chunk_size,
+    check_memory,
+    check_stats_dtype,
+    check_sweep_key,
+    default_seeds,
+    plan_chunk_size,
+    result_dtype,
+    seed_spec,
+)
+from jinit.stats._stats import check_init, init_stats, run_init_stats
 
 __all__ = [
     "Check",
@@ -175,11 +177,6 @@ def _check_alpha(alpha: Any, api: str) -> float:
             f"The default 1e-6 makes a correct initialiser fail about once in a million runs."
         )
     return alpha
-
-
-def _describe(init: Any) -> str:
-    text = repr(init)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _key_text(key: jax.Array) -> str:
@@ -438,7 +435,7 @@ def _collision_bound(law: Any, st: InitStats, dtype: np.dtype) -> tuple[float, b
     independent (element-wise laws). None for laws whose draw does not depend on the key.
 
     Element-wise laws: the CDF :math:`G` of what a ``dtype`` sampler draws is within
-    :math:`\delta_u` (:func:`jinit.stats._stats.cdf_band`) of the continuous law's :math:`F`, so
+    :math:`\delta_u` (:func:`jinit.stats._rounding.cdf_band`) of the continuous law's :math:`F`, so
     every atom of :math:`G` has mass :math:`g_a \le 2\delta_u` and
     :math:`P(x = y) = \sum_a g_a^2 \le \max_a g_a \le 2\delta_u` (with the exact atoms of a
     16-bit sampler: at most 3 times the largest atom, for one ulp of rounding either way).
@@ -693,7 +690,7 @@ def _check_law(init, shape, *, law, dtype, seeds, key, alpha, chunk_size, api) -
     if law is None:
         if not (hasattr(init, "law") and callable(init.law)):
             raise TypeError(
-                f"`{api}` needs a law: {_describe(init)} is not a jinit initialiser. Pass "
+                f"`{api}` needs a law: {describe_init(init)} is not a jinit initialiser. Pass "
                 f"`law=` (a law from `jinit.laws`), e.g. `law=jinit.law(jinit.he_normal(), shape)`."
             )
         if math.prod(shape) > 0:  # an empty shape is refused below, naming this function
@@ -724,9 +721,9 @@ def _check_law(init, shape, *, law, dtype, seeds, key, alpha, chunk_size, api) -
     k = max(1, sum(c.statistical for c in probe))
     checks, p = _law_checks(law, st, out_dtype, alpha, k)
     summary = law.summary() if hasattr(law, "summary") else repr(law)
-    title = f"{_describe(init)} on shape {shape} {out_dtype.name} does not follow {summary}:"
+    title = f"{describe_init(init)} on shape {shape} {out_dtype.name} does not follow {summary}:"
     if all(c.passed for c in checks):
-        title = f"{_describe(init)} on shape {shape} {out_dtype.name} follows {summary}."
+        title = f"{describe_init(init)} on shape {shape} {out_dtype.name} follows {summary}."
     reproduce = (
         f"key = {_key_text(key)}; seeds = {_seeds_text(idx)}; draw s is "
         f"init(jax.random.fold_in(key, s), {shape}, jnp.{out_dtype.name})."
@@ -856,22 +853,22 @@ def _check_same_law(
             f"`{api}` got shape {shape} with no entries; there is nothing to compare. Pass a "
             f"shape with at least one entry."
         )
-    dtype = S.check_stats_dtype(dtype, api)
+    dtype = check_stats_dtype(dtype, api)
     key = check_sweep_key(key, api)
-    spec = S.seed_spec(seeds, shape, api)
+    spec = seed_spec(seeds, shape, api)
     num_seeds = spec if isinstance(spec, int) else int(spec.size)
-    chunk_size = S.check_chunk_size(chunk_size, api)
+    chunk_size = check_chunk_size(chunk_size, api)
     dt_a = result_dtype(init_a, shape, dtype, api)
     dt_b = result_dtype(init_b, shape, dtype, api)
     if dt_a != dt_b:
         raise AssertionError(
-            f"{_describe(init_a)} and {_describe(init_b)} return different dtypes for shape "
-            f"{shape}: {dt_a.name} vs {dt_b.name}. Pass `dtype=`."
+            f"{describe_init(init_a)} and {describe_init(init_b)} return different dtypes for "
+            f"shape {shape}: {dt_a.name} vs {dt_b.name}. Pass `dtype=`."
         )
     # two sweeps kept on the host, and a pilot draw, checked before any of them
     devs = tuple(jax.local_devices())
-    chunk = S.plan_chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
-    S.check_memory(api, shape, dt_a, 2 * num_seeds, chunk, devs, True)
+    chunk = plan_chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
+    check_memory(api, shape, dt_a, 2 * num_seeds, chunk, devs, True)
     idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
     is_complex = bool(jnp.issubdtype(dt_a, jnp.complexfloating))
     pilot = np.asarray(init_a(jax.random.fold_in(key, 2), shape, dt_a))
@@ -973,8 +970,8 @@ def _check_same_law(
     checks = build(k)
     verb = "follow the same law" if all(c.passed for c in checks) else "do not follow the same law"
     title = (
-        f"a = {_describe(init_a)} and b = {_describe(init_b)} on shape {shape} {dt_a.name} {verb}"
-        + ("." if verb.startswith("follow") else ":")
+        f"a = {describe_init(init_a)} and b = {describe_init(init_b)} on shape {shape} "
+        f"{dt_a.name} {verb}" + ("." if verb.startswith("follow") else ":")
     )
     reproduce = (
         f"key = {_key_text(key)}; a uses jax.random.fold_in(key, 0), b fold_in(key, 1); "
