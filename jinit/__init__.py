@@ -58,11 +58,11 @@ from jinit.sweeps._networks import mlp as mlp
 from jinit.sweeps._networks import transformer as transformer
 from jinit.sweeps._propagate import SweepResult as SweepResult
 from jinit.sweeps._propagate import sweep as sweep
-from jinit.sweeps._train import CurveSummary as CurveSummary
-from jinit.sweeps._train import Dataset as Dataset
-from jinit.sweeps._train import TrainResult as TrainResult
-from jinit.sweeps._train import digits as digits
 from jinit.sweeps._train import train_sweep as train_sweep
+from jinit.sweeps._train_data import Dataset as Dataset
+from jinit.sweeps._train_data import digits as digits
+from jinit.sweeps._train_results import CurveSummary as CurveSummary
+from jinit.sweeps._train_results import TrainResult as TrainResult
 from jinit.trees._lsuv import LSUVLayer as LSUVLayer
 from jinit.trees._lsuv import LSUVReport as LSUVReport
 from jinit.trees._lsuv import lsuv as lsuv

@@ -33,7 +33,8 @@ from bad_input import check_cli_usage_error, check_raises, params
 import jinit
 from jinit._core import _output as output
 from jinit._core._output import OutputFolder, atomic_file
-from jinit.sweeps._train import METRICS, TrainResult
+from jinit.sweeps._train_data import METRICS
+from jinit.sweeps._train_results import TrainResult
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "SIGKILL"), reason="POSIX signals (SIGKILL, SIGTERM) needed"
@@ -90,7 +91,7 @@ def _no_orphans():
             proc.communicate(timeout=30)
 
 
-def _start(args, out, env, gate=None):
+def start_rows(args, out, env, gate=None):
     e = dict(env)
     if gate is not None:
         e["JINIT_TEST_GATE"] = gate
@@ -199,7 +200,7 @@ def check_exit(sig, rc, stdout, stderr) -> None:
 def _reference(args, tmp_path_factory, env, name, files):
     out = tmp_path_factory.mktemp(name) / "out"
     t0 = time.monotonic()
-    rc, so, se = _finish(_start(args, out, env))
+    rc, so, se = _finish(start_rows(args, out, env))
     took = time.monotonic() - t0
     assert rc == 0, so + se
     rid = read_set(out, files)
@@ -230,7 +231,7 @@ def _run_trial(trial, args, ref, env):
     gates = root / "gates"
     gates.mkdir()
     if isinstance(when, str):  # a gate: "before-commit" or "in-commit"
-        proc = _start(args, out, env, gate=f"{gates}:{when}")
+        proc = start_rows(args, out, env, gate=f"{gates}:{when}")
         _wait_for(gates / f"{when}.waiting", proc)
         proc.send_signal(sig)
         if sig != signal.SIGKILL:
@@ -238,7 +239,7 @@ def _run_trial(trial, args, ref, env):
             (gates / f"{when}.go").touch()
     else:  # seconds after start, but not before jinit's handlers exist
         t0 = time.monotonic()
-        proc = _start(args, out, env)
+        proc = start_rows(args, out, env)
         _wait_guard(proc)
         try:
             proc.wait(timeout=max(0.0, when - (time.monotonic() - t0)))
@@ -332,11 +333,11 @@ def test_interrupted_sweeps_leave_old_or_new_set(sweep_ref, env, tmp_path):
     assert len(stale) == 1
     gates = tmp_path / "gates"
     gates.mkdir()
-    first = _start([*SWEEP, "--no-plots"], out, env, gate=f"{gates}:before-commit")
+    first = start_rows([*SWEEP, "--no-plots"], out, env, gate=f"{gates}:before-commit")
     _wait_for(gates / "before-commit.waiting", first)
     now = leftovers(out)  # its own lock file and staging folder; the stale one removed
     assert stale[0] not in now and len(now) == 2 and f".{out.name}.jinit-lock" in now, now
-    rc, so, se = _finish(_start(SWEEP, out, env))
+    rc, so, se = _finish(start_rows(SWEEP, out, env))
     flat = " ".join((so + se).replace("│", " ").split())
     assert rc == 2, flat
     assert "--out" in flat and f"pid {first.pid}" in flat and "jinit sweep" in flat, flat

@@ -19,16 +19,11 @@ from typer.testing import CliRunner
 
 import jinit
 from jinit.cli import app
-from jinit.sweeps._train import (
-    METRICS,
-    Dataset,
-    TrainResult,
-    _MLPClassifier,
-    _resolve_roles,
-    _RoleSpec,
-    digits,
-    train_sweep,
-)
+from jinit.sweeps._train import train_sweep
+from jinit.sweeps._train_checks import RoleSpec
+from jinit.sweeps._train_data import METRICS, Dataset, digits
+from jinit.sweeps._train_models import MLPClassifier, resolve_roles
+from jinit.sweeps._train_results import TrainResult
 
 LOG10 = math.log(10.0)
 MODEL = jinit.mlp(32, 8)  # 8 hidden ReLU layers of width 32
@@ -226,15 +221,15 @@ def test_progress_segments_do_not_change_results(data):
 
 def test_mlp_roles_and_forward_by_hand():
     """Constant initialisers per role; a linear 2-layer net computed by hand."""
-    net = _MLPClassifier(jinit.mlp(2, 2, "linear"), in_features=3, n_classes=2)
+    net = MLPClassifier(jinit.mlp(2, 2, "linear"), in_features=3, n_classes=2)
     rules = {
         "input": jinit.constant(1.0),
         "hidden": jinit.constant(2.0),
         "readout": jinit.constant(3.0),
         "bias": jinit.constant(0.5),
     }
-    roles = _resolve_roles("t", "rules", rules, jinit.zeros, None)
-    p = net.init(jax.random.key(0), _RoleSpec(tuple(sorted(roles.items()))))
+    roles = resolve_roles("t", "rules", rules, jinit.zeros, None)
+    p = net.init(jax.random.key(0), RoleSpec(tuple(sorted(roles.items()))))
     assert p["input"]["kernel"].shape == (3, 2) and np.all(p["input"]["kernel"] == 1.0)
     assert p["hidden"]["kernel"].shape == (1, 2, 2) and np.all(p["hidden"]["kernel"] == 2.0)
     assert p["readout"]["kernel"].shape == (2, 2) and np.all(p["readout"]["kernel"] == 3.0)
@@ -245,7 +240,7 @@ def test_mlp_roles_and_forward_by_hand():
     h2 = 2 * (2.0 * h1) + 0.5  # two units of h1, weight 2
     np.testing.assert_allclose(net(p, x), [[2 * 3.0 * h2, 2 * 3.0 * h2]], rtol=1e-6)
     # defaults: one initialiser for input, hidden and readout; bias_init for the biases
-    roles = _resolve_roles("t", "he", jinit.he_normal(), jinit.zeros, jinit.glorot_uniform())
+    roles = resolve_roles("t", "he", jinit.he_normal(), jinit.zeros, jinit.glorot_uniform())
     assert roles["input"] == roles["hidden"] == jinit.he_normal()
     assert roles["readout"] == jinit.glorot_uniform() and roles["bias"] is jinit.zeros
 

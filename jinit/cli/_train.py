@@ -58,7 +58,8 @@ def results_table(result) -> Table:
     Examples:
       >>> import numpy as np
       >>> from jinit.cli._train import results_table
-      >>> from jinit.sweeps._train import METRICS, TrainResult
+      >>> from jinit.sweeps._train_data import METRICS
+      >>> from jinit.sweeps._train_results import TrainResult
       >>> curves = {"he": {m: np.array([[2.3, 0.1], [2.3, 0.2]]) for m in METRICS}}
       >>> r = TrainResult({"chance_loss": float(np.log(10)), "steps": 10}, np.array([0, 10]),
       ...                 curves, {"he": "he_normal()"})
@@ -122,7 +123,8 @@ def _prepare_train_cmd(
 
     import optax
 
-    from jinit.sweeps._train import digits, prepare_train
+    from jinit.sweeps._train import prepare_train
+    from jinit.sweeps._train_data import digits
 
     data = digits()
     try:
