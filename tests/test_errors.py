@@ -21,11 +21,11 @@ from flax import nnx
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jinit
+import jinit.torch as torch_init
 from jinit import theory
 from jinit._core._checks import AxisError, DTypeError, PRNGKeyError, ShapeError
 from jinit.catalogue import entries
 from jinit.initializers import _extra as extra
-from jinit.torch import _init as torch_init
 
 K = jax.random.key(0)
 NAN, INF = float("nan"), float("inf")

@@ -23,7 +23,7 @@ import jinit
 import jinit.torch as jt
 from jinit.catalogue import entries
 from jinit.laws import _laws as laws
-from jinit.torch._init import NONLINEARITIES
+from jinit.torch._base import NONLINEARITIES
 
 SEED = 0
 P_MIN = 1e-4  # KS / chi-square p-value threshold

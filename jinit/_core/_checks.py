@@ -441,7 +441,7 @@ def factory(fn: Any) -> Any:
 
     The wrapper keeps ``fn``'s name, docstring and signature (``inspect.signature`` follows
     ``__wrapped__``). The public name is ``jinit.torch.<name>`` for the factories of
-    ``jinit.torch._init`` and ``jinit.<name>`` otherwise, read when the error is raised so a
+    ``jinit.torch`` and ``jinit.<name>`` otherwise, read when the error is raised so a
     renamed wrapper reports its new name.
     """
     import inspect

@@ -25,7 +25,10 @@ from jinit.initializers import _basic as basic
 from jinit.initializers import _extra as extra
 from jinit.initializers import _orthogonal as structured
 from jinit.initializers import _variance_scaling as variance
-from jinit.torch import _init as torch_init
+from jinit.torch import _defaults as torch_defaults
+from jinit.torch import _fan_scaled as torch_fan_scaled
+from jinit.torch import _simple as torch_simple
+from jinit.torch import _structured as torch_structured
 
 __all__ = ["Entry", "entries", "lookup", "public_builder"]
 
@@ -224,13 +227,19 @@ def _extra() -> list[Entry]:
 
 
 def _torch() -> list[Entry]:
-    t = torch_init
     rows = [
-        ("uniform", t.uniform, None, (64, 32), "U[a, b), a=0, b=1", "real"),
-        ("normal", t.normal, None, (64, 32), "N(mean, std²), mean=0, std=1", "real+complex"),
+        ("uniform", torch_simple.uniform, None, (64, 32), "U[a, b), a=0, b=1", "real"),
+        (
+            "normal",
+            torch_simple.normal,
+            None,
+            (64, 32),
+            "N(mean, std²), mean=0, std=1",
+            "real+complex",
+        ),
         (
             "trunc_normal",
-            t.trunc_normal,
+            torch_simple.trunc_normal,
             None,
             (64, 32),
             "N(mean, std²) conditioned on a ≤ x ≤ b (absolute; default ±2), std not corrected",
@@ -238,7 +247,7 @@ def _torch() -> list[Entry]:
         ),
         (
             "xavier_uniform",
-            t.xavier_uniform,
+            torch_fan_scaled.xavier_uniform,
             None,
             (64, 32),
             "U(±gain·√(6/(fan_in+fan_out)))",
@@ -246,7 +255,7 @@ def _torch() -> list[Entry]:
         ),
         (
             "xavier_normal",
-            t.xavier_normal,
+            torch_fan_scaled.xavier_normal,
             None,
             (64, 32),
             "N(0, 2·gain²/(fan_in+fan_out)), untruncated",
@@ -254,7 +263,7 @@ def _torch() -> list[Entry]:
         ),
         (
             "kaiming_uniform",
-            t.kaiming_uniform,
+            torch_fan_scaled.kaiming_uniform,
             None,
             (64, 32),
             "U(±gain·√(3/fan)), gain = calculate_gain(nonlinearity, a), fan_in | fan_out",
@@ -262,7 +271,7 @@ def _torch() -> list[Entry]:
         ),
         (
             "kaiming_normal",
-            t.kaiming_normal,
+            torch_fan_scaled.kaiming_normal,
             None,
             (64, 32),
             "N(0, gain²/fan), untruncated, gain = calculate_gain(nonlinearity, a)",
@@ -270,7 +279,7 @@ def _torch() -> list[Entry]:
         ),
         (
             "orthogonal",
-            t.orthogonal,
+            torch_structured.orthogonal,
             None,
             (64, 32),
             "gain × Haar orthogonal of w.reshape(-1, out); Gram = gain²·I on the smaller side",
@@ -278,16 +287,16 @@ def _torch() -> list[Entry]:
         ),
         (
             "sparse",
-            lambda: t.sparse(0.1),
-            t.sparse,
+            lambda: torch_structured.sparse(0.1),
+            torch_structured.sparse,
             (64, 32),
             "N(0, std²) with ceil(sparsity·out) zeros in each row (in, out); std=0.01",
             "real+complex",
         ),
-        ("eye", t.eye, None, (64, 32), "identity (in, out) (exact)", "any"),
+        ("eye", torch_structured.eye, None, (64, 32), "identity (in, out) (exact)", "any"),
         (
             "dirac",
-            t.dirac,
+            torch_structured.dirac,
             None,
             (3, 3, 16, 32),
             "zeros; centre k//2 holds identity (in/groups, out) per group (exact)",
@@ -295,7 +304,7 @@ def _torch() -> list[Entry]:
         ),
         (
             "linear_weight",
-            t.linear_weight,
+            torch_defaults.linear_weight,
             None,
             (64, 32),
             "U(±1/√fan_in): std 1/√(3·fan_in) (torch nn.Linear default)",
@@ -303,15 +312,15 @@ def _torch() -> list[Entry]:
         ),
         (
             "linear_bias",
-            lambda: t.linear_bias(64),
-            t.linear_bias,
+            lambda: torch_defaults.linear_bias(64),
+            torch_defaults.linear_bias,
             (32,),
             "U(±1/√fan_in) from the weight's fan_in; 0 if fan_in = 0 (nn.Linear default)",
             "real",
         ),
         (
             "conv_weight",
-            t.conv_weight,
+            torch_defaults.conv_weight,
             None,
             (3, 3, 16, 32),
             "U(±1/√fan_in), fan_in = in/groups·prod(k) (torch nn.ConvNd default)",
@@ -319,15 +328,15 @@ def _torch() -> list[Entry]:
         ),
         (
             "conv_bias",
-            lambda: t.conv_bias(144),
-            t.conv_bias,
+            lambda: torch_defaults.conv_bias(144),
+            torch_defaults.conv_bias,
             (32,),
             "U(±1/√fan_in) from the weight's fan_in (torch nn.ConvNd default)",
             "real",
         ),
         (
             "embedding",
-            t.embedding,
+            torch_defaults.embedding,
             None,
             (1000, 64),
             "N(0, 1) (torch nn.Embedding default)",

@@ -69,7 +69,10 @@ from jinit._core._layouts import Layout
 from jinit._core._paths import is_nnx_module as _is_nnx_module
 from jinit._core._paths import named_leaves, path_str
 from jinit.initializers._basic import constant, ones, zeros
-from jinit.torch import _init as torch_init
+from jinit.torch._base import SQRT5, TORCH_LAYOUT
+from jinit.torch._defaults import conv_bias, conv_weight, embedding, linear_bias, linear_weight
+from jinit.torch._fan_scaled import kaiming_uniform
+from jinit.torch._simple import uniform
 from jinit.trees._reinit import (
     Contextual,
     LeafInfo,
@@ -88,7 +91,6 @@ _API = "jinit.torch.init_like_torch"
 MODULE_KINDS = ("linear", "conv", "conv_transpose", "embedding", "norm")
 """The module kinds ``module_types`` accepts."""
 
-_SQRT5 = math.sqrt(5)
 _WEIGHT_NAMES = ("kernel", "weight")  # Flax, equinox/torch
 
 
@@ -137,7 +139,7 @@ def _own_layout(layout: Layout | None, shape: tuple[int, ...]) -> Layout | None:
             return None
     except ValueError:
         pass
-    torch = torch_init.TORCH_LAYOUT
+    torch = TORCH_LAYOUT
     if (layout.in_axes, layout.out_axes, layout.batch_axes, layout.call) == (
         torch.in_axes,
         torch.out_axes,
@@ -197,17 +199,17 @@ class _TorchKernel:
     def initializer(self, leaf: LeafInfo):
         r = _resolve_kernel(self.ctx, self.kind, leaf.path, leaf.shape)
         if r.kind == "embedding":
-            return torch_init.embedding()
+            return embedding()
         if r.kind == "norm":
             return ones
         if r.kind == "conv_transpose":
             if r.groups > 1:  # torch: (out/groups)·prod(k), which no axis product gives
                 b = 1 / math.sqrt(r.fan)
-                return torch_init.uniform(-b, b)
-            return torch_init.kaiming_uniform(a=_SQRT5, mode="fan_out", layout=r.layout)
+                return uniform(-b, b)
+            return kaiming_uniform(a=SQRT5, mode="fan_out", layout=r.layout)
         if r.kind == "conv":
-            return torch_init.conv_weight(layout=r.layout)
-        return torch_init.linear_weight(layout=r.layout)
+            return conv_weight(layout=r.layout)
+        return linear_weight(layout=r.layout)
 
     def __repr__(self) -> str:
         what = {
@@ -254,7 +256,7 @@ class _TorchBias:
         r = _resolve_kernel(self.ctx, self.kind, kpath, shape)
         if r.kind in ("embedding", "norm"):
             return zeros
-        make = torch_init.linear_bias if r.kind == "linear" else torch_init.conv_bias
+        make = linear_bias if r.kind == "linear" else conv_bias
         return make(int(r.fan))
 
     def __repr__(self) -> str:
@@ -359,7 +361,7 @@ def _module_rules(api: str, module_types: Any, ctx: _Context) -> list[tuple[str,
             )
         pattern = pattern.rstrip("/")
         if kind == "embedding":  # Flax Embed's `embedding`, equinox Embedding's `weight`
-            out += [(f"{pattern}/{n}", torch_init.embedding()) for n in ("embedding", "weight")]
+            out += [(f"{pattern}/{n}", embedding()) for n in ("embedding", "weight")]
         elif kind == "norm":
             out += [(f"{pattern}/{n}", ones) for n in ("scale", "weight")]
             out.append((f"{pattern}/bias", zeros))
@@ -374,7 +376,7 @@ def _default_rules(ctx: _Context) -> list[tuple[str, Any]]:
         ("*/kernel", Contextual(_TorchKernel(None, ctx))),
         ("*/weight", Contextual(_TorchKernel(None, ctx))),  # equinox (torch names)
         ("*/bias", Contextual(_TorchBias(None, ctx))),
-        ("*/embedding", torch_init.embedding()),
+        ("*/embedding", embedding()),
         ("*/scale", ones),
         ("*/mean", zeros),
         ("*/var", ones),
