@@ -56,8 +56,8 @@ from jinit.sweeps._flax_models import nnx_model as nnx_model
 from jinit.sweeps._networks import cnn as cnn
 from jinit.sweeps._networks import mlp as mlp
 from jinit.sweeps._networks import transformer as transformer
-from jinit.sweeps._propagate import SweepResult as SweepResult
 from jinit.sweeps._propagate import sweep as sweep
+from jinit.sweeps._sweep_result import SweepResult as SweepResult
 from jinit.sweeps._train import train_sweep as train_sweep
 from jinit.sweeps._train_data import Dataset as Dataset
 from jinit.sweeps._train_data import digits as digits

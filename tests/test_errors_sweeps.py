@@ -25,7 +25,8 @@ from bad_input import CliRow, Row, check_cli_usage_error, check_raises, params
 from flax import nnx
 
 import jinit
-from jinit.sweeps._propagate import SweepResult, predict
+from jinit.sweeps._sweep_result import SweepResult
+from jinit.sweeps._sweep_theory import predict
 from jinit.testing import assert_matches_theory, assert_stable_propagation
 
 jax.devices()  # start JAX now, with the test harness's CPU devices (the CLI must not add any)
@@ -721,14 +722,19 @@ def test_set_devices_default_keeps_an_explicit_count(monkeypatch):
 def test_memory_estimates_refuse_only_beyond_the_available(monkeypatch):
     """The sweep refuses exactly when its lower-bound estimate exceeds the available memory."""
     from jinit.sweeps import _propagate as propagate
+    from jinit.sweeps import _sweep_checks as sweep_checks
+
+    def patch_host_memory(nbytes):  # the sweep's own estimate and the CPU devices' memory
+        for mod in (propagate, sweep_checks):
+            monkeypatch.setattr(mod, "host_memory_available", lambda: nbytes)
 
     net = jinit.mlp(64, 4)
     cpu = jax.devices("cpu")[:1]  # host memory, on any machine
     per_seed = propagate.saved_bytes_of(net, 100, np.dtype(np.float32))
-    monkeypatch.setattr(propagate, "host_memory_available", lambda: per_seed - 1)
+    patch_host_memory(per_seed - 1)
     with pytest.raises(ValueError, match=r"one seed's saved activations with batch=100"):
         propagate.prepare_sweep(net, H, seeds=1, batch=100, devices=cpu)
-    monkeypatch.setattr(propagate, "host_memory_available", lambda: 64 * per_seed)
+    patch_host_memory(64 * per_seed)
     plan = propagate.prepare_sweep(net, H, seeds=8, batch=100, devices=cpu)
     assert plan.chunk_size >= 8 and plan.n_chunks == 1
     with pytest.raises(ValueError, match=r"Pass `chunk_size=64` or less"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jinit import plot
-from jinit.sweeps._propagate import SweepResult
+from jinit.sweeps._sweep_result import SweepResult
 
 L, S, K = 6, 20, 64
 

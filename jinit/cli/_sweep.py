@@ -357,7 +357,8 @@ def _prepare_sweep_cmd(
     import numpy as np
 
     from jinit.sweeps import _networks as networks
-    from jinit.sweeps._propagate import check_float_dtype, prepare_sweep
+    from jinit.sweeps._propagate import prepare_sweep
+    from jinit.sweeps._sweep_checks import check_float_dtype
 
     try:
         dt = np.dtype(jnp.dtype(dtype))

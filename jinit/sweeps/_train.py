@@ -79,9 +79,7 @@ from jinit._core._checks import check_int
 from jinit._core._seeds import SeedPlan, check_devices
 from jinit.initializers._basic import zeros
 from jinit.sweeps._networks import MLP
-from jinit.sweeps._propagate import (
-    check_progress,
-)
+from jinit.sweeps._sweep_checks import check_progress
 from jinit.sweeps._train_checks import (
     RoleSpec,
     check_train_memory,

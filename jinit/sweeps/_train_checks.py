@@ -13,14 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._core._seeds import refuse_rbg
-from jinit.sweeps._propagate import (
+from jinit.sweeps._statistics import check_init_output, wrap_init_error
+from jinit.sweeps._sweep_checks import (
     check_fits,
     check_seed,
     device_memory_available,
     fmt_bytes,
     host_memory_available,
 )
-from jinit.sweeps._statistics import check_init_output, wrap_init_error
 from jinit.sweeps._train_data import METRICS, Dataset
 from jinit.sweeps._train_models import MLPClassifier, draw_params, init_label
 

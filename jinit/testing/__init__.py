@@ -65,8 +65,8 @@ Examples:
 from jinit.stats._results import DEFAULT_TARGET_VALUES as DEFAULT_TARGET_VALUES
 from jinit.stats._results import MAX_SEEDS as MAX_SEEDS
 from jinit.stats._results import MIN_SEEDS as MIN_SEEDS
-from jinit.sweeps._propagate import assert_matches_theory as assert_matches_theory
-from jinit.sweeps._propagate import assert_stable_propagation as assert_stable_propagation
+from jinit.sweeps._assertions import assert_matches_theory as assert_matches_theory
+from jinit.sweeps._assertions import assert_stable_propagation as assert_stable_propagation
 from jinit.testing._checks import DEFAULT_ALPHA as DEFAULT_ALPHA
 from jinit.testing._checks import KURTOSIS_MIN_VALUES as KURTOSIS_MIN_VALUES
 from jinit.testing._checks import Check as Check
