@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jinit.mup import _mup as mup
+import jinit.mup as mup
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ import jinit
 from jinit import mup
 from jinit import recipes as R
 from jinit._core._checks import AxisError, PRNGKeyError
-from jinit.mup._mup import CoordCheckResult
+from jinit.mup._coord_check import CoordCheckResult
 
 K = jax.random.key(0)
 KEYS = jax.random.split(K, 3)
