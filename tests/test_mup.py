@@ -15,7 +15,8 @@ from flax import nnx
 
 import jinit
 from jinit import mup
-from jinit.trees._reinit import path_key, reinit
+from jinit.trees._reinit import reinit
+from jinit.trees._rules import path_key
 
 
 def _mlp(n: int, d_in: int = 8, n_out: int = 10, expand: int = 1) -> dict:

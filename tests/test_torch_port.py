@@ -25,7 +25,7 @@ from scipy import stats
 
 import jinit
 from jinit.torch._port import init_like_torch
-from jinit.trees._reinit import ReinitTable
+from jinit.trees._explain import ReinitTable
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn

@@ -22,7 +22,9 @@ from jax.sharding import NamedSharding, PartitionSpec
 from scipy import stats
 
 import jinit
-from jinit.trees._reinit import LeafInfo, ReinitTable, contextual, path_key, reinit
+from jinit.trees._explain import ReinitTable
+from jinit.trees._reinit import reinit
+from jinit.trees._rules import LeafInfo, contextual, path_key
 
 KEY = jax.random.key(0)
 

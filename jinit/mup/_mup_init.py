@@ -20,8 +20,9 @@ from jinit.initializers._base import Initializer
 from jinit.initializers._basic import zeros
 from jinit.laws import _laws as laws
 from jinit.mup._widths import DEFAULT_SP_RULES, WidthInfo, shape_of, shaped_leaves, width_info
-from jinit.trees._reinit import CheckedRule, LeafInfo, draw_dtype, is_float_dtype, path_key
-from jinit.trees._reinit import draw_leaf as _draw_leaf
+from jinit.trees._draw import draw_leaf as _draw_leaf
+from jinit.trees._leaf_checks import draw_dtype, is_float_dtype
+from jinit.trees._rules import CheckedRule, LeafInfo, path_key
 
 # ---------------------------------------------------------------------------------------------
 # Initialisation

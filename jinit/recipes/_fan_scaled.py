@@ -24,7 +24,7 @@ from jinit.initializers._basic import truncated_normal
 from jinit.initializers._variance_scaling import VarianceScaling
 from jinit.recipes._names import TransformerNames
 from jinit.recipes._recipe import RECIPES_PREFIX
-from jinit.trees._reinit import contextual
+from jinit.trees._rules import contextual
 
 # ---------------------------------------------------------------------------------------------
 # fan_scaled: fan-based laws for dense and DenseGeneral kernels

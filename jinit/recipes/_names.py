@@ -11,7 +11,7 @@ import numpy as np
 
 from jinit.initializers._basic import ones, zeros
 from jinit.recipes._recipe import RECIPES_PREFIX, Patterns, Rules, check_patterns, defining_role
-from jinit.trees._reinit import Rule
+from jinit.trees._rules import Rule
 
 # ---------------------------------------------------------------------------------------------
 # Names of a transformer's parameters

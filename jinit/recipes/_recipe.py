@@ -11,7 +11,7 @@ from typing import Any
 from jinit._core._checks import (
     check_int,
 )
-from jinit.trees._reinit import glob_matcher
+from jinit.trees._rules import glob_matcher
 
 Rules = list[tuple[str, Any]]
 Patterns = str | Sequence[str]

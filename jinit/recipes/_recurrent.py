@@ -32,7 +32,8 @@ from jinit.recipes._recipe import (
     defining_role,
     rules_for,
 )
-from jinit.trees._reinit import contextual, path_key, reinit
+from jinit.trees._reinit import reinit
+from jinit.trees._rules import contextual, path_key
 
 # ---------------------------------------------------------------------------------------------
 # Recurrent networks: IRNN, LSTM gate biases, chrono

@@ -26,7 +26,7 @@ from jinit.recipes._recipe import (
     defining_role,
     rules_for,
 )
-from jinit.trees._reinit import Rule
+from jinit.trees._rules import Rule
 
 # ---------------------------------------------------------------------------------------------
 # Residual networks: Fixup, ZerO, SkipInit, ReZero

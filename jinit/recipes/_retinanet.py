@@ -16,7 +16,7 @@ from jinit.recipes._recipe import (
     defining_role,
     rules_for,
 )
-from jinit.trees._reinit import Rule
+from jinit.trees._rules import Rule
 
 # ---------------------------------------------------------------------------------------------
 # RetinaNet

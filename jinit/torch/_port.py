@@ -73,16 +73,9 @@ from jinit.torch._base import SQRT5, TORCH_LAYOUT
 from jinit.torch._defaults import conv_bias, conv_weight, embedding, linear_bias, linear_weight
 from jinit.torch._fan_scaled import kaiming_uniform
 from jinit.torch._simple import uniform
-from jinit.trees._reinit import (
-    Contextual,
-    LeafInfo,
-    Rule,
-    check_layouts,
-    check_rules,
-    glob_matcher,
-    reinit_rules,
-    resolve_layouts,
-)
+from jinit.trees._leaf_checks import check_layouts, resolve_layouts
+from jinit.trees._reinit import reinit_rules
+from jinit.trees._rules import Contextual, LeafInfo, Rule, check_rules, glob_matcher
 
 __all__ = ["MODULE_KINDS", "init_like_torch"]
 

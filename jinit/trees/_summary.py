@@ -83,7 +83,8 @@ from jinit._core._checks import check_real
 from jinit._core._layouts import Layout
 from jinit._core._paths import named_leaves
 from jinit.laws import _laws as laws_mod
-from jinit.trees._reinit import check_layouts, glob_matcher, resolve_layouts, warn_ambiguous
+from jinit.trees._leaf_checks import check_layouts, resolve_layouts, warn_ambiguous
+from jinit.trees._rules import glob_matcher
 
 __all__ = ["Summary", "SummaryRow", "summary"]
 
