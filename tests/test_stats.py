@@ -28,7 +28,7 @@ from jinit.stats._rounding import (
 )
 from jinit.stats._sizing import default_seeds
 from jinit.testing import init_stats
-from jinit.testing._checks import _gram_tolerance
+from jinit.testing._law_kinds import _gram_tolerance
 
 SHAPE = (16, 8)
 SEEDS = 12  # not a multiple of the 4 test devices: the last chunk is padded

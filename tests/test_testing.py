@@ -26,7 +26,7 @@ from jinit.testing import (
     check_law,
     check_same_law,
 )
-from jinit.testing._checks import _binom_upper
+from jinit.testing._report import binom_upper
 
 ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:  # benchmarks/ (the perturbed initialisers) lives at the repo root
@@ -94,7 +94,7 @@ def test_tolerances_come_from_the_law_with_bonferroni():
     # limit with P(equal) <= 2 * band (the largest atom of a sampled law within the band)
     ind = next(c for c in report.checks if c.name == "independent keys")
     trials = (report.seeds // 2) * 256  # 64 pairs x 256 sketched values
-    assert ind.tolerance == _binom_upper(trials, 2 * band, 1e-6 / (2 * k))
+    assert ind.tolerance == binom_upper(trials, 2 * band, 1e-6 / (2 * k))
     assert ind.measured == 0 and ind.passed and ind.statistical
 
 

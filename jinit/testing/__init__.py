@@ -65,21 +65,21 @@ Examples:
 from jinit.stats._results import DEFAULT_TARGET_VALUES as DEFAULT_TARGET_VALUES
 from jinit.stats._results import MAX_SEEDS as MAX_SEEDS
 from jinit.stats._results import MIN_SEEDS as MIN_SEEDS
+from jinit.stats._results import InitStats as InitStats
+from jinit.stats._results import PooledStats as PooledStats
+from jinit.stats._results import pool as pool
+from jinit.stats._sizing import default_seeds as default_seeds
+from jinit.stats._stats import init_stats as init_stats
 from jinit.sweeps._assertions import assert_matches_theory as assert_matches_theory
 from jinit.sweeps._assertions import assert_stable_propagation as assert_stable_propagation
-from jinit.testing._checks import DEFAULT_ALPHA as DEFAULT_ALPHA
-from jinit.testing._checks import KURTOSIS_MIN_VALUES as KURTOSIS_MIN_VALUES
-from jinit.testing._checks import Check as Check
-from jinit.testing._checks import InitStats as InitStats
-from jinit.testing._checks import LawReport as LawReport
-from jinit.testing._checks import PooledStats as PooledStats
-from jinit.testing._checks import assert_follows_law as assert_follows_law
-from jinit.testing._checks import assert_same_law as assert_same_law
-from jinit.testing._checks import check_law as check_law
-from jinit.testing._checks import check_same_law as check_same_law
-from jinit.testing._checks import default_seeds as default_seeds
-from jinit.testing._checks import init_stats as init_stats
-from jinit.testing._checks import pool as pool
+from jinit.testing._one_sample import assert_follows_law as assert_follows_law
+from jinit.testing._one_sample import check_law as check_law
+from jinit.testing._report import DEFAULT_ALPHA as DEFAULT_ALPHA
+from jinit.testing._report import KURTOSIS_MIN_VALUES as KURTOSIS_MIN_VALUES
+from jinit.testing._report import Check as Check
+from jinit.testing._report import LawReport as LawReport
+from jinit.testing._two_sample import assert_same_law as assert_same_law
+from jinit.testing._two_sample import check_same_law as check_same_law
 
 __all__ = [
     "Check",
