@@ -31,8 +31,10 @@ import pytest
 from bad_input import check_cli_usage_error, check_raises, params
 
 import jinit
-from jinit._core import _output as output
-from jinit._core._output import OutputFolder, atomic_file
+from jinit._core import _output as output_mod
+from jinit._core._atomic import atomic_file
+from jinit._core._output import OutputFolder
+from jinit._core._signals import deferred_signals
 from jinit.sweeps._train_data import METRICS
 from jinit.sweeps._train_results import TrainResult
 
@@ -576,7 +578,7 @@ def _fill(names, tag):
 
 
 def test_rename_fallback_and_its_recovery(tmp_path, monkeypatch):
-    monkeypatch.setattr(output, "_exchange", lambda a, b: False)  # no renameat2 here
+    monkeypatch.setattr(output_mod, "_exchange", lambda a, b: False)  # no renameat2 here
     out = tmp_path / "o"
     with OutputFolder.open(out, command="t") as f:
         f.write(_fill(["results.json"], "old"))
@@ -600,7 +602,7 @@ def test_rename_fallback_and_its_recovery(tmp_path, monkeypatch):
 def test_deferred_signals_delay_sigint_until_the_block_ends():
     done = []
     with pytest.raises(KeyboardInterrupt):
-        with output.deferred_signals():
+        with deferred_signals():
             signal.raise_signal(signal.SIGINT)
             done.append("after the signal")
     assert done == ["after the signal"]

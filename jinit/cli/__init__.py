@@ -229,6 +229,6 @@ def main() -> None:
     status 130 (SIGINT) or 143 (SIGTERM); a commit of results in progress finishes first. See
     :mod:`jinit._core._output`.
     """
-    from jinit._core._output import run_cli
+    from jinit._core._signals import run_cli
 
     run_cli(app)

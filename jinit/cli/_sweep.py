@@ -571,9 +571,9 @@ def sweep_cmd(
         plots=plots,
     )
     net, init_map, batch = plan.network, plan.inits, plan.batch
-    from jinit._core import _output as output
+    from jinit._core._cli_out import prepare_cli_out, write_cli_out
 
-    out_folder = output.prepare_cli_out(out, "jinit sweep")  # validated and locked, before work
+    out_folder = prepare_cli_out(out, "jinit sweep")  # validated and locked, before work
     console = Console()
     if not console.is_terminal:  # logs and pipes: wide enough for the tables
         console = Console(width=max(console.width, 110))
@@ -627,7 +627,7 @@ def sweep_cmd(
 
             plot.save_all(result, stage, layer=layer)
 
-    written = output.write_cli_out(out_folder, fill)
+    written = write_cli_out(out_folder, fill)
     c = result.config
     console.print(
         f"{c['seeds']} seeds × {len(result.labels)} initialisers on {c['devices']} "

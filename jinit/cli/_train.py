@@ -216,9 +216,9 @@ def train_cmd(
         seed=seed,
         devices=devices,
     )
-    from jinit._core import _output as output
+    from jinit._core._cli_out import prepare_cli_out, write_cli_out
 
-    out_folder = output.prepare_cli_out(out, "jinit train")  # validated and locked, before work
+    out_folder = prepare_cli_out(out, "jinit train")  # validated and locked, before work
     from jinit.sweeps._train import run_train
 
     console = Console()
@@ -267,7 +267,7 @@ def train_cmd(
         if plots:
             result.plot(stage / "curves.png")
 
-    written = output.write_cli_out(out_folder, fill)
+    written = write_cli_out(out_folder, fill)
     c = result.config
     console.print(
         f"{seeds} seeds × {len(result.labels)} initialisers on {c['devices']} {c['platform']} "

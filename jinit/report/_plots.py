@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from jinit._core import _output as output
+from jinit._core._atomic import (
+    atomic_savefig,
+    check_file_target,
+    check_folder_target,
+    ensure_run_id,
+)
 
 __all__ = ["activation_histogram", "depth_profile", "gradient_profile", "save_all"]
 
@@ -61,13 +66,13 @@ def _colors(n: int) -> list:
 def _check_path(path, api: str) -> None:
     """Validates a figure's ``path`` before any drawing (see ``check_file_target``)."""
     if path is not None:
-        output.check_file_target(path, api, example="figure.png")
+        check_file_target(path, api, example="figure.png")
 
 
 def _save(fig: Figure, result, path) -> None:
     """Saves ``fig`` atomically; a PNG carries the result's run id (``jinit_run_id``)."""
     if path is not None:
-        output.atomic_savefig(fig, path, run_id=output.ensure_run_id(result.config))
+        atomic_savefig(fig, path, run_id=ensure_run_id(result.config))
 
 
 def _profile(result, quantity: str, ylabel: str, title: str, path) -> Figure:
@@ -271,7 +276,7 @@ def save_all(result, out_dir: str | os.PathLike, *, layer: int = 5) -> dict[str,
       >>> sorted(os.path.basename(p) for p in paths.values())
       ['depth_profile.png', 'gradient_profile.png', 'histogram.png']
     """
-    output.check_folder_target(out_dir, "`jinit.plot.save_all`", "out_dir")
+    check_folder_target(out_dir, "`jinit.plot.save_all`", "out_dir")
     os.makedirs(out_dir, exist_ok=True)
     paths = {
         "depth_profile": os.path.join(out_dir, "depth_profile.png"),

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jinit._core import _output as output
+from jinit._core._atomic import atomic_file, check_file_target, ensure_run_id
 from jinit.sweeps._statistics import (
     JUDGE_ACTIVATION,
 )
@@ -310,7 +310,7 @@ class SweepResult:
         """Writes :meth:`to_dict` as JSON (strict: no NaN/Infinity tokens), atomically.
 
         The file is written to a temporary file beside ``path`` and moved over it when complete
-        (:func:`jinit._core._output.atomic_file`): an interrupt never leaves a partial file. The
+        (:func:`jinit._core._atomic.atomic_file`): an interrupt never leaves a partial file. The
         config gets a ``run_id`` (kept if present), which :meth:`to_csv` and the figures of
         :mod:`jinit.plot` write too, so files of one result can be matched.
 
@@ -319,10 +319,10 @@ class SweepResult:
           ValueError: ``path`` is a folder, or its folder does not exist.
           PermissionError: its folder is not writable.
         """
-        target = output.check_file_target(path, "`jinit.SweepResult.to_json`")
-        output.ensure_run_id(self.config)
+        target = check_file_target(path, "`jinit.SweepResult.to_json`")
+        ensure_run_id(self.config)
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-        with output.atomic_file(target) as f:
+        with atomic_file(target) as f:
             f.write(text)
 
     def to_csv(self, path: str | os.PathLike) -> None:
@@ -333,8 +333,8 @@ class SweepResult:
         ``run_id`` as in :meth:`to_json`). Written atomically, like :meth:`to_json`, with the
         same errors.
         """
-        target = output.check_file_target(path, "`jinit.SweepResult.to_csv`", example="results.csv")
-        run_id = output.ensure_run_id(self.config)
+        target = check_file_target(path, "`jinit.SweepResult.to_csv`", example="results.csv")
+        run_id = ensure_run_id(self.config)
         cols = ["init", "layer", "layer_name", "quantity", "mean", "se", "q05", "q50", "q95"]
         cols += ["finite_seeds", "nonfinite_seeds", "predicted", "run_id"]
         rows = []
@@ -354,7 +354,7 @@ class SweepResult:
                         [label, j + 1, names[j], q, *(_csv_float(v) for v in vals)]
                         + [int(s.n_finite[j]), int(bad[j]), _csv_float(pred[j]), run_id]
                     )
-        with output.atomic_file(target, newline="") as f:
+        with atomic_file(target, newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
             w.writerows(rows)

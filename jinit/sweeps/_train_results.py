@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jinit._core import _output as output
+from jinit._core._atomic import atomic_file, atomic_savefig, check_file_target, ensure_run_id
+from jinit._core._output import OutputFolder
 from jinit.sweeps._train_data import METRICS
 
 # ---------------------------------------------------------------------------------------------
@@ -207,11 +208,11 @@ class TrainResult:
         """
         target = None
         if path is not None:
-            target = output.check_file_target(path, "`jinit.TrainResult.to_json`")
-            output.ensure_run_id(self.config)
+            target = check_file_target(path, "`jinit.TrainResult.to_json`")
+            ensure_run_id(self.config)
         text = json.dumps(self.to_dict(), indent=1)
         if target is not None:
-            with output.atomic_file(target) as f:
+            with atomic_file(target) as f:
                 f.write(text)
         return text
 
@@ -240,7 +241,7 @@ class TrainResult:
           ValueError: ``directory`` is an existing file, or another jinit run is writing it.
           PermissionError: it cannot be created or written.
         """
-        with output.OutputFolder.open(
+        with OutputFolder.open(
             directory,
             command="jinit.TrainResult.save",
             subject="`jinit.TrainResult.save` needs `directory` to be",
@@ -324,10 +325,8 @@ class TrainResult:
             fontsize=11,
         )
         if path is not None:
-            target = output.check_file_target(
-                path, "`jinit.TrainResult.plot`", example="curves.png"
-            )
-            output.atomic_savefig(fig, target, run_id=output.ensure_run_id(self.config))
+            target = check_file_target(path, "`jinit.TrainResult.plot`", example="curves.png")
+            atomic_savefig(fig, target, run_id=ensure_run_id(self.config))
         return fig
 
     def __repr__(self) -> str:
