@@ -25,7 +25,9 @@ import jinit.torch as torch_init
 from jinit import theory
 from jinit._core._checks import AxisError, DTypeError, PRNGKeyError, ShapeError
 from jinit.catalogue import entries
-from jinit.initializers import _extra as extra
+from jinit.initializers._conventions import bias_prior, gpt2_residual
+from jinit.initializers._deterministic import dirac, hadamard
+from jinit.initializers._sparse import sparse
 
 K = jax.random.key(0)
 NAN, INF = float("nan"), float("inf")
@@ -408,43 +410,43 @@ ROWS: list[Row] = [
     # --- extra ---------------------------------------------------------------------------------
     (
         "dirac-groups-not-dividing",
-        lambda: extra.dirac(groups=3)(K, (3, 3, 16, 16)),
+        lambda: dirac(groups=3)(K, (3, 3, 16, 16)),
         ValueError,
         [r"`dirac`", r"`groups=3`", r"shape \(3, 3, 16, 16\)", r"feature_group_count"],
     ),
     (
         "sparse-sparsity-above-1",
-        lambda: extra.sparse(sparsity=1.5),
+        lambda: sparse(sparsity=1.5),
         ValueError,
         [r"`sparse`", r"`sparsity` in \[0, 1\]", r"got 1\.5", r"fraction of zeros"],
     ),
     (
         "sparse-sparsity-negative",
-        lambda: extra.sparse(sparsity=-0.5),
+        lambda: sparse(sparsity=-0.5),
         ValueError,
         [r"`sparse`", r"`sparsity` in \[0, 1\]", r"got -0\.5", r"fraction of zeros"],
     ),
     (
         "sparse-both-counts",
-        lambda: extra.sparse(sparsity=0.5, nonzeros=3),
+        lambda: sparse(sparsity=0.5, nonzeros=3),
         ValueError,
         [r"`sparse`", r"exactly one of `nonzeros`", r"nonzeros=3, sparsity=0\.5", r"e\.g\. 15"],
     ),
     (
         "bias_prior-p-outside",
-        lambda: extra.bias_prior(1.5),
+        lambda: bias_prior(1.5),
         ValueError,
         [r"`bias_prior`", r"`p`", r"p=1\.5", r"p=0\.01"],
     ),
     (
         "hadamard-rank-1",
-        lambda: extra.hadamard()(K, (5,)),
+        lambda: hadamard()(K, (5,)),
         ValueError,
         [r"`hadamard`", r"rank >= 2", r"shape \(5,\)", r"\(\*spatial, in, out\)"],
     ),
     (
         "gpt2_residual-n_layers-0",
-        lambda: extra.gpt2_residual(n_layers=0),
+        lambda: gpt2_residual(n_layers=0),
         ValueError,
         [r"`gpt2_residual`", r"`n_layers` >= 1", r"got 0", r"Pass an int >= 1"],
     ),

@@ -22,9 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from jinit.initializers import _basic as basic
-from jinit.initializers import _extra as extra
 from jinit.initializers import _orthogonal as structured
 from jinit.initializers import _variance_scaling as variance
+from jinit.initializers._conventions import bias_prior, gpt2_residual, transformer_normal
+from jinit.initializers._deterministic import dirac, hadamard, identity, zerO
+from jinit.initializers._dks import scaled_uniform_orthogonal
+from jinit.initializers._sparse import sparse
 from jinit.torch import _defaults as torch_defaults
 from jinit.torch import _fan_scaled as torch_fan_scaled
 from jinit.torch import _simple as torch_simple
@@ -141,11 +144,11 @@ def _orthogonal() -> list[Entry]:
 
 
 def _extra() -> list[Entry]:
-    x, rc = extra, "real+complex"
+    rc = "real+complex"
     return [
         Entry(
             "identity",
-            x.identity,
+            identity,
             "structured",
             (16, 16),
             "gain·I on the last two axes, batched for rank > 2 (exact)",
@@ -153,7 +156,7 @@ def _extra() -> list[Entry]:
         ),
         Entry(
             "dirac",
-            x.dirac,
+            dirac,
             "structured",
             (3, 3, 16, 16),
             "1 at [(k-1)//2, d, g·out/groups + d] for d < min(out/groups, in), else 0 (exact): "
@@ -162,17 +165,17 @@ def _extra() -> list[Entry]:
         ),
         Entry(
             "sparse",
-            lambda: x.sparse(nonzeros=15),
+            lambda: sparse(nonzeros=15),
             "sparse",
             (64, 32),
             "exactly k non-zeros N(0, stddev²) per unit along in_axis (Martens k = nonzeros; "
             "torch: ceil(sparsity·n) zeros), uniformly random positions",
             rc,
-            builder=x.sparse,
+            builder=sparse,
         ),
         Entry(
             "hadamard",
-            x.hadamard,
+            hadamard,
             "structured",
             (64, 32),
             "scale·H_p[:in, :out]/√p, p = 2^⌈log2 max(in, out)⌉, Sylvester H (exact); conv: "
@@ -181,7 +184,7 @@ def _extra() -> list[Entry]:
         ),
         Entry(
             "zerO",
-            x.zerO,
+            zerO,
             "structured",
             (32, 64),
             "I* if in ≥ out, else H_p[:in, :out]/√p with p = 2^⌈log2 out⌉ (exact); conv: "
@@ -190,7 +193,7 @@ def _extra() -> list[Entry]:
         ),
         Entry(
             "scaled_uniform_orthogonal",
-            x.scaled_uniform_orthogonal,
+            scaled_uniform_orthogonal,
             "orthogonal",
             (64, 32),
             "scale·max(√(out/in), 1) × Haar orthogonal; conv with delta: centre tap only "
@@ -199,16 +202,16 @@ def _extra() -> list[Entry]:
         ),
         Entry(
             "bias_prior",
-            lambda: x.bias_prior(0.01),
+            lambda: bias_prior(0.01),
             "recipe",
             (80,),
             "constant log(p/(1−p)); p = 0.01 → −4.59512 (exact)",
             rc,
-            builder=x.bias_prior,
+            builder=bias_prior,
         ),
         Entry(
             "transformer_normal",
-            x.transformer_normal,
+            transformer_normal,
             "recipe",
             (768, 3072),
             "N(0, stddev²), stddev = 0.02 (GPT-2/BERT)",
@@ -216,12 +219,12 @@ def _extra() -> list[Entry]:
         ),
         Entry(
             "gpt2_residual",
-            lambda: x.gpt2_residual(12),
+            lambda: gpt2_residual(12),
             "recipe",
             (3072, 768),
             "N(0, (stddev/√(2·n_layers))²); 12 layers: std 0.0040825",
             rc,
-            builder=x.gpt2_residual,
+            builder=gpt2_residual,
         ),
     ]
 

@@ -11,7 +11,7 @@ from jinit._core._checks import (
 )
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import normal, truncated_normal
-from jinit.initializers._extra import gpt2_residual, transformer_normal
+from jinit.initializers._conventions import gpt2_residual, transformer_normal
 from jinit.recipes._fan_scaled import FanScaled, PerLayer, contextual_per_layer, fan_scaled
 from jinit.recipes._names import (
     TransformerNames,

@@ -20,7 +20,7 @@ from jinit._core._paths import is_nnx_module as _is_nnx_module
 from jinit._core._paths import named_leaves
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import constant, normal, zeros
-from jinit.initializers._extra import identity
+from jinit.initializers._deterministic import identity
 from jinit.initializers._orthogonal import orthogonal
 from jinit.initializers._variance_scaling import lecun_normal
 from jinit.laws import _laws as laws

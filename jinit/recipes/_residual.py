@@ -12,7 +12,7 @@ from jinit._core._checks import (
     check_choice,
 )
 from jinit.initializers._basic import ones, zeros
-from jinit.initializers._extra import zerO as _zerO_init
+from jinit.initializers._deterministic import zerO as _zerO_init
 from jinit.initializers._variance_scaling import variance_scaling
 from jinit.recipes._fan_scaled import contextual_per_layer
 from jinit.recipes._names import check_index_base

@@ -6,7 +6,7 @@ from jinit._core._checks import (
     check_real,
 )
 from jinit.initializers._basic import normal, zeros
-from jinit.initializers._extra import bias_prior
+from jinit.initializers._conventions import bias_prior
 from jinit.recipes._recipe import (
     RECIPES_PREFIX,
     Patterns,
