@@ -74,9 +74,9 @@ from jinit.trees._rules import LeafInfo as LeafInfo
 from jinit.trees._rules import Rule as Rule
 from jinit.trees._rules import contextual as contextual
 from jinit.trees._rules import path_key as path_key
-from jinit.trees._summary import Summary as Summary
-from jinit.trees._summary import SummaryRow as SummaryRow
 from jinit.trees._summary import summary as summary
+from jinit.trees._summary_types import Summary as Summary
+from jinit.trees._summary_types import SummaryRow as SummaryRow
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,8 @@ from rich.console import Console
 
 import jinit
 from jinit.laws._laws import Uniform
-from jinit.trees._summary import Summary, SummaryRow, summary
+from jinit.trees._summary import summary
+from jinit.trees._summary_types import Summary, SummaryRow
 
 
 class _MLP(nn.Module):
@@ -394,7 +395,7 @@ def test_printing_and_json():
 
 def test_device_and_host_paths_agree(monkeypatch):
     """Large leaves take a jitted pass, small ones numpy: both give the same rows."""
-    from jinit.trees import _summary as summary_mod
+    from jinit.trees import _summary_stats as summary_mod
 
     k1, k2, k3 = jax.random.split(jax.random.key(5), 3)
     w = jax.random.normal(k1, (40, 24)).at[:, 3].set(0.5).at[:, 9].set(0.5).at[2, 2].set(jnp.inf)

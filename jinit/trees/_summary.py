@@ -1,4 +1,4 @@
-r"""Per-parameter summaries of a parameter tree, with the red flags of a broken initialisation.
+"""Per-parameter summaries of a parameter tree, with the red flags of a broken initialisation.
 
 The JAX answer to PyTorch's habit of printing every ``named_parameters()`` to check an
 initialisation: :func:`summary` lists every array leaf with its shape, dtype, mean and standard
@@ -14,10 +14,10 @@ deviation, the standard deviation it should have when the initialiser is known, 
 * ``outlier`` — without any expected law (no rule), a weight whose scale is more than
   ``outlier_ratio`` (30) times off the median of its peers: the other leaves of rank >= 2 with
   the same last path component (``kernel``, ``weight``, ``embedding``...), compared as
-  :math:`s\sqrt{n}` with :math:`n` the one of 1, fan_in, fan_out, fan_avg (from each leaf's
+  :math:`s\\sqrt{n}` with :math:`n` the one of 1, fan_in, fan_out, fan_avg (from each leaf's
   layout) that makes the peers most alike (a He, LeCun, Glorot or fixed-std init gives equal
   values). Needs >= 3 non-constant peers. Deliberate scalings stay well inside the ratio: GPT-2's
-  residual :math:`1/\sqrt{2N}` is 10x at N = 50 blocks, a ×100 typo is flagged.
+  residual :math:`1/\\sqrt{2N}` is 10x at N = 50 blocks, a ×100 typo is flagged.
 
 **Zero leaves.** Models zero-initialise some weights on purpose (ViT's ``head`` kernel and
 ``cls`` token, a zero-init residual branch, a Fixup classifier, ReZero gates), so an all-zero
@@ -40,26 +40,26 @@ equinox module, or given as ``layouts=``), so a DenseGeneral/attention kernel ``
 head_dim)`` is judged with fan_in = d, as its layer draws it, and ``identical-units`` compares
 the units along its output axes.
 
-**The std test.** For :math:`n` i.i.d. entries with variance :math:`\sigma^2` and fourth central
-moment :math:`\mu_4`, the unbiased sample variance has (Cramér 1946, §27.4)
+**The std test.** For :math:`n` i.i.d. entries with variance :math:`\\sigma^2` and fourth central
+moment :math:`\\mu_4`, the unbiased sample variance has (Cramér 1946, §27.4)
 
 .. math::
-    \operatorname{Var}(s^2) = \frac{\mu_4}{n} - \frac{\sigma^4 (n-3)}{n(n-1)}
-    \approx \frac{\mu_4 - \sigma^4}{n},
+    \\operatorname{Var}(s^2) = \frac{\\mu_4}{n} - \frac{\\sigma^4 (n-3)}{n(n-1)}
+    \approx \frac{\\mu_4 - \\sigma^4}{n},
 
-so :math:`z = (s^2 - \sigma^2)/\sqrt{\operatorname{Var}(s^2)}` is about standard normal (the
-law gives :math:`\mu_4` exactly: :math:`3\sigma^4` for a normal, :math:`9\sigma^4/5` for a
+so :math:`z = (s^2 - \\sigma^2)/\\sqrt{\\operatorname{Var}(s^2)}` is about standard normal (the
+law gives :math:`\\mu_4` exactly: :math:`3\\sigma^4` for a normal, :math:`9\\sigma^4/5` for a
 uniform...). A leaf is flagged when :math:`|z| > 6` *and* the std is more than 1 % off: at
 :math:`|z| > 6` a correct initialisation is flagged with probability about
-:math:`2\cdot 10^{-9}` per leaf under the normal approximation; the right skew of
-:math:`s^2` makes it larger for small leaves (exact :math:`\chi^2` values for normal entries:
-:math:`5\cdot 10^{-4}` at 4 entries, :math:`7\cdot 10^{-5}` at 10, :math:`5\cdot 10^{-7}` at
+:math:`2\\cdot 10^{-9}` per leaf under the normal approximation; the right skew of
+:math:`s^2` makes it larger for small leaves (exact :math:`\\chi^2` values for normal entries:
+:math:`5\\cdot 10^{-4}` at 4 entries, :math:`7\\cdot 10^{-5}` at 10, :math:`5\\cdot 10^{-7}` at
 100, :math:`10^{-8}` at 1000), still rare for a whole model, while a 10 % error in the std of a
 64×64 normal kernel gives :math:`z \approx 9.5` and a 2× error :math:`z \approx 140`; the 1 %
 floor keeps huge leaves from being flagged for differences far below anything that matters in
 training. Orthogonal matrices are not i.i.d., but their sample variance is *less* variable than
 i.i.d. entries', so the test stays conservative. The mean is tested the same way with
-:math:`\operatorname{Var}(\bar x) \approx \max(s, \sigma)^2/n` (the larger of the sample and
+:math:`\\operatorname{Var}(\bar x) \approx \\max(s, \\sigma)^2/n` (the larger of the sample and
 expected std, so a mis-scaled leaf is flagged ``std-off`` only).
 """
 
@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import math
 import re
 import sys
@@ -82,400 +81,17 @@ from jinit._core import _layouts as layouts_mod
 from jinit._core._checks import check_real
 from jinit._core._layouts import Layout
 from jinit._core._paths import named_leaves
-from jinit.laws import _laws as laws_mod
 from jinit.trees._leaf_checks import check_layouts, resolve_layouts, warn_ambiguous
-from jinit.trees._rules import glob_matcher
-
-__all__ = ["Summary", "SummaryRow", "summary"]
-
-_API = "jinit.summary"
-FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off", "outlier")
-OUTLIER_RATIO = 30.0
-_BIAS_NAMES = frozenset({"bias", "b"})
-
-
-# ---------------------------------------------------------------------------------------------
-# Result types
-# ---------------------------------------------------------------------------------------------
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-@dataclasses.dataclass(frozen=True)
-class SummaryRow:
-    """One leaf of a :class:`Summary`.
-
-    Attributes:
-      path: '/'-joined path (see :func:`jinit.reinit`).
-      shape: the leaf's shape.
-      dtype: its dtype name.
-      size: number of entries.
-      mean: mean of the finite entries (modulus of the mean for complex leaves); NaN when no
-        entry is finite (never a made-up 0).
-      std: standard deviation of the finite entries (``ddof=1``; for complex,
-        :math:`\\sqrt{E|x-\\bar x|^2}`); NaN when fewer than 2 entries are finite (undefined).
-      max_abs: largest absolute finite entry; NaN when no entry is finite.
-      n_nonfinite: number of inf/NaN entries (the leaf is then flagged ``non-finite`` and the
-        ``note`` says how many are NaN and how many infinite).
-      duplicate_units: number of units (slices along the unit axis) that exactly repeat another
-        unit (``n_units - n_distinct``); ``None`` when not checked (rank < 2 or units too short).
-      expected_mean: the law's mean, if known.
-      expected_std: the law's std, if known.
-      law: a one-line description of the expected law, if known.
-      source: where the expectation came from: ``"rule <pattern>"`` or ``"expected"``.
-      z_std: :math:`(s^2-\\sigma^2)/\\mathrm{sd}(s^2)` (``None`` if no law or deterministic).
-      z_mean: :math:`(\\bar x - \\mu)/(\\max(s, \\sigma)/\\sqrt n)`.
-      flags: the flags that fired (a subset of ``zeros``, ``identical-units``, ``non-finite``,
-        ``std-off``, ``mean-off``, ``outlier``).
-      note: why an expectation is missing, or other remarks.
-      layout: the leaf's :class:`jinit.Layout` when its layer is known, else None.
-    """
-
-    path: str
-    shape: tuple[int, ...]
-    dtype: str
-    size: int
-    mean: float
-    std: float
-    max_abs: float
-    n_nonfinite: int
-    duplicate_units: int | None
-    expected_mean: float | None = None
-    expected_std: float | None = None
-    law: str | None = None
-    source: str | None = None
-    z_std: float | None = None
-    z_mean: float | None = None
-    flags: tuple[str, ...] = ()
-    note: str = ""
-    layout: Layout | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (non-finite floats become ``None``; tuples become lists; the layout
-        becomes its one-line description)."""
-        d = dataclasses.asdict(dataclasses.replace(self, layout=None))
-        d["layout"] = None if self.layout is None else self.layout.describe()
-        d["shape"] = list(self.shape)
-        d["flags"] = list(self.flags)
-        return {k: _jsonable(v) for k, v in d.items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class Summary:
-    """The result of :func:`summary`: one :class:`SummaryRow` per leaf, in tree order.
-
-    ``print(s)`` or ``s.print()`` shows a table (``rich`` renders it via ``__rich__``);
-    ``s.flagged`` lists the rows with flags; ``s.to_dict()`` is JSON-able.
-    """
-
-    rows: tuple[SummaryRow, ...]
-    z_threshold: float
-    rel_floor: float
-    unit_axis: int
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __getitem__(self, i: int | str) -> SummaryRow:
-        if isinstance(i, str):
-            for row in self.rows:
-                if row.path == i:
-                    return row
-            close = difflib.get_close_matches(i, self.paths, n=3)
-            raise KeyError(f"no leaf {i!r} in the summary" + (f"; did you mean {close}?"))
-        return self.rows[i]
-
-    @property
-    def paths(self) -> list[str]:
-        return [r.path for r in self.rows]
-
-    @property
-    def flagged(self) -> list[SummaryRow]:
-        """The rows with at least one flag."""
-        return [r for r in self.rows if r.flags]
-
-    @property
-    def ok(self) -> bool:
-        """True when no leaf is flagged."""
-        return not self.flagged
-
-    @property
-    def n_params(self) -> int:
-        return sum(r.size for r in self.rows)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict: settings and one dict per leaf."""
-        return {
-            "z_threshold": self.z_threshold,
-            "rel_floor": self.rel_floor,
-            "unit_axis": self.unit_axis,
-            "n_params": self.n_params,
-            "rows": [r.to_dict() for r in self.rows],
-        }
-
-    def _table(self):
-        from rich import box
-        from rich.table import Table
-
-        n_flag = len(self.flagged)
-        dtypes = sorted({r.dtype for r in self.rows})
-        one_dtype = len(dtypes) == 1
-        t = Table(
-            title=f"{len(self.rows)} arrays, {self.n_params:,} parameters"
-            + (f", all {dtypes[0]}" if one_dtype else ""),
-            caption=(
-                "no flags"
-                if not n_flag
-                else f"{n_flag} flagged (std/mean-off: |z| > {self.z_threshold:g} and "
-                f"> {100 * self.rel_floor:g} % off)"
-            ),
-            box=box.SIMPLE_HEAVY,
-            collapse_padding=True,
-            pad_edge=False,
-        )
-        columns = ["path", "shape", "dtype", "mean", "std", "exp. std", "z", "flags"]
-        if one_dtype:
-            columns.remove("dtype")
-        for name in columns:
-            # Narrow terminals: paths and flags fold onto more lines (never elided); numbers
-            # and shapes never wrap.
-            wrap = name in ("path", "flags")
-            t.add_column(
-                name,
-                justify="left" if name in ("path", "shape", "dtype", "flags") else "right",
-                no_wrap=not wrap,
-                overflow="fold" if wrap else "ellipsis",
-                min_width={"path": 12, "flags": 15}.get(name),
-            )
-        for r in self.rows:
-            flags = ", ".join(r.flags)
-            cells = {
-                "path": r.path,
-                "shape": "×".join(map(str, r.shape)) or "scalar",
-                "dtype": r.dtype,
-                "mean": _num(r.mean),
-                "std": _num(r.std),
-                "exp. std": "" if r.expected_std is None else f"{r.expected_std:.3g}",
-                "z": "" if r.z_std is None else f"{r.z_std:+.1f}",
-                "flags": f"[bold red]{flags}[/]" if flags else "",
-            }
-            t.add_row(*(cells[c] for c in columns))
-        return t
-
-    def __rich__(self):
-        return self._table()
-
-    def print(self, console: Any = None) -> None:
-        """Prints the table with ``rich`` (to ``console`` if given)."""
-        from rich.console import Console
-
-        (console or Console()).print(self._table())
-
-    def __str__(self) -> str:
-        from rich.console import Console
-
-        console = Console(width=140, color_system=None, force_terminal=False)
-        with console.capture() as cap:
-            console.print(self._table())
-        return "\n".join(line.rstrip() for line in cap.get().strip("\n").splitlines())
-
-
-def _num(x: float) -> str:
-    """A statistic for the table: 3 significant digits, '-' when undefined (NaN)."""
-    return "-" if math.isnan(x) else f"{x:.3g}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistics (one jit for the whole tree)
-# ---------------------------------------------------------------------------------------------
-
-
-def _min_unit_len(dtype: np.dtype) -> int:
-    """Shortest unit checked for duplicates: >= 64 bits of entries, so exact collisions of
-    random units (probability about 2^-(bits of entropy)) are negligible even for bfloat16."""
-    return max(2, 64 // (8 * dtype.itemsize))
-
-
-def _stat_dtype(dtype: np.dtype, xp: Any):
-    complex_ = jnp.issubdtype(dtype, jnp.complexfloating)
-    if xp is np:  # host: always double precision
-        return np.complex128 if complex_ else np.float64
-    if complex_:
-        return jnp.promote_types(dtype, jnp.complex64)
-    if jnp.issubdtype(dtype, jnp.floating):
-        return jnp.promote_types(dtype, jnp.float32)
-    return jnp.float32
-
-
-def _leaf_stats(x: Any, unit_axis: int | tuple[int, ...] | None, xp: Any = jnp) -> dict[str, Any]:
-    """Moments, non-finite count, all-zero and duplicate-unit count of one leaf.
-
-    Written once for ``xp = jnp`` (traced under jit) and ``xp = np`` (host, small leaves).
-    """
-    xs = x.astype(_stat_dtype(x.dtype, xp))
-    finite = xp.isfinite(xs)
-    n = xp.sum(finite)
-    xz = xp.where(finite, xs, 0)
-    mean = xp.sum(xz) / xp.maximum(n, 1)
-    dev = xp.where(finite, xs - mean, 0)
-    var = xp.sum(xp.abs(dev) ** 2) / xp.maximum(n - 1, 1)
-    out = {
-        "mean": xp.abs(mean) if xp.iscomplexobj(mean) else mean,
-        "std": xp.sqrt(var),
-        "max_abs": xp.max(xp.abs(xz)) if x.size else 0.0,
-        "n_nonfinite": x.size - n,
-        "n_nan": xp.sum(xp.isnan(xs)),
-        "all_zero": xp.all(xs == 0),
-    }
-    if unit_axis is not None:
-        axes = (unit_axis,) if isinstance(unit_axis, int) else tuple(unit_axis)
-        m = xp.moveaxis(xs, axes, tuple(range(-len(axes), 0)))
-        n_units = math.prod(m.shape[-len(axes) :])
-        m = m.reshape(-1, n_units)  # (entries per unit, units); the upcast is exact
-        # Sort units by a random projection: identical units get equal projections and end up
-        # adjacent; then compare adjacent units exactly (one pass, no n_units^2 comparisons).
-        r = np.random.default_rng(0).standard_normal((m.shape[0], 1)).astype(np.float32)
-        mr = m.real + 0.5 * m.imag if xp.iscomplexobj(m) else m
-        proj = xp.sum(mr * r, axis=0)
-        ms = m[:, xp.argsort(proj)]
-        out["duplicate_units"] = xp.sum(xp.all(ms[:, 1:] == ms[:, :-1], axis=0))
-    return out
-
-
-# Small leaves are summarised on the host with numpy: compiling an XLA program per leaf shape
-# costs ~0.1-0.5 s of CPU, far more than the statistics of a leaf of a few thousand entries.
-# Larger leaves get one jitted pass each on their device, compiled once per (shape, dtype, axis).
-_HOST_MAX_SIZE = 1 << 18
-_leaf_stats_jit = jax.jit(_leaf_stats, static_argnums=1)
-
-
-def _stats(x: jax.Array | np.ndarray, unit_axis: int | tuple[int, ...] | None) -> dict[str, Any]:
-    if x.size <= _HOST_MAX_SIZE or isinstance(x, np.ndarray):
-        return _leaf_stats(np.asarray(jax.device_get(x)), unit_axis, np)
-    return jax.device_get(_leaf_stats_jit(x, unit_axis))
-
-
-# ---------------------------------------------------------------------------------------------
-# Expected laws
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Expect:
-    mean: float
-    var: float
-    m4: float | None  # fourth central moment; None: deterministic (compare with rel_floor only)
-    text: str
-    note: str = ""
-
-
-def _moments(lw: Any, shape: tuple[int, ...]) -> _Expect:
-    text = lw.summary() if hasattr(lw, "summary") else repr(lw)
-    mean = float(abs(lw.mean))
-    var = float(lw.variance)
-    if isinstance(lw, laws_mod.DeterministicLaw):
-        return _Expect(mean, var, None, text)
-    if isinstance(lw, laws_mod.ElementwiseLaw | laws_mod.OrthogonalLaw):
-        return _Expect(mean, var, float(lw.fourth_moment), text)
-    if isinstance(lw, laws_mod.DeltaOrthogonalLaw):
-        frac = math.prod(shape[-2:]) / math.prod(shape)  # share of entries at the centre
-        return _Expect(0.0, var, lw.inner.fourth_moment * frac, text)
-    if isinstance(lw, laws_mod.SparseLaw) and lw.nonzero.mean == 0:
-        return _Expect(0.0, var, (1 - lw.fraction_zero) * lw.nonzero.fourth_moment, text)
-    return _Expect(mean, var, 3 * var * var, text, "fourth moment assumed normal")
-
-
-def _expect_from(
-    value: Any, shape: tuple[int, ...], dtype: np.dtype, layout: Layout | None = None
-) -> _Expect | str:
-    """The expectation ``value`` (initialiser, law or std) gives for a leaf, or why none.
-
-    With a ``layout``, an initialiser's law is the one its layer draws: the initialiser told the
-    layout (:func:`jinit._core._layouts.retarget`) at the layer's call shape."""
-    if isinstance(value, laws_mod.Law):
-        return _moments(value, shape)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        std = float(value)
-        if not (math.isfinite(std) and std >= 0):
-            return f"expected std {value!r} is not a finite number >= 0"
-        return _Expect(0.0, std * std, 3 * std**4, f"std {std:g} (normal assumed)")
-    if hasattr(value, "law") and callable(value.law):
-        call_shape = shape
-        if layout is not None:
-            value, call_shape = layouts_mod.retarget(value, layout), layout.call_shape()
-        try:
-            lw = value.law(call_shape, dtype)
-        except (ValueError, TypeError) as e:
-            return f"{value!r} has no law for shape {shape}: {e}"
-        return _moments(lw, call_shape)
-    return f"{value!r} carries no law (use a jinit initialiser, a jinit law or a std)"
-
-
-def _match(pattern: Any, path: str) -> bool:
-    """The same matching as :func:`jinit.reinit`: a regex fully, or a glob where ``*`` spans '/'
-    and a leading ``*/`` may also match at the top level."""
-    if isinstance(pattern, re.Pattern):
-        return pattern.fullmatch(path) is not None
-    return _cached_glob(pattern)(path)
-
-
-_cached_glob = functools.lru_cache(maxsize=1024)(glob_matcher)
-
-
-def _check_rules(rules: Any) -> list[tuple[Any, Any]]:
-    if rules is None:
-        return []
-    items = list(rules.items()) if isinstance(rules, Mapping) else rules
-    if isinstance(items, str) or not isinstance(items, Sequence):
-        raise TypeError(
-            f"`{_API}` needs `rules` to be a list of (pattern, initialiser) pairs; got "
-            f"{type(rules).__name__}. Example: `rules=[('*/kernel', jinit.he_normal())]`."
-        )
-    out = []
-    for i, rule in enumerate(items):
-        if (
-            not isinstance(rule, tuple | list)
-            or len(rule) != 2
-            or not isinstance(rule[0], str | re.Pattern)
-        ):
-            raise TypeError(
-                f"`{_API}` needs each rule to be a (pattern, initialiser) pair with a glob string "
-                f"or compiled regex pattern; rule {i} is {rule!r}. Example: "
-                f"`('*/kernel', jinit.he_normal())`."
-            )
-        out.append((rule[0], _check_expectation(f"rules[{i}] ({rule[0]!r})", rule[1])))
-    return out
-
-
-def _check_expectation(where: str, value: Any) -> Any:
-    """An expectation must be None, a jinit law, a std (finite, >= 0) or an initialiser."""
-    if value is None or isinstance(value, laws_mod.Law) or callable(value):
-        return value
-    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    ):
-        if not (math.isfinite(float(value)) and float(value) >= 0):
-            raise ValueError(
-                f"`{_API}` needs the expected std of {where} to be a finite number >= 0; got "
-                f"{value!r}. Pass the standard deviation the leaf should have, e.g. 0.02."
-            )
-        return float(value)
-    raise TypeError(
-        f"`{_API}` needs {where} to be a jinit initialiser, a jinit law or a std (float); got "
-        f"{value!r} of type {type(value).__name__}. Pass e.g. `jinit.he_normal()` or 0.02."
-    )
-
-
-def _pattern_text(p: Any) -> str:
-    return f"re:{p.pattern}" if isinstance(p, re.Pattern) else p
-
+from jinit.trees._summary_stats import (
+    check_expectation,
+    check_summary_rules,
+    expect_from,
+    min_unit_len,
+    pattern_text,
+    rule_matches,
+    summary_stats,
+)
+from jinit.trees._summary_types import BIAS_NAMES, OUTLIER_RATIO, SUMMARY_API, Summary, SummaryRow
 
 # ---------------------------------------------------------------------------------------------
 # summary()
@@ -592,45 +208,47 @@ def summary(
       Cramér, "Mathematical Methods of Statistics", 1946, §27.4 (variance of the sample
       variance).
     """
-    z_threshold = check_real(_API, "z_threshold", z_threshold, positive=True)
-    rel_floor = check_real(_API, "rel_floor", rel_floor, nonneg=True)
+    z_threshold = check_real(SUMMARY_API, "z_threshold", z_threshold, positive=True)
+    rel_floor = check_real(SUMMARY_API, "rel_floor", rel_floor, nonneg=True)
     if outlier_ratio is not None:
-        outlier_ratio = check_real(_API, "outlier_ratio", outlier_ratio, positive=True)
+        outlier_ratio = check_real(SUMMARY_API, "outlier_ratio", outlier_ratio, positive=True)
         if outlier_ratio <= 1:
             raise ValueError(
-                f"`{_API}` needs `outlier_ratio` > 1 (a factor off the peers' median); got "
+                f"`{SUMMARY_API}` needs `outlier_ratio` > 1 (a factor off the peers' median); got "
                 f"{outlier_ratio!r}. Pass e.g. 30, or None to turn the check off."
             )
-    given_layouts = check_layouts(_API, layouts)
-    rule_list = _check_rules(rules)
+    given_layouts = check_layouts(SUMMARY_API, layouts)
+    rule_list = check_summary_rules(rules)
     if expected is not None and not isinstance(expected, Mapping):
         raise TypeError(
-            f"`{_API}` needs `expected` to be a dict {{path: initialiser | law | std}}; got "
+            f"`{SUMMARY_API}` needs `expected` to be a dict {{path: initialiser | law | std}}; got "
             f"{type(expected).__name__}."
         )
     expected = dict(expected or {})
     for k, v in expected.items():
         if not isinstance(k, str):
             raise TypeError(
-                f"`{_API}` needs the keys of `expected` to be '/'-joined paths (str); got {k!r}."
+                f"`{SUMMARY_API}` needs the keys of `expected` to be '/'-joined paths (str); got "
+                f"{k!r}."
             )
-        expected[k] = _check_expectation(f"expected[{k!r}]", v)
+        expected[k] = check_expectation(f"expected[{k!r}]", v)
     if unit_axis is not None and (
         isinstance(unit_axis, bool | np.bool_) or not isinstance(unit_axis, int | np.integer)
     ):
         raise TypeError(
-            f"`{_API}` needs `unit_axis` to be an int or None; got {unit_axis!r} of type "
+            f"`{SUMMARY_API}` needs `unit_axis` to be an int or None; got {unit_axis!r} of type "
             f"{type(unit_axis).__name__}. Pass -1 for Flax (in, out) kernels or 0 for equinox/"
             f"PyTorch (out, in) weights."
         )
     leaves, default_axis, known = _leaves_of(params)
     if not leaves:
         raise ValueError(
-            f"`{_API}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
+            f"`{SUMMARY_API}` found no array leaves in `params` (got a {type(params).__name__}). "
+            "Pass a "
             f"parameter tree such as `variables['params']`, an `nnx.State`, an nnx module or an "
             f"equinox module."
         )
-    leaf_layouts = resolve_layouts(_API, None, leaves, {**known, **given_layouts})
+    leaf_layouts = resolve_layouts(SUMMARY_API, None, leaves, {**known, **given_layouts})
     explicit_axis = unit_axis is not None
     if unit_axis is None:
         unit_axis = default_axis
@@ -638,7 +256,8 @@ def summary(
     for path, x in leaves:
         if x.ndim >= 2 and not -x.ndim <= unit_axis < x.ndim:
             raise ValueError(
-                f"`{_API}` got `unit_axis={unit_axis}`, which is out of range for {path!r} of "
+                f"`{SUMMARY_API}` got `unit_axis={unit_axis}`, which is out of range for {path!r} "
+                "of "
                 f"shape {tuple(x.shape)} (rank {x.ndim}; valid axes {-x.ndim}..{x.ndim - 1}). "
                 f"The unit axis is checked on every leaf of rank >= 2: pass -1 for Flax (in, out) "
                 f"kernels or 0 for equinox/PyTorch (out, in) weights."
@@ -651,7 +270,8 @@ def summary(
             f"{k!r} (did you mean {v[0]!r}?)" if v else repr(k) for k, v in hints.items()
         )
         raise ValueError(
-            f"`{_API}`: `expected` names path(s) not in the tree: {hint}. Paths are '/'-joined, "
+            f"`{SUMMARY_API}`: `expected` names path(s) not in the tree: {hint}. Paths are "
+            "'/'-joined, "
             f"e.g. {paths[:3]}."
         )
 
@@ -662,20 +282,20 @@ def summary(
             lay = leaf_layouts.get(path)
             unit = lay.out_axes if lay is not None and not explicit_axis else (unit_axis,)
             n_units = math.prod(x.shape[a] for a in unit)
-            if n_units >= 2 and x.size // n_units >= _min_unit_len(np.dtype(x.dtype)):
+            if n_units >= 2 and x.size // n_units >= min_unit_len(np.dtype(x.dtype)):
                 ax = unit if len(unit) > 1 else unit[0]
         axes.append(ax)
     arrays = [x for _, x in leaves]
-    stats = [_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
+    stats = [summary_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
 
     doubtful = []
     for path, x in leaves:
         if leaf_layouts.get(path) is None and x.ndim >= 3:
             init = expected.get(path)
             if path not in expected:
-                init = next((i for pat, i in rule_list if _match(pat, path)), None)
+                init = next((i for pat, i in rule_list if rule_matches(pat, path)), None)
             doubtful.append((path, tuple(x.shape), init))
-    warn_ambiguous(_API, doubtful, stacklevel=3)
+    warn_ambiguous(SUMMARY_API, doubtful, stacklevel=3)
     guessed = {
         p
         for p, shape, init in doubtful
@@ -695,12 +315,12 @@ def summary(
         exp, source, note = None, None, ""
         lay = leaf_layouts.get(path)
         if path in expected:
-            exp, source = _expect_from(expected[path], shape, dtype, lay), "expected"
+            exp, source = expect_from(expected[path], shape, dtype, lay), "expected"
         else:
             for pattern, init in rule_list:
-                if _match(pattern, path):
-                    exp = _expect_from(init, shape, dtype, lay)
-                    source = f"rule {_pattern_text(pattern)}"
+                if rule_matches(pattern, path):
+                    exp = expect_from(init, shape, dtype, lay)
+                    source = f"rule {pattern_text(pattern)}"
                     break
         if isinstance(exp, str):
             exp, note = None, exp
@@ -722,7 +342,7 @@ def summary(
         deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
         # A bias of rank >= 2 (DenseGeneral/attention (heads, head_dim)) is zero by convention:
         # only a law saying otherwise makes its zeros or repeated units suspicious.
-        bias = path.rpartition("/")[2] in _BIAS_NAMES and not (exp and exp.var > 0)
+        bias = path.rpartition("/")[2] in BIAS_NAMES and not (exp and exp.var > 0)
         matrix = x.ndim >= 2 and not bias
         all_zero = bool(st["all_zero"]) and x.size > 0
         # A zero leaf is an error only where something says it should be random: its law, or
