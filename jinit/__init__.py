@@ -47,7 +47,7 @@ from jinit.initializers._variance_scaling import lecun_uniform as lecun_uniform
 from jinit.initializers._variance_scaling import variance_scaling as variance_scaling
 from jinit.initializers._variance_scaling import xavier_normal as xavier_normal
 from jinit.initializers._variance_scaling import xavier_uniform as xavier_uniform
-from jinit.laws._laws import law as law
+from jinit.laws._structured import law as law
 from jinit.stats._results import InitStats as InitStats
 from jinit.stats._results import PooledStats as PooledStats
 from jinit.stats._stats import init_stats as init_stats

@@ -18,7 +18,7 @@ from flax import nnx
 from rich.console import Console
 
 import jinit
-from jinit.laws._laws import Uniform
+from jinit.laws._elementwise import Uniform
 from jinit.trees._summary import summary
 from jinit.trees._summary_types import Summary, SummaryRow
 

@@ -1,19 +1,19 @@
 """Law types: the exact distributions jinit initialisers produce (see :func:`jinit.law`)."""
 
-from jinit.laws._laws import ComplexDiskUniform as ComplexDiskUniform
-from jinit.laws._laws import ComplexNormal as ComplexNormal
-from jinit.laws._laws import ComplexTruncatedNormal as ComplexTruncatedNormal
-from jinit.laws._laws import DeltaOrthogonalLaw as DeltaOrthogonalLaw
-from jinit.laws._laws import DeterministicLaw as DeterministicLaw
-from jinit.laws._laws import ElementwiseLaw as ElementwiseLaw
-from jinit.laws._laws import Law as Law
-from jinit.laws._laws import Normal as Normal
-from jinit.laws._laws import OrthogonalLaw as OrthogonalLaw
-from jinit.laws._laws import SparseLaw as SparseLaw
-from jinit.laws._laws import TruncatedNormal as TruncatedNormal
-from jinit.laws._laws import Uniform as Uniform
-from jinit.laws._laws import complex_truncated_normal_rms as complex_truncated_normal_rms
-from jinit.laws._laws import truncated_normal_std as truncated_normal_std
+from jinit.laws._base import Law as Law
+from jinit.laws._elementwise import ComplexDiskUniform as ComplexDiskUniform
+from jinit.laws._elementwise import ComplexNormal as ComplexNormal
+from jinit.laws._elementwise import ComplexTruncatedNormal as ComplexTruncatedNormal
+from jinit.laws._elementwise import ElementwiseLaw as ElementwiseLaw
+from jinit.laws._elementwise import Normal as Normal
+from jinit.laws._elementwise import TruncatedNormal as TruncatedNormal
+from jinit.laws._elementwise import Uniform as Uniform
+from jinit.laws._elementwise import complex_truncated_normal_rms as complex_truncated_normal_rms
+from jinit.laws._elementwise import truncated_normal_std as truncated_normal_std
+from jinit.laws._structured import DeltaOrthogonalLaw as DeltaOrthogonalLaw
+from jinit.laws._structured import DeterministicLaw as DeterministicLaw
+from jinit.laws._structured import OrthogonalLaw as OrthogonalLaw
+from jinit.laws._structured import SparseLaw as SparseLaw
 
 __all__ = [
     "ComplexDiskUniform",
