@@ -65,9 +65,9 @@ from jinit.sweeps._train_results import CurveSummary as CurveSummary
 from jinit.sweeps._train_results import TrainResult as TrainResult
 from jinit.trees._explain import ReinitRecord as ReinitRecord
 from jinit.trees._explain import ReinitTable as ReinitTable
-from jinit.trees._lsuv import LSUVLayer as LSUVLayer
-from jinit.trees._lsuv import LSUVReport as LSUVReport
 from jinit.trees._lsuv import lsuv as lsuv
+from jinit.trees._lsuv_types import LSUVLayer as LSUVLayer
+from jinit.trees._lsuv_types import LSUVReport as LSUVReport
 from jinit.trees._reinit import reinit as reinit
 from jinit.trees._rules import Contextual as Contextual
 from jinit.trees._rules import LeafInfo as LeafInfo

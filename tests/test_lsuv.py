@@ -18,7 +18,8 @@ import pytest
 from flax import nnx
 from rich.console import Console
 
-from jinit.trees._lsuv import LSUVLayer, LSUVReport, lsuv
+from jinit.trees._lsuv import lsuv
+from jinit.trees._lsuv_types import LSUVLayer, LSUVReport
 
 # The badly scaled start LSUV has to fix: N(0, 0.01^2) (jax's sampler: cheap to compile).
 BAD = jax.nn.initializers.normal(0.01)  # nnx models; linen params come from `_init`

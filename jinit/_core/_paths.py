@@ -136,6 +136,29 @@ def named_leaves(
     return out
 
 
+def map_named(fn: Callable[[str, Any], Any], tree: Any) -> Any:
+    """Maps ``fn(path, array)`` over the array leaves of ``tree`` (jax or numpy arrays and
+    ``jax.ShapeDtypeStruct``), keeping ``nnx.Variable`` boxes; other leaves pass through.
+
+    Examples:
+      >>> import numpy as np
+      >>> map_named(lambda path, x: x * 2, {"a": {"w": np.ones(2)}, "n": None})
+      {'a': {'w': array([2., 2.])}, 'n': None}
+    """
+
+    def mapped(path: str, x: Any) -> Any:
+        return fn(path, x) if is_array(x) or isinstance(x, jax.ShapeDtypeStruct) else x
+
+    def f(keypath: tuple[Any, ...], leaf: Any) -> Any:
+        if is_variable(leaf):
+            value = variable_value(leaf)
+            new = mapped(path_str(keypath), value)
+            return leaf if new is value else leaf.replace(new)
+        return mapped(path_str(keypath), leaf)
+
+    return jax.tree_util.tree_map_with_path(f, tree, is_leaf=is_variable)
+
+
 def sharding_annotation(box: Any) -> Any:
     """The sharding a Flax box asks for: a ``NamedSharding`` (the annotation names its mesh), a
     ``PartitionSpec`` (over the mesh the caller sets) or ``None`` (no annotation, not a box).

@@ -15,11 +15,12 @@ import numpy as np
 import optax
 
 from jinit._core._checks import check_choice, check_int, check_real
+from jinit._core._paths import map_named
 from jinit._core._seeds import root_key, seed_keys
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import zeros
 from jinit.initializers._variance_scaling import he_normal
-from jinit.mup._mup_init import check_sp_rules, leaf_key, map_named, mup_factor, sp_init
+from jinit.mup._mup_init import check_sp_rules, leaf_key, mup_factor, sp_init
 from jinit.mup._optim import scale_by_mup
 from jinit.mup._widths import width_info
 

@@ -7,7 +7,7 @@ import dataclasses
 import fnmatch
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._core._checks import check_choice, check_key, check_real
-from jinit._core._paths import is_array, is_variable, path_str, variable_value
+from jinit._core._paths import map_named
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import zeros
 from jinit.laws import _laws as laws
@@ -216,20 +216,6 @@ def rules(
 def leaf_key(key: jax.Array, path: str) -> jax.Array:
     """The per-leaf key of :func:`jinit.reinit` (a stable hash of the path folded into ``key``)."""
     return path_key(key, path)
-
-
-def map_named(fn: Callable[[str, Any], Any], tree: Any) -> Any:
-    """Maps ``fn(path, array)`` over array leaves, keeping ``nnx.Variable`` boxes."""
-
-    def f(keypath, leaf):
-        if is_variable(leaf):
-            value = variable_value(leaf)
-            return leaf.replace(fn(path_str(keypath), value)) if is_array(value) else leaf
-        if is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
-            return fn(path_str(keypath), leaf)
-        return leaf
-
-    return jax.tree_util.tree_map_with_path(f, tree, is_leaf=is_variable)
 
 
 def init(

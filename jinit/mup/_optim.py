@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 
 from jinit._core._checks import check_choice, check_real
-from jinit.mup._mup_init import map_named
+from jinit._core._paths import map_named
 from jinit.mup._widths import width_info
 
 # ---------------------------------------------------------------------------------------------
