@@ -51,11 +51,10 @@ from jinit.laws._structured import law as law
 from jinit.stats._results import InitStats as InitStats
 from jinit.stats._results import PooledStats as PooledStats
 from jinit.stats._stats import init_stats as init_stats
+from jinit.sweeps._cnn import cnn as cnn
 from jinit.sweeps._flax_models import linen_model as linen_model
 from jinit.sweeps._flax_models import nnx_model as nnx_model
-from jinit.sweeps._networks import cnn as cnn
-from jinit.sweeps._networks import mlp as mlp
-from jinit.sweeps._networks import transformer as transformer
+from jinit.sweeps._mlp import mlp as mlp
 from jinit.sweeps._propagate import sweep as sweep
 from jinit.sweeps._sweep_result import SweepResult as SweepResult
 from jinit.sweeps._train import train_sweep as train_sweep
@@ -63,6 +62,7 @@ from jinit.sweeps._train_data import Dataset as Dataset
 from jinit.sweeps._train_data import digits as digits
 from jinit.sweeps._train_results import CurveSummary as CurveSummary
 from jinit.sweeps._train_results import TrainResult as TrainResult
+from jinit.sweeps._transformer import transformer as transformer
 from jinit.trees._explain import ReinitRecord as ReinitRecord
 from jinit.trees._explain import ReinitTable as ReinitTable
 from jinit.trees._lsuv import lsuv as lsuv

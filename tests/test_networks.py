@@ -21,8 +21,11 @@ from rounding import assert_within, evaluate, excess
 
 import jinit
 from jinit import theory
-from jinit.sweeps import _networks as networks
-from jinit.sweeps._networks import ParamSpec, cnn, mlp, transformer, weight_law_moments
+from jinit.sweeps._cnn import cnn
+from jinit.sweeps._mlp import mlp
+from jinit.sweeps._network_base import ParamSpec, activation_fn
+from jinit.sweeps._networks import weight_law_moments
+from jinit.sweeps._transformer import transformer
 
 KEY = jax.random.key(20240611)
 
@@ -167,7 +170,7 @@ def test_transformer_block_against_numpy():
 def test_activation_is_the_theory_one(name):
     x = jnp.linspace(-3, 3, 13)
     np.testing.assert_allclose(
-        networks.activation_fn(name)(x), theory.activation(name).fn(x), rtol=1e-6, atol=1e-7
+        activation_fn(name)(x), theory.activation(name).fn(x), rtol=1e-6, atol=1e-7
     )
 
 

@@ -35,10 +35,12 @@ from rounding import assert_within, evaluate, excess
 import jinit
 from jinit.sweeps import _statistics as sweep_stats
 from jinit.sweeps._assertions import assert_matches_theory, assert_stable_propagation
+from jinit.sweeps._cnn import cnn
 from jinit.sweeps._flax_models import linen_model, nnx_model
-from jinit.sweeps._networks import cnn, mlp, transformer
+from jinit.sweeps._mlp import mlp
 from jinit.sweeps._propagate import sweep
 from jinit.sweeps._sweep_result import SweepResult, summarise
+from jinit.sweeps._transformer import transformer
 
 SEED = 20240611
 K_SE = 6.0

@@ -26,8 +26,8 @@ import jinit
 from jinit import plot
 from jinit.sweeps._assertions import assert_matches_theory, assert_stable_propagation
 from jinit.sweeps._flax_models import linen_model, nnx_model
-from jinit.sweeps._networks import transformer
 from jinit.sweeps._propagate import prepare_sweep, run_sweep, sweep
+from jinit.sweeps._transformer import transformer
 
 N_DEV = len(jax.local_devices())
 # XLA's optimisation passes cost more than they save on a one-off test compile

@@ -356,9 +356,12 @@ def _prepare_sweep_cmd(
     import jax.numpy as jnp
     import numpy as np
 
-    from jinit.sweeps import _networks as networks
+    from jinit.sweeps._cnn import cnn
+    from jinit.sweeps._mlp import mlp
+    from jinit.sweeps._network_base import activation_fn
     from jinit.sweeps._propagate import prepare_sweep
     from jinit.sweeps._sweep_checks import check_float_dtype
+    from jinit.sweeps._transformer import transformer
 
     try:
         dt = np.dtype(jnp.dtype(dtype))
@@ -373,13 +376,13 @@ def _prepare_sweep_cmd(
         except (TypeError, ValueError) as e:
             raise typer.BadParameter(str(e), param_hint="--dtype") from None
     try:
-        networks.activation_fn(activation, "jinit sweep")
+        activation_fn(activation, "jinit sweep")
     except (TypeError, ValueError) as e:
         raise typer.BadParameter(str(e), param_hint="--activation") from None
     if arch == "mlp":
-        net = networks.mlp(width, depth, activation, layernorm=layernorm, residual=residual)
+        net = mlp(width, depth, activation, layernorm=layernorm, residual=residual)
     elif arch == "cnn":
-        net = networks.cnn(
+        net = cnn(
             width,
             depth,
             3 if kernel_size is None else kernel_size,
@@ -387,7 +390,7 @@ def _prepare_sweep_cmd(
             padding="circular" if padding is None else padding,
         )
     else:
-        net = networks.transformer(width, depth, activation=activation)
+        net = transformer(width, depth, activation=activation)
     try:
         init_map = parse_init_specs(inits)
     except ValueError as e:

@@ -109,7 +109,8 @@ def _prepare_train_cmd(
     sweep (nothing compiled). Returns ``(plan, {spec: initialiser}, data)``; raises
     ``typer.BadParameter`` (exit 2) naming the option."""
     from jinit.cli._sweep import cli_words, parse_init_specs, set_devices
-    from jinit.sweeps._networks import activation_fn, mlp
+    from jinit.sweeps._mlp import mlp
+    from jinit.sweeps._network_base import activation_fn
 
     try:
         activation_fn(activation, "jinit train")

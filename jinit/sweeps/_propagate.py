@@ -69,7 +69,7 @@ from jinit._core._checks import check_int, check_real
 from jinit._core._seeds import SeedPlan, check_devices, root_key
 from jinit.initializers._basic import zeros
 from jinit.sweeps._flax_models import FlaxModel
-from jinit.sweeps._networks import Network
+from jinit.sweeps._network_base import Network
 from jinit.sweeps._statistics import (
     builtin_seed_fn,
     keeps_params,

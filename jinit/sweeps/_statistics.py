@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit.sweeps._networks import Network
+from jinit.sweeps._network_base import Network
 
 _DISTINCT_ROWS = 32  # rows (examples x positions) compared to count distinct units
 _DISTINCT_RTOL = 1e-3  # units closer than this (relative squared distance) are identical

@@ -123,7 +123,7 @@ class SweepResult:
     @property
     def judged(self) -> dict[str, str]:
         """What the verdicts judge: ``{"forward", "backward", "std", "what"}`` (see
-        :meth:`jinit.sweeps._networks.Network.judged`): the activation of a plain stack, the
+        :meth:`jinit.sweeps._network_base.Network.judged`): the activation of a plain stack, the
         residual stream of a residual one."""
         return dict(self.config.get("judged") or JUDGE_ACTIVATION)
 

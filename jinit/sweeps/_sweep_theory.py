@@ -9,7 +9,8 @@ import numpy as np
 
 from jinit._core._checks import check_real
 from jinit.initializers._basic import zeros
-from jinit.sweeps._networks import SweepModel, weight_law_moments
+from jinit.sweeps._network_base import SweepModel
+from jinit.sweeps._networks import weight_law_moments
 
 #: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
 #: ``(seeds, layers)``), all computed per seed over the whole batch.

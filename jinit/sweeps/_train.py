@@ -78,7 +78,7 @@ import optax
 from jinit._core._checks import check_int
 from jinit._core._seeds import SeedPlan, check_devices
 from jinit.initializers._basic import zeros
-from jinit.sweeps._networks import MLP
+from jinit.sweeps._mlp import MLP
 from jinit.sweeps._sweep_checks import check_progress
 from jinit.sweeps._train_checks import (
     RoleSpec,

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jinit.sweeps._networks import MLP, activation_fn, layer_norm
+from jinit.sweeps._mlp import MLP
+from jinit.sweeps._network_base import activation_fn, layer_norm
 from jinit.sweeps._train_data import ROLES
 
 # ---------------------------------------------------------------------------------------------
@@ -38,7 +39,7 @@ class MLPClassifier:
     """``jinit.mlp(width, depth, ...)`` as a classifier: input layer, hidden stack, readout.
 
     Layer 1 maps the ``in_features`` inputs to ``width`` units, layers 2..depth are the scanned
-    ``width × width`` stack of :class:`jinit.sweeps._networks.MLP` (same residual/LayerNorm
+    ``width × width`` stack of :class:`jinit.sweeps._mlp.MLP` (same residual/LayerNorm
     conventions), and a dense readout maps ``width`` to ``n_classes`` logits. Hashable, so the
     compiled loop is cached across calls.
     """
