@@ -224,3 +224,43 @@ def test_public_docstrings_teach_public_paths():
         for hit in private.findall(inspect.getdoc(obj) or "")
     ]
     assert not bad, "public docstrings name private modules:\n" + "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports inside functions: only the heavy third-party modules `import jinit` does not load
+# ---------------------------------------------------------------------------------------------
+
+# flax, matplotlib, rich, scikit-learn and typer cost seconds to import and most uses of jinit
+# never need them; fcntl exists only on POSIX. Everything else is imported at module level.
+LAZY = ("flax", "matplotlib", "rich", "sklearn", "typer", "fcntl")
+
+
+def _function_imports(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import):
+                    out += [(sub.lineno, a.name) for a in sub.names]
+                elif isinstance(sub, ast.ImportFrom):
+                    out.append((sub.lineno, "." * sub.level + (sub.module or "")))
+    return out
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _area(m) != "cli"))
+def test_function_level_imports_are_only_the_lazy_ones(module):
+    bad = [
+        f"line {line}: {mod}"
+        for line, mod in _function_imports(MODULES[module])
+        if mod.split(".")[0] not in LAZY
+    ]
+    assert not bad, f"{module} imports inside functions (hoist them):\n" + "\n".join(bad)
+
+
+def test_import_jinit_leaves_the_lazy_modules_unloaded():
+    import subprocess
+    import sys
+
+    code = f"import sys, jinit; print(' '.join(m for m in {LAZY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in ("", "fcntl"), f"`import jinit` loads {out.stdout.strip()}"

@@ -50,6 +50,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import hashlib
 import os
@@ -77,7 +78,6 @@ from jinit._core._signals import deferred_signals, test_gate
 
 
 def _libc_renameat2():
-    import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -100,7 +100,6 @@ def _exchange(a: str, b: str) -> bool:
     fn = _libc_renameat2()
     if fn is None:
         return False
-    import ctypes
 
     at_fdcwd, rename_exchange = -100, 2
     if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:

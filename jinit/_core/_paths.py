@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 __all__ = ["is_array", "is_shape", "key_name", "named_leaves", "path_str"]
 
@@ -178,7 +179,6 @@ def sharding_annotation(box: Any) -> Any:
         >>> sharding_annotation(jnp.zeros(3)) is None
         True
     """
-    from jax.sharding import NamedSharding, PartitionSpec
 
     if is_variable(box):
         meta = box.get_metadata()

@@ -37,6 +37,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 REFUSED_KEY_IMPLS = frozenset({"rbg", "unsafe_rbg"})
@@ -264,7 +265,5 @@ class SeedPlan:
         every process when the devices span several."""
         leaves = jax.tree_util.tree_leaves(tree)
         if leaves and not leaves[0].is_fully_addressable:
-            from jax.experimental import multihost_utils
-
             tree = multihost_utils.process_allgather(tree, tiled=True)
         return jax.tree_util.tree_map(lambda a: np.asarray(a)[:valid], tree)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from typing import Any, ClassVar
 
@@ -12,22 +13,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._core._checks import (
-    REQUIRED,
     DTypeLike,
     OutSharding,
     PRNGKey,
     Shape,
     canonical_shape,
     check_key,
-    check_out_sharding,
     default_float_dtype,
     inexact_dtype,
     is_narrow,
-    missing_call_args,
-    place,
-    protocol_call,
     round_narrow,
 )
+from jinit._core._factory import REQUIRED, missing_call_args, protocol_call
+from jinit._core._sharding import check_out_sharding, place
 
 # ---------------------------------------------------------------------------------------------
 # The base class
@@ -179,7 +177,6 @@ def _same(a: Any, b: Any) -> bool:
 def with_protocol_signature(call: Any) -> Any:
     """Gives an ``Initializer.__call__`` the jax protocol's signature (``key`` and ``shape``
     required) although its defaults are the :data:`REQUIRED` sentinel."""
-    import inspect
 
     call.__signature__ = inspect.signature(protocol_call)
     return call

@@ -18,20 +18,17 @@ import numpy as np
 from jax.scipy.special import log_ndtr, ndtri
 
 from jinit._core._checks import (
-    REQUIRED,
     DTypeError,
     DTypeLike,
     canonical_shape,
     check_dtype_arg,
     check_real,
     default_float_dtype,
-    factory,
-    missing_call_args,
-    place,
-    settle,
     xla_supports,
 )
+from jinit._core._factory import REQUIRED, factory, missing_call_args
 from jinit._core._sampling import as_sampled
+from jinit._core._sharding import place, settle
 from jinit.initializers._base import Initializer, with_protocol_signature
 from jinit.laws import _laws as laws
 

@@ -13,15 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._checks import (
-    DTypeLike,
-    check_dtype_arg,
-    check_int,
-    check_real,
-    factory,
-    settle,
-)
+from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real
+from jinit._core._factory import factory
 from jinit._core._sampling import as_sampled
+from jinit._core._sharding import settle
 from jinit.initializers._base import Initializer
 from jinit.initializers._deterministic import rounded_scalar
 from jinit.laws import _laws as laws

@@ -16,13 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._checks import (
-    DTypeLike,
-    check_dtype_arg,
-    check_int,
-    check_real,
-    factory,
-)
+from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real
+from jinit._core._factory import factory
 from jinit.initializers._base import Initializer
 from jinit.laws import _laws as laws
 

@@ -9,14 +9,8 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._checks import (
-    DTypeLike,
-    check_dtype_arg,
-    check_int,
-    check_real,
-    factory,
-    normalize_axis,
-)
+from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real, normalize_axis
+from jinit._core._factory import factory
 from jinit._core._sampling import haar
 from jinit.initializers._base import Initializer
 from jinit.laws import _laws as laws

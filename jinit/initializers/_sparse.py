@@ -15,14 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._checks import (
-    DTypeLike,
-    check_dtype_arg,
-    check_int,
-    check_real,
-    factory,
-    normalize_axis,
-)
+from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real, normalize_axis
+from jinit._core._factory import factory
 from jinit._core._sampling import as_sampled
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import normal

@@ -3,6 +3,7 @@ transformations that apply them (:func:`scale_by_mup`, :func:`adam`)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -153,7 +154,6 @@ _OPT_RANGES: dict[str, tuple[float, float, bool]] = {
 
 def _check_opt_kwargs(api: str, make: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
     """Unknown keyword arguments and out-of-range Adam/SGD hyper-parameters, before any work."""
-    import inspect
 
     known = [n for n in inspect.signature(make).parameters if n != "learning_rate"]
     for name, value in kwargs.items():

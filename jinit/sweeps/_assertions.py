@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -54,8 +55,6 @@ def _select(api: str, result: SweepResult, inits) -> list[str]:
 def _check_quantity(api: str, name: str, result: SweepResult, quantity: Any) -> str:
     known = sorted({q for label in result.labels for q in result.quantities(label)})
     if not isinstance(quantity, str) or quantity not in known:
-        import difflib
-
         close = difflib.get_close_matches(quantity, known, n=1) if isinstance(quantity, str) else []
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(

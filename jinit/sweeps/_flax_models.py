@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -262,7 +263,6 @@ class FlaxModel:
         return one_seed
 
     def _immutable_error(self, e: Exception) -> ValueError:
-        import re
 
         m = re.search(r'collection "(\w+)"', str(e))
         coll = m.group(1) if m else "batch_stats"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -182,7 +183,6 @@ def own_mesh(mesh: Mesh | None):
     """The sweep's context: its own 1-D seed mesh instead of any mesh the caller set, and (for
     nnx models) no eager sharding of variables, so a model's sharding annotations, written for
     the caller's mesh, are dropped instead of referring to axes the sweep's mesh lacks."""
-    import sys
 
     with contextlib.ExitStack() as stack:
         if mesh is not None:

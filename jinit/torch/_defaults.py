@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
-from jinit._core._checks import check_int, factory
+from jinit._core._checks import check_int
+from jinit._core._factory import factory
 from jinit._core._layouts import Layout
 from jinit._core._sampling import as_sampled
 from jinit.laws import _laws as laws

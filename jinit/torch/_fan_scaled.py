@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from jinit._core._checks import check_real, factory
+from jinit._core._checks import check_real
+from jinit._core._factory import factory
 from jinit._core._layouts import Layout
 from jinit.initializers._variance_scaling import VarianceScaling
 from jinit.torch._base import (

@@ -13,8 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
-from jinit._core._checks import check_real, factory, settle
+from jinit._core._checks import check_real
+from jinit._core._factory import factory
 from jinit._core._sampling import as_sampled
+from jinit._core._sharding import settle
 from jinit.initializers._basic import tail_truncated_normal
 from jinit.laws import _laws as laws
 from jinit.torch._base import (

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jinit._core import _layouts as layouts_mod
 from jinit._core._paths import (
@@ -141,7 +142,6 @@ def _annotated(api: str, path: str, shape: tuple[int, ...], annotation: Any, out
     ``jax.set_mesh`` (traced: its abstract mesh; eager: the mesh itself). ``None`` without an
     annotation or a mesh (nothing says where the leaf lives). An annotation naming axes the
     mesh lacks, or more axes than the leaf has, raises a ValueError naming the leaf."""
-    from jax.sharding import NamedSharding, PartitionSpec
 
     if annotation is None or isinstance(annotation, NamedSharding):
         return annotation
