@@ -14,7 +14,7 @@ from jinit import torch as torch
 from jinit._core._checks import default_float_dtype as default_float_dtype
 from jinit._core._fans import Fans as Fans
 from jinit._core._fans import fans as fans
-from jinit._core._layouts import Layout as Layout
+from jinit._core._layout import Layout as Layout
 from jinit._core._layouts import layouts as layouts
 from jinit.initializers._base import Initializer as Initializer
 from jinit.initializers._basic import constant as constant

@@ -29,7 +29,7 @@ from flax import nnx
 
 import jinit
 from jinit._core._checks import AxisError
-from jinit._core._layouts import Layout, retarget
+from jinit._core._layout import Layout, retarget
 from tests.bad_input import check_raises, params
 
 KEY = jax.random.key(0)

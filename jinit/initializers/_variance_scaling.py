@@ -25,7 +25,7 @@ from jinit._core._checks import (
 )
 from jinit._core._factory import refuse_initializer_call
 from jinit._core._fans import fans
-from jinit._core._layouts import Layout, as_layout
+from jinit._core._layout import Layout, as_layout
 from jinit._core._sharding import settle
 from jinit.initializers._base import Initializer
 from jinit.laws import _laws as laws

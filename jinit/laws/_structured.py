@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
 from jinit._core._checks import canonical_shape
+from jinit._core._layout import as_layout, retarget
 from jinit.laws._base import Law, fmt6, index_field, law_name, real_field, shape_field
 from jinit.laws._elementwise import ElementwiseLaw
 
@@ -342,7 +342,7 @@ def law(init, shape, dtype=None, *, layout=None) -> Law:
         raise TypeError(f"`jinit.law` needs a jinit initialiser; got {init!r}.{hint}")
     if layout is None:
         return init.law(shape, dtype)
-    lay = layouts_mod.as_layout("jinit.law", layout)
+    lay = as_layout("jinit.law", layout)
     shape = canonical_shape("jinit.law", shape)
     try:
         lay = lay.bind(shape)
@@ -350,4 +350,4 @@ def law(init, shape, dtype=None, *, layout=None) -> Law:
         raise ValueError(
             f"`jinit.law`: the layout {lay!r} does not fit shape {shape}: {e}"
         ) from None
-    return layouts_mod.retarget(init, lay).law(lay.call_shape(), dtype)
+    return retarget(init, lay).law(lay.call_shape(), dtype)

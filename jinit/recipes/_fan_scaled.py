@@ -18,7 +18,7 @@ from jinit._core._checks import (
     check_real,
 )
 from jinit._core._fans import fans
-from jinit._core._layouts import Layout, draw
+from jinit._core._layout import Layout, draw
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import truncated_normal
 from jinit.initializers._variance_scaling import VarianceScaling

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._layouts import Layout, as_layout
+from jinit._core._layout import Layout, as_layout
 from jinit.initializers._base import Initializer
 
 TORCH_PREFIX = "jinit.torch."

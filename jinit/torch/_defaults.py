@@ -13,7 +13,7 @@ import numpy as np
 
 from jinit._core._checks import check_int
 from jinit._core._factory import factory
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout
 from jinit._core._sampling import as_sampled
 from jinit.laws import _laws as laws
 from jinit.torch._base import (

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from jinit._core._checks import check_real
 from jinit._core._factory import factory
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout
 from jinit.initializers._variance_scaling import VarianceScaling
 from jinit.torch._base import (
     FAN_HINT,

@@ -62,10 +62,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
 from jinit._core._checks import PRNGKey, check_key
 from jinit._core._fans import fans
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout, is_ambiguous
 from jinit._core._paths import is_nnx_module as _is_nnx_module
 from jinit._core._paths import named_leaves, path_str
 from jinit.initializers._basic import constant, ones, zeros
@@ -260,7 +259,7 @@ class _TorchBias:
 def _kind_from_rank(path: str, shape: tuple[int, ...]) -> str:
     if len(shape) == 2:
         return "linear"
-    if len(shape) in (3, 4, 5) and not layouts_mod.is_ambiguous(path, shape):
+    if len(shape) in (3, 4, 5) and not is_ambiguous(path, shape):
         return "conv"
     if len(shape) in (3, 4, 5):
         parent = path.rpartition("/")[0]

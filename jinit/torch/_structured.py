@@ -13,7 +13,7 @@ import numpy as np
 
 from jinit._core._checks import check_int, check_real
 from jinit._core._factory import factory
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout
 from jinit._core._sampling import as_sampled, haar
 from jinit._core._sharding import settle
 from jinit.initializers._basic import normal as jinit_normal

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jinit._core import _layouts as layouts_mod
+from jinit._core._layout import draw
 from jinit._core._paths import (
     is_shape,
 )
@@ -29,7 +29,7 @@ def draw_leaf(api: str, rule: CheckedRule, key, info: LeafInfo, annotation: Any 
     leaf is placed with its sharding (eagerly; under ``jit`` where the tracer's type carries it,
     i.e. on a mesh with Explicit axes); a ``jax.ShapeDtypeStruct`` leaf becomes an array of its
     shape and dtype, with its ``sharding`` if it has one. A leaf with a :class:`jinit.Layout`
-    is drawn as its layer draws it (:func:`jinit._core._layouts.draw`). A draw of the wrong kind
+    is drawn as its layer draws it (:func:`jinit._core._layout.draw`). A draw of the wrong kind
     (a complex draw for a real leaf, a real or integer one for a complex leaf, an integer one for
     a float leaf) raises instead of being cast; a float draw of another precision is rounded to
     the leaf's. Where the leaf's own sharding is unknown (a tracer on an Auto mesh, a struct
@@ -42,7 +42,7 @@ def draw_leaf(api: str, rule: CheckedRule, key, info: LeafInfo, annotation: Any 
         if isinstance(rule.init, Contextual):
             out = rule.init(key, info)
         elif info.layout is not None:
-            out = layouts_mod.draw(rule.init, key, info.layout, dtype)
+            out = draw(rule.init, key, info.layout, dtype)
         else:
             out = rule.init(key, shape, dtype)
     except Exception as e:

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout
 
 # ---------------------------------------------------------------------------------------------
 # Explanation table

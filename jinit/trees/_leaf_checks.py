@@ -10,8 +10,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout, as_layout, default_layout, follows_default, is_ambiguous
+from jinit._core._layouts import lookup, tree_layouts
 from jinit._core._paths import (
     is_box,
     is_shape,
@@ -39,7 +39,7 @@ def check_layouts(api: str, layouts: Any) -> dict[str, Layout | None]:
     for k, v in layouts.items():
         if not isinstance(k, str):
             raise TypeError(f"`{api}` needs the keys of `layouts` to be paths (str); got {k!r}.")
-        out[k] = None if v is None else layouts_mod.as_layout(api, v)
+        out[k] = None if v is None else as_layout(api, v)
     return out
 
 
@@ -48,7 +48,7 @@ def resolve_layouts(
 ) -> dict[str, Layout | None]:
     """The layout of each leaf (bound to its shape): ``given`` (exact path, then the first
     matching glob), else what the module says (nnx/equinox), else ``None``."""
-    found = layouts_mod.tree_layouts(tree)
+    found = tree_layouts(tree)
     globs = [(k, glob_matcher(k), v) for k, v in given.items() if any(c in k for c in "*?[")]
     out: dict[str, Layout | None] = {}
     for p, a in leaves:
@@ -58,7 +58,7 @@ def resolve_layouts(
         elif p.startswith("params/") and p[len("params/") :] in given:
             lay = given[p[len("params/") :]]
         else:
-            lay = next((v for k, m, v in globs if m(p)), layouts_mod.lookup(found, p))
+            lay = next((v for k, m, v in globs if m(p)), lookup(found, p))
         if lay is not None:
             if lay.shape is not None and lay.shape != shape:
                 raise ValueError(
@@ -174,15 +174,13 @@ def warn_ambiguous(api: str, items: Sequence[tuple[str, tuple[int, ...], Any]], 
     doubtful = [
         (p, shape, init)
         for p, shape, init in items
-        if init is not None
-        and layouts_mod.follows_default(init)
-        and layouts_mod.is_ambiguous(p, shape)
+        if init is not None and follows_default(init) and is_ambiguous(p, shape)
     ]
     if not doubtful:
         return
     lines = []
     for p, shape, init in doubtful[:5]:
-        f = layouts_mod.default_layout(shape).fans()
+        f = default_layout(shape).fans()
         lines.append(f"  {p} {shape} with {init!r}: fan_in {f.fan_in:g}, fan_out {f.fan_out:g}")
     if len(doubtful) > 5:
         lines.append(f"  ... and {len(doubtful) - 5} more")

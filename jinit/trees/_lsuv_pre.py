@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._layouts import Layout, default_layout, layouts
+from jinit._core._layout import Layout, default_layout
+from jinit._core._layouts import layouts
 from jinit._core._paths import map_named
 from jinit.initializers._orthogonal import orthogonal
 from jinit.trees._lsuv_capture import crc_path_key

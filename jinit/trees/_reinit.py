@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
 from jinit._core._checks import PRNGKey, check_key
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout
+from jinit._core._layouts import tree_layouts
 from jinit._core._paths import (
     is_box,
     named_leaves,
@@ -229,7 +229,7 @@ def reinit_rules(
     if _is_nnx_module(params):
         from flax import nnx
 
-        known = layouts_mod.tree_layouts(params)
+        known = tree_layouts(params)
         clone = nnx.clone(params)
         _, state, _ = nnx.split(clone, nnx.Param, ...)
         new_state, table = _reinit_tree(

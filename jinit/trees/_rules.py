@@ -14,9 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import jax
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
 from jinit._core._checks import PRNGKey, check_key
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout, default_layout
 from jinit._core._paths import is_nnx_module as _is_nnx_module
 from jinit._core._paths import (
     named_leaves,
@@ -64,7 +63,7 @@ class LeafInfo:
         rank >= 2 whose layer is unknown; ``None`` for rank < 2."""
         if self.layout is not None:
             return self.layout
-        return layouts_mod.default_layout(self.shape)
+        return default_layout(self.shape)
 
     @property
     def name(self) -> str:

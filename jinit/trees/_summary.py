@@ -77,9 +77,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
 from jinit._core._checks import check_real
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout, default_layout, follows_default, is_ambiguous
+from jinit._core._layouts import tree_layouts
 from jinit._core._paths import named_leaves
 from jinit.trees._leaf_checks import check_layouts, resolve_layouts, warn_ambiguous
 from jinit.trees._summary_stats import (
@@ -102,7 +102,7 @@ def _leaves_of(tree: Any) -> tuple[list[tuple[str, jax.Array]], int, dict[str, L
     """Named array leaves, the default unit axis (-1: Flax/haiku (in, out); 0: equinox) and the
     layouts the tree itself says (nnx and equinox modules)."""
     default_axis = -1
-    known = layouts_mod.tree_layouts(tree)
+    known = tree_layouts(tree)
     try:
         from flax import nnx
 
@@ -296,11 +296,7 @@ def summary(
                 init = next((i for pat, i in rule_list if rule_matches(pat, path)), None)
             doubtful.append((path, tuple(x.shape), init))
     warn_ambiguous(SUMMARY_API, doubtful, stacklevel=3)
-    guessed = {
-        p
-        for p, shape, init in doubtful
-        if layouts_mod.follows_default(init) and layouts_mod.is_ambiguous(p, shape)
-    }
+    guessed = {p for p, shape, init in doubtful if follows_default(init) and is_ambiguous(p, shape)}
 
     random_twins = _random_twins([p for p, _ in leaves], stats)
     rows = []
@@ -457,7 +453,7 @@ def _scale_candidates(row: SummaryRow, layout: Layout | None) -> dict[str, float
     """log(s·sqrt(n)) for n in 1, fan_in, fan_out, fan_avg; None if the leaf cannot be compared."""
     if len(row.shape) < 2 or row.size < 8 or not (math.isfinite(row.std) and row.std > 0):
         return None
-    lay = layout if layout is not None else layouts_mod.default_layout(row.shape)
+    lay = layout if layout is not None else default_layout(row.shape)
     try:
         f = lay.fans(row.shape)
     except ValueError:

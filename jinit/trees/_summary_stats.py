@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core import _layouts as layouts_mod
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout, retarget
 from jinit.laws import _laws as laws_mod
 from jinit.trees._rules import glob_matcher
 from jinit.trees._summary_types import SUMMARY_API
@@ -139,7 +138,7 @@ def expect_from(
     if hasattr(value, "law") and callable(value.law):
         call_shape = shape
         if layout is not None:
-            value, call_shape = layouts_mod.retarget(value, layout), layout.call_shape()
+            value, call_shape = retarget(value, layout), layout.call_shape()
         try:
             lw = value.law(call_shape, dtype)
         except (ValueError, TypeError) as e:

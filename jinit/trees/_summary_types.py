@@ -8,7 +8,7 @@ import difflib
 import math
 from typing import Any
 
-from jinit._core._layouts import Layout
+from jinit._core._layout import Layout
 
 SUMMARY_API = "jinit.summary"
 FLAGS = ("zeros", "identical-units", "non-finite", "std-off", "mean-off", "outlier")
