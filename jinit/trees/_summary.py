@@ -210,28 +210,78 @@ def summary(
     """
     z_threshold = check_real(SUMMARY_API, "z_threshold", z_threshold, positive=True)
     rel_floor = check_real(SUMMARY_API, "rel_floor", rel_floor, nonneg=True)
-    if outlier_ratio is not None:
-        outlier_ratio = check_real(SUMMARY_API, "outlier_ratio", outlier_ratio, positive=True)
-        if outlier_ratio <= 1:
-            raise ValueError(
-                f"`{SUMMARY_API}` needs `outlier_ratio` > 1 (a factor off the peers' median); got "
-                f"{outlier_ratio!r}. Pass e.g. 30, or None to turn the check off."
-            )
+    outlier_ratio = _check_outlier_ratio(outlier_ratio)
     given_layouts = check_layouts(SUMMARY_API, layouts)
     rule_list = check_summary_rules(rules)
+    expected = _check_expected(expected)
+    _check_unit_axis_type(unit_axis)
+    leaves, default_axis, known = _leaves_of(params)
+    if not leaves:
+        raise ValueError(
+            f"`{SUMMARY_API}` found no array leaves in `params` (got a {type(params).__name__}). "
+            "Pass a parameter tree such as `variables['params']`, an `nnx.State`, an nnx module "
+            "or an equinox module."
+        )
+    leaf_layouts = resolve_layouts(SUMMARY_API, None, leaves, {**known, **given_layouts})
+    explicit_axis = unit_axis is not None
+    unit_axis = int(default_axis if unit_axis is None else unit_axis)
+    _check_unit_axis_range(leaves, unit_axis)
+    _check_expected_paths(expected, [p for p, _ in leaves])
+
+    axes = [_units_of(x, leaf_layouts.get(p), unit_axis, explicit_axis) for p, x in leaves]
+    stats = [summary_stats(x, a) for (_, x), a in zip(leaves, axes, strict=True)]
+    guessed = _guessed_layouts(leaves, leaf_layouts, expected, rule_list)
+    random_twins = _random_twins([p for p, _ in leaves], stats)
+    tests = (z_threshold, rel_floor)
+    rows = []
+    for (path, x), st in zip(leaves, stats, strict=True):
+        lay = leaf_layouts.get(path)
+        exp, source, note = _expectation(path, x, lay, expected, rule_list)
+        if path in guessed:
+            note = _join(
+                note, "layer unknown: fans by jax's default (in -2, out -1); pass `layouts=`"
+            )
+        rows.append(_row(path, x, st, lay, exp, source, note, random_twins, tests))
+    if outlier_ratio is not None:
+        rows = _flag_outliers(rows, leaf_layouts, outlier_ratio)
+    return Summary(tuple(rows), z_threshold, rel_floor, unit_axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# summary(): argument checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_outlier_ratio(outlier_ratio: Any) -> float | None:
+    if outlier_ratio is None:
+        return None
+    outlier_ratio = check_real(SUMMARY_API, "outlier_ratio", outlier_ratio, positive=True)
+    if outlier_ratio <= 1:
+        raise ValueError(
+            f"`{SUMMARY_API}` needs `outlier_ratio` > 1 (a factor off the peers' median); got "
+            f"{outlier_ratio!r}. Pass e.g. 30, or None to turn the check off."
+        )
+    return outlier_ratio
+
+
+def _check_expected(expected: Any) -> dict[str, Any]:
     if expected is not None and not isinstance(expected, Mapping):
         raise TypeError(
             f"`{SUMMARY_API}` needs `expected` to be a dict {{path: initialiser | law | std}}; got "
             f"{type(expected).__name__}."
         )
-    expected = dict(expected or {})
-    for k, v in expected.items():
+    out = dict(expected or {})
+    for k, v in out.items():
         if not isinstance(k, str):
             raise TypeError(
                 f"`{SUMMARY_API}` needs the keys of `expected` to be '/'-joined paths (str); got "
                 f"{k!r}."
             )
-        expected[k] = check_expectation(f"expected[{k!r}]", v)
+        out[k] = check_expectation(f"expected[{k!r}]", v)
+    return out
+
+
+def _check_unit_axis_type(unit_axis: Any) -> None:
     if unit_axis is not None and (
         isinstance(unit_axis, bool | np.bool_) or not isinstance(unit_axis, int | np.integer)
     ):
@@ -240,29 +290,20 @@ def summary(
             f"{type(unit_axis).__name__}. Pass -1 for Flax (in, out) kernels or 0 for equinox/"
             f"PyTorch (out, in) weights."
         )
-    leaves, default_axis, known = _leaves_of(params)
-    if not leaves:
-        raise ValueError(
-            f"`{SUMMARY_API}` found no array leaves in `params` (got a {type(params).__name__}). "
-            "Pass a "
-            f"parameter tree such as `variables['params']`, an `nnx.State`, an nnx module or an "
-            f"equinox module."
-        )
-    leaf_layouts = resolve_layouts(SUMMARY_API, None, leaves, {**known, **given_layouts})
-    explicit_axis = unit_axis is not None
-    if unit_axis is None:
-        unit_axis = default_axis
-    unit_axis = int(unit_axis)
+
+
+def _check_unit_axis_range(leaves: Sequence[tuple[str, jax.Array]], unit_axis: int) -> None:
     for path, x in leaves:
         if x.ndim >= 2 and not -x.ndim <= unit_axis < x.ndim:
             raise ValueError(
                 f"`{SUMMARY_API}` got `unit_axis={unit_axis}`, which is out of range for {path!r} "
-                "of "
-                f"shape {tuple(x.shape)} (rank {x.ndim}; valid axes {-x.ndim}..{x.ndim - 1}). "
+                f"of shape {tuple(x.shape)} (rank {x.ndim}; valid axes {-x.ndim}..{x.ndim - 1}). "
                 f"The unit axis is checked on every leaf of rank >= 2: pass -1 for Flax (in, out) "
                 f"kernels or 0 for equinox/PyTorch (out, in) weights."
             )
-    paths = [p for p, _ in leaves]
+
+
+def _check_expected_paths(expected: Mapping[str, Any], paths: Sequence[str]) -> None:
     unknown = [k for k in expected if k not in paths]
     if unknown:
         hints = {k: difflib.get_close_matches(k, paths, n=1) for k in unknown}
@@ -271,23 +312,35 @@ def summary(
         )
         raise ValueError(
             f"`{SUMMARY_API}`: `expected` names path(s) not in the tree: {hint}. Paths are "
-            "'/'-joined, "
-            f"e.g. {paths[:3]}."
+            f"'/'-joined, e.g. {paths[:3]}."
         )
 
-    axes: list[int | tuple[int, ...] | None] = []
-    for path, x in leaves:
-        ax = None
-        if x.ndim >= 2:
-            lay = leaf_layouts.get(path)
-            unit = lay.out_axes if lay is not None and not explicit_axis else (unit_axis,)
-            n_units = math.prod(x.shape[a] for a in unit)
-            if n_units >= 2 and x.size // n_units >= min_unit_len(np.dtype(x.dtype)):
-                ax = unit if len(unit) > 1 else unit[0]
-        axes.append(ax)
-    arrays = [x for _, x in leaves]
-    stats = [summary_stats(x, a) for x, a in zip(arrays, axes, strict=True)]
 
+# ---------------------------------------------------------------------------------------------
+# summary(): one row per leaf
+# ---------------------------------------------------------------------------------------------
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
+def _units_of(
+    x: jax.Array, lay: Layout | None, unit_axis: int, explicit: bool
+) -> int | tuple[int, ...] | None:
+    """The axes of output units whose rows ``identical-units`` compares (None: not checked)."""
+    if x.ndim < 2:
+        return None
+    unit = lay.out_axes if lay is not None and not explicit else (unit_axis,)
+    n_units = math.prod(x.shape[a] for a in unit)
+    if n_units >= 2 and x.size // n_units >= min_unit_len(np.dtype(x.dtype)):
+        return unit if len(unit) > 1 else unit[0]
+    return None
+
+
+def _guessed_layouts(leaves, leaf_layouts, expected, rule_list) -> set[str]:
+    """Paths of rank >= 3 leaves without a known layer whose fans follow jax's default guess
+    (warned about once, naming them)."""
     doubtful = []
     for path, x in leaves:
         if leaf_layouts.get(path) is None and x.ndim >= 3:
@@ -295,127 +348,132 @@ def summary(
             if path not in expected:
                 init = next((i for pat, i in rule_list if rule_matches(pat, path)), None)
             doubtful.append((path, tuple(x.shape), init))
-    warn_ambiguous(SUMMARY_API, doubtful, stacklevel=3)
-    guessed = {p for p, shape, init in doubtful if follows_default(init) and is_ambiguous(p, shape)}
+    warn_ambiguous(SUMMARY_API, doubtful, stacklevel=4)
+    return {p for p, shape, init in doubtful if follows_default(init) and is_ambiguous(p, shape)}
 
-    random_twins = _random_twins([p for p, _ in leaves], stats)
-    rows = []
-    for (path, x), st in zip(leaves, stats, strict=True):
-        shape, dtype = tuple(x.shape), np.dtype(x.dtype)
-        n_bad, n_nan = int(st["n_nonfinite"]), int(st["n_nan"])
-        n = int(x.size) - n_bad
-        mean = float(st["mean"]) if n >= 1 else math.nan
-        std = float(st["std"]) if n >= 2 else math.nan
-        max_abs = float(st["max_abs"]) if n >= 1 else math.nan
-        dup = int(st["duplicate_units"]) if "duplicate_units" in st else None
-        exp, source, note = None, None, ""
-        lay = leaf_layouts.get(path)
-        if path in expected:
-            exp, source = expect_from(expected[path], shape, dtype, lay), "expected"
-        else:
-            for pattern, init in rule_list:
-                if rule_matches(pattern, path):
-                    exp = expect_from(init, shape, dtype, lay)
-                    source = f"rule {pattern_text(pattern)}"
-                    break
-        if isinstance(exp, str):
-            exp, note = None, exp
-        elif exp is not None and exp.note:
-            note = exp.note
-        if path in guessed:
-            guess = "layer unknown: fans by jax's default (in -2, out -1); pass `layouts=`"
-            note = f"{note}; {guess}" if note else guess
-        if n_bad:
-            what = f"{n_nan} NaN, {n_bad - n_nan} infinite"
-            bad_note = (
-                f"all {x.size} entries are non-finite ({what}): no statistics"
-                if n == 0
-                else f"{n_bad} of {x.size} entries are non-finite ({what}); mean and std are "
-                f"those of the {n} finite entries"
-            )
-            note = f"{bad_note}; {note}" if note else bad_note
-        flags = []
-        deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
-        # A bias of rank >= 2 (DenseGeneral/attention (heads, head_dim)) is zero by convention:
-        # only a law saying otherwise makes its zeros or repeated units suspicious.
-        bias = path.rpartition("/")[2] in BIAS_NAMES and not (exp and exp.var > 0)
-        matrix = x.ndim >= 2 and not bias
-        all_zero = bool(st["all_zero"]) and x.size > 0
-        # A zero leaf is an error only where something says it should be random: its law, or
-        # the same layer of another block (module docstring, "Zero leaves").
-        deliberate_zero = all_zero and exp is None and path not in random_twins
-        if all_zero and (matrix or (exp and exp.var > 0)) and not deterministic:
-            if deliberate_zero:
-                zero = (
-                    "all zeros, as initialised (no rule expects a random law and the same layer "
-                    "of no other block is random: a deliberate zero init such as a zero head); "
-                    "pass rules= to check it"
-                )
-                note = f"{note}; {zero}" if note else zero
-            else:
-                flags.append("zeros")
-                if exp is None:
-                    twin = random_twins[path]
-                    zero = f"all zeros while the same layer {twin!r} is random"
-                    note = f"{note}; {zero}" if note else zero
-        if dup and not deterministic and not bias and not deliberate_zero:
-            flags.append("identical-units")
-        if int(st["n_nonfinite"]):
-            flags.append("non-finite")
-        z_std = z_mean = None
-        if exp is not None and n > 0:
-            sigma = math.sqrt(exp.var)
-            if deterministic:
-                tol = rel_floor * max(sigma, abs(exp.mean)) + 1e-6
-                std_off = n >= 2 and abs(std - sigma) > tol
-                mean_off = abs(mean - exp.mean) > tol
-            elif n < 2:  # one finite entry: no sample std, a z-test of the mean against sigma
-                z_mean = (mean - exp.mean) / sigma if sigma > 0 else None
-                std_off = False
-                mean_off = (
-                    z_mean is not None
-                    and abs(z_mean) > z_threshold
-                    and abs(mean - exp.mean) > rel_floor * sigma
-                )
-            else:
-                s2, v = std * std, exp.var
-                var_s2 = exp.m4 / n - v * v * (n - 3) / (n * (n - 1)) if n > 1 else math.inf
-                z_std = (s2 - v) / math.sqrt(max(var_s2, 1e-300))
-                # max(s, sigma): a mis-scaled leaf is flagged std-off, not also mean-off.
-                z_mean = (mean - exp.mean) / (max(std, sigma) / math.sqrt(n))
-                std_off = abs(z_std) > z_threshold and abs(std / sigma - 1) > rel_floor
-                mean_off = abs(z_mean) > z_threshold and abs(mean - exp.mean) > rel_floor * max(
-                    std, sigma
-                )
-            if std_off:
-                flags.append("std-off")
-            if mean_off:
-                flags.append("mean-off")
-        rows.append(
-            SummaryRow(
-                path=path,
-                shape=shape,
-                dtype=dtype.name if dtype.names is None else str(dtype),
-                size=int(x.size),
-                mean=mean,
-                std=std,
-                max_abs=max_abs,
-                n_nonfinite=n_bad,
-                duplicate_units=dup,
-                expected_mean=None if exp is None else exp.mean,
-                expected_std=None if exp is None else math.sqrt(exp.var),
-                law=None if exp is None else exp.text,
-                source=source,
-                z_std=z_std,
-                z_mean=z_mean,
-                flags=tuple(flags),
-                note=note,
-                layout=lay,
-            )
+
+def _expectation(path, x, lay, expected, rule_list) -> tuple[Any, str | None, str]:
+    """``(expected law or None, where it came from, note)`` for the leaf at ``path``."""
+    shape, dtype = tuple(x.shape), np.dtype(x.dtype)
+    exp, source, note = None, None, ""
+    if path in expected:
+        exp, source = expect_from(expected[path], shape, dtype, lay), "expected"
+    else:
+        for pattern, init in rule_list:
+            if rule_matches(pattern, path):
+                exp = expect_from(init, shape, dtype, lay)
+                source = f"rule {pattern_text(pattern)}"
+                break
+    if isinstance(exp, str):
+        exp, note = None, exp
+    elif exp is not None and exp.note:
+        note = exp.note
+    return exp, source, note
+
+
+def _row(path, x, st, lay, exp, source, note, random_twins, tests) -> SummaryRow:
+    shape, dtype = tuple(x.shape), np.dtype(x.dtype)
+    n_bad, n_nan = int(st["n_nonfinite"]), int(st["n_nan"])
+    n = int(x.size) - n_bad
+    mean = float(st["mean"]) if n >= 1 else math.nan
+    std = float(st["std"]) if n >= 2 else math.nan
+    dup = int(st["duplicate_units"]) if "duplicate_units" in st else None
+    if n_bad:
+        what = f"{n_nan} NaN, {n_bad - n_nan} infinite"
+        bad_note = (
+            f"all {x.size} entries are non-finite ({what}): no statistics"
+            if n == 0
+            else f"{n_bad} of {x.size} entries are non-finite ({what}); mean and std are "
+            f"those of the {n} finite entries"
         )
-    if outlier_ratio is not None:
-        rows = _flag_outliers(rows, leaf_layouts, outlier_ratio)
-    return Summary(tuple(rows), z_threshold, rel_floor, unit_axis)
+        note = _join(bad_note, note) if note else bad_note
+    flags, note = _structure_flags(path, x, st, exp, dup, note, random_twins)
+    if n_bad:
+        flags.append("non-finite")
+    z_std = z_mean = None
+    if exp is not None and n > 0:
+        z_std, z_mean, off = _moment_tests(exp, n, mean, std, *tests)
+        flags += off
+    return SummaryRow(
+        path=path,
+        shape=shape,
+        dtype=dtype.name if dtype.names is None else str(dtype),
+        size=int(x.size),
+        mean=mean,
+        std=std,
+        max_abs=float(st["max_abs"]) if n >= 1 else math.nan,
+        n_nonfinite=n_bad,
+        duplicate_units=dup,
+        expected_mean=None if exp is None else exp.mean,
+        expected_std=None if exp is None else math.sqrt(exp.var),
+        law=None if exp is None else exp.text,
+        source=source,
+        z_std=z_std,
+        z_mean=z_mean,
+        flags=tuple(flags),
+        note=note,
+        layout=lay,
+    )
+
+
+def _structure_flags(path, x, st, exp, dup, note, random_twins) -> tuple[list[str], str]:
+    """``zeros`` and ``identical-units`` (with their notes): see the module docstring."""
+    flags = []
+    deterministic = exp is not None and (exp.m4 is None or exp.var == 0)
+    # A bias of rank >= 2 (DenseGeneral/attention (heads, head_dim)) is zero by convention:
+    # only a law saying otherwise makes its zeros or repeated units suspicious.
+    bias = path.rpartition("/")[2] in BIAS_NAMES and not (exp and exp.var > 0)
+    matrix = x.ndim >= 2 and not bias
+    all_zero = bool(st["all_zero"]) and x.size > 0
+    # A zero leaf is an error only where something says it should be random: its law, or
+    # the same layer of another block (module docstring, "Zero leaves").
+    deliberate_zero = all_zero and exp is None and path not in random_twins
+    if all_zero and (matrix or (exp and exp.var > 0)) and not deterministic:
+        if deliberate_zero:
+            note = _join(
+                note,
+                "all zeros, as initialised (no rule expects a random law and the same layer "
+                "of no other block is random: a deliberate zero init such as a zero head); "
+                "pass rules= to check it",
+            )
+        else:
+            flags.append("zeros")
+            if exp is None:
+                note = _join(
+                    note, f"all zeros while the same layer {random_twins[path]!r} is random"
+                )
+    if dup and not deterministic and not bias and not deliberate_zero:
+        flags.append("identical-units")
+    return flags, note
+
+
+def _moment_tests(exp, n: int, mean: float, std: float, z_threshold: float, rel_floor: float):
+    """``(z_std, z_mean, flags)``: the std and mean of ``n`` finite entries against the law
+    (module docstring: z-tests with the fourth moment, a relative floor; exact tolerances for
+    deterministic laws)."""
+    z_std = z_mean = None
+    sigma = math.sqrt(exp.var)
+    if exp.m4 is None or exp.var == 0:
+        tol = rel_floor * max(sigma, abs(exp.mean)) + 1e-6
+        std_off = n >= 2 and abs(std - sigma) > tol
+        mean_off = abs(mean - exp.mean) > tol
+    elif n < 2:  # one finite entry: no sample std, a z-test of the mean against sigma
+        z_mean = (mean - exp.mean) / sigma if sigma > 0 else None
+        std_off = False
+        mean_off = (
+            z_mean is not None
+            and abs(z_mean) > z_threshold
+            and abs(mean - exp.mean) > rel_floor * sigma
+        )
+    else:
+        s2, v = std * std, exp.var
+        var_s2 = exp.m4 / n - v * v * (n - 3) / (n * (n - 1))
+        z_std = (s2 - v) / math.sqrt(max(var_s2, 1e-300))
+        # max(s, sigma): a mis-scaled leaf is flagged std-off, not also mean-off.
+        z_mean = (mean - exp.mean) / (max(std, sigma) / math.sqrt(n))
+        std_off = abs(z_std) > z_threshold and abs(std / sigma - 1) > rel_floor
+        mean_off = abs(z_mean) > z_threshold and abs(mean - exp.mean) > rel_floor * max(std, sigma)
+    return z_std, z_mean, ["std-off"] * std_off + ["mean-off"] * mean_off
 
 
 _DIGITS = re.compile(r"\d+")

@@ -176,9 +176,8 @@ def check_summary_rules(rules: Any) -> list[tuple[Any, Any]]:
         ):
             raise TypeError(
                 f"`{SUMMARY_API}` needs each rule to be a (pattern, initialiser) pair with a glob "
-                "string "
-                f"or compiled regex pattern; rule {i} is {rule!r}. Example: "
-                f"`('*/kernel', jinit.he_normal())`."
+                f"string or compiled regex pattern; rule {i} is {rule!r}. Example: `('*/kernel', "
+                "jinit.he_normal())`."
             )
         out.append((rule[0], check_expectation(f"rules[{i}] ({rule[0]!r})", rule[1])))
     return out
@@ -194,14 +193,12 @@ def check_expectation(where: str, value: Any) -> Any:
         if not (math.isfinite(float(value)) and float(value) >= 0):
             raise ValueError(
                 f"`{SUMMARY_API}` needs the expected std of {where} to be a finite number >= 0; "
-                "got "
-                f"{value!r}. Pass the standard deviation the leaf should have, e.g. 0.02."
+                f"got {value!r}. Pass the standard deviation the leaf should have, e.g. 0.02."
             )
         return float(value)
     raise TypeError(
         f"`{SUMMARY_API}` needs {where} to be a jinit initialiser, a jinit law or a std (float); "
-        "got "
-        f"{value!r} of type {type(value).__name__}. Pass e.g. `jinit.he_normal()` or 0.02."
+        f"got {value!r} of type {type(value).__name__}. Pass e.g. `jinit.he_normal()` or 0.02."
     )
 
 
