@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 import jinit
 from jinit.cli import app
-from jinit.cli._sweep import DEFAULT_INITS, parse_init_specs
+from jinit.cli._specs import parse_init_specs
+from jinit.cli._sweep import DEFAULT_INITS
 
 runner = CliRunner()
 

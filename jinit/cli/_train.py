@@ -7,7 +7,7 @@ a table of the final losses and accuracies (mean ± std over seeds) and writes `
 and ``curves.png`` into ``--out``.
 
 Initialiser specs (``--inits``) are parsed as in ``jinit sweep``: names or calls with literal
-arguments, never evaluated (:func:`jinit.cli._sweep.parse_init_specs`).
+arguments, never evaluated (:func:`jinit.cli._specs.parse_init_specs`).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _prepare_train_cmd(
     """Checks the options of ``jinit train`` that need the library and prepares the training
     sweep (nothing compiled). Returns ``(plan, {spec: initialiser}, data)``; raises
     ``typer.BadParameter`` (exit 2) naming the option."""
-    from jinit.cli._sweep import cli_words, parse_init_specs, set_devices
+    from jinit.cli._specs import parse_init_specs
+    from jinit.cli._sweep import cli_words, set_devices
     from jinit.sweeps._mlp import mlp
     from jinit.sweeps._network_base import activation_fn
 

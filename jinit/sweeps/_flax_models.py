@@ -1,5 +1,6 @@
 """Any Flax model in a sweep: :func:`linen_model` / :func:`nnx_model` wrap a model for
-:func:`jinit.sweep` (each ``Dense``/``Conv``/``Einsum``/``Linear`` call is a layer)."""
+:func:`jinit.sweep` (each ``Dense``/``Conv``/``Einsum``/``Linear`` call is a layer).
+"""
 
 from __future__ import annotations
 
@@ -14,72 +15,25 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._core._checks import check_int
-from jinit._core._flax import check_layers, nnx_layer_calls
+from jinit._core._flax import nnx_layer_calls
+from jinit.sweeps._flax_helpers import (
+    check_apply_kwargs,
+    check_flag,
+    check_flax_args,
+    flax_stats,
+    layer_param_norms,
+    unbox_tree,
+)
 from jinit.sweeps._statistics import (
     JUDGE_ACTIVATION,
     check_init_output,
-    forward_stats,
-    nonfinite_count,
     stat_dtype,
     wrap_init_error,
 )
 
 # ---------------------------------------------------------------------------------------------
-# Any Flax model
+# The model adapter
 # ---------------------------------------------------------------------------------------------
-
-
-def _path_str(path) -> tuple[str, ...]:
-    out = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                out.append(str(getattr(k, attr)))
-                break
-        else:
-            out.append(str(k))
-    return tuple(out)
-
-
-def _param_norms(grads, layer_paths: list[tuple[str, ...]], sdt) -> dict[str, list]:
-    """``{param name: [norm per layer (NaN where the layer has no such parameter)]}``."""
-    flat = [(_path_str(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(grads)[0]]
-    per_layer: list[dict[str, jax.Array]] = []
-    for lp in layer_paths:
-        d = {}
-        for comps, leaf in flat:
-            n = len(lp)
-            if comps[:n] == lp and len(comps) > n and all(c == "value" for c in comps[n + 1 :]):
-                g = jnp.asarray(leaf).astype(sdt)
-                d[comps[n]] = jnp.sqrt(jnp.sum(g * g))
-        per_layer.append(d)
-    names = sorted({k for d in per_layer for k in d})
-    return {k: [d.get(k, jnp.array(jnp.nan, sdt)) for d in per_layer] for k in names}
-
-
-def _flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False):
-    """Stacks per-layer statistics of captured layers (in call order) into arrays over layers.
-
-    ``layers`` is a list of ``(input, output)``: the output of layer ``i`` is its
-    pre-activation, the input of layer ``i+1`` (the model output for the last) its activation.
-    The ``output.*`` statistics are those of the activation, or with ``stream`` (the layers are
-    residual blocks) of the layer's own output, the residual stream.
-    """
-    per = []
-    for i, (_, h) in enumerate(layers):
-        a = layers[i + 1][0] if i + 1 < len(layers) else y
-        st = forward_stats(h, a, h if stream else a, sdt, sample_size)
-        samp = st["act.sample"]
-        st["act.sample"] = jnp.pad(samp, (0, sample_size - samp.shape[0]), constant_values=jnp.nan)
-        g = grads_h[i].astype(sdt)
-        st["grad.second_moment"] = jnp.mean(g * g)
-        st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
-        st["grad.nonfinite"] = nonfinite_count(g)
-        st["units"] = jnp.asarray(h.shape[-1], jnp.float32)
-        for name, norms in param_norms.items():
-            st[f"param_grad_norm.{name}"] = norms[i]
-        per.append(st)
-    return {k: jnp.stack([jnp.asarray(d[k]) for d in per]) for k in per[0]}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -257,8 +211,8 @@ class FlaxModel:
                 names_out[:] = names
             grads_h = [gpr["/".join(n)] for n in names]
             module_paths = [tuple(p for p in n[:-1]) if n[-1].startswith("#") else n for n in names]
-            norms = _param_norms(gp, module_paths, sdt)
-            return _flax_stats(cap, y, grads_h, norms, sdt, sample_size, self.residual)
+            norms = layer_param_norms(gp, module_paths, sdt)
+            return flax_stats(cap, y, grads_h, norms, sdt, sample_size, self.residual)
 
         return one_seed
 
@@ -288,7 +242,7 @@ class FlaxModel:
         kw = dict(self.apply_kwargs or {})
         mutable = kw.pop("mutable", False)
         # annotations dropped: plain arrays, no sharding constraint when they are read
-        variables = _unbox(module.init(kp, x, **kw))
+        variables = unbox_tree(module.init(kp, x, **kw))
         params = variables["params"]
         rest = {k: v for k, v in variables.items() if k != "params"}
 
@@ -354,85 +308,9 @@ class FlaxModel:
         return params, run
 
 
-def _unbox(tree):
-    """``tree`` with every Flax ``AxisMetadata`` box (``Partitioned``,
-    ``LogicallyPartitioned``) replaced by its value, without a sharding constraint."""
-    from flax.core import meta
-
-    def one(x):
-        if isinstance(x, meta.AxisMetadata):
-            try:
-                return x.unbox(apply_constraint=False)
-            except TypeError:  # a box type without that option
-                return x.unbox()
-        return x
-
-    return jax.tree_util.tree_map(one, tree, is_leaf=lambda x: isinstance(x, meta.AxisMetadata))
-
-
-def _check_flag(api: str, name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"`{api}` needs `{name}` to be True or False; got {value!r} of type "
-            f"{type(value).__name__}. Pass `{name}=True` or `{name}=False`."
-        )
-    return bool(value)
-
-
-def _check_apply_kwargs(api: str, apply_kwargs: Any) -> dict[str, Any] | None:
-    if apply_kwargs is None:
-        return None
-    if not isinstance(apply_kwargs, Mapping) or not all(isinstance(k, str) for k in apply_kwargs):
-        raise TypeError(
-            f"`{api}` needs `apply_kwargs` to be None or a dict of keyword arguments for the "
-            f"model call; got {apply_kwargs!r} of type {type(apply_kwargs).__name__}. Pass e.g. "
-            f"`apply_kwargs={{'train': True, 'mutable': ['batch_stats']}}`."
-        )
-    out = dict(apply_kwargs)
-    if "rngs" in out:
-        raise ValueError(
-            f"`{api}` got `apply_kwargs` with 'rngs'; one fixed key would be shared by every "
-            f"seed. Sweep the model in its deterministic mode (e.g. `apply_kwargs="
-            f"{{'deterministic': True}}` or dropout rate 0)."
-        )
-    if api == "nnx_model" and "mutable" in out:
-        raise ValueError(
-            f"`{api}` got `apply_kwargs` with 'mutable'; nnx modules update their state (e.g. "
-            f"BatchNorm statistics) in place, so there is nothing to make mutable. Drop it; pass "
-            f"only the model's call arguments (e.g. `{{'train': True}}`)."
-        )
-    if "mutable" in out:
-        m = out["mutable"]
-        ok = isinstance(m, (bool, str)) or (
-            isinstance(m, (list, tuple)) and all(isinstance(c, str) for c in m)
-        )
-        if not ok:
-            raise TypeError(
-                f"`{api}` needs `apply_kwargs['mutable']` to be a collection name, a list of "
-                f"them or a bool (as `flax.linen.Module.apply` takes); got {m!r}. Pass e.g. "
-                f"`['batch_stats']`."
-            )
-    return out
-
-
-def _check_flax_args(api, build, sample_input, layers, name):
-    if not callable(build):
-        what = "build(init) -> nn.Module" if api == "linen_model" else "build(init, rngs)"
-        raise TypeError(
-            f"`{api}` needs `build` to be a callable `{what}`; got {build!r} of type "
-            f"{type(build).__name__}."
-        )
-    if not callable(sample_input):
-        raise TypeError(
-            f"`{api}` needs `sample_input` to be a callable `sample_input(key, batch, dtype) -> "
-            f"array`; got {sample_input!r} of type {type(sample_input).__name__}."
-        )
-    if not isinstance(name, str):
-        raise TypeError(
-            f"`{api}` needs `name` to be a str (a label for reports); got {name!r} of type "
-            f"{type(name).__name__}."
-        )
-    return check_layers(api, layers)
+# ---------------------------------------------------------------------------------------------
+# Constructors
+# ---------------------------------------------------------------------------------------------
 
 
 def linen_model(
@@ -490,10 +368,10 @@ def linen_model(
       >>> r.n_layers
       3
     """
-    is_layer = _check_flax_args("linen_model", build, sample_input, layers, name)
+    is_layer = check_flax_args("linen_model", build, sample_input, layers, name)
     batch = check_int("linen_model", "batch", batch, minimum=1)
-    kw = _check_apply_kwargs("linen_model", apply_kwargs)
-    residual = _check_flag("linen_model", "residual", residual)
+    kw = check_apply_kwargs("linen_model", apply_kwargs)
+    residual = check_flag("linen_model", "residual", residual)
     return FlaxModel(
         build, sample_input, is_layer, "linen", name or _callable_name(build), batch, kw, residual
     )
@@ -550,10 +428,10 @@ def nnx_model(
       >>> sweep(model, jinit.he_normal(), seeds=2, batch=16).n_layers
       3
     """
-    is_layer = _check_flax_args("nnx_model", build, sample_input, layers, name)
+    is_layer = check_flax_args("nnx_model", build, sample_input, layers, name)
     batch = check_int("nnx_model", "batch", batch, minimum=1)
-    kw = _check_apply_kwargs("nnx_model", apply_kwargs)
-    residual = _check_flag("nnx_model", "residual", residual)
+    kw = check_apply_kwargs("nnx_model", apply_kwargs)
+    residual = check_flag("nnx_model", "residual", residual)
     return FlaxModel(
         build, sample_input, is_layer, "nnx", name or _callable_name(build), batch, kw, residual
     )
