@@ -455,7 +455,7 @@ def test_zero_leaves_flagged_only_where_something_says_random():
 
 
 def test_zero_leaf_twins_fold_block_indices_and_list_indices():
-    from jinit.trees._summary import _twin_key
+    from jinit.trees._summary_rows import _twin_key
 
     assert _twin_key("encoderblock_1/MlpBlock_0/Dense_1/kernel") == (
         "encoderblock_#/MlpBlock_#/Dense_1/kernel"
