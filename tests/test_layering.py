@@ -324,24 +324,25 @@ def _code_lines(src: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef) ->
     )
 
 
+def _sizes_in(node: ast.AST, src: list[str], prefix: str) -> dict[str, int]:
+    out = {}
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            name = f"{prefix}{child.name}"
+            out[name] = _code_lines(src, child)
+            out |= _sizes_in(child, src, f"{name}.")
+        elif isinstance(child, ast.ClassDef):
+            out |= _sizes_in(child, src, f"{prefix}{child.name}.")
+    return out
+
+
 def _function_sizes() -> dict[str, int]:
     sizes = {}
     for module, path in MODULES.items():
-        if module in DATA_MODULES:
-            continue
-        text = path.read_text()
-        src = text.splitlines()
-
-        def visit(node: ast.AST, prefix: str) -> None:
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                    name = f"{prefix}{child.name}"
-                    sizes[f"{module}:{name}"] = _code_lines(src, child)
-                    visit(child, f"{name}.")
-                elif isinstance(child, ast.ClassDef):
-                    visit(child, f"{prefix}{child.name}.")
-
-        visit(ast.parse(text), "")
+        if module not in DATA_MODULES:
+            text = path.read_text()
+            found = _sizes_in(ast.parse(text), text.splitlines(), "")
+            sizes |= {f"{module}:{name}": n for name, n in found.items()}
     return sizes
 
 
