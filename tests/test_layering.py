@@ -306,7 +306,6 @@ LONG_FUNCTIONS: dict[str, int] = {
     "jinit.trees._draw:draw_leaf": 66,
     "jinit.trees._lsuv:_normalise": 104,
     "jinit.trees._lsuv:lsuv": 121,
-    "jinit.trees._reinit:_reinit_tree": 136,
 }
 
 

@@ -256,6 +256,61 @@ def _fmt_rules(rules: Sequence[CheckedRule]) -> str:
 
 def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
     leaves = named_leaves(params, shapes=True)
+    _check_leaf_paths(api, params, leaves, strict)
+    winners, also, matched, won = _match_rules(leaves, rules)
+    shadowed = [r for r in rules if matched[r.index] and not won[r.index]]
+    if strict:
+        limit = len(rules) if shadow_checked is None else shadow_checked
+        _check_strict(api, leaves, rules, winners, shadowed, limit)
+    check_leaf_kinds(api, leaves, winners)
+    check_shape_leaves(api, leaves, winners)
+    leaf_layouts = resolve_layouts(api, params, [(p, a) for p, a, _ in leaves], given or {})
+    warn_ambiguous_leaves(api, leaves, winners, leaf_layouts)
+
+    annotated = sharding_annotations(params)
+    siblings: dict[str, dict[str, Any]] = {}
+    for p, a, _ in leaves:
+        parent, _, name = p.rpartition("/")
+        siblings.setdefault(parent, {})[name] = a
+    new_values: dict[str, Any] = {}
+    records = []
+    narrowed: list[tuple[str, str]] = []
+    for p, a, box in leaves:
+        rule, lay = winners[p], leaf_layouts.get(p)
+        detail = kept_because = note = None
+        if rule is not None and rule.init is not None and not is_float_dtype(a.dtype):
+            kept_because = f"{np.dtype(a.dtype).name} leaf: fallback rules skip non-float leaves"
+        elif rule is not None and rule.init is not None:
+            parent, _, name = p.rpartition("/")
+            others = {k: v for k, v in siblings[parent].items() if k != name}
+            info = LeafInfo(p, tuple(a.shape), draw_dtype(a.dtype), a, others, lay)
+            value = draw_leaf(api, rule, path_key(key, p), info, annotated.get(p))
+            new_values[p] = value if box is None else box(value)
+            if isinstance(rule.init, Contextual) and hasattr(rule.init.fn, "describe"):
+                detail = str(rule.init.fn.describe(info))
+            if info.dtype != np.dtype(a.dtype):
+                note = f"drawn in {info.dtype.name}: jax_enable_x64 is off"
+                narrowed.append((p, np.dtype(a.dtype).name))
+        records.append(_record(p, a, rule, also[p], detail, kept_because, note, lay))
+    if narrowed:
+        _warn_narrowed(api, narrowed)
+
+    def replace(keypath, leaf):
+        return new_values.get(path_str(keypath), leaf)
+
+    new = jax.tree_util.tree_map_with_path(replace, params, is_leaf=is_box)
+    table = ReinitTable(
+        records=tuple(records),
+        rules=tuple((r.pattern, r.init) for r in rules),
+        unused=tuple(r.index for r in rules if not matched[r.index]),
+        shadowed=tuple(r.index for r in shadowed),
+        non_array=non_array_leaves(params),
+    )
+    return new, table
+
+
+def _check_leaf_paths(api: str, params: Any, leaves, strict: bool) -> None:
+    """A strict call needs array leaves; every call needs distinct paths."""
     if not leaves and strict:
         raise ValueError(
             f"`{api}` found no array leaves in `params` (got a {type(params).__name__}). Pass a "
@@ -271,7 +326,12 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
             f"to a nested 'a' -> 'b'), so rules cannot tell them apart. Rename the keys."
         )
 
-    # Match every path against every rule (for the shadow check), keep the first.
+
+def _match_rules(leaves, rules):
+    """Every path against every rule (for the shadow check); the first match wins.
+
+    Returns ``(winner per path, later matches per path, leaves matched per rule, leaves won
+    per rule)``."""
     winners: dict[str, CheckedRule | None] = {}
     also: dict[str, tuple[int, ...]] = {}
     matched = [0] * len(rules)
@@ -284,116 +344,71 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
         also[p] = tuple(r.index for r in hits[1:])
         if hits:
             won[hits[0].index] += 1
+    return winners, also, matched, won
+
+
+def _check_strict(api: str, leaves, rules, winners, shadowed, limit: int) -> None:
+    """strict=True: every leaf matched by a rule, no rule (before ``limit``) always shadowed."""
+    problems = []
     unmatched = [(p, a) for p, a, _ in leaves if winners[p] is None]
-    limit = len(rules) if shadow_checked is None else shadow_checked
-    shadowed = [r for r in rules if matched[r.index] and not won[r.index]]
-    if strict:
-        problems = []
-        if unmatched:
-            hint = ""
-            if any(not jnp.issubdtype(a.dtype, jnp.inexact) for _, a in unmatched):
-                hint = (
-                    " Non-float leaves (RNG state, counters) are not parameters: pass only the "
-                    "parameters, e.g. `nnx.state(model, nnx.Param)` or the nnx model itself."
-                )
-            problems.append(
-                f"{len(unmatched)} array leaf/leaves matched no rule:\n{_fmt_leaves(unmatched)}\n"
-                f"Add a rule for them (`(pattern, None)` keeps a leaf as it is), or pass "
-                f"strict=False to keep every unmatched leaf.{hint}"
+    if unmatched:
+        hint = ""
+        if any(not jnp.issubdtype(a.dtype, jnp.inexact) for _, a in unmatched):
+            hint = (
+                " Non-float leaves (RNG state, counters) are not parameters: pass only the "
+                "parameters, e.g. `nnx.state(model, nnx.Param)` or the nnx model itself."
             )
-        bad = [r for r in shadowed if r.index < limit and not r.fallback]
-        if bad:
-            lines = []
-            for r in bad:
-                taken = [p for p, _, _ in leaves if r.match(p)]
-                firsts = sorted({winners[p].index for p in taken})
-                lines.append(
-                    f"  rule {r.index} ({r.pattern!r}) matches {taken[:5]} but rule(s) {firsts} "
-                    f"come first"
-                )
-            problems.append(
-                "some rules never apply, because the first matching rule wins and earlier rules "
-                "take all their leaves:\n" + "\n".join(lines) + "\nPut the more specific rule "
-                "first, remove it, or mark a catch-all as `jinit.Rule(pattern, init, "
-                "fallback=True)`."
-            )
-        if problems:
-            raise ValueError(
-                f"`{api}` (strict=True): " + "\n".join(problems) + f"\nRules:\n{_fmt_rules(rules)}"
-            )
-
-    check_leaf_kinds(api, leaves, winners)
-    check_shape_leaves(api, leaves, winners)
-    leaf_layouts = resolve_layouts(api, params, [(p, a) for p, a, _ in leaves], given or {})
-    warn_ambiguous_leaves(api, leaves, winners, leaf_layouts)
-
-    annotated = sharding_annotations(params)
-    siblings: dict[str, dict[str, Any]] = {}
-    for p, a, _ in leaves:
-        parent, _, name = p.rpartition("/")
-        siblings.setdefault(parent, {})[name] = a
-
-    new_values: dict[str, Any] = {}
-    records = []
-    narrowed: list[tuple[str, str]] = []
-    for p, a, box in leaves:
-        rule = winners[p]
-        detail = kept_because = note = None
-        if rule is not None and rule.init is not None and not is_float_dtype(a.dtype):
-            kept_because = f"{np.dtype(a.dtype).name} leaf: fallback rules skip non-float leaves"
-        elif rule is not None and rule.init is not None:
-            parent, _, name = p.rpartition("/")
-            info = LeafInfo(
-                p,
-                tuple(a.shape),
-                draw_dtype(a.dtype),
-                a,
-                {k: v for k, v in siblings[parent].items() if k != name},
-                leaf_layouts.get(p),
-            )
-            value = draw_leaf(api, rule, path_key(key, p), info, annotated.get(p))
-            new_values[p] = value if box is None else box(value)
-            if isinstance(rule.init, Contextual) and hasattr(rule.init.fn, "describe"):
-                detail = str(rule.init.fn.describe(info))
-            if info.dtype != np.dtype(a.dtype):
-                note = f"drawn in {info.dtype.name}: jax_enable_x64 is off"
-                narrowed.append((p, np.dtype(a.dtype).name))
-        records.append(
-            ReinitRecord(
-                path=p,
-                shape=tuple(a.shape),
-                dtype=str(a.dtype),
-                rule=None if rule is None else rule.index,
-                pattern=None if rule is None else rule.pattern,
-                init=None if rule is None else rule.init,
-                also_matched=also[p],
-                detail=detail,
-                kept_because=kept_because,
-                note=note,
-                layout=leaf_layouts.get(p),
-            )
+        problems.append(
+            f"{len(unmatched)} array leaf/leaves matched no rule:\n{_fmt_leaves(unmatched)}\n"
+            f"Add a rule for them (`(pattern, None)` keeps a leaf as it is), or pass "
+            f"strict=False to keep every unmatched leaf.{hint}"
         )
-    if narrowed:
-        warnings.warn(
-            f"`{api}`: {len(narrowed)} leaf/leaves have a 64-bit dtype while jax_enable_x64 is off "
-            f"({', '.join(f'{p} ({d})' for p, d in narrowed[:5])}"
-            f"{' ...' if len(narrowed) > 5 else ''}): jax cannot draw in 64 bits, so they were "
-            f"drawn in 32 bits and stored in their own 64-bit dtype (values of float32 "
-            f'precision). For 64-bit draws, run `jax.config.update("jax_enable_x64", True)` '
-            f"first; to silence this, cast those leaves to float32.",
-            UserWarning,
-            stacklevel=4,
+    bad = [r for r in shadowed if r.index < limit and not r.fallback]
+    if bad:
+        lines = []
+        for r in bad:
+            taken = [p for p, _, _ in leaves if r.match(p)]
+            firsts = sorted({winners[p].index for p in taken})
+            lines.append(
+                f"  rule {r.index} ({r.pattern!r}) matches {taken[:5]} but rule(s) {firsts} "
+                f"come first"
+            )
+        problems.append(
+            "some rules never apply, because the first matching rule wins and earlier rules "
+            "take all their leaves:\n" + "\n".join(lines) + "\nPut the more specific rule "
+            "first, remove it, or mark a catch-all as `jinit.Rule(pattern, init, "
+            "fallback=True)`."
+        )
+    if problems:
+        raise ValueError(
+            f"`{api}` (strict=True): " + "\n".join(problems) + f"\nRules:\n{_fmt_rules(rules)}"
         )
 
-    def replace(keypath, leaf):
-        return new_values.get(path_str(keypath), leaf)
 
-    new = jax.tree_util.tree_map_with_path(replace, params, is_leaf=is_box)
-    table = ReinitTable(
-        records=tuple(records),
-        rules=tuple((r.pattern, r.init) for r in rules),
-        unused=tuple(r.index for r in rules if not matched[r.index]),
-        shadowed=tuple(r.index for r in shadowed),
-        non_array=non_array_leaves(params),
+def _record(p, a, rule, also, detail, kept_because, note, layout) -> ReinitRecord:
+    return ReinitRecord(
+        path=p,
+        shape=tuple(a.shape),
+        dtype=str(a.dtype),
+        rule=None if rule is None else rule.index,
+        pattern=None if rule is None else rule.pattern,
+        init=None if rule is None else rule.init,
+        also_matched=also,
+        detail=detail,
+        kept_because=kept_because,
+        note=note,
+        layout=layout,
     )
-    return new, table
+
+
+def _warn_narrowed(api: str, narrowed: list[tuple[str, str]]) -> None:
+    warnings.warn(
+        f"`{api}`: {len(narrowed)} leaf/leaves have a 64-bit dtype while jax_enable_x64 is off "
+        f"({', '.join(f'{p} ({d})' for p, d in narrowed[:5])}"
+        f"{' ...' if len(narrowed) > 5 else ''}): jax cannot draw in 64 bits, so they were "
+        f"drawn in 32 bits and stored in their own 64-bit dtype (values of float32 "
+        f'precision). For 64-bit draws, run `jax.config.update("jax_enable_x64", True)` '
+        f"first; to silence this, cast those leaves to float32.",
+        UserWarning,
+        stacklevel=5,
+    )
