@@ -158,7 +158,6 @@ def _prepare_sweep_cmd(
         raise typer.BadParameter(
             f"unknown architecture {arch!r}; use mlp, cnn or transformer.", param_hint="--arch"
         )
-    d_act, d_width, d_batch, d_depth = _ARCH_DEFAULTS[arch]
     for value, option in (
         (width, "--width"),
         (depth, "--depth"),
@@ -169,11 +168,40 @@ def _prepare_sweep_cmd(
         (devices, "--devices"),
     ):
         at_least(value, 1, option)
+    d_act, d_width, d_batch, d_depth = _ARCH_DEFAULTS[arch]
     width = d_width if width is None else width
     depth = d_depth if depth is None else depth
     batch = d_batch if batch is None else batch
     activation = d_act if activation is None else activation
     check_seed(seed, "--seed")
+    _check_arch_options(arch, width, layernorm, residual, kernel_size, padding)
+    if layer is not None and not 1 <= layer <= depth:
+        raise typer.BadParameter(
+            f"needs a layer from 1 to the depth ({depth}); got {layer}.", param_hint="--layer"
+        )
+    layer = min(5, depth) if layer is None else layer
+    dt = _sweep_dtype(dtype)
+    net = _network(arch, width, depth, activation, layernorm, residual, kernel_size, padding)
+    init_map, b_init = _sweep_inits(inits, bias_init)
+    if plots:
+        require("matplotlib", "jinit sweep", "for the PNG figures", " (or pass --no-plots)")
+    set_devices(devices)
+    plan = _prepare_in_dtype(
+        net,
+        init_map,
+        dt,
+        seeds=seeds,
+        batch=batch,
+        bias_init=b_init,
+        seed=seed,
+        devices=devices,
+        chunk_size=chunk_size,
+    )
+    return plan, dt, layer
+
+
+def _check_arch_options(arch, width, layernorm, residual, kernel_size, padding) -> None:
+    """Options that apply to one architecture only, and the transformer's head count."""
     for given, option, only in (
         (layernorm, "--layernorm", "mlp"),
         (residual, "--residual", "mlp"),
@@ -196,22 +224,13 @@ def _prepare_sweep_cmd(
             f"{width}. Use e.g. --width {max(4, width // 4 * 4)}.",
             param_hint="--width",
         )
-    if layer is not None and not 1 <= layer <= depth:
-        raise typer.BadParameter(
-            f"needs a layer from 1 to the depth ({depth}); got {layer}.", param_hint="--layer"
-        )
-    layer = min(5, depth) if layer is None else layer
 
-    import jax
+
+def _sweep_dtype(dtype: str):
     import jax.numpy as jnp
     import numpy as np
 
-    from jinit.sweeps._cnn import cnn
-    from jinit.sweeps._mlp import mlp
-    from jinit.sweeps._network_base import activation_fn
-    from jinit.sweeps._propagate import prepare_sweep
     from jinit.sweeps._sweep_checks import check_float_dtype
-    from jinit.sweeps._transformer import transformer
 
     try:
         dt = np.dtype(jnp.dtype(dtype))
@@ -225,22 +244,34 @@ def _prepare_sweep_cmd(
             check_float_dtype("jinit sweep", dt)
         except (TypeError, ValueError) as e:
             raise typer.BadParameter(str(e), param_hint="--dtype") from None
+    return dt
+
+
+def _network(arch, width, depth, activation, layernorm, residual, kernel_size, padding):
+    from jinit.sweeps._cnn import cnn
+    from jinit.sweeps._mlp import mlp
+    from jinit.sweeps._network_base import activation_fn
+    from jinit.sweeps._transformer import transformer
+
     try:
         activation_fn(activation, "jinit sweep")
     except (TypeError, ValueError) as e:
         raise typer.BadParameter(str(e), param_hint="--activation") from None
     if arch == "mlp":
-        net = mlp(width, depth, activation, layernorm=layernorm, residual=residual)
-    elif arch == "cnn":
-        net = cnn(
+        return mlp(width, depth, activation, layernorm=layernorm, residual=residual)
+    if arch == "cnn":
+        return cnn(
             width,
             depth,
             3 if kernel_size is None else kernel_size,
             activation,
             padding="circular" if padding is None else padding,
         )
-    else:
-        net = transformer(width, depth, activation=activation)
+    return transformer(width, depth, activation=activation)
+
+
+def _sweep_inits(inits: str, bias_init: str):
+    """``({spec: initialiser}, the bias initialiser)`` from ``--inits`` and ``--bias-init``."""
     try:
         init_map = parse_init_specs(inits)
     except ValueError as e:
@@ -257,30 +288,26 @@ def _prepare_sweep_cmd(
             param_hint="--bias-init",
         )
     (b_init,) = bias_map.values()
-    if plots:
-        require("matplotlib", "jinit sweep", "for the PNG figures", " (or pass --no-plots)")
-    set_devices(devices)
+    return init_map, b_init
+
+
+def _prepare_in_dtype(net, init_map, dt, **kwargs):
+    """:func:`jinit.sweeps._propagate.prepare_sweep`, with 64-bit jax switched on for float64
+    (and back off when preparing fails); errors become a usage error."""
+    import jax
+    import numpy as np
+
+    from jinit.sweeps._propagate import prepare_sweep
 
     x64_was = bool(jax.config.jax_enable_x64)
     if dt == np.float64 and not x64_was:
         jax.config.update("jax_enable_x64", True)
     try:
-        plan = prepare_sweep(
-            net,
-            init_map,
-            seeds=seeds,
-            batch=batch,
-            bias_init=b_init,
-            dtype=dt,
-            seed=seed,
-            devices=devices,
-            chunk_size=chunk_size,
-        )
+        return prepare_sweep(net, init_map, dtype=dt, **kwargs)
     except (ValueError, TypeError) as e:
         if dt == np.float64 and not x64_was:
             jax.config.update("jax_enable_x64", False)
         raise typer.BadParameter(cli_words(str(e))) from None
-    return plan, dt, layer
 
 
 def cli_words(message: str) -> str:
