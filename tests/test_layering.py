@@ -278,6 +278,7 @@ MAX_FUNCTION_LINES = 60
 LONG_FUNCTIONS: dict[str, int] = {
     "jinit._core._sharding:_canonical_spec": 62,
     "jinit._core._sharding:check_out_sharding": 68,
+    "jinit.cli._sweep:_prepare_sweep_cmd": 65,
     "jinit.cli._sweep:sweep_cmd": 110,
     "jinit.cli._train:train_cmd": 110,
     "jinit.cli:check_cmd": 82,
