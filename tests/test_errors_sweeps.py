@@ -722,15 +722,17 @@ def test_set_devices_default_keeps_an_explicit_count(monkeypatch):
 def test_memory_estimates_refuse_only_beyond_the_available(monkeypatch):
     """The sweep refuses exactly when its lower-bound estimate exceeds the available memory."""
     from jinit.sweeps import _propagate as propagate
+    from jinit.sweeps import _statistics as statistics
     from jinit.sweeps import _sweep_checks as sweep_checks
+    from jinit.sweeps import _sweep_plan as sweep_plan
 
     def patch_host_memory(nbytes):  # the sweep's own estimate and the CPU devices' memory
-        for mod in (propagate, sweep_checks):
+        for mod in (sweep_plan, sweep_checks):
             monkeypatch.setattr(mod, "host_memory_available", lambda: nbytes)
 
     net = jinit.mlp(64, 4)
     cpu = jax.devices("cpu")[:1]  # host memory, on any machine
-    per_seed = propagate.saved_bytes_of(net, 100, np.dtype(np.float32))
+    per_seed = statistics.saved_bytes_of(net, 100, np.dtype(np.float32))
     patch_host_memory(per_seed - 1)
     with pytest.raises(ValueError, match=r"one seed's saved activations with batch=100"):
         propagate.prepare_sweep(net, H, seeds=1, batch=100, devices=cpu)

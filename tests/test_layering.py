@@ -289,8 +289,6 @@ LONG_FUNCTIONS: dict[str, int] = {
     "jinit.stats._results:pool": 67,
     "jinit.stats._stats:run_init_stats": 120,
     "jinit.sweeps._assertions:assert_matches_theory": 63,
-    "jinit.sweeps._propagate:prepare_sweep": 120,
-    "jinit.sweeps._propagate:run_sweep": 126,
     "jinit.sweeps._statistics:builtin_seed_fn": 63,
     "jinit.sweeps._sweep_result:SweepResult.to_dict": 81,
     "jinit.sweeps._sweep_theory:predict": 69,
@@ -300,12 +298,6 @@ LONG_FUNCTIONS: dict[str, int] = {
     "jinit.testing._one_sample:_law_checks": 88,
     "jinit.testing._two_sample:_check_same_law": 132,
     "jinit.testing._two_sample:_check_same_law.build": 72,
-    "jinit.theory._activations:activation": 74,
-    "jinit.theory._predict:_predict_mlp": 92,
-    "jinit.theory._predict:predict_mlp": 75,
-    "jinit.trees._draw:draw_leaf": 66,
-    "jinit.trees._lsuv:_normalise": 104,
-    "jinit.trees._lsuv:lsuv": 121,
 }
 
 

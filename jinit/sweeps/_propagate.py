@@ -55,7 +55,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,32 +66,22 @@ from jax.sharding import Mesh
 
 from jinit._core._checks import check_int, check_real
 from jinit._core._seeds import SeedPlan, check_devices, root_key
-from jinit.initializers._basic import zeros
-from jinit.sweeps._flax_models import FlaxModel
 from jinit.sweeps._network_base import Network
-from jinit.sweeps._statistics import (
-    builtin_seed_fn,
-    keeps_params,
-    probe_builtin,
-    saved_bytes_of,
-    stat_dtype,
-)
-
-#: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
-#: ``(seeds, layers)``), all computed per seed over the whole batch.
+from jinit.sweeps._statistics import builtin_seed_fn, keeps_params
 from jinit.sweeps._sweep_checks import (
-    MAX_SEED_INDEX,
-    check_callable,
     check_compiler_options,
-    check_fits,
     check_float_dtype,
     check_progress,
     check_seed,
-    device_memory_available,
-    fmt_bytes,
-    host_memory_available,
     normalize_inits,
     own_mesh,
+)
+from jinit.sweeps._sweep_plan import (
+    check_bias_init,
+    check_network,
+    check_seed_count,
+    plan_chunk_size,
+    probe_network,
 )
 from jinit.sweeps._sweep_result import SweepResult
 from jinit.sweeps._sweep_theory import predict
@@ -100,10 +89,6 @@ from jinit.sweeps._sweep_theory import predict
 # ---------------------------------------------------------------------------------------------
 # The sweep: plan and run
 # ---------------------------------------------------------------------------------------------
-
-
-_DEFAULT_BUDGET = 512 * 2**20  # bytes of saved activations per compiled chunk
-_MAX_CHUNK = 64
 
 
 def sweep(
@@ -258,19 +243,8 @@ def prepare_sweep(
     """
     # Every argument is checked, and every initialiser probed (abstractly), before any compile.
     api = "sweep"
-    is_builtin = isinstance(network, Network)
-    if not (is_builtin or isinstance(network, FlaxModel)):
-        raise TypeError(
-            f"`{api}` needs `network` to be a built-in architecture (`jinit.mlp`, `jinit.cnn`, "
-            f"`jinit.transformer`) or a Flax adapter (`jinit.linen_model`, `jinit.nnx_model`); "
-            f"got {network!r} of type {type(network).__name__}."
-        )
-    seeds = check_int(api, "seeds", seeds, minimum=1)
-    if seeds > MAX_SEED_INDEX:
-        raise ValueError(
-            f"`{api}` needs `seeds` <= 2**32 (seed indices are folded into the key as uint32); "
-            f"got {seeds}. Split the work over several `seed` values."
-        )
+    is_builtin = check_network(api, network)
+    seeds = check_seed_count(api, seeds)
     seed = check_seed(api, "seed", seed)
     batch = network.default_batch() if batch is None else check_int(api, "batch", batch, minimum=1)
     if chunk_size is not None:
@@ -278,74 +252,20 @@ def prepare_sweep(
     sample_size = check_int(api, "sample_size", sample_size, minimum=1)
     input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
     dtype = check_float_dtype(api, dtype)
-    if bias_init is not None and not is_builtin:
-        raise ValueError(
-            f"`{api}` got `bias_init={bias_init!r}` for the {network.describe()}, whose biases "
-            f"come from the model's own `bias_init`; it would be ignored. Drop `bias_init`, or "
-            f"pass the initialiser to the model's layers in `build`."
-        )
-    bias_init = zeros if bias_init is None else bias_init
-    check_callable(
-        api, "bias_init", bias_init, "a `(key, shape, dtype)` initialiser such as `jinit.zeros`"
-    )
+    bias_init = check_bias_init(api, network, bias_init, is_builtin)
     inits = normalize_inits(inits, api)
     check_progress(api, progress)
     devs = check_devices(api, devices)
-    n_dev = len(devs)
     # the root key lives on the sweep's own seed mesh, whatever mesh the caller has set
     with own_mesh(Mesh(np.array(devs), ("seeds",))):
         root = root_key(api, seed, key_impl)
 
-    sdt = stat_dtype(dtype)
-    if is_builtin:
-        probe_builtin(api, network, inits, bias_init, dtype, root)
-        per_seed = saved_bytes_of(network, batch, dtype)
-        n_values = min(sample_size, batch * math.prod(network.input_shape()))
-        per_layer_out = (15 + len(network.param_specs())) * sdt.itemsize + 4 * n_values
-        out_bytes = network.depth * per_layer_out
-    else:
-        with own_mesh(Mesh(np.array(devs), ("seeds",))):
-            network.check_input(api, batch, dtype, root)
-            per_seed = network.saved_bytes(batch, dtype)
-            out_bytes = network.probe_all(api, inits, batch, dtype, sample_size, root)
-    avail, shared = device_memory_available(devs)
-    where = "host" if shared else f"{devs[0].platform} device"
-    check_fits(
-        api,
-        per_seed,
-        avail,
-        where,
-        f"one seed's saved activations with batch={batch}",
-        "Lower `batch`" + ("." if shared else " or use a device with more memory."),
+    per_seed, out_bytes = probe_network(
+        api, network, inits, bias_init, batch, dtype, sample_size, root, devs
     )
-    if chunk_size is not None:
-        per_call = -(-chunk_size // (1 if shared else n_dev)) * per_seed
-        fits = max(1, (avail or 0) // max(per_seed, 1)) * (1 if shared else n_dev)
-        check_fits(
-            api,
-            per_call,
-            avail,
-            where,
-            f"chunk_size={chunk_size} seeds × {fmt_bytes(per_seed)} each"
-            + ("" if shared else f" over {n_dev} devices"),
-            f"Pass `chunk_size={fits}` or less, or leave it None to size chunks to memory.",
-        )
-    check_fits(
-        api,
-        seeds * out_bytes * (len(inits) + 1),
-        host_memory_available(),
-        "host",
-        f"the per-seed results of {seeds} seeds × {len(inits)} initialiser(s), "
-        f"{fmt_bytes(out_bytes)} each with sample_size={sample_size}",
-        "Use fewer `seeds` (or a smaller `sample_size`) per call and pool the results.",
+    chunk_size = plan_chunk_size(
+        api, devs, seeds, batch, chunk_size, per_seed, out_bytes, len(inits), sample_size
     )
-
-    if chunk_size is None:
-        chunk_size = max(1, min(_MAX_CHUNK, _DEFAULT_BUDGET // max(per_seed, 1)))
-        chunk_size = min(chunk_size, seeds)
-        # balanced chunks: as few chunks as the budget allows, equally filled (70 seeds run as
-        # 2 x 35, not 64 + 64 with 58 padding seeds)
-        chunk_size = -(-seeds // -(-seeds // chunk_size))
     engine = SeedPlan.create(devs, seeds, chunk_size)
     chunk_size, n_chunks = engine.chunk, engine.n_chunks
 
@@ -383,6 +303,94 @@ def _switch_init(fns: list, which: list) -> Callable[..., Any]:
     return init
 
 
+def _group_seed_fn(
+    plan: SweepPlan, init: Callable[..., Any], counter: list, names: list
+) -> Callable[[jax.Array], Any]:
+    """The per-seed function of ``plan.network`` drawing its parameters with ``init``."""
+    network = plan.network
+    args = (
+        init,
+        plan.bias_init,
+        plan.batch,
+        plan.dtype,
+        plan.sample_size,
+        plan.input_second_moment,
+        plan.root,
+        counter,
+    )
+    if isinstance(network, Network):
+        return builtin_seed_fn(
+            network, *args, keep_params=keeps_params(network, plan.batch, plan.dtype)
+        )
+    return network.seed_fn(*args, names_out=names)
+
+
+def _compile_group(plan: SweepPlan, engine: SeedPlan, fn0: Callable, which: list) -> Any:
+    """Compiles the chunk program ``vmap(fn0)`` over a chunk of seed indices, with the index
+    of the initialiser (``which[0]``) as a replicated, unbatched argument."""
+
+    def fn(idx, w):
+        which[0] = w
+        return fn0(idx)
+
+    jitted = jax.jit(
+        jax.vmap(fn, in_axes=(0, None)),
+        in_shardings=(engine.sharding, engine.replicated),
+        out_shardings=engine.sharding,
+    )
+    return jitted.lower(
+        jax.ShapeDtypeStruct((plan.chunk_size,), jnp.uint32, sharding=engine.sharding),
+        jax.ShapeDtypeStruct((), jnp.int32, sharding=engine.replicated),
+    ).compile(compiler_options=plan.compiler_options)
+
+
+def _run_chunks(
+    engine: SeedPlan,
+    compiled: Any,
+    index: int,
+    label: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, np.ndarray]:
+    """Runs every chunk of seeds for the initialiser ``index``; returns its per-seed results."""
+    w = engine.put_replicated(np.asarray(index, np.int32))
+    chunks: list[dict[str, np.ndarray]] = []
+    for c, block in enumerate(engine.blocks()):
+        chunks.append(engine.fetch(compiled(engine.put(block.index), w), block.valid))
+        if progress is not None:
+            progress(label, c + 1, engine.n_chunks)
+    return {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
+
+
+def _sweep_config(
+    plan: SweepPlan, n_layers: int, traces: dict[str, int], n_programs: int
+) -> dict[str, Any]:
+    """The ``SweepResult.config`` of a run of ``plan``."""
+    network, devs = plan.network, plan.devs
+    return {
+        "network": network.describe(),
+        "architecture": network.config(),
+        "layers": n_layers,
+        "units": network.units(),
+        "batch": plan.batch,
+        "seeds": plan.seeds,
+        "seed": plan.seed,
+        "dtype": plan.dtype.name,
+        "devices": len(devs),
+        "platform": devs[0].platform,
+        "processes": len({d.process_index for d in devs}),
+        "chunk_size": plan.chunk_size,
+        "chunks": plan.n_chunks,
+        "input_second_moment": plan.input_second_moment,
+        "bias_init": repr(plan.bias_init),
+        "key_impl": str(jax.random.key_impl(plan.root)),
+        "loss": network.loss_description(),
+        "judged": network.judged(),
+        "stable_band": (0.1, 10.0),
+        "traces": traces,
+        "compiled_programs": n_programs,
+    }
+
+
 def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None = None):
     """Runs a :class:`SweepPlan` from :func:`prepare_sweep`; ``progress`` (if given) replaces
     the plan's callback. Returns the :class:`SweepResult`.
@@ -394,123 +402,49 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
     measured apart (``SweepResult.compile_seconds``, ``run_seconds``).
     """
     progress = check_progress("run_sweep", progress) or plan.progress
-    network, inits, seeds, batch = plan.network, plan.inits, plan.seeds, plan.batch
-    bias_init, dtype, seed, devs = plan.bias_init, plan.dtype, plan.seed, plan.devs
-    chunk_size, n_chunks, sample_size = plan.chunk_size, plan.n_chunks, plan.sample_size
-    input_second_moment, root, n_dev = plan.input_second_moment, plan.root, len(plan.devs)
-    engine = SeedPlan.create(devs, seeds, chunk_size)
-    mesh, sharding, replicated = engine.mesh, engine.sharding, engine.replicated
-    labels = list(inits)
+    engine = SeedPlan.create(plan.devs, plan.seeds, plan.chunk_size)
+    labels = list(plan.inits)
     groups = [labels] if plan.one_program else [[label] for label in labels]
 
     per_seed_out: dict[str, dict[str, np.ndarray]] = {}
-    predicted: dict[str, dict[str, np.ndarray] | None] = {}
-    notes: dict[str, str] = {}
     traces: dict[str, int] = {}
-    specs: dict[str, str] = {}
     layer_names: list[tuple[str, ...]] = []
     compile_s = run_s = 0.0
-    with own_mesh(mesh):
+    with own_mesh(engine.mesh):
         for group in groups:
             counter = [0]
             which: list[Any] = [None]
-            init = _switch_init([inits[label] for label in group], which)
-            if isinstance(network, Network):
-                fn0 = builtin_seed_fn(
-                    network,
-                    init,
-                    bias_init,
-                    batch,
-                    dtype,
-                    sample_size,
-                    input_second_moment,
-                    root,
-                    counter,
-                    keep_params=keeps_params(network, batch, dtype),
-                )
-            else:
-                names: list[tuple[str, ...]] = []
-                fn0 = network.seed_fn(
-                    init,
-                    bias_init,
-                    batch,
-                    dtype,
-                    sample_size,
-                    input_second_moment,
-                    root,
-                    counter,
-                    names_out=names,
-                )
-
-            def fn(idx, w, fn0=fn0, which=which):
-                which[0] = w
-                return fn0(idx)
-
-            jitted = jax.jit(
-                jax.vmap(fn, in_axes=(0, None)),
-                in_shardings=(sharding, replicated),
-                out_shardings=sharding,
-            )
+            names: list[tuple[str, ...]] = []
+            init = _switch_init([plan.inits[label] for label in group], which)
+            fn0 = _group_seed_fn(plan, init, counter, names)
             if progress is not None:
-                progress(group[0], 0, n_chunks)  # the first initialiser's call also compiles
+                progress(group[0], 0, plan.n_chunks)  # the first initialiser's call also compiles
             t0 = time.perf_counter()
-            compiled = jitted.lower(
-                jax.ShapeDtypeStruct((chunk_size,), jnp.uint32, sharding=sharding),
-                jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
-            ).compile(compiler_options=plan.compiler_options)
+            compiled = _compile_group(plan, engine, fn0, which)
             compile_s += time.perf_counter() - t0
-            if not isinstance(network, Network):
+            if not isinstance(plan.network, Network):
                 layer_names = names
             for i, label in enumerate(group):
                 t0 = time.perf_counter()
-                w = engine.put_replicated(np.asarray(i, np.int32))
-                chunks: list[dict[str, np.ndarray]] = []
                 if progress is not None and i > 0:
-                    progress(label, 0, n_chunks)
-                for c, block in enumerate(engine.blocks()):
-                    out = engine.fetch(compiled(engine.put(block.index), w), block.valid)
-                    chunks.append(out)
-                    if progress is not None:
-                        progress(label, c + 1, n_chunks)
-                per_seed_out[label] = {
-                    k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]
-                }
+                    progress(label, 0, plan.n_chunks)
+                per_seed_out[label] = _run_chunks(engine, compiled, i, label, progress)
                 run_s += time.perf_counter() - t0
                 traces[label] = counter[0]
-    for label, init in inits.items():
-        specs[label] = repr(init)
-        pred, note = predict(
-            network, init, bias_init, dtype=dtype, input_second_moment=input_second_moment
+    predicted: dict[str, dict[str, np.ndarray] | None] = {}
+    notes: dict[str, str] = {}
+    specs = {label: repr(init) for label, init in plan.inits.items()}
+    for label, init in plan.inits.items():
+        predicted[label], notes[label] = predict(
+            plan.network,
+            init,
+            plan.bias_init,
+            dtype=plan.dtype,
+            input_second_moment=plan.input_second_moment,
         )
-        predicted[label] = pred
-        notes[label] = note
 
-    first = next(iter(per_seed_out.values()))
-    n_layers = first["act.second_moment"].shape[1]
-    units = network.units()
-    config = {
-        "network": network.describe(),
-        "architecture": network.config(),
-        "layers": n_layers,
-        "units": units,
-        "batch": batch,
-        "seeds": seeds,
-        "seed": seed,
-        "dtype": dtype.name,
-        "devices": n_dev,
-        "platform": devs[0].platform,
-        "processes": len({d.process_index for d in devs}),
-        "chunk_size": chunk_size,
-        "chunks": n_chunks,
-        "input_second_moment": input_second_moment,
-        "bias_init": repr(bias_init),
-        "key_impl": str(jax.random.key_impl(root)),
-        "loss": network.loss_description(),
-        "judged": network.judged(),
-        "stable_band": (0.1, 10.0),
-        "traces": traces,
-        "compiled_programs": len(groups),
-    }
+    n_layers = next(iter(per_seed_out.values()))["act.second_moment"].shape[1]
+    config = _sweep_config(plan, n_layers, traces, len(groups))
     if layer_names:
         config["layer_names"] = ["/".join(n) for n in layer_names]
     return SweepResult(

@@ -377,36 +377,7 @@ def activation(
             )
         return fn
     if isinstance(fn, str):
-        key = fn.strip().lower().replace("-", "_")
-        key = _ALIASES.get(key, key)
-        if key not in _KNOWN:
-            raise ValueError(
-                f"`{api}` does not know the activation {fn!r}. Known names: "
-                f"{', '.join(ACTIVATION_NAMES)}. Or pass a callable (with `kinks=` if it has "
-                f"kinks)."
-            )
-        if kinks is not None or derivative is not None:
-            raise TypeError(
-                f"`{api}`: {key!r} already defines its kinks and derivative; `kinks=` and "
-                f"`derivative=` are only for callables."
-            )
-        defaults, build = _KNOWN[key]
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            allowed = ", ".join(defaults) if defaults else "none"
-            raise ValueError(
-                f"`{api}({key!r})` got unknown parameter(s) {unknown}; allowed: {allowed}."
-            )
-        values = {}
-        for p, default in defaults.items():
-            v = params.get(p, default)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise TypeError(
-                    f"`{api}({key!r})` needs `{p}` to be a finite real number; got {v!r}."
-                )
-            values[p] = float(v)
-        f, d, k = build(**values)
-        return Activation(f, name if name is not None else key, k, d, tuple(values.items()))
+        return _from_name(api, fn, kinks, derivative, name, params)
     if not callable(fn):
         raise TypeError(
             f"`{api}` needs a name (e.g. 'relu') or an element-wise callable; got {fn!r} of type "
@@ -434,6 +405,40 @@ def activation(
             )
         _check_elementwise(api, "derivative", derivative, label)
     return Activation(fn, str(label), check_kinks(api, () if kinks is None else kinks), derivative)
+
+
+def _from_name(
+    api: str, fn: str, kinks: Any, derivative: Any, name: str | None, params: dict[str, Any]
+) -> Activation:
+    """:func:`activation` for a registry name (or alias) and its parameters."""
+    key = fn.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in _KNOWN:
+        raise ValueError(
+            f"`{api}` does not know the activation {fn!r}. Known names: "
+            f"{', '.join(ACTIVATION_NAMES)}. Or pass a callable (with `kinks=` if it has "
+            f"kinks)."
+        )
+    if kinks is not None or derivative is not None:
+        raise TypeError(
+            f"`{api}`: {key!r} already defines its kinks and derivative; `kinks=` and "
+            f"`derivative=` are only for callables."
+        )
+    defaults, build = _KNOWN[key]
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        allowed = ", ".join(defaults) if defaults else "none"
+        raise ValueError(
+            f"`{api}({key!r})` got unknown parameter(s) {unknown}; allowed: {allowed}."
+        )
+    values = {}
+    for p, default in defaults.items():
+        v = params.get(p, default)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise TypeError(f"`{api}({key!r})` needs `{p}` to be a finite real number; got {v!r}.")
+        values[p] = float(v)
+    f, d, k = build(**values)
+    return Activation(f, name if name is not None else key, k, d, tuple(values.items()))
 
 
 def _check_elementwise(api: str, name: str, fn: Callable, label: Any) -> None:

@@ -198,20 +198,7 @@ def predict_mlp(
     """
     api = "predict_mlp"
     act = resolve_activation(api, activation)
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, (Sequence, np.ndarray)):
-        raise TypeError(f"`{api}` needs `widths` to be a sequence of ints; got {widths!r}.")
-    ws = []
-    for n in widths:
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (numbers.Integral, np.integer)):
-            raise TypeError(f"`{api}` needs `widths` to hold ints; got {tuple(widths)!r}.")
-        if n < 1:
-            raise ValueError(f"`{api}` needs positive `widths`; got {tuple(widths)!r}.")
-        ws.append(int(n))
-    if len(ws) < 2:
-        raise ValueError(
-            f"`{api}` needs `widths` = (n_0, n_1, ..., n_L) with at least one layer; got "
-            f"{tuple(ws)!r}."
-        )
+    ws = _check_widths(api, widths)
     n_layers = len(ws) - 1
     wv = _per_layer(api, "weight_var", weight_var, n_layers)
     bv = _per_layer(api, "bias_var", bias_var, n_layers)
@@ -223,24 +210,8 @@ def predict_mlp(
     rho_in = host_scalar(api, "input_correlation", input_correlation, nonneg=False)
     if not -1 <= rho_in <= 1:
         raise ValueError(f"`{api}` needs `input_correlation` in [-1, 1]; got {rho_in!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"`{api}` needs `batch_size` to be an int; got {batch_size!r}.")
-    batch = int(batch_size)
-    if batch < 1:
-        raise ValueError(f"`{api}` needs `batch_size` >= 1; got {batch}.")
-    for name, flag in (
-        ("residual", residual),
-        ("layernorm", layernorm),
-        ("random_input", random_input),
-        ("random_cotangent", random_cotangent),
-    ):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"`{api}` needs `{name}` to be a bool; got {flag!r}.")
-    if residual and len(set(ws[1:])) > 1:
-        raise ValueError(
-            f"`{api}` with `residual=True` adds h^l to h^(l+1), so every layer after the first "
-            f"needs the same width; got widths {tuple(ws)!r}."
-        )
+    batch = _check_batch_size(api, batch_size)
+    _check_flags(api, ws, residual, layernorm, random_input, random_cotangent)
 
     # Exploding or vanishing stacks overflow to inf (or give nan): reported, never raised.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -260,9 +231,99 @@ def predict_mlp(
         )
 
 
+def _check_widths(api: str, widths: Any) -> list[int]:
+    """``widths`` as a list of positive ints ``(n_0, ..., n_L)`` with at least one layer."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, (Sequence, np.ndarray)):
+        raise TypeError(f"`{api}` needs `widths` to be a sequence of ints; got {widths!r}.")
+    ws = []
+    for n in widths:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (numbers.Integral, np.integer)):
+            raise TypeError(f"`{api}` needs `widths` to hold ints; got {tuple(widths)!r}.")
+        if n < 1:
+            raise ValueError(f"`{api}` needs positive `widths`; got {tuple(widths)!r}.")
+        ws.append(int(n))
+    if len(ws) < 2:
+        raise ValueError(
+            f"`{api}` needs `widths` = (n_0, n_1, ..., n_L) with at least one layer; got "
+            f"{tuple(ws)!r}."
+        )
+    return ws
+
+
+def _check_batch_size(api: str, batch_size: Any) -> int:
+    """``batch_size`` as an int >= 1."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"`{api}` needs `batch_size` to be an int; got {batch_size!r}.")
+    batch = int(batch_size)
+    if batch < 1:
+        raise ValueError(f"`{api}` needs `batch_size` >= 1; got {batch}.")
+    return batch
+
+
+def _check_flags(
+    api: str, ws: list[int], residual: Any, layernorm: Any, random_input: Any, random_cotangent: Any
+) -> None:
+    """Checks the bool options, and equal widths after the first layer with ``residual``."""
+    for name, flag in (
+        ("residual", residual),
+        ("layernorm", layernorm),
+        ("random_input", random_input),
+        ("random_cotangent", random_cotangent),
+    ):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"`{api}` needs `{name}` to be a bool; got {flag!r}.")
+    if residual and len(set(ws[1:])) > 1:
+        raise ValueError(
+            f"`{api}` with `residual=True` adds h^l to h^(l+1), so every layer after the first "
+            f"needs the same width; got widths {tuple(ws)!r}."
+        )
+
+
+class _Forward(NamedTuple):
+    """Per-layer forward quantities of :func:`_predict_mlp` (float64 arrays of length L)."""
+
+    var: np.ndarray  # v^l
+    mean: np.ndarray  # m^l
+    cov: np.ndarray  # covariance of h^l between two inputs
+    a2: np.ndarray  # E[φ²]
+    amean: np.ndarray  # E[φ]
+    d2: np.ndarray  # E[φ'²]
+    phiphi: np.ndarray  # E[φ(u) φ(u')] between two inputs (batch > 1)
+    gamma: np.ndarray  # d ln E[φ²] / d ln v
+    k_act: np.ndarray
+    k_act_pair: np.ndarray
+    k_d: np.ndarray
+    k_d_pair: np.ndarray
+
+
 def _predict_mlp(
     act, ws, wv, bv, bm, x2, rho_in, batch, residual, layernorm, random_input, random_cotangent
 ) -> Prediction:
+    fw = _forward(act, ws, wv, bv, bm, x2, rho_in, batch, residual, layernorm)
+    pre = fw.var + fw.mean**2
+    grad, steps = _backward(ws, wv, fw, residual, layernorm)
+    v_act, v_pre, v_scale = _forward_fluctuations(
+        ws, wv, bv, fw, pre, rho_in, batch, residual, random_input
+    )
+    v_grad = _grad_fluctuations(
+        ws, fw, steps, v_scale, batch, residual, layernorm, random_cotangent
+    )
+    return Prediction(pre, fw.a2, fw.amean, grad, _rel(v_act), _rel(v_pre), _rel(v_grad))
+
+
+def _forward(
+    act: Any,
+    ws: list[int],
+    wv: np.ndarray,
+    bv: np.ndarray,
+    bm: np.ndarray,
+    x2: float,
+    rho_in: float,
+    batch: int,
+    residual: bool,
+    layernorm: bool,
+) -> _Forward:
+    """Forward mean-field recursion: per-layer moments, kurtoses and pair terms."""
     L = len(ws) - 1
     var, mean, cov = np.zeros(L), np.zeros(L), np.zeros(L)
     a2, amean, d2, phiphi = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
@@ -298,19 +359,40 @@ def _predict_mlp(
                 k_act_pair[i] = (p22 - e2**2 - h1 * c - h2 * c * c) / e2**2 if e2 > 0 else 0.0
                 k_d_pair[i] = pd22 / ed2**2 - 1 if ed2 > 0 else 0.0
             x2, xab = e2, phiphi[i]
-    pre = var + mean**2
+    return _Forward(var, mean, cov, a2, amean, d2, phiphi, gamma, k_act, k_act_pair, k_d, k_d_pair)
 
-    # Backward second moments.
+
+def _backward(
+    ws: list[int], wv: np.ndarray, fw: _Forward, residual: bool, layernorm: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backward second moments ``grad`` and each layer's Jacobian factor ``steps``."""
+    L = len(ws) - 1
     grad = np.ones(L)
     steps = np.zeros(L)
     for i in range(L - 2, -1, -1):
-        step = ws[i + 2] * wv[i + 1] * d2[i]
+        step = ws[i + 2] * wv[i + 1] * fw.d2[i]
         if layernorm:  # d LN(h)/dh scales by 1/std(h); 0/0 (zero weights) stays 0
-            step = step / var[i] if var[i] > 0 else (np.inf if step > 0 else 0.0)
+            step = step / fw.var[i] if fw.var[i] > 0 else (np.inf if step > 0 else 0.0)
         steps[i] = step
         grad[i] = grad[i + 1] * ((1 + step) if residual else step)
+    return grad, steps
 
-    # Finite-width fluctuations: variances of the log second moments (delta method).
+
+def _forward_fluctuations(
+    ws: list[int],
+    wv: np.ndarray,
+    bv: np.ndarray,
+    fw: _Forward,
+    pre: np.ndarray,
+    rho_in: float,
+    batch: int,
+    residual: bool,
+    random_input: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Variances of the log activation, pre-activation and empirical-variance second moments."""
+    L = len(ws) - 1
+    var, mean, cov, a2, phiphi, gamma = fw.var, fw.mean, fw.cov, fw.a2, fw.phiphi, fw.gamma
+    k_act, k_act_pair = fw.k_act, fw.k_act_pair
     v_act, v_pre, v_scale = np.zeros(L), np.zeros(L), np.zeros(L)
     v_in = _mix(2.0, 2.0 * rho_in**2, batch) / ws[0] if random_input else 0.0
     vs = 0.0  # residual stream
@@ -341,11 +423,26 @@ def _predict_mlp(
             vs = v_pre[i]
         v_act[i] = gamma[i] ** 2 * vq + noise_act
         v_scale[i] = vq + _mix(2.0, 2.0 * c * c, batch) / n  # of the empirical variance of h
+    return v_act, v_pre, v_scale
+
+
+def _grad_fluctuations(
+    ws: list[int],
+    fw: _Forward,
+    steps: np.ndarray,
+    v_scale: np.ndarray,
+    batch: int,
+    residual: bool,
+    layernorm: bool,
+    random_cotangent: bool,
+) -> np.ndarray:
+    """Variances of the log gradient second moments, accumulated backward from the output."""
+    L = len(ws) - 1
     v_grad = np.zeros(L)
     v_grad[L - 1] = 2.0 / (ws[L] * batch) if random_cotangent else 0.0
     for i in range(L - 2, -1, -1):
         n = ws[i + 1]
-        noise = _mix(k_d[i], k_d_pair[i], batch) / n
+        noise = _mix(fw.k_d[i], fw.k_d_pair[i], batch) / n
         if layernorm:
             noise += v_scale[i]
         if residual:
@@ -355,8 +452,9 @@ def _predict_mlp(
             v_grad[i] = v_grad[i + 1] + share**2 * noise + cross
         else:
             v_grad[i] = v_grad[i + 1] + noise
+    return v_grad
 
-    def rel(vv):
-        return np.sqrt(np.expm1(np.maximum(vv, 0.0)))
 
-    return Prediction(pre, a2, amean, grad, rel(v_act), rel(v_pre), rel(v_grad))
+def _rel(vv: np.ndarray) -> np.ndarray:
+    """Relative std ``sqrt(exp(V) - 1)`` of a quantity whose log has variance ``V``."""
+    return np.sqrt(np.expm1(np.maximum(vv, 0.0)))

@@ -38,17 +38,53 @@ def draw_leaf(api: str, rule: CheckedRule, key, info: LeafInfo, annotation: Any 
     path, shape, dtype, old = info.path, info.shape, info.dtype, info.value
     leaf_dtype = np.dtype(old.dtype)
     where = f"rule {rule.index} ({rule.pattern!r} -> {rule.init!r})"
+    out = _call_init(api, rule, key, info, leaf_dtype, where)
+    out = _check_drawn(api, where, info, leaf_dtype, out)
+    if is_shape(old):
+        out = jnp.asarray(out).astype(dtype)
+        known = _concrete(api, path, getattr(old, "sharding", None), out)
+        return _place(out, known or _annotated(api, path, shape, annotation, out))
+    if isinstance(old, np.ndarray):
+        if not isinstance(out, jax.core.Tracer):
+            return np.asarray(out).astype(leaf_dtype, copy=False)
+        if dtype != leaf_dtype:
+            raise ValueError(
+                f"`{api}`: {path!r} is a numpy {leaf_dtype.name} leaf drawn under a jax "
+                f"transformation (jit/vmap) while jax_enable_x64 is off, so it cannot be "
+                f"returned as {leaf_dtype.name}. Call reinit outside the transformation, run "
+                f'`jax.config.update("jax_enable_x64", True)`, or cast the leaf to float32.'
+            )
+    if isinstance(out, np.ndarray):
+        out = jnp.asarray(out.astype(dtype, copy=False))
+    if out.dtype != dtype:
+        out = out.astype(dtype)
+    if isinstance(old, jax.core.Tracer):
+        return _place(out, _traced_sharding(old) or _annotated(api, path, shape, annotation, out))
+    if isinstance(old, jax.Array):
+        return _place(out, old.sharding)
+    return out
+
+
+def _call_init(
+    api: str, rule: CheckedRule, key: Any, info: LeafInfo, leaf_dtype: np.dtype, where: str
+) -> Any:
+    """The rule's raw draw for the leaf; an error gets a note naming the leaf and the rule."""
+    path, shape, dtype = info.path, info.shape, info.dtype
     try:
         if isinstance(rule.init, Contextual):
-            out = rule.init(key, info)
-        elif info.layout is not None:
-            out = draw(rule.init, key, info.layout, dtype)
-        else:
-            out = rule.init(key, shape, dtype)
+            return rule.init(key, info)
+        if info.layout is not None:
+            return draw(rule.init, key, info.layout, dtype)
+        return rule.init(key, shape, dtype)
     except Exception as e:
         if hasattr(e, "add_note"):  # Python >= 3.11
             e.add_note(f"{api}: while drawing {path!r} {shape} {leaf_dtype.name} with {where}")
         raise
+
+
+def _check_drawn(api: str, where: str, info: LeafInfo, leaf_dtype: np.dtype, out: Any) -> Any:
+    """``out`` as an array (numpy for host values) after checking its type, shape and kind."""
+    path, shape, dtype = info.path, info.shape, info.dtype
     if isinstance(out, np.ndarray | np.generic | int | float | complex) and not isinstance(
         out, bool
     ):
@@ -77,28 +113,6 @@ def draw_leaf(api: str, rule: CheckedRule, key, info: LeafInfo, annotation: Any 
             f"({dtype.name}); use one whose law covers {want} numbers, or give the leaf "
             f"another rule."
         )
-    if is_shape(old):
-        out = jnp.asarray(out).astype(dtype)
-        known = _concrete(api, path, getattr(old, "sharding", None), out)
-        return _place(out, known or _annotated(api, path, shape, annotation, out))
-    if isinstance(old, np.ndarray):
-        if not isinstance(out, jax.core.Tracer):
-            return np.asarray(out).astype(leaf_dtype, copy=False)
-        if dtype != leaf_dtype:
-            raise ValueError(
-                f"`{api}`: {path!r} is a numpy {leaf_dtype.name} leaf drawn under a jax "
-                f"transformation (jit/vmap) while jax_enable_x64 is off, so it cannot be "
-                f"returned as {leaf_dtype.name}. Call reinit outside the transformation, run "
-                f'`jax.config.update("jax_enable_x64", True)`, or cast the leaf to float32.'
-            )
-    if isinstance(out, np.ndarray):
-        out = jnp.asarray(out.astype(dtype, copy=False))
-    if out.dtype != dtype:
-        out = out.astype(dtype)
-    if isinstance(old, jax.core.Tracer):
-        return _place(out, _traced_sharding(old) or _annotated(api, path, shape, annotation, out))
-    if isinstance(old, jax.Array):
-        return _place(out, old.sharding)
     return out
 
 

@@ -57,21 +57,8 @@ from jinit.trees._lsuv_types import BIAS_MODES, LSUV_API, LSUVLayer, LSUVReport
 # ---------------------------------------------------------------------------------------------
 
 
-def _normalise(
-    params,
-    batch,
-    run,
-    *,
-    target_var,
-    tol,
-    max_iters,
-    preinit,
-    key,
-    bias,
-    kind,
-    layouts_of,
-    weight="kernel",
-):
+def _probe_names(params, batch, run, kind: str) -> list[tuple[str, ...]]:
+    """The module names the model calls, in order, from a shape-only run (or a clear error)."""
     names: list[tuple[str, ...]] = []
 
     def probe(p, b):
@@ -89,8 +76,14 @@ def _normalise(
             f"{jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), batch)}) with the given "
             f"parameters: {type(e).__name__}: {first} " + run_hint(kind, e)
         ) from e
-    leaves = original = array_leaves(params)
-    layers = []  # (index in the capture order, kernel path, bias path or None)
+    return names
+
+
+def _find_layers(
+    leaves: Mapping[str, Any], names: list[tuple[str, ...]], kind: str, weight: str
+) -> list[tuple[int, str, str | None]]:
+    """The layers to normalise: (index in the capture order, kernel path, bias path or None)."""
+    layers = []
     for i, name in enumerate(names):
         kpath = "/".join((*name, weight))
         if kpath not in leaves or not jnp.issubdtype(leaves[kpath].dtype, jnp.floating):
@@ -106,6 +99,95 @@ def _normalise(
             "equinox Linear/Conv/ConvTranspose layers with a `weight`, or pass `layers=` (a type, "
             "tuple of types or predicate) to select your own."
         )
+    return layers
+
+
+def _pre_initialise(
+    params, leaves: Mapping[str, Any], layers: list, *, preinit: bool, bias: str, key, layouts_of
+):
+    """Paper step 1 and ``bias="zero"``: orthogonal kernels and zero biases (or ``params``)."""
+    if preinit or bias == "zero":
+        known = layouts_of() if preinit else {}
+        kernels = (
+            tuple((k, view_layout(k, leaves[k].shape, known)) for _, k, _ in layers)
+            if preinit
+            else ()
+        )
+        biases = tuple(b for _, _, b in layers if b is not None) if bias == "zero" else ()
+        root = jax.random.key(0) if key is None else key
+        params = pre_init(params, root, kernels, biases)
+    return params
+
+
+def _measure(
+    variances, params, scales: np.ndarray, batch, li: int, kpath: str, target_var: float
+) -> float:
+    """Layer ``li``'s output variance at the current ``scales``; raises if non-finite or dead."""
+    v = float(np.asarray(variances(params, np.asarray(scales, np.float32), batch))[li])
+    if not math.isfinite(v):
+        raise ValueError(
+            f"`{LSUV_API}`: layer {kpath!r} has a non-finite output variance ({v}) on the "
+            f"batch. Check the input batch and the earlier layers for inf/NaN."
+        )
+    if v <= 1e-30 * target_var:  # 0 up to rounding: rescaling would overflow
+        raise ValueError(
+            f"`{LSUV_API}`: layer {kpath!r} is dead: its output variance on the batch is "
+            f"{v:g}, so no rescaling of its kernel can reach {target_var:g}. Its kernel "
+            f"is zero or its input is all zeros (e.g. every unit of an earlier ReLU "
+            f"layer is off); re-initialise it or pass another batch."
+        )
+    return v
+
+
+def _rescale_layers(
+    variances, params, batch, layers: list, *, target_var: float, tol: float, max_iters: int
+) -> tuple[np.ndarray, list[LSUVLayer]]:
+    """Paper step 2: each layer's kernel scale, in forward order, and its report row."""
+    scales = np.ones(len(layers))
+    rows = []
+    for li, (_, kpath, _) in enumerate(layers):
+        v = v0 = _measure(variances, params, scales, batch, li, kpath, target_var)
+        iters = 0
+        while abs(v / target_var - 1.0) > tol and iters < max_iters:
+            scales[li] *= math.sqrt(target_var / v)
+            iters += 1
+            v = _measure(variances, params, scales, batch, li, kpath, target_var)
+        converged = abs(v / target_var - 1.0) <= tol
+        rows.append(LSUVLayer(kpath, v0, v, iters, converged, float(scales[li])))
+    return scales, rows
+
+
+def _warn_unconverged(rows: list[LSUVLayer], target_var: float, tol: float, max_iters: int) -> None:
+    """Warns (at the caller of :func:`lsuv`) about the layers that did not converge."""
+    bad = [r.path for r in rows if not r.converged]
+    if bad:
+        warnings.warn(
+            f"`{LSUV_API}`: {len(bad)} layer(s) did not reach variance {target_var:g} ± {tol:g} "
+            f"(relative) within max_iters={max_iters}: {bad}. With bias='keep' a large bias can "
+            f"dominate the output variance; try bias='scale' or 'zero', or more max_iters.",
+            RuntimeWarning,
+            stacklevel=5,  # _warn_unconverged, _normalise, _lsuv_<kind>, lsuv, its caller
+        )
+
+
+def _normalise(
+    params,
+    batch,
+    run,
+    *,
+    target_var,
+    tol,
+    max_iters,
+    preinit,
+    key,
+    bias,
+    kind,
+    layouts_of,
+    weight="kernel",
+):
+    names = _probe_names(params, batch, run, kind)
+    leaves = original = array_leaves(params)
+    layers = _find_layers(leaves, names, kind, weight)
 
     # The loop triggers no compilation: the forward pass takes the per-layer kernel scales as a
     # traced vector (updated on the host). Pre-init and final scaling are module-level jits,
@@ -120,58 +202,16 @@ def _normalise(
         _, outs = run(scale_layers(p, s, index_t), b)
         return jnp.stack([output_var(outs[i]) for i, _, _ in layers])
 
-    if preinit or bias == "zero":
-        known = layouts_of() if preinit else {}
-        kernels = (
-            tuple((k, view_layout(k, leaves[k].shape, known)) for _, k, _ in layers)
-            if preinit
-            else ()
-        )
-        biases = tuple(b for _, _, b in layers if b is not None) if bias == "zero" else ()
-        root = jax.random.key(0) if key is None else key
-        params = pre_init(params, root, kernels, biases)
-
-    scales = np.ones(len(layers))
-    rows = []
-    for li, (_, kpath, _) in enumerate(layers):
-
-        def measure(li=li, kpath=kpath):
-            v = float(np.asarray(variances(params, np.asarray(scales, np.float32), batch))[li])
-            if not math.isfinite(v):
-                raise ValueError(
-                    f"`{LSUV_API}`: layer {kpath!r} has a non-finite output variance ({v}) on the "
-                    f"batch. Check the input batch and the earlier layers for inf/NaN."
-                )
-            if v <= 1e-30 * target_var:  # 0 up to rounding: rescaling would overflow
-                raise ValueError(
-                    f"`{LSUV_API}`: layer {kpath!r} is dead: its output variance on the batch is "
-                    f"{v:g}, so no rescaling of its kernel can reach {target_var:g}. Its kernel "
-                    f"is zero or its input is all zeros (e.g. every unit of an earlier ReLU "
-                    f"layer is off); re-initialise it or pass another batch."
-                )
-            return v
-
-        v = v0 = measure()
-        iters = 0
-        while abs(v / target_var - 1.0) > tol and iters < max_iters:
-            scales[li] *= math.sqrt(target_var / v)
-            iters += 1
-            v = measure()
-        converged = abs(v / target_var - 1.0) <= tol
-        rows.append(LSUVLayer(kpath, v0, v, iters, converged, float(scales[li])))
-
+    params = _pre_initialise(
+        params, leaves, layers, preinit=preinit, bias=bias, key=key, layouts_of=layouts_of
+    )
+    scales, rows = _rescale_layers(
+        variances, params, batch, layers, target_var=target_var, tol=tol, max_iters=max_iters
+    )
     params = scaled_jit(params, jnp.asarray(scales, jnp.float32), index_t)
     params = map_named(lambda path, x: cast_like(x, original[path]), params)
     report = LSUVReport(tuple(rows), target_var, tol)
-    bad = [r.path for r in rows if not r.converged]
-    if bad:
-        warnings.warn(
-            f"`{LSUV_API}`: {len(bad)} layer(s) did not reach variance {target_var:g} ± {tol:g} "
-            f"(relative) within max_iters={max_iters}: {bad}. With bias='keep' a large bias can "
-            f"dominate the output variance; try bias='scale' or 'zero', or more max_iters.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    _warn_unconverged(rows, target_var, tol, max_iters)
     return params, report
 
 
@@ -272,6 +312,30 @@ def lsuv(
       Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep
       linear neural networks", ICLR 2014 (the orthogonal pre-initialisation).
     """
+    opts, is_layer = _check_options(
+        target_var, tol, max_iters, orthogonal_preinit, key, bias, layers, apply_kwargs
+    )
+    if is_equinox(model):
+        return _lsuv_equinox(model, args, layers, is_layer, apply_kwargs, opts)
+
+    from flax import nnx
+
+    if isinstance(model, nnx.Module):
+        return _lsuv_nnx(model, args, is_layer, apply_kwargs, opts)
+    return _lsuv_linen(model, args, is_layer, apply_kwargs, opts)
+
+
+def _check_options(
+    target_var: Any,
+    tol: Any,
+    max_iters: Any,
+    orthogonal_preinit: Any,
+    key: Any,
+    bias: Any,
+    layers: Any,
+    apply_kwargs: Any,
+) -> tuple[dict[str, Any], Any]:
+    """Validates :func:`lsuv`'s options: the ``_normalise`` keywords and the layer predicate."""
     target_var = check_real(LSUV_API, "target_var", target_var, positive=True)
     if key is not None:
         key = check_key(LSUV_API, key)
@@ -297,58 +361,75 @@ def lsuv(
         key=key,
         bias=bias,
     )
+    return opts, is_layer
 
-    if is_equinox(model):
-        eqx = sys.modules["equinox"]  # loaded, since the model is an equinox module
 
-        if len(args) != 1:
-            raise TypeError(
-                f"`{LSUV_API}` with an equinox model is called as `lsuv(model, batch)` (the model "
-                f"is mapped over the batch's leading axis); got {len(args)} positional "
-                f"argument(s) after the model."
-            )
-        (batch,) = args
-        if apply_kwargs:
-            raise TypeError(
-                f"`{LSUV_API}`: `apply_kwargs` is for linen `apply_fn`s, not equinox models."
-            )
-        check_batch(batch)
-        if layers is None:
-            types = eqx_layer_types(eqx)
-            is_layer = lambda m: isinstance(m, types)  # noqa: E731
-        params, static = eqx.partition(model, eqx.is_inexact_array)
-        new_params, report = _normalise(
-            params,
-            batch,
-            eqx_runner(static, is_layer),
-            kind="equinox",
-            layouts_of=lambda: tree_layouts(model),
-            weight="weight",
-            **opts,
+def _lsuv_equinox(
+    model: Any,
+    args: tuple,
+    layers: Any,
+    is_layer: Any,
+    apply_kwargs: Any,
+    opts: dict[str, Any],
+) -> tuple[Any, LSUVReport]:
+    """:func:`lsuv` for an equinox module: ``lsuv(model, batch)``."""
+    eqx = sys.modules["equinox"]  # loaded, since the model is an equinox module
+
+    if len(args) != 1:
+        raise TypeError(
+            f"`{LSUV_API}` with an equinox model is called as `lsuv(model, batch)` (the model "
+            f"is mapped over the batch's leading axis); got {len(args)} positional "
+            f"argument(s) after the model."
         )
-        return eqx.combine(new_params, static), report
+    (batch,) = args
+    if apply_kwargs:
+        raise TypeError(
+            f"`{LSUV_API}`: `apply_kwargs` is for linen `apply_fn`s, not equinox models."
+        )
+    check_batch(batch)
+    if layers is None:
+        types = eqx_layer_types(eqx)
+        is_layer = lambda m: isinstance(m, types)  # noqa: E731
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    new_params, report = _normalise(
+        params,
+        batch,
+        eqx_runner(static, is_layer),
+        kind="equinox",
+        layouts_of=lambda: tree_layouts(model),
+        weight="weight",
+        **opts,
+    )
+    return eqx.combine(new_params, static), report
 
+
+def _lsuv_nnx(
+    model: Any, args: tuple, is_layer: Any, apply_kwargs: Any, opts: dict[str, Any]
+) -> tuple[Any, LSUVReport]:
+    """:func:`lsuv` for an ``nnx.Module``: ``lsuv(model, batch)``."""
     from flax import nnx
 
-    if isinstance(model, nnx.Module):
-        if len(args) != 1:
-            raise TypeError(
-                f"`{LSUV_API}` with an nnx model is called as `lsuv(model, batch)`; got "
-                f"{len(args)} positional argument(s) after the model."
-            )
-        (batch,) = args
-        if apply_kwargs:
-            raise TypeError(
-                f"`{LSUV_API}`: `apply_kwargs` is for linen `apply_fn`s, not nnx models."
-            )
-        check_batch(batch)
-        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        run = nnx_runner(graphdef, rest, is_layer)
-        new_params, report = _normalise(
-            params, batch, run, kind="nnx", layouts_of=lambda: tree_layouts(model), **opts
+    if len(args) != 1:
+        raise TypeError(
+            f"`{LSUV_API}` with an nnx model is called as `lsuv(model, batch)`; got "
+            f"{len(args)} positional argument(s) after the model."
         )
-        return nnx.merge(graphdef, new_params, rest), report
+    (batch,) = args
+    if apply_kwargs:
+        raise TypeError(f"`{LSUV_API}`: `apply_kwargs` is for linen `apply_fn`s, not nnx models.")
+    check_batch(batch)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    run = nnx_runner(graphdef, rest, is_layer)
+    new_params, report = _normalise(
+        params, batch, run, kind="nnx", layouts_of=lambda: tree_layouts(model), **opts
+    )
+    return nnx.merge(graphdef, new_params, rest), report
 
+
+def _lsuv_linen(
+    model: Any, args: tuple, is_layer: Any, apply_kwargs: Any, opts: dict[str, Any]
+) -> tuple[Any, LSUVReport]:
+    """:func:`lsuv` for a linen ``apply_fn``: ``lsuv(model.apply, variables, batch)``."""
     if not callable(model):
         raise TypeError(
             f"`{LSUV_API}` needs a linen `apply_fn` (e.g. `model.apply`) or an nnx Module as its "
