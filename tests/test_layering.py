@@ -287,17 +287,12 @@ LONG_FUNCTIONS: dict[str, int] = {
     "jinit.recipes._gpt:olmo": 68,
     "jinit.stats._reduction:_value_stats": 78,
     "jinit.stats._results:pool": 67,
-    "jinit.stats._stats:run_init_stats": 120,
     "jinit.sweeps._assertions:assert_matches_theory": 63,
     "jinit.sweeps._statistics:builtin_seed_fn": 63,
     "jinit.sweeps._sweep_result:SweepResult.to_dict": 81,
     "jinit.sweeps._sweep_theory:predict": 69,
     "jinit.sweeps._train:prepare_train": 107,
     "jinit.sweeps._train:run_train": 115,
-    "jinit.testing._law_kinds:elementwise_checks": 118,
-    "jinit.testing._one_sample:_law_checks": 88,
-    "jinit.testing._two_sample:_check_same_law": 132,
-    "jinit.testing._two_sample:_check_same_law.build": 72,
 }
 
 

@@ -155,58 +155,32 @@ def check_init(init: Any, api: str, name: str = "init") -> None:
         )
 
 
-def run_init_stats(
-    init: Callable[..., jax.Array],
-    shape: Any,
-    *,
-    seeds: Any,
-    key: Any,
-    dtype: Any,
-    law: Any,
-    chunk_size: Any,
-    reference: Any,
-    devices: Any,
-    api: str,
-) -> InitStats:
-    """:func:`init_stats` with errors naming ``api`` (the public function called)."""
-    # Every argument is checked before anything is traced, compiled or drawn.
-    check_init(init, api)
-    shape = canonical_shape(api, shape)
-    if math.prod(shape) == 0:
+def _resolve_law(api: str, law: Any, init: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """``law``, with ``'auto'`` replaced by the initialiser's own law (None if it has none)."""
+    if not isinstance(law, str):
+        return law
+    if law != "auto":
         raise ValueError(
-            f"`{api}` got shape {shape} with no entries; there is nothing to measure. Pass a shape "
-            f"with at least one entry."
+            f"`{api}` needs `law` to be 'auto', None or a law from `jinit.laws`; got {law!r}."
         )
-    dtype = check_stats_dtype(dtype, api)
-    key = check_sweep_key(key, api)
-    spec = seed_spec(seeds, shape, api)
-    num_seeds = spec if isinstance(spec, int) else int(spec.size)
-    chunk_size = check_chunk_size(chunk_size, api)
-    devs = tuple(check_devices(api, devices, allow_global=False))
-    reference = check_reference(reference, api)
-    if isinstance(law, str):
-        if law != "auto":
-            raise ValueError(
-                f"`{api}` needs `law` to be 'auto', None or a law from `jinit.laws`; got {law!r}."
-            )
-        has_law = hasattr(init, "law") and callable(init.law)
-        law = init.law(shape, dtype) if has_law else None
-    out_dtype, custom_calls = probe_init(init, shape, dtype, api)
-    is_complex = bool(jnp.issubdtype(out_dtype, jnp.complexfloating))
-    plan = plan_for_law(law, is_complex, api)
-    if custom_calls and len(devs) > 1 and all(d.platform == "cpu" for d in devs):
-        # XLA:CPU can deadlock running a program with LAPACK custom calls (QR, ...) sharded
-        # over several host devices; such sweeps (orthogonal laws) use one device.
-        devs = devs[:1]
-    chunk = plan_chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
-    check_memory(api, shape, out_dtype, num_seeds, chunk, devs, plan.kind == "free")
-    idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
-    sweep = get_sweep(init, shape, out_dtype, plan, chunk, devs)
+    has_law = hasattr(init, "law") and callable(init.law)
+    return init.law(shape, dtype) if has_law else None
 
-    # Runtime arguments (not baked into the compiled function).
+
+def _runtime_args(
+    init: Any,
+    key: jax.Array,
+    shape: tuple[int, ...],
+    out_dtype: Any,
+    plan: Any,
+    law: Any,
+    reference: Any,
+) -> tuple[np.ndarray, dict[str, jax.Array]]:
+    """The centre of the moments and the compiled sweep's runtime arguments (centre, the
+    reference location/scale of the sketch, the exact value of a deterministic law)."""
+    is_complex = bool(jnp.issubdtype(out_dtype, jnp.complexfloating))
     work = np.dtype(np.float64) if real_dtype(out_dtype) == np.float64 else np.dtype(np.float32)
     ctype = np.complex128 if is_complex else np.float64
-    vlaw = plan.values_law
     if plan.kind == "free":
         pilot = np.asarray(init(jax.random.fold_in(key, np.uint32(2**32 - 1)), shape, out_dtype))
         pilot = pilot.astype(ctype)
@@ -217,8 +191,8 @@ def run_init_stats(
             reference = (float(mod.mean()), sd if sd > 0 else 1.0)
     elif plan.kind == "deterministic":
         centre = np.asarray(law.value).astype(ctype).mean()
-    elif vlaw is not None:
-        centre = vlaw.mean
+    elif plan.values_law is not None:
+        centre = plan.values_law.mean
     else:
         centre = 0.0
     if reference is None:
@@ -233,8 +207,14 @@ def run_init_stats(
     }
     if plan.kind == "deterministic":
         aux["value"] = jnp.asarray(np.asarray(law.value).astype(out_dtype))
+    return centre, aux
 
-    engine = SeedPlan.create(devs, idx.size, chunk)
+
+def _run_blocks(
+    engine: SeedPlan, sweep: Callable, key: jax.Array, idx: np.ndarray, aux: dict
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Runs the compiled sweep over every chunk of seeds: the per-seed outputs and the
+    histogram of the values summed over seeds."""
     pieces: list[dict[str, np.ndarray]] = []
     hist = None
     for block in engine.blocks(idx.astype(np.uint32)):
@@ -242,12 +222,22 @@ def run_init_stats(
         h = np.asarray(out.pop("hist"), np.int64).sum(axis=0)
         hist = h if hist is None else hist + h
         pieces.append(out)
-    per = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+    return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}, hist
 
-    # Per-seed central moments from the power sums (float64 on the host).
+
+def _assemble(
+    idx: np.ndarray,
+    per: dict[str, np.ndarray],
+    hist: np.ndarray,
+    centre: np.ndarray,
+    vlaw: Any,
+    out_dtype: Any,
+) -> InitStats:
+    """The :class:`InitStats` of the per-seed outputs: per-seed central moments from the power
+    sums (float64 on the host), the pooled value levels and the KS figures against ``vlaw``."""
     r = np.asarray(per["moments"], np.float64).T  # (8, S)
     r = np.concatenate([np.ones((1, r.shape[1])), r])
-    if is_complex:
+    if np.iscomplexobj(centre):
         d2 = np.abs(per["mean"].astype(np.complex128) - centre) ** 2
         variance, m3, m4 = np.maximum(r[2] - d2, 0.0), r[3], r[4]
     else:
@@ -285,3 +275,51 @@ def run_init_stats(
         ks_pooled_excess=np.asarray(max(ks_p - band, 0.0) if vlaw is not None else math.nan),
         sketch=per["sketch"],
     )
+
+
+def run_init_stats(
+    init: Callable[..., jax.Array],
+    shape: Any,
+    *,
+    seeds: Any,
+    key: Any,
+    dtype: Any,
+    law: Any,
+    chunk_size: Any,
+    reference: Any,
+    devices: Any,
+    api: str,
+) -> InitStats:
+    """:func:`init_stats` with errors naming ``api`` (the public function called)."""
+    # Every argument is checked before anything is traced, compiled or drawn.
+    check_init(init, api)
+    shape = canonical_shape(api, shape)
+    if math.prod(shape) == 0:
+        raise ValueError(
+            f"`{api}` got shape {shape} with no entries; there is nothing to measure. Pass a shape "
+            f"with at least one entry."
+        )
+    dtype = check_stats_dtype(dtype, api)
+    key = check_sweep_key(key, api)
+    spec = seed_spec(seeds, shape, api)
+    num_seeds = spec if isinstance(spec, int) else int(spec.size)
+    chunk_size = check_chunk_size(chunk_size, api)
+    devs = tuple(check_devices(api, devices, allow_global=False))
+    reference = check_reference(reference, api)
+    law = _resolve_law(api, law, init, shape, dtype)
+    out_dtype, custom_calls = probe_init(init, shape, dtype, api)
+    is_complex = bool(jnp.issubdtype(out_dtype, jnp.complexfloating))
+    plan = plan_for_law(law, is_complex, api)
+    if custom_calls and len(devs) > 1 and all(d.platform == "cpu" for d in devs):
+        # XLA:CPU can deadlock running a program with LAPACK custom calls (QR, ...) sharded
+        # over several host devices; such sweeps (orthogonal laws) use one device.
+        devs = devs[:1]
+    chunk = plan_chunk_size(chunk_size, math.prod(shape), num_seeds, len(devs))
+    check_memory(api, shape, out_dtype, num_seeds, chunk, devs, plan.kind == "free")
+    idx = np.arange(spec, dtype=np.uint32) if isinstance(spec, int) else spec
+    sweep = get_sweep(init, shape, out_dtype, plan, chunk, devs)
+    # Runtime arguments (not baked into the compiled function).
+    centre, aux = _runtime_args(init, key, shape, out_dtype, plan, law, reference)
+    engine = SeedPlan.create(devs, idx.size, chunk)
+    per, hist = _run_blocks(engine, sweep, key, idx, aux)
+    return _assemble(idx, per, hist, centre, plan.values_law, out_dtype)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +27,184 @@ from jinit.testing._report import KURTOSIS_MIN_VALUES, Check, binom_upper, withi
 # ---------------------------------------------------------------------------------------------
 
 
+class _Target(NamedTuple):
+    """The moments, support and rounding allowances an element-wise sample is checked against."""
+
+    mu: Any  # the mean (complex for complex laws)
+    sigma2: float
+    m4: float
+    kappa: float
+    s_lo: float
+    s_hi: float
+    b1: float  # the rounding allowances of the 1st, 2nd and 4th moments
+    b2: float
+    b4: float
+    probs: np.ndarray | None  # the exact atoms' probabilities (16-bit samplers), else None
+
+    @property
+    def sigma(self) -> float:
+        """The standard deviation (0 for a negative rounding of the variance)."""
+        return math.sqrt(max(self.sigma2, 0.0))
+
+
+def _exact_target(values: np.ndarray, probs: np.ndarray, rel: float, exclude_zero: bool) -> _Target:
+    """The exact discrete law of a 16-bit sampler, allowing each value one ulp (``rel``)."""
+    if exclude_zero:  # the non-zero entries of a sparse law: condition on x != 0
+        keep = values != 0
+        values, probs = values[keep], probs[keep] / probs[keep].sum()
+    mu, sigma2, m4 = atom_moments(values, probs)
+    kappa = m4 / (sigma2 * sigma2) - 3.0 if sigma2 > 0 else 0.0
+    s_lo, s_hi = float(values[0]), float(values[-1])
+    b1 = rel * float(np.sum(np.abs(values) * probs))
+    b2 = 2 * rel * sigma2
+    b4 = 4 * rel * m4
+    return _Target(mu, sigma2, m4, kappa, s_lo, s_hi, b1, b2, b4, probs)
+
+
+def _elementwise_target(
+    law: L.ElementwiseLaw,
+    st: InitStats,
+    p: PooledStats,
+    rel: float,
+    finite: bool,
+    exclude_zero: bool,
+) -> _Target:
+    """What to check the values against: the exact 16-bit sampler's law where there is one,
+    else ``law`` with allowances for the rounding band over the sample's range."""
+    s_lo, s_hi = law.support
+    lo, hi = (p.min, p.max) if finite else (math.nan, math.nan)
+    atoms = exact_atoms(law)
+    if atoms is not None:
+        # A 16-bit sampler: test against the exact discrete law it samples (jinit.laws._sampled),
+        # allowing each value one ulp for a compiled sweep that rounds differently.
+        return _exact_target(*atoms, rel, exclude_zero)
+    c = 0.0 if law.is_complex else float(law.mean)
+    band = float(st.band)
+    b1 = systematic_allowance(band, lo, hi, 1, c)
+    b2 = systematic_allowance(band, lo, hi, 2, c)
+    b4 = systematic_allowance(band, lo, hi, 4, c) if finite else math.inf
+    sigma2, m4 = float(law.variance), float(law.fourth_moment)
+    return _Target(law.mean, sigma2, m4, law.excess_kurtosis, s_lo, s_hi, b1, b2, b4, None)
+
+
+def _mean_check(
+    law: L.ElementwiseLaw,
+    p: PooledStats,
+    t: _Target,
+    zq: Callable[[int], float],
+    alpha_k: Callable[[], float],
+    note: str,
+) -> Check:
+    """The mean: two-sided normal for real laws, a circular (modulus) bound for complex ones."""
+    n, sigma = p.count, t.sigma
+    if law.is_complex:
+        dev = abs(complex(p.mean) - complex(t.mu))
+        tol = sigma * math.sqrt(math.log(1.0 / alpha_k()) / n) + t.b1
+        return Check("|mean|", dev, 0.0, tol, sigma / math.sqrt(n), dev <= tol, True, "circular")
+    se = sigma / math.sqrt(n)
+    tol = zq(2) * se + t.b1
+    ok = within(p.mean - t.mu, -tol, tol)
+    return Check("mean", float(p.mean), float(t.mu), tol, se, ok, True, note)
+
+
+def _std_check(p: PooledStats, t: _Target, zq: Callable[[int], float], note: str) -> Check:
+    """The std, tested on the variance about the law's mean."""
+    sigma = t.sigma
+    v_hat = p.variance + abs(complex(p.mean) - complex(t.mu)) ** 2
+    se_v = math.sqrt(max(t.m4 - t.sigma2 * t.sigma2, 0.0) / p.count)
+    tol_v = zq(2) * se_v + t.b2
+    ok = within(v_hat - t.sigma2, -tol_v, tol_v)
+    tol_s = math.sqrt(t.sigma2 + tol_v) - sigma if math.isfinite(tol_v) else math.inf
+    se_s = se_v / (2 * sigma) if sigma > 0 else 0.0
+    return Check("std", math.sqrt(v_hat), sigma, tol_s, se_s, ok, True, note)
+
+
+def _kurtosis_checks(
+    p: PooledStats, t: _Target, finite: bool, zq: Callable[[int], float]
+) -> list[Check]:
+    """The excess kurtosis, where the sample is large, finite and the law not a point mass."""
+    if not (
+        t.sigma2 > 0
+        and p.count >= KURTOSIS_MIN_VALUES
+        and finite
+        and math.isfinite(p.excess_kurtosis)
+    ):
+        return []
+    b_k = (t.b4 + 2 * (t.m4 / t.sigma2) * t.b2) / t.sigma2**2
+    tol = zq(2) * p.excess_kurtosis_se + b_k
+    ok = within(p.excess_kurtosis - t.kappa, -tol, tol)
+    return [
+        Check("excess kurtosis", p.excess_kurtosis, t.kappa, tol, p.excess_kurtosis_se, ok, True)
+    ]
+
+
+def _support_checks(
+    law: L.ElementwiseLaw, p: PooledStats, t: _Target, dtype: np.dtype, rel: float, finite: bool
+) -> list[Check]:
+    """The sample's min and max within the support, widened by the rounding of the dtype; for
+    an exact discrete law, also the extreme atoms reached where missing them is all but
+    impossible."""
+    checks = []
+    tiny = float(jnp.finfo(real_dtype(dtype)).smallest_subnormal)
+    s_lo, s_hi = t.s_lo, t.s_hi
+    if math.isfinite(s_lo) and not (law.is_complex and s_lo == 0):
+        slack = rel * abs(s_lo) + tiny
+        checks.append(
+            Check("min >= lower bound", p.min, s_lo, slack, math.nan, p.min >= s_lo - slack, False)
+        )
+    if math.isfinite(s_hi):
+        slack = rel * abs(s_hi) + tiny
+        checks.append(
+            Check("max <= upper bound", p.max, s_hi, slack, math.nan, p.max <= s_hi + slack, False)
+        )
+    if t.probs is not None and finite and t.sigma2 > 0:
+        # A discrete law's extreme atoms are all but certain to be drawn: missing one has
+        # probability (1 - p)^N, checked only where that is below 1e-15 (treated as exact).
+        for name, prob, got, want, ok_fn in (
+            ("min reaches the lowest atom", t.probs[0], p.min, s_lo, lambda g, w, s: g <= w + s),
+            ("max reaches the highest atom", t.probs[-1], p.max, s_hi, lambda g, w, s: g >= w - s),
+        ):
+            if p.count * -math.log1p(-min(float(prob), 0.5)) >= 15 * math.log(10):
+                slack = rel * abs(want) + tiny
+                ok = bool(ok_fn(got, want, slack))
+                note = f"P(missed) = (1 - {float(prob):.3g})^N < 1e-15"
+                checks.append(Check(name, got, want, slack, math.nan, ok, False, note))
+    return checks
+
+
+def _ks_checks(st: InitStats, p: PooledStats, alpha_k: Callable[[], float]) -> list[Check]:
+    """The pooled KS on the levels, and the worst seed's KS."""
+    n = p.count
+    band = float(st.band)
+    d_pool = p.ks_pooled
+    eps = dkw_threshold(n, alpha_k())
+    pooled = Check(
+        "KS (pooled)",
+        d_pool,
+        0.0,
+        eps + band,
+        1.0 / math.sqrt(n),
+        within(d_pool, 0.0, eps + band),
+        True,
+        f"√N·D = {math.sqrt(n) * d_pool:.3g}",
+    )
+    counts = np.asarray(st.count, np.float64)
+    scaled = np.sqrt(counts) * np.asarray(st.ks_excess, np.float64)
+    worst = int(np.nanargmax(scaled)) if np.any(np.isfinite(scaled)) else 0
+    limit = math.sqrt(math.log(2 * st.num_seeds / alpha_k()) / 2)
+    worst_seed = Check(
+        "KS (worst seed)",
+        float(scaled[worst]),
+        0.0,
+        limit,
+        1.0,
+        within(scaled[worst], 0.0, limit),
+        True,
+        f"√n·(D − δ) at seed {int(st.seeds[worst])}: D = {float(st.ks[worst]):.4g}",
+    )
+    return [pooled, worst_seed]
+
+
 def elementwise_checks(
     law: L.ElementwiseLaw,
     st: InitStats,
@@ -41,132 +219,18 @@ def elementwise_checks(
     ``zq(k)`` gives the two-sided normal quantile at the per-check level, ``alpha_k()`` the
     per-check level; both are evaluated after every check has been counted.
     """
-    checks: list[Check] = []
-    n = p.count
-    mu = law.mean
-    sigma2 = float(law.variance)
-    m4 = float(law.fourth_moment)
-    kappa = law.excess_kurtosis
-    s_lo, s_hi = law.support
     finite = math.isfinite(p.min) and math.isfinite(p.max)
-    lo, hi = (p.min, p.max) if finite else (math.nan, math.nan)
-    atoms = exact_atoms(law)
     _, rel = dtype_allowance(dtype)
-    if atoms is not None:
-        # A 16-bit sampler: test against the exact discrete law it samples (jinit.laws._sampled),
-        # allowing each value one ulp for a compiled sweep that rounds differently.
-        values, probs = atoms
-        if exclude_zero:  # the non-zero entries of a sparse law: condition on x != 0
-            keep = values != 0
-            values, probs = values[keep], probs[keep] / probs[keep].sum()
-        mu, sigma2, m4 = atom_moments(values, probs)
-        kappa = m4 / (sigma2 * sigma2) - 3.0 if sigma2 > 0 else 0.0
-        s_lo, s_hi = float(values[0]), float(values[-1])
-        b1 = rel * float(np.sum(np.abs(values) * probs))
-        b2 = 2 * rel * sigma2
-        b4 = 4 * rel * m4
-    sigma = math.sqrt(max(sigma2, 0.0))
-    c = 0.0 if law.is_complex else float(mu)
-    band = float(st.band)
-    if atoms is None:
-        b1 = systematic_allowance(band, lo, hi, 1, c)
-        b2 = systematic_allowance(band, lo, hi, 2, c)
-        b4 = systematic_allowance(band, lo, hi, 4, c) if finite else math.inf
-    exact = "exact 16-bit sampler law" if atoms is not None else ""
-
-    # mean
-    if law.is_complex:
-        dev = abs(complex(p.mean) - complex(mu))
-        tol = sigma * math.sqrt(math.log(1.0 / alpha_k()) / n) + b1
-        checks.append(
-            Check("|mean|", dev, 0.0, tol, sigma / math.sqrt(n), dev <= tol, True, "circular")
-        )
-    else:
-        se = sigma / math.sqrt(n)
-        tol = zq(2) * se + b1
-        ok = within(p.mean - mu, -tol, tol)
-        checks.append(Check("mean", float(p.mean), float(mu), tol, se, ok, True, exact))
-
-    # std, tested on the variance about the law's mean
-    v_hat = p.variance + abs(complex(p.mean) - complex(mu)) ** 2
-    se_v = math.sqrt(max(m4 - sigma2 * sigma2, 0.0) / n)
-    tol_v = zq(2) * se_v + b2
-    ok = within(v_hat - sigma2, -tol_v, tol_v)
-    tol_s = math.sqrt(sigma2 + tol_v) - sigma if math.isfinite(tol_v) else math.inf
-    se_s = se_v / (2 * sigma) if sigma > 0 else 0.0
-    checks.append(Check("std", math.sqrt(v_hat), sigma, tol_s, se_s, ok, True, exact))
-
-    # excess kurtosis
-    if sigma2 > 0 and n >= KURTOSIS_MIN_VALUES and finite and math.isfinite(p.excess_kurtosis):
-        b_k = (b4 + 2 * (m4 / sigma2) * b2) / sigma2**2
-        tol = zq(2) * p.excess_kurtosis_se + b_k
-        ok = within(p.excess_kurtosis - kappa, -tol, tol)
-        checks.append(
-            Check("excess kurtosis", p.excess_kurtosis, kappa, tol, p.excess_kurtosis_se, ok, True)
-        )
-
-    # support, widened by the rounding of the dtype
-    tiny = float(jnp.finfo(real_dtype(dtype)).smallest_subnormal)
-    if math.isfinite(s_lo) and not (law.is_complex and s_lo == 0):
-        slack = rel * abs(s_lo) + tiny
-        checks.append(
-            Check("min >= lower bound", p.min, s_lo, slack, math.nan, p.min >= s_lo - slack, False)
-        )
-    if math.isfinite(s_hi):
-        slack = rel * abs(s_hi) + tiny
-        checks.append(
-            Check("max <= upper bound", p.max, s_hi, slack, math.nan, p.max <= s_hi + slack, False)
-        )
-    if atoms is not None and finite and sigma2 > 0:
-        # A discrete law's extreme atoms are all but certain to be drawn: missing one has
-        # probability (1 - p)^N, checked only where that is below 1e-15 (treated as exact).
-        for name, prob, got, want, ok_fn in (
-            ("min reaches the lowest atom", probs[0], p.min, s_lo, lambda g, w, t: g <= w + t),
-            ("max reaches the highest atom", probs[-1], p.max, s_hi, lambda g, w, t: g >= w - t),
-        ):
-            if n * -math.log1p(-min(float(prob), 0.5)) >= 15 * math.log(10):
-                slack = rel * abs(want) + tiny
-                ok = bool(ok_fn(got, want, slack))
-                note = f"P(missed) = (1 - {float(prob):.3g})^N < 1e-15"
-                checks.append(Check(name, got, want, slack, math.nan, ok, False, note))
-
-    if not sigma2 > 0:
+    t = _elementwise_target(law, st, p, rel, finite, exclude_zero)
+    exact = "exact 16-bit sampler law" if t.probs is not None else ""
+    checks = [_mean_check(law, p, t, zq, alpha_k, exact), _std_check(p, t, zq, exact)]
+    checks += _kurtosis_checks(p, t, finite, zq)
+    checks += _support_checks(law, p, t, dtype, rel, finite)
+    if not t.sigma2 > 0:
         # a point mass: the mean and std checks above are already exact (zero SE, and zero
         # rounding allowance when every value is equal); the KS levels assume a continuous CDF
         return checks
-
-    # pooled KS on the levels, and the worst seed's KS
-    d_pool = p.ks_pooled
-    eps = dkw_threshold(n, alpha_k())
-    checks.append(
-        Check(
-            "KS (pooled)",
-            d_pool,
-            0.0,
-            eps + band,
-            1.0 / math.sqrt(n),
-            within(d_pool, 0.0, eps + band),
-            True,
-            f"√N·D = {math.sqrt(n) * d_pool:.3g}",
-        )
-    )
-    counts = np.asarray(st.count, np.float64)
-    scaled = np.sqrt(counts) * np.asarray(st.ks_excess, np.float64)
-    worst = int(np.nanargmax(scaled)) if np.any(np.isfinite(scaled)) else 0
-    limit = math.sqrt(math.log(2 * st.num_seeds / alpha_k()) / 2)
-    checks.append(
-        Check(
-            "KS (worst seed)",
-            float(scaled[worst]),
-            0.0,
-            limit,
-            1.0,
-            within(scaled[worst], 0.0, limit),
-            True,
-            f"√n·(D − δ) at seed {int(st.seeds[worst])}: D = {float(st.ks[worst]):.4g}",
-        )
-    )
-    return checks
+    return checks + _ks_checks(st, p, alpha_k)
 
 
 def _gram_tolerance(law: L.OrthogonalLaw, dtype: np.dtype) -> float:

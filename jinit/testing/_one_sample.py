@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from jinit._core._checks import canonical_shape
-from jinit.stats._results import InitStats, describe_init, pool
+from jinit.stats._results import InitStats, PooledStats, describe_init, pool
 from jinit.stats._rounding import (
     dtype_allowance,
 )
@@ -42,93 +42,103 @@ from jinit.testing._report import (
 # ---------------------------------------------------------------------------------------------
 
 
+def _finite_check(st: InitStats) -> Check:
+    """Whether the means, minima, maxima and first moments are all finite (an exact check)."""
+    try:
+        chex.assert_tree_all_finite((st.mean, st.min, st.max, st.moments[:, :4]))
+        return Check("all finite", 1.0, 1.0, 0.0, math.nan, True, False)
+    except AssertionError as e:
+        return Check(
+            "all finite", 0.0, 1.0, 0.0, math.nan, False, False, str(e).splitlines()[0][:60]
+        )
+
+
+def _exact_value_check(st: InitStats, p: PooledStats, name: str, what: str) -> Check:
+    """An exact check that ``st.exact_error`` is 0, noting ``what`` at the worst seed."""
+    worst = int(np.nanargmax(st.exact_error))
+    return Check(
+        name,
+        p.exact_error,
+        0.0,
+        0.0,
+        math.nan,
+        p.exact_error == 0.0,
+        False,
+        f"{what} at seed {int(st.seeds[worst])}",
+    )
+
+
+def _extra_zeros_check(
+    law: Any, st: InitStats, p: PooledStats, dtype: np.dtype, alpha_k: float
+) -> Check:
+    """Zeros beyond the law's ``k`` per unit: nonzero draws that round to 0, at most binomial."""
+    z = law.zeros_per_unit
+    units = math.prod(law.shape) // law.shape[law.axis]
+    excess = p.zeros_total - z * units * p.seeds
+    nz = law.nonzero
+    band = float(st.band) if math.isfinite(float(st.band)) else dtype_allowance(dtype)[0]
+    atom = 0.0
+    if not nz.variance > 0:
+        atom = 1.0 if float(np.real(nz.mean)) == 0 else 0.0
+    p0 = min(1.0, atom + 2 * band)
+    n_nonzero = (math.prod(law.shape) - z * units) * p.seeds
+    limit = binom_upper(n_nonzero, p0, alpha_k)
+    return Check(
+        "extra zeros",
+        float(excess),
+        0.0,
+        float(limit),
+        math.sqrt(n_nonzero * p0 * (1 - p0)),
+        0 <= excess <= limit,
+        True,
+        f"nonzero draws that round to 0 (p ≤ {p0:.2g})",
+    )
+
+
+def _sparse_checks(
+    law: Any, st: InitStats, p: PooledStats, dtype: np.dtype, zq: Quantiles
+) -> list[Check]:
+    """A sparse law: at least ``k`` zeros per unit, few extra zeros, and the nonzero values'
+    element-wise law."""
+    z = law.zeros_per_unit
+    worst = int(np.argmin(st.zeros_min))
+    zeros = Check(
+        "zeros per unit >= k",
+        float(p.zeros_min),
+        float(z),
+        0.0,
+        math.nan,
+        p.zeros_min >= z,
+        False,
+        f"fewest zeros in a unit along axis {law.axis}, seed {int(st.seeds[worst])}",
+    )
+    extra = _extra_zeros_check(law, st, p, dtype, zq.alpha_k())
+    nonzero = elementwise_checks(law.nonzero, st, p, dtype, zq, zq.alpha_k, exclude_zero=True)
+    return [zeros, extra, *nonzero]
+
+
 def _law_checks(law: Any, st: InitStats, dtype: np.dtype, alpha: float, num_tests: int):
     """All checks for ``law`` at per-check level ``alpha / (2 num_tests)``."""
     p = pool(st)
     zq = Quantiles(alpha)
     zq.k = num_tests
-    checks: list[Check] = []
     # finiteness (exact)
-    try:
-        chex.assert_tree_all_finite((st.mean, st.min, st.max, st.moments[:, :4]))
-        checks.append(Check("all finite", 1.0, 1.0, 0.0, math.nan, True, False))
-    except AssertionError as e:
-        checks.append(
-            Check("all finite", 0.0, 1.0, 0.0, math.nan, False, False, str(e).splitlines()[0][:60])
-        )
-        return checks, p
-    checks += independence_check(law, st, dtype, zq.alpha_k())
+    finite = _finite_check(st)
+    if not finite.passed:
+        return [finite], p
+    checks = [finite, *independence_check(law, st, dtype, zq.alpha_k())]
     if law.kind == "deterministic":
-        worst = int(np.nanargmax(st.exact_error))
-        checks.append(
-            Check(
-                "exact value",
-                p.exact_error,
-                0.0,
-                0.0,
-                math.nan,
-                p.exact_error == 0.0,
-                False,
-                f"max|w − value| at seed {int(st.seeds[worst])}",
-            )
-        )
+        checks.append(_exact_value_check(st, p, "exact value", "max|w − value|"))
     elif law.kind == "elementwise":
         checks += elementwise_checks(law, st, p, dtype, zq, zq.alpha_k)
     elif law.kind == "orthogonal":
         checks += orthogonal_checks(law, st, p, dtype, zq)
     elif law.kind == "delta":
-        worst = int(np.nanargmax(st.exact_error))
-        checks.append(
-            Check(
-                "zero off centre",
-                p.exact_error,
-                0.0,
-                0.0,
-                math.nan,
-                p.exact_error == 0.0,
-                False,
-                f"max|w| off centre {law.centre} at seed {int(st.seeds[worst])}",
-            )
-        )
+        what = f"max|w| off centre {law.centre}"
+        checks.append(_exact_value_check(st, p, "zero off centre", what))
         checks += orthogonal_checks(law.inner, st, p, dtype, zq)
     elif law.kind == "sparse":
-        z = law.zeros_per_unit
-        worst = int(np.argmin(st.zeros_min))
-        checks.append(
-            Check(
-                "zeros per unit >= k",
-                float(p.zeros_min),
-                float(z),
-                0.0,
-                math.nan,
-                p.zeros_min >= z,
-                False,
-                f"fewest zeros in a unit along axis {law.axis}, seed {int(st.seeds[worst])}",
-            )
-        )
-        units = math.prod(law.shape) // law.shape[law.axis]
-        excess = p.zeros_total - z * units * p.seeds
-        nz = law.nonzero
-        band = float(st.band) if math.isfinite(float(st.band)) else dtype_allowance(dtype)[0]
-        atom = 0.0
-        if not nz.variance > 0:
-            atom = 1.0 if float(np.real(nz.mean)) == 0 else 0.0
-        p0 = min(1.0, atom + 2 * band)
-        n_nonzero = (math.prod(law.shape) - z * units) * p.seeds
-        limit = binom_upper(n_nonzero, p0, zq.alpha_k())
-        checks.append(
-            Check(
-                "extra zeros",
-                float(excess),
-                0.0,
-                float(limit),
-                math.sqrt(n_nonzero * p0 * (1 - p0)),
-                0 <= excess <= limit,
-                True,
-                f"nonzero draws that round to 0 (p ≤ {p0:.2g})",
-            )
-        )
-        checks += elementwise_checks(nz, st, p, dtype, zq, zq.alpha_k, exclude_zero=True)
+        checks += _sparse_checks(law, st, p, dtype, zq)
     else:  # pragma: no cover - init_stats already refused it
         raise TypeError(f"`jinit.testing` does not know the law type {type(law).__name__}.")
     return checks, p
