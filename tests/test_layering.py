@@ -291,8 +291,6 @@ LONG_FUNCTIONS: dict[str, int] = {
     "jinit.sweeps._statistics:builtin_seed_fn": 63,
     "jinit.sweeps._sweep_result:SweepResult.to_dict": 81,
     "jinit.sweeps._sweep_theory:predict": 69,
-    "jinit.sweeps._train:prepare_train": 107,
-    "jinit.sweeps._train:run_train": 115,
 }
 
 

@@ -250,6 +250,112 @@ class TrainPlan:
     progress: Any
 
 
+def _check_sizes(
+    api: str, seeds: Any, steps: Any, batch_size: Any, eval_every: Any, chunk_size: Any
+) -> tuple[int, int, int, int, int | None]:
+    """The checked counts: seeds, steps, batch size, evaluation period and chunk size."""
+    seeds = check_int(api, "seeds", seeds, minimum=1)
+    steps = check_int(api, "steps", steps, minimum=1)
+    batch_size = check_int(api, "batch_size", batch_size, minimum=1)
+    eval_every = _check_schedule(api, steps, eval_every)
+    if chunk_size is not None:
+        chunk_size = check_int(api, "chunk_size", chunk_size, minimum=1)
+    if seeds > 2**32:
+        raise ValueError(
+            f"`{api}` needs `seeds` <= 2**32 (seed indices are folded into the key as uint32); "
+            f"got {seeds}. Split the work over several keys."
+        )
+    return seeds, steps, batch_size, eval_every, chunk_size
+
+
+def _check_schedule(api: str, steps: int, eval_every: int | None) -> int:
+    """``eval_every`` (about ``_TARGET_EVALS`` evaluations when None); it must divide ``steps``."""
+    if eval_every is None:
+        eval_every = min(divisors(steps), key=lambda d: (abs(steps // d - _TARGET_EVALS), d))
+    eval_every = check_int(api, "eval_every", eval_every, minimum=1)
+    if steps % eval_every:
+        near = sorted(divisors(steps), key=lambda d: abs(d - eval_every))[:3]
+        raise ValueError(
+            f"`{api}` needs `eval_every` to divide `steps`; got steps={steps}, "
+            f"eval_every={eval_every}. Use e.g. eval_every in {sorted(near)}."
+        )
+    return eval_every
+
+
+def _check_optimizer(api: str, optimizer: Any) -> optax.GradientTransformation:
+    """The optax optimiser (Adam at 1e-3 when None)."""
+    opt = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
+    if not isinstance(opt, optax.GradientTransformation):
+        raise TypeError(
+            f"`{api}` needs `optimizer` to be an optax GradientTransformation such as "
+            f"`optax.adam(1e-3)`; got {optimizer!r}."
+        )
+    return opt
+
+
+def _check_role_inits(api: str, bias_init: Any, readout_init: Any) -> Any:
+    """The biases' initialiser (``zeros`` when None); both must be None or callables."""
+    bias_init = zeros if bias_init is None else bias_init
+    for name, fn in (("bias_init", bias_init), ("readout_init", readout_init)):
+        if fn is not None and not callable(fn):
+            raise TypeError(
+                f"`{api}` needs `{name}` to be None or a `(key, shape, dtype)` initialiser such "
+                f"as `jinit.zeros`; got {fn!r} of type {type(fn).__name__}."
+            )
+    return bias_init
+
+
+def _build_model(
+    api: str, model: Any, inits: dict[str, Any], ds: Any, bias_init: Any, readout_init: Any
+) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """The trainable model, each initialiser's spec and its description."""
+    if isinstance(model, MLP):
+        net: Any = MLPClassifier(model, int(np.prod(ds.x_train.shape[1:])), ds.n_classes)
+        specs = {
+            label: tuple(sorted(resolve_roles(api, label, v, bias_init, readout_init).items()))
+            for label, v in inits.items()
+        }
+        spec_repr = {label: describe_spec(v) for label, v in inits.items()}
+        return net, {label: RoleSpec(s) for label, s in specs.items()}, spec_repr
+    if isinstance(model, tuple) and len(model) == 2 and all(callable(f) for f in model):
+        net = CustomModel(*model)
+        init_spec = {label: Opaque(v) for label, v in inits.items()}
+        return net, init_spec, {label: init_label(v) for label, v in inits.items()}
+    raise TypeError(
+        f"`{api}` needs `model` to be `jinit.mlp(width, depth, ...)` or a pair "
+        f"(init_fn, apply_fn) of callables; got {model!r} of type {type(model).__name__}."
+    )
+
+
+def _plan_rows(
+    api: str,
+    net: Any,
+    ds: Any,
+    init_spec: dict[str, Any],
+    seeds: int,
+    root: jax.Array,
+    devices: Any,
+    chunk_size: int | None,
+    batch_size: int,
+    n_evals: int,
+) -> tuple[list, SeedPlan]:
+    """The devices and the chunk plan of the (initialiser, seed) rows, after probing every
+    initialiser abstractly and checking the memory of one compiled call and of the results."""
+    devs = check_devices(api, devices, allow_global=False)
+    labels = list(init_spec)
+    n_rows = len(labels) * seeds
+    engine = SeedPlan.create(
+        devs, n_rows, n_rows if chunk_size is None else min(chunk_size, n_rows)
+    )
+    # Before any compile: every initialiser probed abstractly, the logits' shape checked, and
+    # the memory of one compiled call and of the kept results estimated.
+    param_bytes = max(probe_model(api, net, label, init_spec[label], ds, root) for label in labels)
+    check_train_memory(
+        api, net, ds, devs, param_bytes, n_rows, engine.chunk, chunk_size, batch_size, n_evals
+    )
+    return devs, engine
+
+
 def prepare_train(
     model: Any,
     inits: Any,
@@ -276,80 +382,26 @@ def prepare_train(
     """
     api = "train_sweep"
     t0 = time.perf_counter()
-    seeds = check_int(api, "seeds", seeds, minimum=1)
-    steps = check_int(api, "steps", steps, minimum=1)
-    batch_size = check_int(api, "batch_size", batch_size, minimum=1)
-    if eval_every is None:
-        eval_every = min(divisors(steps), key=lambda d: (abs(steps // d - _TARGET_EVALS), d))
-    eval_every = check_int(api, "eval_every", eval_every, minimum=1)
-    if steps % eval_every:
-        near = sorted(divisors(steps), key=lambda d: abs(d - eval_every))[:3]
-        raise ValueError(
-            f"`{api}` needs `eval_every` to divide `steps`; got steps={steps}, "
-            f"eval_every={eval_every}. Use e.g. eval_every in {sorted(near)}."
-        )
-    if chunk_size is not None:
-        chunk_size = check_int(api, "chunk_size", chunk_size, minimum=1)
-    opt = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
-    if not isinstance(opt, optax.GradientTransformation):
-        raise TypeError(
-            f"`{api}` needs `optimizer` to be an optax GradientTransformation such as "
-            f"`optax.adam(1e-3)`; got {optimizer!r}."
-        )
-    if seeds > 2**32:
-        raise ValueError(
-            f"`{api}` needs `seeds` <= 2**32 (seed indices are folded into the key as uint32); "
-            f"got {seeds}. Split the work over several keys."
-        )
+    seeds, steps, batch_size, eval_every, chunk_size = _check_sizes(
+        api, seeds, steps, batch_size, eval_every, chunk_size
+    )
+    opt = _check_optimizer(api, optimizer)
     root, key_record = train_root_key(api, key)
     ds = check_data(api, data)
     inits = normalize_inits(api, inits)
     check_progress(api, progress)
-    bias_init = zeros if bias_init is None else bias_init
-    for name, fn in (("bias_init", bias_init), ("readout_init", readout_init)):
-        if fn is not None and not callable(fn):
-            raise TypeError(
-                f"`{api}` needs `{name}` to be None or a `(key, shape, dtype)` initialiser such "
-                f"as `jinit.zeros`; got {fn!r} of type {type(fn).__name__}."
-            )
-
-    if isinstance(model, MLP):
-        net: Any = MLPClassifier(model, int(np.prod(ds.x_train.shape[1:])), ds.n_classes)
-        specs = {
-            label: tuple(sorted(resolve_roles(api, label, v, bias_init, readout_init).items()))
-            for label, v in inits.items()
-        }
-        spec_repr = {label: describe_spec(v) for label, v in inits.items()}
-        init_spec = {label: RoleSpec(s) for label, s in specs.items()}
-    elif isinstance(model, tuple) and len(model) == 2 and all(callable(f) for f in model):
-        net = CustomModel(*model)
-        init_spec = {label: Opaque(v) for label, v in inits.items()}
-        spec_repr = {label: init_label(v) for label, v in inits.items()}
-    else:
-        raise TypeError(
-            f"`{api}` needs `model` to be `jinit.mlp(width, depth, ...)` or a pair "
-            f"(init_fn, apply_fn) of callables; got {model!r} of type {type(model).__name__}."
-        )
-
-    devs = check_devices(api, devices, allow_global=False)
-    labels = list(inits)
-    n_rows = len(labels) * seeds
-    engine = SeedPlan.create(
-        devs, n_rows, n_rows if chunk_size is None else min(chunk_size, n_rows)
-    )
-    chunk, n_chunks = engine.chunk, engine.n_chunks
-    # Before any compile: every initialiser probed abstractly, the logits' shape checked, and
-    # the memory of one compiled call and of the kept results estimated.
-    param_bytes = max(probe_model(api, net, label, init_spec[label], ds, root) for label in labels)
-    check_train_memory(
-        api, net, ds, devs, param_bytes, n_rows, chunk, chunk_size, batch_size, steps // eval_every
+    bias_init = _check_role_inits(api, bias_init, readout_init)
+    net, init_spec, spec_repr = _build_model(api, model, inits, ds, bias_init, readout_init)
+    n_evals = steps // eval_every
+    devs, engine = _plan_rows(
+        api, net, ds, init_spec, seeds, root, devices, chunk_size, batch_size, n_evals
     )
     return TrainPlan(
         t0=t0,
         model=model,
         net=net,
         ds=ds,
-        labels=labels,
+        labels=list(init_spec),
         init_spec=init_spec,
         spec_repr=spec_repr,
         seeds=seeds,
@@ -363,11 +415,61 @@ def prepare_train(
         bias_init=bias_init,
         readout_init=readout_init,
         devs=devs,
-        n_rows=n_rows,
-        chunk=chunk,
-        n_chunks=n_chunks,
+        n_rows=len(init_spec) * seeds,
+        chunk=engine.chunk,
+        n_chunks=engine.n_chunks,
         progress=progress,
     )
+
+
+def _draw_rows(api: str, plan: TrainPlan, rows: np.ndarray, drawn: dict, param_keys: list) -> Any:
+    """The stacked initial parameters of ``rows`` (row r: initialiser r // seeds, seed
+    r % seeds); each initialiser's per-seed parameters are drawn once, on first use, into
+    ``drawn`` (host arrays)."""
+    seeds, labels = plan.seeds, plan.labels
+    for i in sorted(set((rows // seeds).tolist())):
+        label = labels[i]
+        if label in drawn:
+            continue
+        try:
+            drawn[label] = [
+                jax.tree_util.tree_map(
+                    np.asarray, draw_params(k, model=plan.net, spec=plan.init_spec[label])
+                )
+                for k in param_keys
+            ]
+        except (TypeError, ValueError) as e:
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"`{api}`: initialising {label!r} failed: {e}") from e
+    trees = [drawn[labels[r // seeds]][r % seeds] for r in rows]
+    return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
+
+
+def _train_config(plan: TrainPlan) -> dict[str, Any]:
+    """The ``TrainResult.config`` of a run of ``plan``."""
+    ds, net, model, c = plan.ds, plan.net, plan.model, plan.ds.n_classes
+    return {
+        "data": ds.name,
+        "n_train": int(len(ds.y_train)),
+        "n_test": int(len(ds.y_test)),
+        "n_classes": c,
+        "model": net.describe(),
+        "architecture": model.config() if isinstance(model, MLP) else net.describe(),
+        "seeds": plan.seeds,
+        "steps": plan.steps,
+        "batch_size": plan.batch_size,
+        "eval_every": plan.eval_every,
+        "optimizer": "adam(learning_rate=0.001)" if plan.optimizer is None else "custom optax",
+        "key": plan.key_record,
+        "bias_init": init_label(plan.bias_init),
+        "readout_init": "swept" if plan.readout_init is None else init_label(plan.readout_init),
+        "devices": len(plan.devs),
+        "platform": plan.devs[0].platform,
+        "chunk_size": plan.chunk,
+        "chance_loss": math.log(c),
+        "chance_accuracy": 1.0 / c,
+        "elapsed_seconds": round(time.perf_counter() - plan.t0, 2),
+    }
 
 
 def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = None) -> TrainResult:
@@ -375,75 +477,39 @@ def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = Non
     the plan's callback. Returns the :class:`TrainResult`."""
     api = "train_sweep"
     progress = check_progress("run_train", progress) or plan.progress
-    t0 = plan.t0
-    model = plan.model
-    net = plan.net
-    ds = plan.ds
-    labels = plan.labels
-    init_spec = plan.init_spec
-    spec_repr = plan.spec_repr
-    seeds = plan.seeds
-    steps = plan.steps
-    batch_size = plan.batch_size
-    eval_every = plan.eval_every
-    opt = plan.opt
-    optimizer = plan.optimizer
-    root = plan.root
-    key_record = plan.key_record
-    bias_init = plan.bias_init
-    readout_init = plan.readout_init
-    devs = plan.devs
-    n_rows = plan.n_rows
-    chunk = plan.chunk
-    n_chunks = plan.n_chunks
-    n_dev = len(devs)
-    engine = SeedPlan.create(devs, n_rows, chunk, axis="rows")
-    data_dev = engine.put_replicated((ds.x_train, ds.y_train, ds.x_test, ds.y_test))
+    net, opt, seeds, eval_every = plan.net, plan.opt, plan.seeds, plan.eval_every
+    engine = SeedPlan.create(plan.devs, plan.n_rows, plan.chunk, axis="rows")
+    data_dev = engine.put_replicated(
+        (plan.ds.x_train, plan.ds.y_train, plan.ds.x_test, plan.ds.y_test)
+    )
 
-    n_evals = steps // eval_every
+    n_evals = plan.steps // eval_every
     seg = n_evals
     if progress is not None:
         seg = min(d for d in divisors(n_evals) if n_evals // d <= _MAX_SEGMENTS)
-    n_seg = n_evals // seg
-    total = n_chunks * steps
+    total = plan.n_chunks * plan.steps
     if progress is not None:
         progress(0, total)
 
     # Row r = (initialiser r // seeds, seed r % seeds); padding rows repeat the last one.
     # Keys are derived eagerly and rows are assembled on the host (no compiles for either).
-    seed_keys = [jax.random.fold_in(root, s) for s in range(seeds)]
+    seed_keys = [jax.random.fold_in(plan.root, s) for s in range(seeds)]
     param_keys = [jax.random.fold_in(k, 0) for k in seed_keys]
     data_keys = np.stack(
         [np.asarray(jax.random.key_data(jax.random.fold_in(k, 1))) for k in seed_keys]
     )
     key_impl = jax.random.key_impl(seed_keys[0])
     drawn: dict[str, list] = {}  # label -> per-seed initial params (host arrays)
-    results = np.full((n_rows, n_evals + 1, len(METRICS)), np.nan, np.float32)
+    results = np.full((plan.n_rows, n_evals + 1, len(METRICS)), np.nan, np.float32)
     done = 0
     for block in engine.blocks():
         rows, valid = block.index.astype(np.int64), block.valid
-        for i in sorted(set((rows // seeds).tolist())):
-            label = labels[i]
-            if label in drawn:
-                continue
-            try:
-                drawn[label] = [
-                    jax.tree_util.tree_map(
-                        np.asarray, draw_params(k, model=net, spec=init_spec[label])
-                    )
-                    for k in param_keys
-                ]
-            except (TypeError, ValueError) as e:
-                kind = TypeError if isinstance(e, TypeError) else ValueError
-                raise kind(f"`{api}`: initialising {label!r} failed: {e}") from e
-        trees = [drawn[labels[r // seeds]][r % seeds] for r in rows]
-        params = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
-        params = engine.put(params)
+        params = engine.put(_draw_rows(api, plan, rows, drawn, param_keys))
         dkeys = jax.random.wrap_key_data(engine.put(data_keys[rows % seeds]), impl=key_impl)
         state, m0 = start_rows(params, dkeys, data_dev, model=net, optimizer=opt)
         state = engine.put(state)  # the loop's input sharding, every call
         results[rows[:valid], 0] = np.asarray(m0)[:valid]
-        for s in range(n_seg):
+        for s in range(n_evals // seg):
             periods = jnp.arange(s * seg, (s + 1) * seg, dtype=jnp.int32)
             state, m = run_segment(
                 state,
@@ -451,7 +517,7 @@ def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = Non
                 data_dev,
                 model=net,
                 optimizer=opt,
-                batch_size=batch_size,
+                batch_size=plan.batch_size,
                 eval_every=eval_every,
             )
             state = engine.put(state)
@@ -466,29 +532,7 @@ def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = Non
             m: results[i * seeds : (i + 1) * seeds, :, j].astype(np.float64)
             for j, m in enumerate(METRICS)
         }
-        for i, label in enumerate(labels)
+        for i, label in enumerate(plan.labels)
     }
-    c = ds.n_classes
-    config = {
-        "data": ds.name,
-        "n_train": int(len(ds.y_train)),
-        "n_test": int(len(ds.y_test)),
-        "n_classes": c,
-        "model": net.describe(),
-        "architecture": model.config() if isinstance(model, MLP) else net.describe(),
-        "seeds": seeds,
-        "steps": steps,
-        "batch_size": batch_size,
-        "eval_every": eval_every,
-        "optimizer": "adam(learning_rate=0.001)" if optimizer is None else "custom optax",
-        "key": key_record,
-        "bias_init": init_label(bias_init),
-        "readout_init": "swept" if readout_init is None else init_label(readout_init),
-        "devices": n_dev,
-        "platform": devs[0].platform,
-        "chunk_size": chunk,
-        "chance_loss": math.log(c),
-        "chance_accuracy": 1.0 / c,
-        "elapsed_seconds": round(time.perf_counter() - t0, 2),
-    }
-    return TrainResult(config, np.arange(n_evals + 1) * eval_every, curves, spec_repr)
+    config = _train_config(plan)
+    return TrainResult(config, np.arange(n_evals + 1) * eval_every, curves, plan.spec_repr)
