@@ -78,64 +78,90 @@ def check_out_sharding(
     knowing whether the call is traced, and returns None.
     """
     if isinstance(out_sharding, PartitionSpec):
-        mesh = jax.sharding.get_abstract_mesh()
-        if mesh is None or mesh.empty:
-            raise ValueError(
-                f"`{api}` got `out_sharding={out_sharding}`, which is a PartitionSpec but no "
-                f"mesh is set. Use `with jax.set_mesh(mesh):` or pass a "
-                f"`NamedSharding(mesh, spec)`."
-            )
-        spec = _canonical_spec(api, out_sharding, shape, mesh, traced)
-        if validate_only:
-            return None
-        if traced:
-            return spec
-        concrete = jax.sharding.get_mesh()
-        if concrete is None or concrete.empty or not isinstance(concrete, jax.sharding.Mesh):
-            raise ValueError(
-                f"`{api}` got `out_sharding={out_sharding}` under an abstract mesh only; an "
-                f"eager call needs devices. Use `with jax.set_mesh(mesh):` with a concrete "
-                f"`jax.make_mesh(...)` mesh, or pass a `NamedSharding(mesh, spec)`."
-            )
-        return NamedSharding(concrete, spec)
+        return _check_spec_sharding(api, out_sharding, shape, traced, validate_only)
     if isinstance(out_sharding, NamedSharding):
-        mesh = out_sharding.mesh
-        context = jax.sharding.get_abstract_mesh()
-        if (
-            context is not None
-            and not context.empty
-            and mesh.abstract_mesh != context
-            and not (mesh.abstract_mesh.are_all_axes_auto and context.are_all_axes_auto)
-        ):
-            raise ValueError(
-                f"`{api}` got `out_sharding` on mesh {mesh.abstract_mesh}, but the mesh set "
-                f"with `jax.set_mesh` is {context}. Build the sharding on the mesh you set."
-            )
-        spec = _canonical_spec(api, out_sharding.spec, shape, mesh, traced)
-        if validate_only:
-            return None
-        if traced and _has_explicit_axes(mesh) and (context is None or context.empty):
-            raise ValueError(
-                f"`{api}` got `out_sharding` on a mesh with Explicit axes inside `jit` but no "
-                f"mesh is set; jax needs one to reshard. Wrap the call in "
-                f"`with jax.set_mesh(mesh):`."
-            )
-        if not traced and not isinstance(mesh, jax.sharding.Mesh):
-            concrete = jax.sharding.get_mesh()
-            if isinstance(concrete, jax.sharding.Mesh) and concrete.abstract_mesh == mesh:
-                mesh = concrete
-            else:
-                raise ValueError(
-                    f"`{api}` got `out_sharding` on the abstract mesh {mesh}; an eager call "
-                    f"needs devices. Build the NamedSharding on a `jax.make_mesh(...)` mesh."
-                )
-        return NamedSharding(mesh, spec, memory_kind=out_sharding.memory_kind)
+        return _check_named_sharding(api, out_sharding, shape, traced, validate_only)
     if isinstance(out_sharding, jax.sharding.Sharding):
         return None if validate_only else out_sharding  # SingleDeviceSharding etc.: as given
     raise TypeError(
         f"`{api}` needs `out_sharding` to be a NamedSharding, a PartitionSpec or None; got "
         f"{out_sharding!r} of type {type(out_sharding).__name__}. Pass e.g. "
         f"`NamedSharding(mesh, PartitionSpec('x'))`."
+    )
+
+
+def _check_spec_sharding(
+    api: str,
+    out_sharding: PartitionSpec,
+    shape: tuple[int, ...],
+    traced: bool,
+    validate_only: bool,
+) -> Any:
+    """:func:`check_out_sharding` of a bare ``PartitionSpec`` (on the mesh set in context)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh is None or mesh.empty:
+        raise ValueError(
+            f"`{api}` got `out_sharding={out_sharding}`, which is a PartitionSpec but no "
+            f"mesh is set. Use `with jax.set_mesh(mesh):` or pass a "
+            f"`NamedSharding(mesh, spec)`."
+        )
+    spec = _canonical_spec(api, out_sharding, shape, mesh, traced)
+    if validate_only:
+        return None
+    if traced:
+        return spec
+    concrete = jax.sharding.get_mesh()
+    if concrete is None or concrete.empty or not isinstance(concrete, jax.sharding.Mesh):
+        raise ValueError(
+            f"`{api}` got `out_sharding={out_sharding}` under an abstract mesh only; an "
+            f"eager call needs devices. Use `with jax.set_mesh(mesh):` with a concrete "
+            f"`jax.make_mesh(...)` mesh, or pass a `NamedSharding(mesh, spec)`."
+        )
+    return NamedSharding(concrete, spec)
+
+
+def _check_named_sharding(
+    api: str,
+    out_sharding: NamedSharding,
+    shape: tuple[int, ...],
+    traced: bool,
+    validate_only: bool,
+) -> NamedSharding | None:
+    """:func:`check_out_sharding` of a ``NamedSharding`` (its mesh against the one in context)."""
+    mesh = out_sharding.mesh
+    context = jax.sharding.get_abstract_mesh()
+    if (
+        context is not None
+        and not context.empty
+        and mesh.abstract_mesh != context
+        and not (mesh.abstract_mesh.are_all_axes_auto and context.are_all_axes_auto)
+    ):
+        raise ValueError(
+            f"`{api}` got `out_sharding` on mesh {mesh.abstract_mesh}, but the mesh set "
+            f"with `jax.set_mesh` is {context}. Build the sharding on the mesh you set."
+        )
+    spec = _canonical_spec(api, out_sharding.spec, shape, mesh, traced)
+    if validate_only:
+        return None
+    if traced and _has_explicit_axes(mesh) and (context is None or context.empty):
+        raise ValueError(
+            f"`{api}` got `out_sharding` on a mesh with Explicit axes inside `jit` but no "
+            f"mesh is set; jax needs one to reshard. Wrap the call in "
+            f"`with jax.set_mesh(mesh):`."
+        )
+    if not traced and not isinstance(mesh, jax.sharding.Mesh):
+        mesh = _concrete_mesh_for(api, mesh)
+    return NamedSharding(mesh, spec, memory_kind=out_sharding.memory_kind)
+
+
+def _concrete_mesh_for(api: str, mesh: Any) -> jax.sharding.Mesh:
+    """The concrete mesh set in context for the abstract ``mesh`` of an eager call, or raises."""
+    concrete = jax.sharding.get_mesh()
+    if isinstance(concrete, jax.sharding.Mesh) and concrete.abstract_mesh == mesh:
+        return concrete
+    raise ValueError(
+        f"`{api}` got `out_sharding` on the abstract mesh {mesh}; an eager call "
+        f"needs devices. Build the NamedSharding on a `jax.make_mesh(...)` mesh."
     )
 
 
@@ -151,7 +177,6 @@ def _canonical_spec(
             f"{rank}). Give at most one entry per dimension, e.g. `PartitionSpec('x')`."
         )
     sizes = dict(zip(mesh.axis_names, mesh.axis_sizes, strict=True))
-    types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
     explicit = _has_explicit_axes(mesh)
     unconstrained = PartitionSpec.UNCONSTRAINED
     seen: set[str] = set()
@@ -166,24 +191,7 @@ def _canonical_spec(
                 )
             continue
         names = entry if isinstance(entry, tuple) else (entry,)
-        for name in names:
-            if name not in sizes:
-                raise ValueError(
-                    f"`{api}` got {where}, which names the axis {name!r}; the mesh has axes "
-                    f"{tuple(mesh.axis_names)}. Use one of those names."
-                )
-            if name in seen:
-                raise ValueError(
-                    f"`{api}` got {where}, which uses the mesh axis {name!r} twice. A mesh "
-                    f"axis can shard at most one dimension."
-                )
-            if explicit and types[name] != jax.sharding.AxisType.Explicit:
-                raise ValueError(
-                    f"`{api}` got {where}, which names the {types[name]} axis {name!r} of a "
-                    f"mesh with Explicit axes (jax shards only over its Explicit axes there). "
-                    f"Use an Explicit axis, or make the whole mesh Auto."
-                )
-            seen.add(name)
+        _check_axis_names(api, where, names, mesh, sizes, seen)
         parts = math.prod(sizes[n] for n in names)
         if shape[dim] % parts:
             raise ValueError(
@@ -193,12 +201,45 @@ def _canonical_spec(
             )
     if spec.unreduced or spec.reduced:
         return spec
+    return _padded_or_trimmed(spec, rank, explicit, traced)
+
+
+def _check_axis_names(
+    api: str, where: str, names: tuple, mesh: Any, sizes: dict[str, int], seen: set[str]
+) -> None:
+    """Checks the axes ``names`` of one spec entry (known, unused, Explicit); adds to ``seen``."""
+    types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
+    explicit = _has_explicit_axes(mesh)
+    for name in names:
+        if name not in sizes:
+            raise ValueError(
+                f"`{api}` got {where}, which names the axis {name!r}; the mesh has axes "
+                f"{tuple(mesh.axis_names)}. Use one of those names."
+            )
+        if name in seen:
+            raise ValueError(
+                f"`{api}` got {where}, which uses the mesh axis {name!r} twice. A mesh "
+                f"axis can shard at most one dimension."
+            )
+        if explicit and types[name] != jax.sharding.AxisType.Explicit:
+            raise ValueError(
+                f"`{api}` got {where}, which names the {types[name]} axis {name!r} of a "
+                f"mesh with Explicit axes (jax shards only over its Explicit axes there). "
+                f"Use an Explicit axis, or make the whole mesh Auto."
+            )
+        seen.add(name)
+
+
+def _padded_or_trimmed(
+    spec: PartitionSpec, rank: int, explicit: bool, traced: bool
+) -> PartitionSpec:
+    """``spec`` padded with None to ``rank`` (Explicit), or trimmed of trailing None (Auto)."""
     entries = list(spec)
     if explicit:
         return PartitionSpec(*entries, *([None] * (rank - len(entries))))
     if traced:
         return spec
-    entries = [None if e is unconstrained else e for e in entries]
+    entries = [None if e is PartitionSpec.UNCONSTRAINED else e for e in entries]
     while entries and entries[-1] is None:
         entries.pop()
     return PartitionSpec(*entries)

@@ -6,6 +6,8 @@ modules (which never import this one) and registered on :data:`app` below.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -107,11 +109,29 @@ def check_cmd(
     ),
 ) -> None:
     """Draw NAME for many seeds and check it against its exact law (exit status 1 on FAIL)."""
+    from jinit.testing import check_law
+
+    init, parsed_shape, parsed_dtype = _check_inputs(name, param, shape, dtype)
+    _check_numbers(seeds, alpha, key)
+    try:
+        report = check_law(
+            init, parsed_shape, dtype=parsed_dtype, seeds=seeds, key=key, alpha=alpha
+        )
+    except (TypeError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from None
+    _print_check_report(report)
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
+def _check_inputs(
+    name: str, param: list[str] | None, shape: str | None, dtype: str | None
+) -> tuple[Any, tuple[int, ...], Any]:
+    """``(initialiser, shape, dtype or None)`` from NAME, ``--param``, ``--shape``, ``--dtype``."""
     import jax.numpy as jnp
     import numpy as np
 
     from jinit.catalogue import lookup
-    from jinit.testing import check_law
 
     try:
         entry = lookup("jinit check", name)
@@ -129,6 +149,11 @@ def check_cmd(
                 f"{dtype!r} is not a dtype; use e.g. float32, bfloat16, complex64",
                 param_hint="--dtype",
             ) from None
+    return init, parsed_shape, parsed_dtype
+
+
+def _check_numbers(seeds: int | None, alpha: float, key: int) -> None:
+    """Checks ``--seeds``, ``--alpha`` and ``--key`` (exit 2 naming the option)."""
     if seeds is not None and seeds < 1:
         raise typer.BadParameter(f"needs at least 1 seed; got {seeds}", param_hint="--seeds")
     if not 0 < alpha < 1:
@@ -139,13 +164,10 @@ def check_cmd(
             f"got {key}.",
             param_hint="--key",
         )
-    try:
-        report = check_law(
-            init, parsed_shape, dtype=parsed_dtype, seeds=seeds, key=key, alpha=alpha
-        )
-    except (TypeError, ValueError) as err:
-        raise typer.BadParameter(str(err)) from None
 
+
+def _print_check_report(report: Any) -> None:
+    """Prints the table of checks, the notes worth reading, the settings and PASS or FAIL."""
     table = Table(title=report.title, title_justify="left")
     table.add_column("check", style="bold", no_wrap=True)
     for column in ("measured", "expected", "tolerance", "SE off"):
@@ -167,8 +189,6 @@ def check_cmd(
         style="dim",
     )
     console.print("[green]PASS[/green]" if report.passed else "[bold red]FAIL[/bold red]")
-    if not report.passed:
-        raise typer.Exit(code=1)
 
 
 def _fmt(x: float, digits: int = 5) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich import box
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from jinit.cli._console import progress_bar, wide_console
 from jinit.cli._specs import parse_init_specs
 
 DEFAULT_INITS = "normal(stddev=0.01), glorot_uniform, he_normal"
@@ -426,8 +428,6 @@ def sweep_cmd(
     Without options: the classic experiment, a 10-layer ReLU MLP of width 512 with
     normal(stddev=0.01), glorot_uniform and he_normal, 256 seeds of 1000 examples.
     """
-    from jinit.sweeps._propagate import run_sweep
-
     # Every option is checked (and every initialiser probed) before --out is touched and
     # before anything is compiled.
     plan, dt, layer = _prepare_sweep_cmd(
@@ -450,37 +450,25 @@ def sweep_cmd(
         padding=padding,
         plots=plots,
     )
-    net, init_map, batch = plan.network, plan.inits, plan.batch
-    from jinit._core._cli_out import prepare_cli_out, write_cli_out
+    from jinit._core._cli_out import prepare_cli_out
 
     out_folder = prepare_cli_out(out, "jinit sweep")  # validated and locked, before work
-    console = Console()
-    if not console.is_terminal:  # logs and pipes: wide enough for the tables
-        console = Console(width=max(console.width, 110))
+    console = wide_console()
+    result, elapsed = _run_with_progress(plan, dt, seeds, console)
+    _finish_sweep(result, elapsed, console, out_folder, out, plots, layer)
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
+def _run_with_progress(plan: Any, dt: Any, seeds: int, console: Console) -> tuple[Any, float]:
+    """Runs the prepared sweep under a progress bar; ``(result, elapsed seconds)``."""
+    from jinit.sweeps._propagate import run_sweep
+
+    net, init_map, batch = plan.network, plan.inits, plan.batch
     console.print(
         f"[bold]jinit sweep[/bold]: {net.describe()}; batch {batch}, {seeds} seeds, "
         f"{len(init_map)} initialiser(s), {dt.name}"
     )
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("chunks"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, "chunks") as progress:
         task = progress.add_task("compiling…", total=None)
         order = list(init_map)
 
@@ -494,6 +482,20 @@ def sweep_cmd(
         result = run_sweep(plan, progress=report)
     elapsed = time.perf_counter() - t0
     result.config["elapsed_seconds"] = round(elapsed, 2)
+    return result, elapsed
+
+
+def _finish_sweep(
+    result: Any,
+    elapsed: float,
+    console: Console,
+    out_folder: Any,
+    out: str,
+    plots: bool,
+    layer: int,
+) -> None:
+    """Prints the tables, writes the results (and the figures) into ``--out`` and says so."""
+    from jinit._core._cli_out import write_cli_out
 
     for label in result.labels:
         console.print(_table(result, label))

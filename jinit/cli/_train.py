@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from jinit.cli._console import progress_bar, wide_console
 
 DEFAULT_INITS = "he_normal, orthogonal, normal(stddev=0.01), zeros"
 _VERDICT_STYLE = {
@@ -175,10 +178,59 @@ def train_cmd(
     normal(stddev=0.01) and zeros. He and orthogonal train (test accuracy > 90 %); the small
     normal and zeros stall at chance (loss log 10, accuracy ~10 %).
     """
-    from jinit.cli._sweep import at_least, check_seed, require
-
     # Every option is checked (and every initialiser probed) before --out is touched and
     # before anything is compiled.
+    _check_train_options(seeds, steps, depth, width, batch_size, eval_every, devices, lr, seed)
+    _require_train_modules(plots)
+    plan, init_map, data = _prepare_train_cmd(
+        inits=inits,
+        seeds=seeds,
+        steps=steps,
+        depth=depth,
+        width=width,
+        activation=activation,
+        batch_size=batch_size,
+        lr=lr,
+        eval_every=eval_every,
+        seed=seed,
+        devices=devices,
+    )
+    from jinit._core._cli_out import prepare_cli_out
+
+    out_folder = prepare_cli_out(out, "jinit train")  # validated and locked, before work
+    console = wide_console()
+    console.print(
+        f"[bold]jinit train[/bold]: digits ({len(data.y_train)} train / {len(data.y_test)} test), "
+        f"MLP {depth} hidden layers × {width} {activation}; Adam {lr:g}, batch {batch_size}, "
+        f"{steps} steps; {seeds} seeds × {len(init_map)} initialiser(s)"
+    )
+    result, elapsed = _train_with_progress(plan, console)
+    result.config["optimizer"] = f"adam(learning_rate={lr:g})"
+    result.config["elapsed_seconds"] = round(elapsed, 2)
+    console.print(results_table(result))
+    result.config["run_id"] = out_folder.run_id  # in results.json and curves.png
+    written = _write_train_out(result, out_folder, plots)
+    c = result.config
+    console.print(
+        f"{seeds} seeds × {len(result.labels)} initialisers on {c['devices']} {c['platform']} "
+        f"device(s): {elapsed:.1f} s. Wrote {', '.join(written)} to {out.rstrip('/')}/"
+    )
+
+
+def _check_train_options(
+    seeds: int,
+    steps: int,
+    depth: int,
+    width: int,
+    batch_size: int,
+    eval_every: int | None,
+    devices: int | None,
+    lr: float,
+    seed: int,
+) -> None:
+    """Checks the counts, the learning rate, ``--eval-every`` and the seed (exit 2)."""
+    from jinit.cli._sweep import at_least, check_seed
+
     for name, value in (
         ("--seeds", seeds),
         ("--steps", steps),
@@ -202,55 +254,23 @@ def train_cmd(
             param_hint="--eval-every",
         )
     check_seed(seed, "--seed")
+
+
+def _require_train_modules(plots: bool) -> None:
+    """Ends the command (exit 1) when scikit-learn, or matplotlib for the plot, is missing."""
+    from jinit.cli._sweep import require
+
     require("sklearn", "jinit train", "for the 8×8 digits data set")
     if plots:
         require("matplotlib", "jinit train", "for curves.png", " (or pass --no-plots)")
-    plan, init_map, data = _prepare_train_cmd(
-        inits=inits,
-        seeds=seeds,
-        steps=steps,
-        depth=depth,
-        width=width,
-        activation=activation,
-        batch_size=batch_size,
-        lr=lr,
-        eval_every=eval_every,
-        seed=seed,
-        devices=devices,
-    )
-    from jinit._core._cli_out import prepare_cli_out, write_cli_out
 
-    out_folder = prepare_cli_out(out, "jinit train")  # validated and locked, before work
+
+def _train_with_progress(plan: Any, console: Console) -> tuple[Any, float]:
+    """Runs the prepared training under a progress bar; ``(result, elapsed seconds)``."""
     from jinit.sweeps._train import run_train
 
-    console = Console()
-    if not console.is_terminal:  # logs and pipes: wide enough for the table
-        console = Console(width=max(console.width, 110))
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console.print(
-        f"[bold]jinit train[/bold]: digits ({len(data.y_train)} train / {len(data.y_test)} test), "
-        f"MLP {depth} hidden layers × {width} {activation}; Adam {lr:g}, batch {batch_size}, "
-        f"{steps} steps; {seeds} seeds × {len(init_map)} initialiser(s)"
-    )
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, "steps") as progress:
         task = progress.add_task("drawing parameters, compiling…", total=None)
 
         def report(done: int, total: int) -> None:
@@ -258,20 +278,16 @@ def train_cmd(
             progress.update(task, total=total, completed=done, description=desc)
 
         result = run_train(plan, progress=report)
-    elapsed = time.perf_counter() - t0
-    result.config["optimizer"] = f"adam(learning_rate={lr:g})"
-    result.config["elapsed_seconds"] = round(elapsed, 2)
-    console.print(results_table(result))
-    result.config["run_id"] = out_folder.run_id  # in results.json and curves.png
+    return result, time.perf_counter() - t0
+
+
+def _write_train_out(result: Any, out_folder: Any, plots: bool) -> list[str]:
+    """Writes ``results.json`` (and ``curves.png``) into ``--out``; the names written."""
+    from jinit._core._cli_out import write_cli_out
 
     def fill(stage) -> None:  # the whole set, built beside --out, then swapped in
         result.to_json(stage / "results.json")
         if plots:
             result.plot(stage / "curves.png")
 
-    written = write_cli_out(out_folder, fill)
-    c = result.config
-    console.print(
-        f"{seeds} seeds × {len(result.labels)} initialisers on {c['devices']} {c['platform']} "
-        f"device(s): {elapsed:.1f} s. Wrote {', '.join(written)} to {out.rstrip('/')}/"
-    )
+    return write_cli_out(out_folder, fill)

@@ -267,22 +267,7 @@ def coord_check(
       True
     """
     api = "jinit.mup.coord_check"
-    if isinstance(widths, str) or not isinstance(widths, Sequence):
-        raise TypeError(
-            f"`{api}` needs `widths` to be a sequence of ints; got {widths!r} of type "
-            f"{type(widths).__name__}. Pass e.g. `widths=(64, 128, 256)`."
-        )
-    if len(widths) < 2:
-        raise ValueError(
-            f"`{api}` needs at least two `widths` (a slope against width); got {widths!r}. "
-            f"Pass e.g. `widths=(64, 128, 256)`."
-        )
-    widths = tuple(check_int(api, "widths[i]", w, minimum=1) for w in widths)
-    if list(widths) != sorted(set(widths)):
-        raise ValueError(f"`{api}` needs strictly increasing `widths`; got {widths}.")
-    base_width = (
-        widths[0] if base_width is None else check_int(api, "base_width", base_width, minimum=1)
-    )
+    widths, base_width = _check_widths(api, widths, base_width)
     depth = check_int(api, "depth", depth, minimum=1)
     steps = check_int(api, "steps", steps, minimum=1)
     seeds = check_int(api, "seeds", seeds, minimum=1)
@@ -294,55 +279,12 @@ def coord_check(
     d_in = check_int(api, "d_in", d_in, minimum=1)
     n_out = check_int(api, "n_out", n_out, minimum=2)
     seed = check_int(api, "seed", seed, minimum=0)
+    x, y, keys = _coord_batch(api, data, seed, seeds, batch, d_in, n_out)
     if data is not None:
-        x, y = _check_coord_data(api, data, n_out)
         d_in = int(x.shape[1])
-    # the seeds engine's key policy: threefry keys; seed s initialises from fold_in(root, s),
-    # the batch (shared by every seed) from fold_in(root, 2**32 - 1)
-    root = root_key(api, seed, None)
-    kx, ky = jax.random.split(jax.random.fold_in(root, 2**32 - 1))
-    if data is None:
-        x = jax.random.normal(kx, (batch, d_in), jnp.float32)
-        y = jax.random.randint(ky, (batch,), 0, n_out)
-    keys = jnp.stack(seed_keys(root, range(seeds)))
-
-    @functools.cache
-    def leaf_keys(path: str) -> jax.Array:  # computed outside jit: threefry compiles slowly
-        return jax.vmap(leaf_key, in_axes=(0, None))(keys, path)
-
-    def padded_shape(path: str) -> tuple[int, ...]:
-        layer, name = path.split("/")
-        return padded[layer][name].shape
-
-    base = _mlp_shapes(d_in, base_width, depth, n_out)
-    delta = _mlp_shapes(d_in, 2 * base_width, depth, n_out)  # marks the width axes
-    padded = _mlp_shapes(d_in, widths[-1], depth, n_out)
-    # One compiled program for every width: each width's SP draws (at their true shapes) are
-    # zero-padded to the largest width, which leaves the narrow network's training exact.
-    # µP = SP draw × per-leaf factor (what `init` samples); both are vmapped in one call.
-    run = jax.jit(
-        functools.partial(_coord_run, depth=depth, lr=lr, steps=steps, optimizer=optimizer)
+    values = _coord_values(
+        api, widths, base_width, x, y, keys, sp_rules, readout, depth, n_out, lr, steps, optimizer
     )
-    out: list[np.ndarray] = []
-    for w in widths:
-        info = width_info(_mlp_shapes(d_in, w, depth, n_out), base, delta_params=delta)
-        sp = {p: sp_init(api, p, sp_rules) for p in info}
-        draws = {}
-        for p, i in info.items():
-            d = _draw(sp[p], i.shape, leaf_keys(p))
-            pad = [(0, 0)] + [(0, m - n) for n, m in zip(i.shape, padded_shape(p), strict=True)]
-            draws[p] = jnp.pad(d, pad)
-        factors = {
-            p: jnp.asarray([mup_factor(api, i, sp[p], jnp.float32, readout), 1.0], jnp.float32)
-            for p, i in info.items()
-        }
-        mults = {
-            p: jnp.asarray([i.lr_multiplier(optimizer), 1.0], jnp.float32) for p, i in info.items()
-        }
-        rec = run(_nest(draws), factors, mults, jnp.float32(w), x, y)  # (2, seeds, t, layers)
-        out.append(np.asarray(jnp.swapaxes(rec, 1, 2)))
-    names = ("µP", "SP")
-    values = {n: np.stack([o[k] for o in out], axis=1) for k, n in enumerate(names)}
     config = dict(
         base_width=base_width,
         depth=depth,
@@ -360,11 +302,117 @@ def coord_check(
     return CoordCheckResult(
         widths=widths,
         layers=tuple(f"Dense_{i}" for i in range(depth + 1)),
-        parametrizations=names,
+        parametrizations=tuple(values),
         steps=steps,
         values=values,
         config=config,
     )
+
+
+def _check_widths(
+    api: str, widths: Sequence[int], base_width: int | None
+) -> tuple[tuple[int, ...], int]:
+    """``(widths, base_width)`` checked: at least two strictly increasing ints >= 1."""
+    if isinstance(widths, str) or not isinstance(widths, Sequence):
+        raise TypeError(
+            f"`{api}` needs `widths` to be a sequence of ints; got {widths!r} of type "
+            f"{type(widths).__name__}. Pass e.g. `widths=(64, 128, 256)`."
+        )
+    if len(widths) < 2:
+        raise ValueError(
+            f"`{api}` needs at least two `widths` (a slope against width); got {widths!r}. "
+            f"Pass e.g. `widths=(64, 128, 256)`."
+        )
+    widths = tuple(check_int(api, "widths[i]", w, minimum=1) for w in widths)
+    if list(widths) != sorted(set(widths)):
+        raise ValueError(f"`{api}` needs strictly increasing `widths`; got {widths}.")
+    base_width = (
+        widths[0] if base_width is None else check_int(api, "base_width", base_width, minimum=1)
+    )
+    return widths, base_width
+
+
+def _coord_batch(
+    api: str, data: Any, seed: int, seeds: int, batch: int, d_in: int, n_out: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(x, y, keys)``: the batch (``data`` checked, or drawn) and the keys of the seeds."""
+    if data is not None:
+        x, y = _check_coord_data(api, data, n_out)
+    # the seeds engine's key policy: threefry keys; seed s initialises from fold_in(root, s),
+    # the batch (shared by every seed) from fold_in(root, 2**32 - 1)
+    root = root_key(api, seed, None)
+    kx, ky = jax.random.split(jax.random.fold_in(root, 2**32 - 1))
+    if data is None:
+        x = jax.random.normal(kx, (batch, d_in), jnp.float32)
+        y = jax.random.randint(ky, (batch,), 0, n_out)
+    return x, y, jnp.stack(seed_keys(root, range(seeds)))
+
+
+def _coord_values(
+    api: str,
+    widths: tuple[int, ...],
+    base_width: int,
+    x: jax.Array,
+    y: jax.Array,
+    keys: jax.Array,
+    sp_rules: Sequence[tuple[str, Initializer]],
+    readout: str,
+    depth: int,
+    n_out: int,
+    lr: float,
+    steps: int,
+    optimizer: str,
+) -> dict[str, np.ndarray]:
+    """``{"µP": …, "SP": …}``: records ``(steps + 1, n_widths, seeds, n_layers)`` of each."""
+    d_in = int(x.shape[1])
+
+    @functools.cache
+    def leaf_keys(path: str) -> jax.Array:  # computed outside jit: threefry compiles slowly
+        return jax.vmap(leaf_key, in_axes=(0, None))(keys, path)
+
+    base = _mlp_shapes(d_in, base_width, depth, n_out)
+    delta = _mlp_shapes(d_in, 2 * base_width, depth, n_out)  # marks the width axes
+    padded = _mlp_shapes(d_in, widths[-1], depth, n_out)
+    # One compiled program for every width: each width's SP draws (at their true shapes) are
+    # zero-padded to the largest width, which leaves the narrow network's training exact.
+    # µP = SP draw × per-leaf factor (what `init` samples); both are vmapped in one call.
+    run = jax.jit(
+        functools.partial(_coord_run, depth=depth, lr=lr, steps=steps, optimizer=optimizer)
+    )
+    out: list[np.ndarray] = []
+    for w in widths:
+        info = width_info(_mlp_shapes(d_in, w, depth, n_out), base, delta_params=delta)
+        sp = {p: sp_init(api, p, sp_rules) for p in info}
+        draws = _padded_draws(info, sp, leaf_keys, padded)
+        factors = {
+            p: jnp.asarray([mup_factor(api, i, sp[p], jnp.float32, readout), 1.0], jnp.float32)
+            for p, i in info.items()
+        }
+        mults = {
+            p: jnp.asarray([i.lr_multiplier(optimizer), 1.0], jnp.float32) for p, i in info.items()
+        }
+        rec = run(_nest(draws), factors, mults, jnp.float32(w), x, y)  # (2, seeds, t, layers)
+        out.append(np.asarray(jnp.swapaxes(rec, 1, 2)))
+    names = ("µP", "SP")
+    return {n: np.stack([o[k] for o in out], axis=1) for k, n in enumerate(names)}
+
+
+def _padded_draws(
+    info: dict[str, Any],
+    sp: dict[str, Initializer],
+    leaf_keys: Any,
+    padded: dict[str, dict[str, Any]],
+) -> dict[str, jax.Array]:
+    """Each leaf's SP draws for every seed, zero-padded to its shape at the largest width."""
+    draws = {}
+    for p, i in info.items():
+        d = _draw(sp[p], i.shape, leaf_keys(p))
+        layer, name = p.split("/")
+        pad = [(0, 0)] + [
+            (0, m - n) for n, m in zip(i.shape, padded[layer][name].shape, strict=True)
+        ]
+        draws[p] = jnp.pad(d, pad)
+    return draws
 
 
 def plot_coord_check(result: CoordCheckResult, path: str | os.PathLike | None = None):
@@ -396,45 +444,15 @@ def plot_coord_check(result: CoordCheckResult, path: str | os.PathLike | None = 
             f"{type(result).__name__}."
         )
     if path is not None:
-        if not isinstance(path, str | os.PathLike):
-            raise TypeError(
-                f"`{api}` needs `path` to be a file name (str or path) or None; got {path!r} of "
-                f"type {type(path).__name__}."
-            )
-        folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-        if os.path.isdir(os.fspath(path)) or not os.path.isdir(folder):
-            raise ValueError(
-                f"`{api}` cannot write `path={os.fspath(path)!r}`: "
-                + ("it is a folder" if os.path.isdir(os.fspath(path)) else "no folder " + folder)
-                + ". Pass a file name such as 'coord_check.png' in an existing folder."
-            )
+        _check_plot_path(api, path)
     n_l, n_p = len(result.layers), len(result.parametrizations)
     fig = Figure(figsize=(2.8 * n_l + 0.6, 2.6 * n_p + 0.8), layout="constrained")
     axs = fig.subplots(n_p, n_l, sharex=True, sharey=True, squeeze=False)
     cmap = colormaps["viridis"]
-    w = np.asarray(result.widths)
     for r, p in enumerate(result.parametrizations):
         for c, layer in enumerate(result.layers):
             ax = axs[r][c]
-            s = result.scale(p, layer)
-            for t in range(result.steps + 1):
-                pos = s[t] > 0
-                ax.plot(
-                    w[pos],
-                    s[t][pos],
-                    "o-",
-                    ms=3,
-                    lw=1.5,
-                    color=cmap(t / max(result.steps, 1)),
-                    label=f"t={t}",
-                )
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
-            kind = "readout" if c == n_l - 1 else ("input" if c == 0 else "hidden")
-            sl = result.slope(p, layer) if np.all(s[-1] > 0) else float("nan")
-            ax.set_title(
-                f"{p} · {layer} ({kind})\nslope at t={result.steps}: {sl:+.2f}", fontsize=9
-            )
+            _plot_panel(ax, result, p, layer, c, cmap)
             if r == n_p - 1:
                 ax.set_xlabel("width")
             if c == 0:
@@ -450,3 +468,41 @@ def plot_coord_check(result: CoordCheckResult, path: str | os.PathLike | None = 
     if path is not None:
         fig.savefig(os.fspath(path), dpi=110)
     return fig
+
+
+def _check_plot_path(api: str, path: Any) -> None:
+    """``path`` is a file name (str or path) in an existing folder, not a folder."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"`{api}` needs `path` to be a file name (str or path) or None; got {path!r} of "
+            f"type {type(path).__name__}."
+        )
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if os.path.isdir(os.fspath(path)) or not os.path.isdir(folder):
+        raise ValueError(
+            f"`{api}` cannot write `path={os.fspath(path)!r}`: "
+            + ("it is a folder" if os.path.isdir(os.fspath(path)) else "no folder " + folder)
+            + ". Pass a file name such as 'coord_check.png' in an existing folder."
+        )
+
+
+def _plot_panel(ax: Any, result: CoordCheckResult, p: str, layer: str, c: int, cmap: Any) -> None:
+    """Panel ``c`` of a row: the scale of ``layer`` under ``p`` against width, a line per step."""
+    w = np.asarray(result.widths)
+    s = result.scale(p, layer)
+    for t in range(result.steps + 1):
+        pos = s[t] > 0
+        ax.plot(
+            w[pos],
+            s[t][pos],
+            "o-",
+            ms=3,
+            lw=1.5,
+            color=cmap(t / max(result.steps, 1)),
+            label=f"t={t}",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    kind = "readout" if c == len(result.layers) - 1 else ("input" if c == 0 else "hidden")
+    sl = result.slope(p, layer) if np.all(s[-1] > 0) else float("nan")
+    ax.set_title(f"{p} · {layer} ({kind})\nslope at t={result.steps}: {sl:+.2f}", fontsize=9)

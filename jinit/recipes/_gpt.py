@@ -157,6 +157,31 @@ def olmo(
     c = check_real(api, "cutoff", cutoff, positive=True)
     nm = check_names(api, names)
 
+    out, up, embed, head, qkv, inner = _olmo_inits(api, variant, n_layers, s, c, nm)
+    call = call_repr("olmo", n_layers=n_layers, variant=variant)
+    needs = [
+        *transformer_role(api, call, nm, "attn_out", "residual projection"),
+        *transformer_role(api, call, nm, "mlp_out", "residual projection"),
+        *transformer_role(api, call, nm, "mlp_up", "gated MLP up projection"),
+        *transformer_role(api, call, nm, "head", "output head T(1/√d)"),
+    ]
+    rules = [
+        *rules_for(nm.attn_out, out),
+        *rules_for(nm.mlp_out, out),
+        *rules_for(nm.mlp_up, up),
+        *rules_for(nm.embed, embed),
+        *rules_for(nm.head, head),
+        *rules_for(nm.query + nm.key + nm.value, qkv),
+        *transformer_fallbacks(nm, inner),
+    ]
+    return Recipe(rules, needs)
+
+
+def _olmo_inits(
+    api: str, variant: str, n_layers: int, s: float, c: float, nm: TransformerNames
+) -> tuple[Initializer, ...]:
+    """OLMo's ``(out, up, embed, head, qkv, inner)`` initialisers of ``variant`` (table above)."""
+
     def trunc(std: float) -> Initializer:
         return truncated_normal(std, None, -c, c)
 
@@ -196,23 +221,7 @@ def olmo(
         else:
             out = trunc(s / math.sqrt(2 * n_layers))
         up = out if variant.startswith("llama") else inner
-    call = call_repr("olmo", n_layers=n_layers, variant=variant)
-    needs = [
-        *transformer_role(api, call, nm, "attn_out", "residual projection"),
-        *transformer_role(api, call, nm, "mlp_out", "residual projection"),
-        *transformer_role(api, call, nm, "mlp_up", "gated MLP up projection"),
-        *transformer_role(api, call, nm, "head", "output head T(1/√d)"),
-    ]
-    rules = [
-        *rules_for(nm.attn_out, out),
-        *rules_for(nm.mlp_out, out),
-        *rules_for(nm.mlp_up, up),
-        *rules_for(nm.embed, embed),
-        *rules_for(nm.head, head),
-        *rules_for(nm.query + nm.key + nm.value, qkv),
-        *transformer_fallbacks(nm, inner),
-    ]
-    return Recipe(rules, needs)
+    return out, up, embed, head, qkv, inner
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,6 +123,34 @@ def _value_stats(
     Extremes and KS deviations are reduced as one ``(n, K)`` stack over the element axis, which
     XLA:CPU compiles faster than ``K`` separate reductions.
     """
+    x, a, extra_cols = _centred_columns(v, centre, work)
+    n = x.shape[0]
+    out, count, k = _power_sums(x, a, extra_cols, mask, centre, work)
+    nan = jnp.asarray(jnp.nan, work)
+    out["ks"] = nan
+    if cdf is not None:  # sorted: extremes and the per-seed KS distance
+        u, valid = _sorted_extremes_and_ks(out, x, mask, count, k, cdf, work, atoms)
+    else:
+        ext = jnp.stack([x, -x], axis=-1)
+        if mask is not None:
+            ext = jnp.where(mask[:, None], ext, -jnp.inf)
+        ext = jnp.max(ext, axis=0)
+        out["min"], out["max"] = -ext[1], ext[0]
+        u = ndtr((x - reference[0].astype(work)) / reference[1].astype(work)) if binned else None
+        valid = mask
+    if binned and cdf is not None:
+        out["hist"] = _sorted_level_counts(u, work)
+    elif binned:
+        out["hist"] = _unsorted_level_counts(u, valid, n)
+    else:
+        out["hist"] = jnp.zeros((0,), jnp.int32)
+    return out
+
+
+def _centred_columns(
+    v: jax.Array, centre: jax.Array, work: Any
+) -> tuple[jax.Array, jax.Array, list[jax.Array]]:
+    """``(x, a, extra)``: values (moduli if complex), distances to ``centre``, real/imag parts."""
     if jnp.iscomplexobj(v):
         v = v.astype(jnp.result_type(work, jnp.complex64))
         x = jnp.abs(v).astype(work)  # moduli: extremes, KS
@@ -132,6 +160,18 @@ def _value_stats(
         x = v.astype(work)
         a = x - centre.astype(work)
         extra_cols = []
+    return x, a, extra_cols
+
+
+def _power_sums(
+    x: jax.Array,
+    a: jax.Array,
+    extra_cols: list[jax.Array],
+    mask: jax.Array | None,
+    centre: jax.Array,
+    work: Any,
+) -> tuple[dict[str, jax.Array], jax.Array, jax.Array]:
+    """``(out, count, k)``: count, moments 1..8 about ``centre`` and mean; ``k = max(count, 1)``."""
     n = x.shape[0]
     a2 = a * a
     a4 = a2 * a2
@@ -148,51 +188,58 @@ def _value_stats(
         out["mean"] = jax.lax.complex(sums[8], sums[9])
     else:
         out["mean"] = sums[0] + centre.astype(work)
-    nan = jnp.asarray(jnp.nan, work)
-    out["ks"] = nan
-    if cdf is not None:  # sorted: extremes and the per-seed KS distance
-        xs = _sort(x if mask is None else jnp.where(mask, x, jnp.inf))
-        out["min"] = xs[0]
-        out["max"] = xs[-1] if mask is None else xs[jnp.maximum(count, 1) - 1]
-        i = jnp.arange(1, n + 1, dtype=work)
-        u = jnp.clip(jnp.asarray(cdf(xs), work), 0.0, 1.0)
-        # D- needs F just below each value; F is continuous except for degenerate laws
-        u_left = u
-        if atoms:
-            below = jnp.nextafter(xs, jnp.asarray(-jnp.inf, work))
-            u_left = jnp.clip(jnp.asarray(cdf(below), work), 0.0, 1.0)
-        dev = jnp.stack([i / k - u, u_left - (i - 1) / k], axis=-1)
-        if mask is not None:
-            dev = jnp.where((i <= k)[:, None], dev, -jnp.inf)
-        dev = jnp.max(dev, axis=0)
-        out["ks"] = jnp.maximum(dev[0], dev[1])
-        valid = None if mask is None else (i <= k)
-    else:
-        ext = jnp.stack([x, -x], axis=-1)
-        if mask is not None:
-            ext = jnp.where(mask[:, None], ext, -jnp.inf)
-        ext = jnp.max(ext, axis=0)
-        out["min"], out["max"] = -ext[1], ext[0]
-        u = ndtr((x - reference[0].astype(work)) / reference[1].astype(work)) if binned else None
-        valid = mask
-    if binned and cdf is not None:
-        # u is sorted: #(u <= p) and #(u < p) = #(u <= the float below p) by binary search.
-        p = jnp.arange(1, BINS, dtype=work) / BINS
-        below = jnp.nextafter(p, jnp.asarray(-jnp.inf, work))
-        found = jnp.searchsorted(u, jnp.concatenate([p, below]), side="right").astype(jnp.int32)
-        out["hist"] = found
-    elif binned:
-        # #(u < j/B) = #(floor(B u) < j), #(u <= j/B) = #(ceil(B u) <= j); B u is exact.
-        bu = jnp.nan_to_num(u, nan=1.0) * BINS
-        idx = jnp.concatenate([jnp.floor(bu), jnp.ceil(bu) + (BINS + 1)]).astype(jnp.int32)
-        ones = jnp.ones((n,), jnp.int32) if valid is None else valid.astype(jnp.int32)
-        hist = jnp.zeros((2 * (BINS + 1),), jnp.int32).at[idx].add(jnp.tile(ones, 2))
-        lt = jnp.cumsum(hist[: BINS + 1])[: BINS - 1]
-        le = jnp.cumsum(hist[BINS + 1 :])[1:BINS]
-        out["hist"] = jnp.concatenate([le, lt])
-    else:
-        out["hist"] = jnp.zeros((0,), jnp.int32)
-    return out
+    return out, count, k
+
+
+def _sorted_extremes_and_ks(
+    out: dict[str, jax.Array],
+    x: jax.Array,
+    mask: jax.Array | None,
+    count: jax.Array,
+    k: jax.Array,
+    cdf: Callable[[jax.Array], jax.Array],
+    work: Any,
+    atoms: bool,
+) -> tuple[jax.Array, jax.Array | None]:
+    """Sets ``min``, ``max`` and ``ks`` of ``out`` from sorted ``x``; returns ``(u, valid)``."""
+    n = x.shape[0]
+    xs = _sort(x if mask is None else jnp.where(mask, x, jnp.inf))
+    out["min"] = xs[0]
+    out["max"] = xs[-1] if mask is None else xs[jnp.maximum(count, 1) - 1]
+    i = jnp.arange(1, n + 1, dtype=work)
+    u = jnp.clip(jnp.asarray(cdf(xs), work), 0.0, 1.0)
+    # D- needs F just below each value; F is continuous except for degenerate laws
+    u_left = u
+    if atoms:
+        below = jnp.nextafter(xs, jnp.asarray(-jnp.inf, work))
+        u_left = jnp.clip(jnp.asarray(cdf(below), work), 0.0, 1.0)
+    dev = jnp.stack([i / k - u, u_left - (i - 1) / k], axis=-1)
+    if mask is not None:
+        dev = jnp.where((i <= k)[:, None], dev, -jnp.inf)
+    dev = jnp.max(dev, axis=0)
+    out["ks"] = jnp.maximum(dev[0], dev[1])
+    valid = None if mask is None else (i <= k)
+    return u, valid
+
+
+def _sorted_level_counts(u: jax.Array, work: Any) -> jax.Array:
+    """Level counts ``[#(u <= p_j), #(u < p_j)]`` of a sorted ``u``, by binary search."""
+    # u is sorted: #(u <= p) and #(u < p) = #(u <= the float below p) by binary search.
+    p = jnp.arange(1, BINS, dtype=work) / BINS
+    below = jnp.nextafter(p, jnp.asarray(-jnp.inf, work))
+    return jnp.searchsorted(u, jnp.concatenate([p, below]), side="right").astype(jnp.int32)
+
+
+def _unsorted_level_counts(u: jax.Array, valid: jax.Array | None, n: int) -> jax.Array:
+    """Level counts ``[#(u <= p_j), #(u < p_j)]`` of an unsorted ``u`` (where ``valid``)."""
+    # #(u < j/B) = #(floor(B u) < j), #(u <= j/B) = #(ceil(B u) <= j); B u is exact.
+    bu = jnp.nan_to_num(u, nan=1.0) * BINS
+    idx = jnp.concatenate([jnp.floor(bu), jnp.ceil(bu) + (BINS + 1)]).astype(jnp.int32)
+    ones = jnp.ones((n,), jnp.int32) if valid is None else valid.astype(jnp.int32)
+    hist = jnp.zeros((2 * (BINS + 1),), jnp.int32).at[idx].add(jnp.tile(ones, 2))
+    lt = jnp.cumsum(hist[: BINS + 1])[: BINS - 1]
+    le = jnp.cumsum(hist[BINS + 1 :])[1:BINS]
+    return jnp.concatenate([le, lt])
 
 
 def _make_sweep(init, shape, dtype, plan: _Plan, cache_key):

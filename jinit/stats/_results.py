@@ -235,38 +235,13 @@ def pool(stats: InitStats) -> PooledStats:
             "`jinit.testing.pool` got statistics of zero values; there is nothing to pool."
         )
     w = count / n_total
-    mean = np.asarray(stats.mean)
-    is_complex = np.iscomplexobj(mean)
-    if is_complex:
-        mean_p: float | complex = complex(np.sum(w * mean.astype(np.complex128)))
-    else:
-        mean_p = float(np.sum(w * mean.astype(np.float64)))
+    mean_p, is_complex = _pooled_mean(stats, w)
     r = np.concatenate([[1.0], w @ np.asarray(stats.moments, np.float64)])
     c = np.asarray(stats.centre).item()
-    if is_complex:
-        # E|z - m|^2 = E|z - c|^2 - |m - c|^2 exactly; higher orders stay about c.
-        m2 = max(r[2] - abs(mean_p - c) ** 2, 0.0)
-        m4, m6, m8 = r[4], r[6], r[8]
-        skew = math.nan
-    else:
-        cm = central_moments(r, mean_p - c)
-        m2, m4, m6, m8 = max(cm[2], 0.0), cm[4], cm[6], cm[8]
-        skew = cm[3] / m2**1.5 if m2 > 0 else math.nan
+    m2, m4, m6, m8, skew = _moments_about_mean(r, mean_p, c, is_complex)
     std = math.sqrt(m2)
     var_se = math.sqrt(max(m4 - m2 * m2, 0.0) / n_total)
-    if m2 > 0:
-        kurt = m4 / m2**2 - 3.0
-        # delta method for A / B^2 with A = mean (x-m)^4, B = mean (x-m)^2
-        g_a, g_b = 1.0 / m2**2, -2.0 * m4 / m2**3
-        var_k = g_a**2 * (m8 - m4 * m4) + 2 * g_a * g_b * (m6 - m4 * m2) + g_b**2 * (m4 - m2 * m2)
-        kurt_se = math.sqrt(max(var_k, 0.0) / n_total)
-    else:
-        kurt, kurt_se = math.nan, math.nan
-
-    def fmax(x: np.ndarray) -> float:
-        a = np.asarray(x, np.float64)
-        return math.nan if np.all(np.isnan(a)) else float(np.nanmax(a))
-
+    kurt, kurt_se = _excess_kurtosis(m2, m4, m6, m8, n_total)
     zmin = np.asarray(stats.zeros_min)
     sparse = bool(np.all(zmin >= 0))
     return PooledStats(
@@ -285,11 +260,59 @@ def pool(stats: InitStats) -> PooledStats:
         max=float(np.max(np.asarray(stats.max, np.float64))),
         ks_pooled=float(stats.ks_pooled),
         ks_pooled_excess=float(stats.ks_pooled_excess),
-        ks_max=fmax(stats.ks),
-        ks_excess_max=fmax(stats.ks_excess),
-        gram_error=fmax(stats.gram_error),
-        exact_error=fmax(stats.exact_error),
+        ks_max=_nanmax(stats.ks),
+        ks_excess_max=_nanmax(stats.ks_excess),
+        gram_error=_nanmax(stats.gram_error),
+        exact_error=_nanmax(stats.exact_error),
         zeros_min=int(zmin.min()) if sparse else -1,
         zeros_max=int(np.max(stats.zeros_max)) if sparse else -1,
         zeros_total=int(np.sum(np.asarray(stats.zeros_total, np.int64))) if sparse else -1,
     )
+
+
+def _pooled_mean(stats: InitStats, w: np.ndarray) -> tuple[float | complex, bool]:
+    """``(mean, is_complex)``: the count-weighted mean of the per-seed means (weights ``w``)."""
+    mean = np.asarray(stats.mean)
+    is_complex = np.iscomplexobj(mean)
+    if is_complex:
+        mean_p: float | complex = complex(np.sum(w * mean.astype(np.complex128)))
+    else:
+        mean_p = float(np.sum(w * mean.astype(np.float64)))
+    return mean_p, is_complex
+
+
+def _moments_about_mean(
+    r: np.ndarray, mean_p: float | complex, c: Any, is_complex: bool
+) -> tuple[float, float, float, float, float]:
+    """``(m2, m4, m6, m8, skewness)`` about the pooled mean from raw moments ``r`` about ``c``."""
+    if is_complex:
+        # E|z - m|^2 = E|z - c|^2 - |m - c|^2 exactly; higher orders stay about c.
+        m2 = max(r[2] - abs(mean_p - c) ** 2, 0.0)
+        m4, m6, m8 = r[4], r[6], r[8]
+        skew = math.nan
+    else:
+        cm = central_moments(r, mean_p - c)
+        m2, m4, m6, m8 = max(cm[2], 0.0), cm[4], cm[6], cm[8]
+        skew = cm[3] / m2**1.5 if m2 > 0 else math.nan
+    return m2, m4, m6, m8, skew
+
+
+def _excess_kurtosis(
+    m2: float, m4: float, m6: float, m8: float, n_total: float
+) -> tuple[float, float]:
+    """``(excess kurtosis, its standard error)`` from central moments of ``n_total`` values."""
+    if m2 > 0:
+        kurt = m4 / m2**2 - 3.0
+        # delta method for A / B^2 with A = mean (x-m)^4, B = mean (x-m)^2
+        g_a, g_b = 1.0 / m2**2, -2.0 * m4 / m2**3
+        var_k = g_a**2 * (m8 - m4 * m4) + 2 * g_a * g_b * (m6 - m4 * m2) + g_b**2 * (m4 - m2 * m2)
+        kurt_se = math.sqrt(max(var_k, 0.0) / n_total)
+    else:
+        kurt, kurt_se = math.nan, math.nan
+    return kurt, kurt_se
+
+
+def _nanmax(x: np.ndarray) -> float:
+    """The largest non-NaN value of ``x`` as a float (NaN when all are NaN)."""
+    a = np.asarray(x, np.float64)
+    return math.nan if np.all(np.isnan(a)) else float(np.nanmax(a))

@@ -168,6 +168,24 @@ def assert_matches_theory(
     """
     api = "assert_matches_theory"
     result = _check_result(api, result)
+    quantities = _check_quantities(api, result, quantities)
+    k = check_real(api, "k", k, positive=True)
+    bias = check_real(api, "bias", bias, nonneg=True)
+    failures = []
+    for label in _labels_to_match(api, result, inits):
+        if result.predicted.get(label) is None:
+            failures.append(f"{label}: no prediction ({result.notes.get(label, '')})")
+            continue
+        for q in quantities:
+            failures += _theory_failures(result, label, q, k, bias)
+    if failures:
+        raise AssertionError(
+            f"sweep disagrees with theory ({len(failures)} case(s)):\n  " + "\n  ".join(failures)
+        )
+
+
+def _check_quantities(api: str, result: SweepResult, quantities: Any) -> list[str]:
+    """The ``quantities`` of :func:`assert_matches_theory` as a list of recorded names."""
     if isinstance(quantities, str):
         quantities = (quantities,)
     if not isinstance(quantities, Sequence) or not quantities:
@@ -175,10 +193,11 @@ def assert_matches_theory(
             f"`{api}` needs `quantities` to be a non-empty list of quantity names such as "
             f"('act.second_moment',); got {quantities!r}."
         )
-    quantities = [_check_quantity(api, "quantities", result, q) for q in quantities]
-    k = check_real(api, "k", k, positive=True)
-    bias = check_real(api, "bias", bias, nonneg=True)
-    failures = []
+    return [_check_quantity(api, "quantities", result, q) for q in quantities]
+
+
+def _labels_to_match(api: str, result: SweepResult, inits: Any) -> list[str]:
+    """The labels to compare: those named, or (default) every one with a prediction (or raises)."""
     labels = _select(api, result, inits)
     if inits is None:
         with_pred = [x for x in labels if result.predicted.get(x) is not None]
@@ -191,33 +210,30 @@ def assert_matches_theory(
                 f"(`jinit.mlp`, `jinit.cnn`)."
             )
         labels = with_pred
-    for label in labels:
-        if result.predicted.get(label) is None:
-            failures.append(f"{label}: no prediction ({result.notes.get(label, '')})")
+    return labels
+
+
+def _theory_failures(result: SweepResult, label: str, q: str, k: float, bias: float) -> list[str]:
+    """The layers where the seed mean of ``q`` for ``label`` misses its prediction."""
+    if not np.any(np.isfinite(result.prediction(label, q))):
+        return [f"{label} {q}: no prediction at any layer"]
+    failures = []
+    bad = result.nonfinite_seeds(label, "backward" if q.startswith("grad") else "forward")
+    s = result.summary(label, q)
+    p = result.prediction(label, q)
+    f = np.nan_to_num(result.prediction(label, _fluctuation_of(q)), nan=0.0)
+    for j in range(result.n_layers):
+        if not np.isfinite(p[j]):
             continue
-        for q in quantities:
-            if not np.any(np.isfinite(result.prediction(label, q))):
-                failures.append(f"{label} {q}: no prediction at any layer")
-                continue
-            bad = result.nonfinite_seeds(label, "backward" if q.startswith("grad") else "forward")
-            s = result.summary(label, q)
-            p = result.prediction(label, q)
-            f = np.nan_to_num(result.prediction(label, _fluctuation_of(q)), nan=0.0)
-            for j in range(result.n_layers):
-                if not np.isfinite(p[j]):
-                    continue
-                if bad[j]:
-                    failures.append(f"{label} layer {j + 1}: {bad[j]} seed(s) with inf/NaN")
-                    continue
-                n = max(int(s.n_finite[j]), 1)
-                se = s.se[j] if np.isfinite(s.se[j]) else 0.0
-                tol = k * max(se, abs(p[j]) * f[j] / math.sqrt(n)) + bias * f[j] ** 2 * abs(p[j])
-                if not abs(s.mean[j] - p[j]) <= tol:
-                    failures.append(
-                        f"{label} layer {j + 1} {q}: measured {s.mean[j]:.5g} ± {se:.2g} (SE), "
-                        f"predicted {p[j]:.5g}, allowed ±{tol:.2g}"
-                    )
-    if failures:
-        raise AssertionError(
-            f"sweep disagrees with theory ({len(failures)} case(s)):\n  " + "\n  ".join(failures)
-        )
+        if bad[j]:
+            failures.append(f"{label} layer {j + 1}: {bad[j]} seed(s) with inf/NaN")
+            continue
+        n = max(int(s.n_finite[j]), 1)
+        se = s.se[j] if np.isfinite(s.se[j]) else 0.0
+        tol = k * max(se, abs(p[j]) * f[j] / math.sqrt(n)) + bias * f[j] ** 2 * abs(p[j])
+        if not abs(s.mean[j] - p[j]) <= tol:
+            failures.append(
+                f"{label} layer {j + 1} {q}: measured {s.mean[j]:.5g} ± {se:.2g} (SE), "
+                f"predicted {p[j]:.5g}, allowed ±{tol:.2g}"
+            )
+    return failures

@@ -144,22 +144,10 @@ def builtin_seed_fn(
             g = dh if on_output else dh + jnp.where(layer == n_layers - 1, v, jnp.zeros_like(v))
             _, pre_vjp = jax.vjp(net.pre, p, x)
             dp_pre, dx_pre = pre_vjp((g, daux))
-            gf = g.astype(sdt)
-            cf = jax.tree_util.tree_leaves(ct)[-1].astype(sdt)  # d/d(layer activation)
-            st = {
-                "grad.second_moment": jnp.mean(gf * gf),
-                "grad_output.second_moment": jnp.mean(cf * cf),
-                "nonfinite": nonfinite_count(g),
-            }
-            for name in names:
-                d = (dp_post[name] + dp_pre[name]).astype(sdt)
-                st[f"param_grad_norm.{name}"] = jnp.sqrt(jnp.sum(d * d))
+            st = _backward_stats(g, ct, dp_post, dp_pre, names, sdt)
             return jax.tree_util.tree_map(jnp.add, dx_post, dx_pre), st
 
-        ct0 = jax.tree_util.tree_map(jnp.zeros_like, x_last)
-        if on_output:  # dL/dx^L = v on the stream (the carry's first leaf)
-            leaves, tdef = jax.tree_util.tree_flatten(ct0)
-            ct0 = jax.tree_util.tree_unflatten(tdef, [v, *leaves[1:]])
+        ct0 = _initial_cotangent(x_last, v, on_output)
         _, bst = jax.lax.scan(backward, ct0, (jnp.arange(n_layers), *saved), reverse=True)
         out = dict(fst)
         out["grad.nonfinite"] = bst.pop("nonfinite")
@@ -167,6 +155,32 @@ def builtin_seed_fn(
         return out
 
     return one_seed
+
+
+def _backward_stats(
+    g: jax.Array, ct: Any, dp_post: Mapping, dp_pre: Mapping, names: list[str], sdt: Any
+) -> dict[str, jax.Array]:
+    """One layer's backward statistics: ``g = dL/dh``, cotangent ``ct``, parameter grads."""
+    gf = g.astype(sdt)
+    cf = jax.tree_util.tree_leaves(ct)[-1].astype(sdt)  # d/d(layer activation)
+    st = {
+        "grad.second_moment": jnp.mean(gf * gf),
+        "grad_output.second_moment": jnp.mean(cf * cf),
+        "nonfinite": nonfinite_count(g),
+    }
+    for name in names:
+        d = (dp_post[name] + dp_pre[name]).astype(sdt)
+        st[f"param_grad_norm.{name}"] = jnp.sqrt(jnp.sum(d * d))
+    return st
+
+
+def _initial_cotangent(x_last: Any, v: jax.Array, on_output: bool) -> Any:
+    """The backward scan's initial carry: zeros like ``x_last``, or ``v`` on the stream."""
+    ct0 = jax.tree_util.tree_map(jnp.zeros_like, x_last)
+    if on_output:  # dL/dx^L = v on the stream (the carry's first leaf)
+        leaves, tdef = jax.tree_util.tree_flatten(ct0)
+        ct0 = jax.tree_util.tree_unflatten(tdef, [v, *leaves[1:]])
+    return ct0
 
 
 def _layer_bytes(net: Network, batch: int, dtype: np.dtype) -> tuple[int, int]:

@@ -4,6 +4,7 @@ initialisers into per-layer predictions of the measured quantities."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,11 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
         )
     except (ValueError, NotImplementedError, TypeError) as e:
         return None, f"no prediction: {e}"
+    return _prediction_arrays(p, ti.residual, bmean), _prediction_note(exact, ti.approximate)
+
+
+def _prediction_arrays(p: Any, residual: bool, bmean: float) -> dict[str, np.ndarray]:
+    """The per-layer predicted quantities (float64) from :func:`predict_mlp`'s result ``p``."""
     pre = np.asarray(p.preact_second_moment, np.float64)
     act = np.asarray(p.act_second_moment, np.float64)
     amean = np.asarray(p.act_mean, np.float64)
@@ -83,22 +89,27 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
         "act.second_moment": act,
         "act.mean": amean,
         "act.std": np.sqrt(np.maximum(act - amean**2, 0.0)),
-        "output.second_moment": pre if ti.residual else act,
+        "output.second_moment": pre if residual else act,
         "grad.second_moment": np.asarray(p.grad_second_moment, np.float64),
         "fluctuation": np.asarray(p.fluctuation, np.float64),
         "preact.fluctuation": np.asarray(p.preact_fluctuation, np.float64),
         "grad.fluctuation": np.asarray(p.grad_fluctuation, np.float64),
     }
-    if not ti.residual:
+    if not residual:
         out["output.std"] = out["act.std"]
     if bmean == 0:
         out["preact.mean"] = np.zeros_like(pre)
         out["preact.std"] = np.sqrt(np.maximum(pre, 0.0))
-        if ti.residual:  # the stream is the pre-activation
+        if residual:  # the stream is the pre-activation
             out["output.std"] = out["preact.std"]
+    return out
+
+
+def _prediction_note(exact: bool, approximate: bool) -> str:
+    """The caveats of a prediction: an estimated weight variance, an approximate network."""
     notes = []
     if not exact:
         notes.append("weight variance estimated from a draw")
-    if ti.approximate:
+    if approximate:
         notes.append("approximate (zero padding)")
-    return out, "; ".join(notes)
+    return "; ".join(notes)
