@@ -177,29 +177,25 @@ def _prepare_sweep_cmd(
     activation = d_act if activation is None else activation
     check_seed(seed, "--seed")
     _check_arch_options(arch, width, layernorm, residual, kernel_size, padding)
-    if layer is not None and not 1 <= layer <= depth:
-        raise typer.BadParameter(
-            f"needs a layer from 1 to the depth ({depth}); got {layer}.", param_hint="--layer"
-        )
-    layer = min(5, depth) if layer is None else layer
+    layer = _check_layer(layer, depth)
     dt = _sweep_dtype(dtype)
     net = _network(arch, width, depth, activation, layernorm, residual, kernel_size, padding)
     init_map, b_init = _sweep_inits(inits, bias_init)
     if plots:
         require("matplotlib", "jinit sweep", "for the PNG figures", " (or pass --no-plots)")
     set_devices(devices)
-    plan = _prepare_in_dtype(
-        net,
-        init_map,
-        dt,
-        seeds=seeds,
-        batch=batch,
-        bias_init=b_init,
-        seed=seed,
-        devices=devices,
-        chunk_size=chunk_size,
-    )
+    kwargs = {"seeds": seeds, "batch": batch, "seed": seed, "chunk_size": chunk_size}
+    plan = _prepare_in_dtype(net, init_map, dt, bias_init=b_init, devices=devices, **kwargs)
     return plan, dt, layer
+
+
+def _check_layer(layer: int | None, depth: int) -> int:
+    """The layer of the histogram (``--layer``): 1 to the depth, default min(5, depth)."""
+    if layer is not None and not 1 <= layer <= depth:
+        raise typer.BadParameter(
+            f"needs a layer from 1 to the depth ({depth}); got {layer}.", param_hint="--layer"
+        )
+    return min(5, depth) if layer is None else layer
 
 
 def _check_arch_options(arch, width, layernorm, residual, kernel_size, padding) -> None:
