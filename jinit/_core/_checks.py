@@ -58,6 +58,12 @@ class AxisError(ValueError, IndexError):
     ``ValueError`` (jinit's type for it since 0.1), like numpy's ``AxisError``."""
 
 
+def has_law(obj: Any) -> bool:
+    """Whether ``obj`` carries a law (a callable ``law(shape, dtype)``, as every jinit
+    initialiser does); functions from ``jax.nn.initializers`` and plain callables do not."""
+    return callable(getattr(obj, "law", None))
+
+
 def default_float_dtype() -> np.dtype:
     """The dtype ``dtype=None`` stands for: float32, or float64 when ``jax_enable_x64`` is on."""
     return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))

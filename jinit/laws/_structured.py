@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._checks import canonical_shape
+from jinit._core._checks import canonical_shape, has_law
 from jinit._core._layout import as_layout, retarget
 from jinit.laws._base import Law, fmt6, index_field, law_name, real_field, shape_field
 from jinit.laws._elementwise import ElementwiseLaw
@@ -325,7 +325,7 @@ def law(init, shape, dtype=None, *, layout=None) -> Law:
       >>> round(jinit.law(jinit.he_normal(), (64, 4, 16), layout=q).std ** 2 * 64, 9)
       2.0
     """
-    if not hasattr(init, "law") or not callable(init.law):
+    if not has_law(init):
         module = getattr(init, "__module__", "") or ""
         name = getattr(init, "__name__", None)
         if callable(init) and name and module.startswith("jinit"):

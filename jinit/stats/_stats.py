@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit._core._checks import canonical_shape
+from jinit._core._checks import canonical_shape, has_law
 from jinit._core._seeds import SeedPlan, check_devices
 
 # Default sweep size: 2**18 values put a 3 % error of the std > 20 standard errors off and let
@@ -163,8 +163,7 @@ def _resolve_law(api: str, law: Any, init: Any, shape: tuple[int, ...], dtype: A
         raise ValueError(
             f"`{api}` needs `law` to be 'auto', None or a law from `jinit.laws`; got {law!r}."
         )
-    has_law = hasattr(init, "law") and callable(init.law)
-    return init.law(shape, dtype) if has_law else None
+    return init.law(shape, dtype) if has_law(init) else None
 
 
 def _runtime_args(

@@ -33,6 +33,7 @@ import math
 import jax
 import numpy as np
 
+from jinit._core._checks import has_law
 from jinit.sweeps._cnn import cnn
 from jinit.sweeps._mlp import mlp
 from jinit.sweeps._transformer import transformer
@@ -51,7 +52,7 @@ def weight_law_moments(init, shape: tuple[int, ...], dtype=None) -> tuple[float,
     Read from ``jinit.law`` for jinit initialisers (``exact=True``); any other
     ``(key, shape, dtype)`` callable is estimated from one draw (``exact=False``).
     """
-    if hasattr(init, "law") and callable(init.law):
+    if has_law(init):
         lw = init.law(shape, dtype)
         mean = getattr(lw, "mean", None)
         var = getattr(lw, "variance", None)

@@ -11,7 +11,7 @@ import chex
 import jax
 import numpy as np
 
-from jinit._core._checks import canonical_shape
+from jinit._core._checks import canonical_shape, has_law
 from jinit.stats._results import InitStats, PooledStats, describe_init, pool
 from jinit.stats._rounding import (
     dtype_allowance,
@@ -197,7 +197,7 @@ def _check_law(init, shape, *, law, dtype, seeds, key, alpha, chunk_size, api) -
     alpha = check_alpha(alpha, api)
     shape = canonical_shape(api, shape)
     if law is None:
-        if not (hasattr(init, "law") and callable(init.law)):
+        if not has_law(init):
             raise TypeError(
                 f"`{api}` needs a law: {describe_init(init)} is not a jinit initialiser. Pass "
                 f"`law=` (a law from `jinit.laws`), e.g. `law=jinit.law(jinit.he_normal(), shape)`."

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core._checks import has_law
 from jinit._core._layout import Layout, retarget
 from jinit.laws import _laws as laws_mod
 from jinit.trees._rules import glob_matcher
@@ -135,7 +136,7 @@ def expect_from(
         if not (math.isfinite(std) and std >= 0):
             return f"expected std {value!r} is not a finite number >= 0"
         return _Expect(0.0, std * std, 3 * std**4, f"std {std:g} (normal assumed)")
-    if hasattr(value, "law") and callable(value.law):
+    if has_law(value):
         call_shape = shape
         if layout is not None:
             value, call_shape = retarget(value, layout), layout.call_shape()
