@@ -52,6 +52,8 @@ from jinit.stats._results import InitStats as InitStats
 from jinit.stats._results import PooledStats as PooledStats
 from jinit.stats._stats import init_stats as init_stats
 from jinit.sweeps._cnn import cnn as cnn
+from jinit.sweeps._configs import SweepConfig as SweepConfig
+from jinit.sweeps._configs import TrainConfig as TrainConfig
 from jinit.sweeps._flax_models import linen_model as linen_model
 from jinit.sweeps._flax_models import nnx_model as nnx_model
 from jinit.sweeps._mlp import mlp as mlp
@@ -90,6 +92,7 @@ __all__ = [
     "CurveSummary",
     "Dataset",
     "TrainResult",
+    "TrainConfig",
     "digits",
     "train_sweep",
     "Rule",
@@ -140,6 +143,7 @@ __all__ = [
     "sparse",
     "sweep",
     "SweepResult",
+    "SweepConfig",
     "testing",
     "theory",
     "torch",

@@ -66,6 +66,7 @@ from jax.sharding import Mesh
 
 from jinit._core._checks import check_int, check_real
 from jinit._core._seeds import SeedPlan, check_devices, root_key
+from jinit.sweeps._configs import SweepConfig
 from jinit.sweeps._network_base import Network
 from jinit.sweeps._statistics import builtin_seed_fn, keeps_params
 from jinit.sweeps._sweep_checks import (
@@ -363,32 +364,32 @@ def _run_chunks(
 
 def _sweep_config(
     plan: SweepPlan, n_layers: int, traces: dict[str, int], n_programs: int
-) -> dict[str, Any]:
+) -> SweepConfig:
     """The ``SweepResult.config`` of a run of ``plan``."""
     network, devs = plan.network, plan.devs
-    return {
-        "network": network.describe(),
-        "architecture": network.config(),
-        "layers": n_layers,
-        "units": network.units(),
-        "batch": plan.batch,
-        "seeds": plan.seeds,
-        "seed": plan.seed,
-        "dtype": plan.dtype.name,
-        "devices": len(devs),
-        "platform": devs[0].platform,
-        "processes": len({d.process_index for d in devs}),
-        "chunk_size": plan.chunk_size,
-        "chunks": plan.n_chunks,
-        "input_second_moment": plan.input_second_moment,
-        "bias_init": repr(plan.bias_init),
-        "key_impl": str(jax.random.key_impl(plan.root)),
-        "loss": network.loss_description(),
-        "judged": network.judged(),
-        "stable_band": (0.1, 10.0),
-        "traces": traces,
-        "compiled_programs": n_programs,
-    }
+    return SweepConfig(
+        network=network.describe(),
+        architecture=network.config(),
+        layers=n_layers,
+        units=network.units(),
+        batch=plan.batch,
+        seeds=plan.seeds,
+        seed=plan.seed,
+        dtype=plan.dtype.name,
+        devices=len(devs),
+        platform=devs[0].platform,
+        processes=len({d.process_index for d in devs}),
+        chunk_size=plan.chunk_size,
+        chunks=plan.n_chunks,
+        input_second_moment=plan.input_second_moment,
+        bias_init=repr(plan.bias_init),
+        key_impl=str(jax.random.key_impl(plan.root)),
+        loss=network.loss_description(),
+        judged=network.judged(),
+        stable_band=(0.1, 10.0),
+        traces=traces,
+        compiled_programs=n_programs,
+    )
 
 
 def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None = None):
@@ -446,7 +447,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
     n_layers = next(iter(per_seed_out.values()))["act.second_moment"].shape[1]
     config = _sweep_config(plan, n_layers, traces, len(groups))
     if layer_names:
-        config["layer_names"] = ["/".join(n) for n in layer_names]
+        config.layer_names = ["/".join(n) for n in layer_names]
     return SweepResult(
         config,
         per_seed_out,

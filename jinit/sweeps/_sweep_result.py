@@ -15,14 +15,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jinit._core._atomic import atomic_file, check_file_target, ensure_run_id
-from jinit.sweeps._statistics import (
-    JUDGE_ACTIVATION,
-)
+from jinit.sweeps._configs import SweepConfig
+from jinit.sweeps._statistics import JUDGE_ACTIVATION
 
 #: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
 #: ``(seeds, layers)``), all computed per seed over the whole batch.
-
-
 QUANTITIES: dict[str, str] = {
     "preact.second_moment": "E[h²] of the pre-activation",
     "preact.mean": "mean of the pre-activation",
@@ -99,7 +96,8 @@ class SweepResult:
     """Per-seed statistics of a propagation sweep, with predictions and summaries.
 
     Attributes:
-      config: the configuration (architecture, batch, seeds, dtype, devices, chunk size, ...).
+      config: the configuration (architecture, batch, seeds, dtype, devices, chunk size, ...),
+        a :class:`SweepConfig` (a mapping is converted; unknown keys are refused).
       per_seed: ``{init label: {quantity: array (seeds, layers)}}``; ``"act.sample"`` holds
         ``(seeds, layers, k)`` activation values for histograms.
       predicted: ``{init label: {quantity: array (layers,)}}`` (``None`` when theory does not
@@ -112,13 +110,16 @@ class SweepResult:
         host, for all initialisers (the sweep's total is the sum of the two).
     """
 
-    config: dict[str, Any]
+    config: SweepConfig
     per_seed: dict[str, dict[str, np.ndarray]]
     predicted: dict[str, dict[str, np.ndarray] | None]
     notes: dict[str, str] = dataclasses.field(default_factory=dict)
     specs: dict[str, str] = dataclasses.field(default_factory=dict)
     compile_seconds: float = math.nan
     run_seconds: float = math.nan
+
+    def __post_init__(self) -> None:
+        self.config = SweepConfig.from_mapping(self.config, "`jinit.SweepResult`'s `config`")
 
     @property
     def judged(self) -> dict[str, str]:
@@ -225,86 +226,45 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (non-finite numbers become ``None``; counts say how many)."""
-        inits = []
-        for label in self.labels:
-            d = self.per_seed[label]
-            summ = {q: self.summary(label, q) for q in self.quantities(label)}
-            bad = self.nonfinite_seeds(label, "forward")
-            bad_grad = self.nonfinite_seeds(label, "backward")
-            ident = self.identical_units(label)
-            verdicts = self.verdicts(label)
-            names = self.layer_names
-            layers = []
-            for j in range(self.n_layers):
-                measured = {
-                    "second_moment": _summary_dict(summ["act.second_moment"], j),
-                    "std": _summary_dict(summ["act.std"], j),
-                    "mean": _summary_dict(summ["act.mean"], j),
-                    "preact_second_moment": _summary_dict(summ["preact.second_moment"], j),
-                    "preact_std": _summary_dict(summ["preact.std"], j),
-                    "output_second_moment": _summary_dict(summ["output.second_moment"], j),
-                    **(
-                        {"output_std": _summary_dict(summ["output.std"], j)}
-                        if "output.std" in summ
-                        else {}
-                    ),
-                    "grad_second_moment": _summary_dict(summ["grad.second_moment"], j),
-                    "grad_output_second_moment": _summary_dict(
-                        summ["grad_output.second_moment"], j
-                    ),
-                    "dead_fraction": _summary_dict(summ["dead_fraction"], j),
-                    "distinct_units": _summary_dict(summ["distinct_units"], j),
-                    "param_grad_norm": {
-                        q.split(".", 1)[1]: _summary_dict(summ[q], j)
-                        for q in summ
-                        if q.startswith("param_grad_norm.")
-                    },
-                    "nonfinite_seeds": int(bad[j]),
-                    "grad_nonfinite_seeds": int(bad_grad[j]),
-                    "finite_seeds": int(summ["act.second_moment"].n_finite[j]),
-                }
-                pred = {
-                    "second_moment": "act.second_moment",
-                    "std": "act.std",
-                    "mean": "act.mean",
-                    "preact_second_moment": "preact.second_moment",
-                    "preact_std": "preact.std",
-                    "output_second_moment": "output.second_moment",
-                    "output_std": "output.std",
-                    "grad_second_moment": "grad.second_moment",
-                    "fluctuation": "fluctuation",
-                    "preact_fluctuation": "preact.fluctuation",
-                    "grad_fluctuation": "grad.fluctuation",
-                }
-                predicted = (
-                    {k: _json_float(self.prediction(label, q)[j]) for k, q in pred.items()}
-                    if self.predicted.get(label) is not None
-                    else None
-                )
-                layers.append(
-                    {
-                        "layer": j + 1,
-                        "name": names[j],
-                        "measured": measured,
-                        "predicted": predicted,
-                        "verdict": verdicts[j],
-                        "identical_units": bool(ident[j]),
-                    }
-                )
-            del d
-            inits.append(
-                {
-                    "name": label,
-                    "initializer": self.specs.get(label, label),
-                    "note": self.notes.get(label, ""),
-                    "layers": layers,
-                }
-            )
+        inits = [self._init_dict(label) for label in self.labels]
         timing = {
             "compile_seconds": _json_float(self.compile_seconds),
             "run_seconds": _json_float(self.run_seconds),
         }
         return {"config": _jsonable(self.config), "timing": timing, "initializers": inits}
+
+    def _init_dict(self, label: str) -> dict[str, Any]:
+        """The :meth:`to_dict` entry of initialiser ``label``: its spec, note and layers."""
+        summ = {q: self.summary(label, q) for q in self.quantities(label)}
+        bad = self.nonfinite_seeds(label, "forward")
+        bad_grad = self.nonfinite_seeds(label, "backward")
+        ident = self.identical_units(label)
+        verdicts = self.verdicts(label)
+        names = self.layer_names
+        layers = []
+        for j in range(self.n_layers):
+            layers.append(
+                {
+                    "layer": j + 1,
+                    "name": names[j],
+                    "measured": _measured_dict(summ, j, int(bad[j]), int(bad_grad[j])),
+                    "predicted": self._predicted_dict(label, j),
+                    "verdict": verdicts[j],
+                    "identical_units": bool(ident[j]),
+                }
+            )
+        return {
+            "name": label,
+            "initializer": self.specs.get(label, label),
+            "note": self.notes.get(label, ""),
+            "layers": layers,
+        }
+
+    def _predicted_dict(self, label: str, j: int) -> dict[str, float | None] | None:
+        """The predictions at layer ``j`` under their JSON names (None without a prediction)."""
+        if self.predicted.get(label) is None:
+            return None
+        return {k: _json_float(self.prediction(label, q)[j]) for k, q in _PREDICTED_JSON.items()}
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Writes :meth:`to_dict` as JSON (strict: no NaN/Infinity tokens), atomically.
@@ -364,6 +324,47 @@ class SweepResult:
             f"SweepResult({self.config.get('network', '?')}, inits={self.labels}, "
             f"seeds={self.n_seeds}, layers={self.n_layers})"
         )
+
+
+# the predicted quantities of `SweepResult.to_dict`: {JSON name: quantity}
+_PREDICTED_JSON = {
+    "second_moment": "act.second_moment",
+    "std": "act.std",
+    "mean": "act.mean",
+    "preact_second_moment": "preact.second_moment",
+    "preact_std": "preact.std",
+    "output_second_moment": "output.second_moment",
+    "output_std": "output.std",
+    "grad_second_moment": "grad.second_moment",
+    "fluctuation": "fluctuation",
+    "preact_fluctuation": "preact.fluctuation",
+    "grad_fluctuation": "grad.fluctuation",
+}
+
+
+def _measured_dict(summ: dict[str, Summary], j: int, bad: int, bad_grad: int) -> dict[str, Any]:
+    """The measured summaries at layer ``j`` for :meth:`SweepResult.to_dict`."""
+    return {
+        "second_moment": _summary_dict(summ["act.second_moment"], j),
+        "std": _summary_dict(summ["act.std"], j),
+        "mean": _summary_dict(summ["act.mean"], j),
+        "preact_second_moment": _summary_dict(summ["preact.second_moment"], j),
+        "preact_std": _summary_dict(summ["preact.std"], j),
+        "output_second_moment": _summary_dict(summ["output.second_moment"], j),
+        **({"output_std": _summary_dict(summ["output.std"], j)} if "output.std" in summ else {}),
+        "grad_second_moment": _summary_dict(summ["grad.second_moment"], j),
+        "grad_output_second_moment": _summary_dict(summ["grad_output.second_moment"], j),
+        "dead_fraction": _summary_dict(summ["dead_fraction"], j),
+        "distinct_units": _summary_dict(summ["distinct_units"], j),
+        "param_grad_norm": {
+            q.split(".", 1)[1]: _summary_dict(summ[q], j)
+            for q in summ
+            if q.startswith("param_grad_norm.")
+        },
+        "nonfinite_seeds": bad,
+        "grad_nonfinite_seeds": bad_grad,
+        "finite_seeds": int(summ["act.second_moment"].n_finite[j]),
+    }
 
 
 def _csv_float(x) -> str:

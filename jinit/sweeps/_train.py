@@ -78,6 +78,7 @@ import optax
 from jinit._core._checks import check_int
 from jinit._core._seeds import SeedPlan, check_devices
 from jinit.initializers._basic import zeros
+from jinit.sweeps._configs import TrainConfig
 from jinit.sweeps._mlp import MLP
 from jinit.sweeps._sweep_checks import check_progress
 from jinit.sweeps._train_checks import (
@@ -445,31 +446,31 @@ def _draw_rows(api: str, plan: TrainPlan, rows: np.ndarray, drawn: dict, param_k
     return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
 
 
-def _train_config(plan: TrainPlan) -> dict[str, Any]:
+def _train_config(plan: TrainPlan) -> TrainConfig:
     """The ``TrainResult.config`` of a run of ``plan``."""
     ds, net, model, c = plan.ds, plan.net, plan.model, plan.ds.n_classes
-    return {
-        "data": ds.name,
-        "n_train": int(len(ds.y_train)),
-        "n_test": int(len(ds.y_test)),
-        "n_classes": c,
-        "model": net.describe(),
-        "architecture": model.config() if isinstance(model, MLP) else net.describe(),
-        "seeds": plan.seeds,
-        "steps": plan.steps,
-        "batch_size": plan.batch_size,
-        "eval_every": plan.eval_every,
-        "optimizer": "adam(learning_rate=0.001)" if plan.optimizer is None else "custom optax",
-        "key": plan.key_record,
-        "bias_init": init_label(plan.bias_init),
-        "readout_init": "swept" if plan.readout_init is None else init_label(plan.readout_init),
-        "devices": len(plan.devs),
-        "platform": plan.devs[0].platform,
-        "chunk_size": plan.chunk,
-        "chance_loss": math.log(c),
-        "chance_accuracy": 1.0 / c,
-        "elapsed_seconds": round(time.perf_counter() - plan.t0, 2),
-    }
+    return TrainConfig(
+        data=ds.name,
+        n_train=int(len(ds.y_train)),
+        n_test=int(len(ds.y_test)),
+        n_classes=c,
+        model=net.describe(),
+        architecture=model.config() if isinstance(model, MLP) else net.describe(),
+        seeds=plan.seeds,
+        steps=plan.steps,
+        batch_size=plan.batch_size,
+        eval_every=plan.eval_every,
+        optimizer="adam(learning_rate=0.001)" if plan.optimizer is None else "custom optax",
+        key=plan.key_record,
+        bias_init=init_label(plan.bias_init),
+        readout_init="swept" if plan.readout_init is None else init_label(plan.readout_init),
+        devices=len(plan.devs),
+        platform=plan.devs[0].platform,
+        chunk_size=plan.chunk,
+        chance_loss=math.log(c),
+        chance_accuracy=1.0 / c,
+        elapsed_seconds=round(time.perf_counter() - plan.t0, 2),
+    )
 
 
 def run_train(plan: TrainPlan, progress: Callable[[int, int], None] | None = None) -> TrainResult:

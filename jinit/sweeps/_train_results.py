@@ -14,6 +14,7 @@ import numpy as np
 
 from jinit._core._atomic import atomic_file, atomic_savefig, check_file_target, ensure_run_id
 from jinit._core._output import OutputFolder
+from jinit.sweeps._configs import TrainConfig
 from jinit.sweeps._train_data import METRICS
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +83,8 @@ class TrainResult:
 
     Attributes:
       config: the run's configuration (model, data, seeds, steps, batch size, optimiser, ...,
-        ``chance_loss`` = log C and ``chance_accuracy`` = 1/C).
+        ``chance_loss`` = log C and ``chance_accuracy`` = 1/C), a :class:`TrainConfig` (a
+        mapping is converted; unknown keys are refused).
       steps: ``(evaluations,)`` the optimiser step of each evaluation, starting at 0.
       curves: ``{label: {metric: array (seeds, evaluations)}}`` for the metrics in
         :data:`METRICS` (``"train.loss"``, ``"train.accuracy"``, ``"test.loss"``,
@@ -94,6 +96,9 @@ class TrainResult:
     steps: np.ndarray
     curves: dict[str, dict[str, np.ndarray]]
     specs: dict[str, str]
+
+    def __post_init__(self) -> None:
+        self.config = TrainConfig.from_mapping(self.config, "`jinit.TrainResult`'s `config`")
 
     @property
     def labels(self) -> list[str]:
