@@ -31,6 +31,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -159,6 +160,43 @@ def _first_local(api: str, n: int, allow_global: bool) -> list:
             f"exist; pass at most {len(local)}.{hint}"
         )
     return list(local[:n])
+
+
+#: a CPU chunk's per-layer working set per device is sized to twice the per-core L2 cache
+#: (measured on a 2-core EPYC with 512 KiB L2 and forward-only sweeps: MLP 64 x 20, batch 256,
+#: 2000 seeds ran 3.7 s at 8 seeds per device, 1.2 MB, vs 5.7 s in one chunk; MLP 512 x 10,
+#: batch 1000, 32 seeds ran 2.3-2.4 s at 1-2 seeds per device vs 3.4 s in one chunk)
+_CACHE_FACTOR = 2
+_DEFAULT_L2 = 512 * 1024
+
+
+@functools.cache
+def l2_cache_bytes() -> int:
+    """The per-core L2 cache of this host (Linux sysfs; 512 KiB where it cannot be read)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(base)):
+            with open(os.path.join(base, entry, "level"), encoding="ascii") as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(base, entry, "size"), encoding="ascii") as f:
+                text = f.read().strip().upper()
+            scale = {"K": 1024, "M": 1024**2}.get(text[-1:], 1)
+            return int(text.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return _DEFAULT_L2
+
+
+def cache_chunk(devs: Sequence[Any], working_set: int) -> int | None:
+    """Seeds per compiled call that keep each CPU device's per-layer working set (one seed's
+    activations and parameters of one layer: ``working_set`` bytes) near its cache, where a
+    scan over layers runs fastest; None off CPU (accelerators want the biggest chunk that
+    fits: the memory plan decides)."""
+    if not devs or any(d.platform != "cpu" for d in devs):
+        return None
+    per_device = max(1, _CACHE_FACTOR * l2_cache_bytes() // max(working_set, 1))
+    return per_device * len(devs)
 
 
 def rounded_chunk(chunk: int, n_dev: int) -> int:

@@ -3,7 +3,7 @@
 With no arguments: an MLP of width 512 and depth 10 with ReLU, batch 1000, initialisers
 ``normal(stddev=0.01)``, ``glorot_uniform`` and ``he_normal``, 256 seeds. Prints a table per
 initialiser and writes ``results.json``, ``results.csv``, ``depth_profile.png``,
-``histogram.png`` and ``gradient_profile.png`` into ``--out``.
+``histogram.png`` and ``gradient_profile.png`` (not with ``--no-gradients``) into ``--out``.
 
 Initialiser specs (``--inits``) are parsed with :mod:`ast`, never evaluated: a spec is a name
 (``he_normal``, ``torch.kaiming_uniform``) or a call of one with literal arguments
@@ -151,6 +151,7 @@ def _prepare_sweep_cmd(
     kernel_size: int | None,
     padding: str | None,
     plots: bool,
+    gradients: bool = True,
 ):
     """Checks every option of ``jinit sweep`` and prepares the sweep (nothing compiled).
 
@@ -185,6 +186,7 @@ def _prepare_sweep_cmd(
         require("matplotlib", "jinit sweep", "for the PNG figures", " (or pass --no-plots)")
     set_devices(devices)
     kwargs = {"seeds": seeds, "batch": batch, "seed": seed, "chunk_size": chunk_size}
+    kwargs["gradients"] = gradients
     plan = _prepare_in_dtype(net, init_map, dt, bias_init=b_init, devices=devices, **kwargs)
     return plan, dt, layer
 
@@ -328,12 +330,27 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
+def _caption(result, judged: dict[str, str], grads: bool) -> str:
+    """The table's caption: what the verdict judges and what the gradients are of."""
+    return escape(
+        f"verdict: {judged['what']} E[x²] / input E[x²] within "
+        f"[{result.config.get('stable_band', (0.1, 10.0))[0]:g}, "
+        f"{result.config.get('stable_band', (0.1, 10.0))[1]:g}]"
+        + (
+            f"; gradients of L = {result.config.get('loss', '<v, y>').split(' (')[0]}"
+            if grads
+            else "; forward only (--no-gradients)"
+        )
+    )
+
+
 def _table(result, label: str) -> Table:
     import numpy as np
 
     judged = result.judged
     std = result.summary(label, judged["std"])
-    grad = result.summary(label, judged["backward"])
+    grads = result.gradients
+    grad = result.summary(label, judged["backward"]) if grads else None
     dead = result.summary(label, "dead_fraction")
     p_std = result.prediction(label, judged["std"])
     p_grad = result.prediction(label, judged["backward"])
@@ -346,12 +363,7 @@ def _table(result, label: str) -> Table:
     table = Table(
         title=f"[bold]{label}[/bold]" + (f"  [dim]({note})[/dim]" if note else ""),
         title_justify="left",
-        caption=escape(
-            f"verdict: {judged['what']} E[x²] / input E[x²] within "
-            f"[{result.config.get('stable_band', (0.1, 10.0))[0]:g}, "
-            f"{result.config.get('stable_band', (0.1, 10.0))[1]:g}]; gradients of "
-            f"L = {result.config.get('loss', '<v, y>').split(' (')[0]}"
-        ),
+        caption=_caption(result, judged, grads),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
@@ -363,7 +375,8 @@ def _table(result, label: str) -> Table:
     table.add_column(f"pred. {what}", justify="right")
     table.add_column(f"meas. {what} ± SE", justify="right")
     table.add_column("5–95 % seeds", justify="right", style="dim")
-    table.add_column(("stream " if stream else "") + "grad² pred/meas", justify="right")
+    if grads:
+        table.add_column(("stream " if stream else "") + "grad² pred/meas", justify="right")
     table.add_column("dead", justify="right")
     table.add_column("verdict", no_wrap=True)
     for j in range(result.n_layers):
@@ -379,7 +392,7 @@ def _table(result, label: str) -> Table:
             _fmt(p_std[j], 3),
             f"{_fmt(std.mean[j], 3)} ± {_fmt(std.se[j], 1)}",
             f"{_fmt(std.q05[j], 2)}–{_fmt(std.q95[j], 2)}",
-            f"{_fmt(p_grad[j], 2)}/{_fmt(grad.mean[j], 2)}",
+            *([f"{_fmt(p_grad[j], 2)}/{_fmt(grad.mean[j], 2)}"] if grads else []),
             f"{100 * dead.mean[j]:.0f}%" if np.isfinite(dead.mean[j]) else "–",
             f"[{_VERDICT_STYLE[v]}]{v}[/]{extra}",
         )
@@ -387,6 +400,7 @@ def _table(result, label: str) -> Table:
 
 
 def sweep_cmd(
+    ctx: typer.Context,
     arch: str = typer.Option("mlp", "--arch", help="Architecture: mlp, cnn or transformer."),
     activation: str = typer.Option(
         None, "--activation", help="Activation (default relu; gelu for the transformer)."
@@ -418,6 +432,11 @@ def sweep_cmd(
     kernel_size: int = typer.Option(None, "--kernel-size", help="CNN kernel size (default 3)."),
     padding: str = typer.Option(None, "--padding", help="CNN padding: circular (default) or same."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures."),
+    gradients: bool = typer.Option(
+        True,
+        "--gradients/--no-gradients",
+        help="Also run the backward pass (gradient statistics); --no-gradients: forward only.",
+    ),
 ) -> None:
     """Activation and gradient statistics through a deep network over seeds, vs theory.
 
@@ -426,26 +445,8 @@ def sweep_cmd(
     """
     # Every option is checked (and every initialiser probed) before --out is touched and
     # before anything is compiled.
-    plan, dt, layer = _prepare_sweep_cmd(
-        arch=arch,
-        activation=activation,
-        width=width,
-        depth=depth,
-        batch=batch,
-        seeds=seeds,
-        inits=inits,
-        bias_init=bias_init,
-        dtype=dtype,
-        devices=devices,
-        seed=seed,
-        chunk_size=chunk_size,
-        layer=layer,
-        layernorm=layernorm,
-        residual=residual,
-        kernel_size=kernel_size,
-        padding=padding,
-        plots=plots,
-    )
+    options = {k: v for k, v in ctx.params.items() if k != "out"}
+    plan, dt, layer = _prepare_sweep_cmd(**options)
     from jinit._core._cli_out import prepare_cli_out
 
     out_folder = prepare_cli_out(out, "jinit sweep")  # validated and locked, before work

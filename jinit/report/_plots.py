@@ -174,6 +174,12 @@ def gradient_profile(result, path: str | os.PathLike | None = None):
       The matplotlib ``Figure``.
     """
     _check_path(path, "`jinit.plot.gradient_profile`")
+    if not result.gradients:
+        raise ValueError(
+            "`jinit.plot.gradient_profile` needs a sweep that measured gradients; this one ran "
+            "forward only (`gradients=False`). Sweep with `gradients=True` (`jinit sweep "
+            "--gradients`)."
+        )
     quantity = _judged(result)["backward"]
     if quantity == "grad.second_moment":
         ylabel = "E[(∂L/∂h)²] per unit (seed median)"
@@ -265,6 +271,8 @@ def save_all(result, out_dir: str | os.PathLike, *, layer: int = 5) -> dict[str,
       ValueError: ``out_dir`` is an existing file or goes through one.
       PermissionError: ``out_dir`` cannot be created or written.
 
+    A forward-only sweep (``gradients=False``) has no ``gradient_profile.png``.
+
     Examples:
       >>> import os, tempfile
       >>> import jinit
@@ -283,7 +291,10 @@ def save_all(result, out_dir: str | os.PathLike, *, layer: int = 5) -> dict[str,
         "histogram": os.path.join(out_dir, "histogram.png"),
         "gradient_profile": os.path.join(out_dir, "gradient_profile.png"),
     }
+    if not result.gradients:
+        del paths["gradient_profile"]
     depth_profile(result, paths["depth_profile"])
     activation_histogram(result, layer, paths["histogram"])
-    gradient_profile(result, paths["gradient_profile"])
+    if result.gradients:
+        gradient_profile(result, paths["gradient_profile"])
     return paths

@@ -57,6 +57,8 @@ def _check_quantity(api: str, name: str, result: SweepResult, quantity: Any) -> 
     if not isinstance(quantity, str) or quantity not in known:
         close = difflib.get_close_matches(quantity, known, n=1) if isinstance(quantity, str) else []
         hint = f" Did you mean {close[0]!r}?" if close else ""
+        if not result.gradients and isinstance(quantity, str) and quantity.startswith("grad"):
+            hint = " The sweep ran forward only (`gradients=False`): sweep with gradients=True."
         raise ValueError(
             f"`{api}` got `{name}={quantity!r}`, which the sweep did not record.{hint} Use one "
             f"of {', '.join(known)}."
@@ -135,7 +137,7 @@ def _fluctuation_of(quantity: str) -> str:
 def assert_matches_theory(
     result: SweepResult,
     *,
-    quantities: Sequence[str] = ("preact.second_moment", "act.second_moment", "grad.second_moment"),
+    quantities: Sequence[str] | None = None,
     k: float = 6.0,
     bias: float = 1.0,
     inits=None,
@@ -154,7 +156,8 @@ def assert_matches_theory(
 
     Args:
       result: a :class:`SweepResult`.
-      quantities: which quantities to compare.
+      quantities: which quantities to compare. Default: ``preact.second_moment``,
+        ``act.second_moment`` and, when the sweep measured gradients, ``grad.second_moment``.
       k: number of standard errors allowed.
       bias: multiplier of the finite-width bias term (0 for the sampling error alone).
       inits: a label or labels to check (default: every initialiser with a prediction).
@@ -186,6 +189,9 @@ def assert_matches_theory(
 
 def _check_quantities(api: str, result: SweepResult, quantities: Any) -> list[str]:
     """The ``quantities`` of :func:`assert_matches_theory` as a list of recorded names."""
+    if quantities is None:
+        quantities = ("preact.second_moment", "act.second_moment")
+        quantities += ("grad.second_moment",) if result.gradients else ()
     if isinstance(quantities, str):
         quantities = (quantities,)
     if not isinstance(quantities, Sequence) or not quantities:

@@ -40,6 +40,7 @@ class SweepConfig(Record):
       stable_band: ``(low, high)`` band of the stability verdict.
       traces: ``{label: times the per-seed function was traced}``.
       compiled_programs: programs compiled (1: one for all initialisers).
+      gradients: whether the backward pass ran (``False``: forward statistics only).
       layer_names: the recorded layers' module paths (Flax models).
       elapsed_seconds: wall time of the whole command (``jinit sweep``).
       run_id: the id stamped into every file written from the result.
@@ -66,6 +67,7 @@ class SweepConfig(Record):
     stable_band: tuple[float, float] = UNSET
     traces: dict[str, int] = UNSET
     compiled_programs: int = UNSET
+    gradients: bool = UNSET
     layer_names: list[str] = UNSET
     elapsed_seconds: float = UNSET
     run_id: str = UNSET

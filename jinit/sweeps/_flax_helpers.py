@@ -55,7 +55,8 @@ def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False):
     ``layers`` is a list of ``(input, output)``: the output of layer ``i`` is its
     pre-activation, the input of layer ``i+1`` (the model output for the last) its activation.
     The ``output.*`` statistics are those of the activation, or with ``stream`` (the layers are
-    residual blocks) of the layer's own output, the residual stream.
+    residual blocks) of the layer's own output, the residual stream. ``grads_h`` (the
+    gradients w.r.t. each layer's output) is None for a forward-only sweep.
     """
     per = []
     for i, (_, h) in enumerate(layers):
@@ -63,10 +64,11 @@ def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False):
         st = forward_stats(h, a, h if stream else a, sdt, sample_size)
         samp = st["act.sample"]
         st["act.sample"] = jnp.pad(samp, (0, sample_size - samp.shape[0]), constant_values=jnp.nan)
-        g = grads_h[i].astype(sdt)
-        st["grad.second_moment"] = jnp.mean(g * g)
-        st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
-        st["grad.nonfinite"] = nonfinite_count(g)
+        if grads_h is not None:
+            g = grads_h[i].astype(sdt)
+            st["grad.second_moment"] = jnp.mean(g * g)
+            st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
+            st["grad.nonfinite"] = nonfinite_count(g)
         st["units"] = jnp.asarray(h.shape[-1], jnp.float32)
         for name, norms in param_norms.items():
             st[f"param_grad_norm.{name}"] = norms[i]

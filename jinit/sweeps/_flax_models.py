@@ -173,9 +173,10 @@ class FlaxModel:
         root,
         counter,
         names_out: list | None = None,
+        gradients: bool = True,
     ):
         """The per-seed function; ``names_out`` (if given) receives the layers' module paths
-        when it is traced."""
+        when it is traced; without ``gradients`` the model runs forward only."""
         del bias_init, input_second_moment  # the model's own choices
         sdt = stat_dtype(dtype)
         run_fn = self._run_linen if self.kind == "linen" else self._run_nnx
@@ -200,6 +201,12 @@ class FlaxModel:
                 for n, c in zip(names, cap_shapes, strict=True)
             }
 
+            if names_out is not None:
+                names_out[:] = names
+            if not gradients:
+                y, cap = run(params, probes, [])
+                return flax_stats(cap, y, None, {}, sdt, sample_size, self.residual)
+
             def loss(p, pr):
                 y, cap = run(p, pr, [])
                 return jnp.sum(v.astype(sdt) * y.astype(sdt)), (y, cap)
@@ -207,8 +214,6 @@ class FlaxModel:
             (_, (y, cap)), (gp, gpr) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
                 params, probes
             )
-            if names_out is not None:
-                names_out[:] = names
             grads_h = [gpr["/".join(n)] for n in names]
             module_paths = [tuple(p for p in n[:-1]) if n[-1].startswith("#") else n for n in names]
             norms = layer_param_norms(gp, module_paths, sdt)

@@ -67,6 +67,7 @@ from jax.sharding import Mesh
 from jinit._core._checks import check_int, check_real
 from jinit._core._seeds import SeedPlan, check_devices, root_key
 from jinit.sweeps._configs import SweepConfig
+from jinit.sweeps._flax_helpers import check_flag
 from jinit.sweeps._network_base import Network
 from jinit.sweeps._statistics import builtin_seed_fn, keeps_params
 from jinit.sweeps._sweep_checks import (
@@ -108,6 +109,7 @@ def sweep(
     key_impl: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     compiler_options: Mapping[str, Any] | None = None,
+    gradients: bool = True,
 ) -> SweepResult:
     r"""Measures signal propagation through ``network`` for each initialiser, over seeds.
 
@@ -149,6 +151,11 @@ def sweep(
         ``{"xla_backend_optimization_level": 0}`` for a big model swept once, where XLA's
         optimisation passes cost more time than they save (results then differ from the
         default compile's in float rounding only).
+      gradients: also run the backward pass of the probe loss and record the gradient
+        quantities (``grad.*``, ``grad_output.*``, ``param_grad_norm.*``). ``False`` records
+        the forward statistics only (the textbook experiment): no backward pass, nothing saved
+        for one, so a sweep runs about 3× fewer matmuls and fits bigger chunks; the forward
+        statistics are those of the full sweep up to float rounding.
 
     All initialisers share ONE compiled program: the network is traced and compiled once, each
     initialiser selected by a traced index (``lax.switch``), so compile time does not grow with
@@ -191,6 +198,7 @@ def sweep(
         key_impl=key_impl,
         progress=progress,
         compiler_options=compiler_options,
+        gradients=gradients,
     )
     return run_sweep(plan)
 
@@ -217,6 +225,7 @@ class SweepPlan:
     #: two give bit-identical results where XLA blocks the per-seed work the same way)
     one_program: bool = True
     compiler_options: dict[str, Any] | None = None
+    gradients: bool = True
 
 
 def prepare_sweep(
@@ -235,6 +244,7 @@ def prepare_sweep(
     key_impl: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     compiler_options: Mapping[str, Any] | None = None,
+    gradients: bool = True,
 ) -> SweepPlan:
     """Checks every argument of :func:`sweep` (same signature) and probes every initialiser
     abstractly, without compiling anything; :func:`run_sweep` runs the returned plan.
@@ -253,6 +263,7 @@ def prepare_sweep(
     sample_size = check_int(api, "sample_size", sample_size, minimum=1)
     input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
     dtype = check_float_dtype(api, dtype)
+    gradients = check_flag(api, "gradients", gradients)
     bias_init = check_bias_init(api, network, bias_init, is_builtin)
     inits = normalize_inits(inits, api)
     check_progress(api, progress)
@@ -261,15 +272,12 @@ def prepare_sweep(
     with own_mesh(Mesh(np.array(devs), ("seeds",))):
         root = root_key(api, seed, key_impl)
 
-    per_seed, out_bytes = probe_network(
-        api, network, inits, bias_init, batch, dtype, sample_size, root, devs
+    per_seed, out_bytes, working = probe_network(
+        api, network, inits, bias_init, batch, dtype, sample_size, root, devs, gradients
     )
-    chunk_size = plan_chunk_size(
-        api, devs, seeds, batch, chunk_size, per_seed, out_bytes, len(inits), sample_size
-    )
+    sizes = (per_seed, out_bytes, len(inits), sample_size, working)
+    chunk_size = plan_chunk_size(api, devs, seeds, batch, chunk_size, *sizes)
     engine = SeedPlan.create(devs, seeds, chunk_size)
-    chunk_size, n_chunks = engine.chunk, engine.n_chunks
-
     return SweepPlan(
         network,
         inits,
@@ -279,13 +287,14 @@ def prepare_sweep(
         dtype,
         seed,
         devs,
-        chunk_size,
-        n_chunks,
+        engine.chunk,
+        engine.n_chunks,
         sample_size,
         input_second_moment,
         root,
         progress,
         compiler_options=check_compiler_options(api, compiler_options),
+        gradients=gradients,
     )
 
 
@@ -320,10 +329,9 @@ def _group_seed_fn(
         counter,
     )
     if isinstance(network, Network):
-        return builtin_seed_fn(
-            network, *args, keep_params=keeps_params(network, plan.batch, plan.dtype)
-        )
-    return network.seed_fn(*args, names_out=names)
+        keep = keeps_params(network, plan.batch, plan.dtype)
+        return builtin_seed_fn(network, *args, keep_params=keep, gradients=plan.gradients)
+    return network.seed_fn(*args, names_out=names, gradients=plan.gradients)
 
 
 def _compile_group(plan: SweepPlan, engine: SeedPlan, fn0: Callable, which: list) -> Any:
@@ -389,6 +397,7 @@ def _sweep_config(
         stable_band=(0.1, 10.0),
         traces=traces,
         compiled_programs=n_programs,
+        gradients=plan.gradients,
     )
 
 

@@ -102,11 +102,13 @@ def builtin_seed_fn(
     root: jax.Array,
     counter: list[int],
     keep_params: bool = False,
+    gradients: bool = True,
 ) -> Callable[[jax.Array], dict[str, jax.Array]]:
     """The per-seed function of a built-in (scanned) architecture.
 
     With ``keep_params`` the forward scan also saves each layer's parameters for the backward
     scan; otherwise the backward scan draws them again from the layer's key (the same bits).
+    Without ``gradients`` there is no backward scan and the forward scan saves nothing.
     """
     n_layers = net.depth
     sdt = stat_dtype(dtype)
@@ -127,10 +129,15 @@ def builtin_seed_fn(
             h, aux = net.pre(p, x)
             x_out, a = net.post(p, h, x, aux)
             out = jax.tree_util.tree_leaves(x_out)[0]
+            st = forward_stats(h, a, out, sdt, sample_size)
+            if not gradients:  # nothing saved for a backward pass
+                return x_out, (st, ())
             kept = p if keep_params else ()
-            return x_out, (forward_stats(h, a, out, sdt, sample_size), (x, h, aux, kept))
+            return x_out, (st, (x, h, aux, kept))
 
         x_last, (fst, saved) = jax.lax.scan(forward, net.initial_carry(x0), jnp.arange(n_layers))
+        if not gradients:
+            return dict(fst)
         on_output = net.loss_on_output
         # the probe loss <v, y>: y = h^L (theory convention) or the network output x^L
         y_shape = jax.tree_util.tree_leaves(x_last)[0].shape if on_output else saved[1].shape[1:]
@@ -195,6 +202,11 @@ def _layer_bytes(net: Network, batch: int, dtype: np.dtype) -> tuple[int, int]:
     return nbytes(leaves), nbytes(specs.values())
 
 
+def layer_working_set(net: Network, batch: int, dtype: np.dtype) -> int:
+    """Bytes one seed touches per layer of the scan: its activations and its parameters."""
+    return sum(_layer_bytes(net, batch, dtype))
+
+
 def keeps_params(net: Network, batch: int, dtype: np.dtype) -> bool:
     """Whether the backward scan reuses the forward scan's parameters instead of drawing them
     again: when a layer's parameters take no more memory than its saved activations (at most
@@ -206,9 +218,12 @@ def keeps_params(net: Network, batch: int, dtype: np.dtype) -> bool:
     return par <= act
 
 
-def saved_bytes_of(net: Network, batch: int, dtype: np.dtype) -> int:
-    """Bytes the forward scan keeps for the backward pass, per seed."""
+def saved_bytes_of(net: Network, batch: int, dtype: np.dtype, gradients: bool = True) -> int:
+    """Bytes the forward scan keeps for the backward pass, per seed (without ``gradients``:
+    only one layer's transients)."""
     act, par = _layer_bytes(net, batch, dtype)
+    if not gradients:
+        return 4 * act
     per_layer = act + (par if keeps_params(net, batch, dtype) else 0)
     # + transients of one layer (activation, cotangents, stats) ~ 4 more activations
     return net.depth * per_layer + 4 * act

@@ -12,10 +12,16 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jinit._core._checks import check_int
+from jinit._core._seeds import cache_chunk
 from jinit.initializers._basic import zeros
 from jinit.sweeps._flax_models import FlaxModel
 from jinit.sweeps._network_base import Network
-from jinit.sweeps._statistics import probe_builtin, saved_bytes_of, stat_dtype
+from jinit.sweeps._statistics import (
+    layer_working_set,
+    probe_builtin,
+    saved_bytes_of,
+    stat_dtype,
+)
 from jinit.sweeps._sweep_checks import (
     MAX_SEED_INDEX,
     check_callable,
@@ -79,19 +85,22 @@ def probe_network(
     sample_size: int,
     root: jax.Array,
     devs: list,
-) -> tuple[int, int]:
+    gradients: bool = True,
+) -> tuple[int, int, int | None]:
     """Probes every initialiser abstractly; returns (bytes one seed saves for the backward
-    pass, bytes of one seed's results)."""
+    pass, bytes of one seed's results, bytes one seed touches per layer (None for a Flax
+    model, run whole))."""
     if isinstance(network, Network):
         probe_builtin(api, network, inits, bias_init, dtype, root)
-        per_seed = saved_bytes_of(network, batch, dtype)
+        per_seed = saved_bytes_of(network, batch, dtype, gradients)
         n_values = min(sample_size, batch * math.prod(network.input_shape()))
         per_layer_out = (15 + len(network.param_specs())) * stat_dtype(dtype).itemsize
-        return per_seed, network.depth * (per_layer_out + 4 * n_values)
+        out_bytes = network.depth * (per_layer_out + 4 * n_values)
+        return per_seed, out_bytes, layer_working_set(network, batch, dtype)
     with own_mesh(Mesh(np.array(devs), ("seeds",))):
         network.check_input(api, batch, dtype, root)
         per_seed = network.saved_bytes(batch, dtype)
-        return per_seed, network.probe_all(api, inits, batch, dtype, sample_size, root)
+        return per_seed, network.probe_all(api, inits, batch, dtype, sample_size, root), None
 
 
 def plan_chunk_size(
@@ -104,9 +113,11 @@ def plan_chunk_size(
     out_bytes: int,
     n_inits: int,
     sample_size: int,
+    working_set: int | None = None,
 ) -> int:
-    """Checks that one seed, one chunk and all the results fit; returns the chunk size (sized
-    to memory when ``chunk_size`` is None)."""
+    """Checks that one seed, one chunk and all the results fit; returns the chunk size. When
+    ``chunk_size`` is None it is sized to memory and, on CPU, given the per-layer
+    ``working_set`` of one seed (built-in networks), to the cache (:func:`cache_chunk`)."""
     n_dev = len(devs)
     avail, shared = device_memory_available(devs)
     where = "host" if shared else f"{devs[0].platform} device"
@@ -142,7 +153,8 @@ def plan_chunk_size(
     if chunk_size is not None:
         return chunk_size
     chunk_size = max(1, min(_MAX_CHUNK, _DEFAULT_BUDGET // max(per_seed, 1)))
-    chunk_size = min(chunk_size, seeds)
+    fast = cache_chunk(devs, working_set) if working_set else None
+    chunk_size = min(chunk_size, seeds, fast or chunk_size)
     # balanced chunks: as few chunks as the budget allows, equally filled (70 seeds run as
     # 2 x 35, not 64 + 64 with 58 padding seeds)
     return -(-seeds // -(-seeds // chunk_size))

@@ -129,6 +129,11 @@ class SweepResult:
         return dict(self.config.get("judged") or JUDGE_ACTIVATION)
 
     @property
+    def gradients(self) -> bool:
+        """Whether the gradient quantities were measured (``sweep(gradients=True)``)."""
+        return self.config.get("gradients", True) is not False
+
+    @property
     def layer_names(self) -> list[str]:
         """One name per layer: the module path for Flax models (``"Block_0/Dense_1"``; a
         module called twice gets ``"#1"`` on its second call), ``"layer l"`` otherwise."""
@@ -156,10 +161,16 @@ class SweepResult:
         try:
             data = self.per_seed[label][quantity]
         except KeyError:
+            hint = (
+                " This sweep ran forward only (`gradients=False`): run it with "
+                "`gradients=True` to measure gradients."
+                if self.config.get("gradients") is False and quantity.startswith(_GRADIENT_PREFIXES)
+                else ""
+            )
             raise KeyError(
                 f"`SweepResult.summary` has no {quantity!r} for {label!r}; labels are "
                 f"{self.labels}, quantities "
-                f"{self.quantities(label) if label in self.per_seed else []}."
+                f"{self.quantities(label) if label in self.per_seed else []}.{hint}"
             ) from None
         return summarise(data)
 
@@ -183,7 +194,8 @@ class SweepResult:
         for q in ("preact.second_moment", "act.second_moment"):
             fwd |= ~np.isfinite(d[q])
         bwd = d["grad.nonfinite"] > 0 if "grad.nonfinite" in d else np.zeros_like(fwd)
-        bwd |= ~np.isfinite(d["grad.second_moment"])
+        if "grad.second_moment" in d:  # absent from a forward-only sweep (gradients=False)
+            bwd |= ~np.isfinite(d["grad.second_moment"])
         bad = {"forward": fwd, "backward": bwd, "any": fwd | bwd}[which]
         return bad.sum(axis=0).astype(np.int64)
 
@@ -326,6 +338,9 @@ class SweepResult:
         )
 
 
+# the quantities of the backward pass (absent from a forward-only sweep)
+_GRADIENT_PREFIXES = ("grad.", "grad_output.", "param_grad_norm.")
+
 # the predicted quantities of `SweepResult.to_dict`: {JSON name: quantity}
 _PREDICTED_JSON = {
     "second_moment": "act.second_moment",
@@ -352,18 +367,31 @@ def _measured_dict(summ: dict[str, Summary], j: int, bad: int, bad_grad: int) ->
         "preact_std": _summary_dict(summ["preact.std"], j),
         "output_second_moment": _summary_dict(summ["output.second_moment"], j),
         **({"output_std": _summary_dict(summ["output.std"], j)} if "output.std" in summ else {}),
-        "grad_second_moment": _summary_dict(summ["grad.second_moment"], j),
-        "grad_output_second_moment": _summary_dict(summ["grad_output.second_moment"], j),
+        **(_grad_dict(summ, j) if "grad.second_moment" in summ else {}),
         "dead_fraction": _summary_dict(summ["dead_fraction"], j),
         "distinct_units": _summary_dict(summ["distinct_units"], j),
-        "param_grad_norm": {
-            q.split(".", 1)[1]: _summary_dict(summ[q], j)
-            for q in summ
-            if q.startswith("param_grad_norm.")
-        },
+        **(
+            {
+                "param_grad_norm": {
+                    q.split(".", 1)[1]: _summary_dict(summ[q], j)
+                    for q in summ
+                    if q.startswith("param_grad_norm.")
+                }
+            }
+            if "grad.second_moment" in summ
+            else {}
+        ),
         "nonfinite_seeds": bad,
-        "grad_nonfinite_seeds": bad_grad,
+        **({"grad_nonfinite_seeds": bad_grad} if "grad.second_moment" in summ else {}),
         "finite_seeds": int(summ["act.second_moment"].n_finite[j]),
+    }
+
+
+def _grad_dict(summ: dict[str, Summary], j: int) -> dict[str, Any]:
+    """The gradient summaries at layer ``j`` (sweeps run with ``gradients=True``)."""
+    return {
+        "grad_second_moment": _summary_dict(summ["grad.second_moment"], j),
+        "grad_output_second_moment": _summary_dict(summ["grad_output.second_moment"], j),
     }
 
 
