@@ -16,7 +16,10 @@ its part of the table and ``python -m benchmarks`` regenerates all of it.
 Timing rules (issue 6): warm-up first (compilation is timed on its own), every timed region ends
 with ``jax.block_until_ready`` (or a host copy, which waits too), repeats are summarised by their
 median, and peers are measured in the same process, interleaved round by round, so their ratio
-survives a noisy machine.
+survives a noisy machine. Each timed call starts after a quiet pause (``SETTLE_S``), and the
+order of the contenders is shuffled per round: a jax call made right after a numpy/torch call
+ran ~1.8x slower while their worker threads still spun, which biased every ratio against the
+contender that always came second.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -132,8 +136,16 @@ def block(x: Any) -> Any:
     return jax.block_until_ready(x)
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    """Seconds ``fn()`` takes, its result waited for with ``block_until_ready``."""
+#: seconds to wait before each timed call: numpy's, torch's and XLA's worker threads keep
+#: spinning for a while after a call, and a jax call started meanwhile ran ~1.8x slower here
+SETTLE_S = 0.25
+
+
+def timed(fn: Callable[[], Any], settle: float = SETTLE_S) -> float:
+    """Seconds ``fn()`` takes, its result waited for with ``block_until_ready``, after
+    ``settle`` untimed seconds of quiet (so the previous contender's threads do not steal the
+    cores of this one)."""
+    time.sleep(settle)
     t0 = time.perf_counter()
     block(fn())
     return time.perf_counter() - t0
@@ -156,16 +168,24 @@ def summary(times: Sequence[float]) -> dict[str, float]:
 def interleaved(
     fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
 ) -> dict[str, list[float]]:
-    """Times each ``fns[name]()`` ``repeats`` times, round-robin (A B C A B C ...), after
-    ``warmup`` untimed rounds, so slow phases of a shared machine hit every contender alike."""
+    """Times each ``fns[name]()`` ``repeats`` times in rounds (every contender once per round,
+    in an order shuffled per round so none always runs after the same one), after ``warmup``
+    untimed rounds, so slow phases of a shared machine hit every contender alike."""
     for _ in range(warmup):
         for f in fns.values():
             block(f())
     out: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            out[k].append(timed(f))
+    for i in range(repeats):
+        for k in shuffled(list(fns), i):
+            out[k].append(timed(fns[k]))
     return out
+
+
+def shuffled(items: list[Any], round_index: int) -> list[Any]:
+    """``items`` in the order of round ``round_index`` (a fixed, seeded shuffle per round)."""
+    order = list(items)
+    random.Random(1000 + round_index).shuffle(order)
+    return order
 
 
 def paired_ratio(num: Sequence[float], den: Sequence[float]) -> float:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -164,8 +165,9 @@ def mlp_experiment(
     if torch is not None:
         torch_loop(torch, 1, width, depth, batch)
 
-    def run_sweep(n_seeds: int, impl: str | None) -> dict[str, Any]:
+    def run_sweep(n_seeds: int, impl: str | None, gradients: bool = True) -> dict[str, Any]:
         stamps: list[float] = []
+        time.sleep(C.SETTLE_S)  # as C.timed: the previous contender's threads go quiet
         t0 = time.perf_counter()
         r = jinit.sweep(
             net,
@@ -174,6 +176,7 @@ def mlp_experiment(
             batch=batch,
             key_impl=impl,
             progress=lambda label, done, total: stamps.append(time.perf_counter()),
+            gradients=gradients,
         )
         total = time.perf_counter() - t0
         if r.per_seed[r.labels[0]]["act.std"].shape != (n_seeds, depth):
@@ -202,20 +205,38 @@ def mlp_experiment(
 
     times: dict[str, list[float]] = {}
     sweeps: dict[str, list[dict[str, Any]]] = {f"sweep{s}": [] for s in impls}
-    for _ in range(repeats):
-        for name, f in rl_fns.items():  # the roofline, measured in every round
-            times.setdefault(f"roofline_{name}", []).append(min(C.timed(f) for _ in range(3)))
-        times.setdefault("numpy", []).append(
-            C.timed(lambda: numpy_loop(peer_seeds["numpy"], width, depth, batch))
+    sweeps |= {f"sweepfwd{s}": [] for s in impls}
+
+    def sweep_job(key: str, impl: str | None, gradients: bool) -> Callable[[], None]:
+        def job() -> None:
+            sw = run_sweep(seeds, impl, gradients)
+            sweeps[key].append(sw)
+            times.setdefault(key, []).append(sw["total_s"])
+
+        return job
+
+    jobs: dict[str, Callable[[], None]] = {}
+    for name, f in rl_fns.items():  # the roofline, measured in every round
+        jobs[f"roofline_{name}"] = lambda name=name, f=f: times.setdefault(
+            f"roofline_{name}", []
+        ).append(min(C.timed(f) for _ in range(3)))
+    jobs["numpy"] = lambda: times.setdefault("numpy", []).append(
+        C.timed(lambda: numpy_loop(peer_seeds["numpy"], width, depth, batch))
+    )
+    if torch is not None:
+        for key in threads:
+            jobs[key] = lambda key=key: times.setdefault(key, []).append(
+                C.timed(lambda: torch_run(key))
+            )
+    for suffix, impl in impls.items():
+        jobs[f"fwd{suffix}"] = lambda suffix=suffix: times.setdefault(f"fwd{suffix}", []).append(
+            C.timed(lambda: fwd[suffix](idx))
         )
-        if torch is not None:
-            for key in threads:
-                times.setdefault(key, []).append(C.timed(lambda key=key: torch_run(key)))
-        for suffix, impl in impls.items():
-            times.setdefault(f"fwd{suffix}", []).append(C.timed(lambda f=fwd[suffix]: f(idx)))
-            sw = run_sweep(seeds, impl)
-            sweeps[f"sweep{suffix}"].append(sw)
-            times.setdefault(f"sweep{suffix}", []).append(sw["total_s"])
+        jobs[f"sweep{suffix}"] = sweep_job(f"sweep{suffix}", impl, True)
+        jobs[f"sweepfwd{suffix}"] = sweep_job(f"sweepfwd{suffix}", impl, False)
+    for i in range(repeats):  # every contender once per round, in a shuffled order
+        for name in C.shuffled(list(jobs), i):
+            jobs[name]()
 
     # -- figures: per round, then the median over rounds (paired: same machine state) ---------
     def per_round_rates(key: str) -> list[float]:
@@ -240,7 +261,11 @@ def mlp_experiment(
         "per_round_gflops": rl_rounds,
     }
     peers = ["numpy"] + (list(threads) if torch is not None else [])
-    keys = peers + [k for s in impls for k in (f"fwd{s}", f"sweep{s}", f"sweep{s}_e2e")]
+    keys = peers + [
+        k
+        for s in impls
+        for k in (f"fwd{s}", f"sweep{s}", f"sweep{s}_e2e", f"sweepfwd{s}", f"sweepfwd{s}_e2e")
+    ]
     per_round = {k: per_round_rates(k) for k in keys}
     rate = {k: C.median(v) for k, v in per_round.items()}
     best = max(peers, key=lambda k: rate[k])
@@ -249,13 +274,14 @@ def mlp_experiment(
     chunk_note: dict[str, str] = {}
     for suffix in impls:
         compile_s[f"fwd{suffix}"] = fwd_first[suffix] - C.median(times[f"fwd{suffix}"])
-        runs = sweeps[f"sweep{suffix}"]
-        steady = [c for r in runs for c in r["steady_chunks_s"]]
-        compile_s[f"sweep{suffix}"] = (
-            C.median([r["first_chunk_s"] for r in runs]) - C.median(steady) if steady else None
-        )
-        nc = runs[0]["chunks"]
-        chunk_note[f"sweep{suffix}"] = f"{nc} chunk{'s' * (nc > 1)} of {runs[0]['chunk_size']}"
+        for key in (f"sweep{suffix}", f"sweepfwd{suffix}"):
+            runs = sweeps[key]
+            steady = [c for r in runs for c in r["steady_chunks_s"]]
+            compile_s[key] = (
+                C.median([r["first_chunk_s"] for r in runs]) - C.median(steady) if steady else None
+            )
+            nc = runs[0]["chunks"]
+            chunk_note[key] = f"{nc} chunk{'s' * (nc > 1)} of {runs[0]['chunk_size']}"
 
     def row(name, key, flops, compile_time, note):
         rr = per_round[key]
@@ -308,6 +334,13 @@ def mlp_experiment(
                 f"{seeds} seeds per call; each call compiles",
             ),
             row(
+                f"jinit.sweep(gradients=False) (steady state){tag}",
+                f"sweepfwd{suffix}",
+                fwd_flops,
+                compile_s[f"sweepfwd{suffix}"],
+                f"forward + 11 stats/layer, no backward; {chunk_note[f'sweepfwd{suffix}']}",
+            ),
+            row(
                 f"jinit forward (jit∘vmap∘scan){tag}",
                 f"fwd{suffix}",
                 fwd_flops,
@@ -347,17 +380,20 @@ def _peer_row(exp: dict[str, Any], key: str) -> dict[str, Any]:
 def mlp_goals(
     workload: str, exp: dict[str, Any], target_ratio: float, roofline_goal: float | None
 ) -> list[dict[str, Any]]:
-    """The ratio (and roofline) goals of W1/W2, verdicts and reasons from the measurements.
+    """The goals of W1/W2 (issue 13), verdicts and reasons from the measurements.
 
-    Verdicts use the default (threefry) contenders; the philox4x32 rows, when measured, are
-    quoted in the reasons to show how much of the gap is random-number generation.
+    ``target_ratio`` is the forward-statistics goal against the best peer (the peers compute
+    the forward pass and one std per layer); ``roofline_goal`` the full sweep's fraction of the
+    matmul roofline. Verdicts use the default (threefry) contenders; the philox4x32 rows, when
+    measured, are quoted in the reasons to show how much of the gap is random-number generation.
     """
     rows = {r["key"]: r for r in exp["rows"]}
-    sw, fw = rows["sweep"], rows["fwd"]
+    sw, fw, sf = rows["sweep"], rows["fwd"], rows["sweepfwd"]
     swp, fwp = rows.get("sweep_philox"), rows.get("fwd_philox")
     best = exp["best_peer"]
     bp = exp["rate"][best]
     peer = _peer_row(exp, best)["contender"]
+    peer_rl = _peer_row(exp, best)["roofline_fraction"]
     rl = exp["roofline"]["gflops"]
     goals = []
 
@@ -366,35 +402,35 @@ def mlp_goals(
             return ""
         return f"; with philox4x32 keys {what} {r['ratio_to_best_peer']:.2f}×"
 
-    met = sw["ratio_to_best_peer"] >= target_ratio
-    reason = (
-        f"the sweep does forward + backward (3× the peers' matmul FLOPs) plus ~14 statistics per "
-        f"layer: even at 100 % of the measured roofline ({rl:.0f} GFLOP/s) it could reach only "
-        f"{sw['ceiling_ratio']:.2f}× the {peer}" + philox(swp, "it reaches")
-    )
-    goals.append(
-        C.goal(
-            workload,
-            f"jinit.sweep ≥ {target_ratio:g}× best peer (seeds/s)",
-            f"{sw['ratio_to_best_peer']:.2f}× ({sw['seeds_per_s']:.3g} vs {peer} {bp:.3g} seeds/s)",
-            met,
-            "" if met else reason,
+    for r, what, work in (
+        (fw, "jinit forward (same work as the peers)", "forward std only"),
+        (sf, "jinit.sweep(gradients=False)", "forward + 11 statistics per layer"),
+    ):
+        met = r["ratio_to_best_peer"] >= target_ratio
+        why = (
+            f"{work} at {r['roofline_fraction']:.0%} of the roofline, the {peer} at "
+            f"{peer_rl:.0%}: the ceiling at 100 % is {r['ceiling_ratio']:.2f}×; the rest is "
+            f"threefry normals (jax draws them by erfinv of uniforms, ~10^8/s here)"
+            + (philox(fwp, "the forward reaches") if r is fw else "")
         )
-    )
-    met = fw["ratio_to_best_peer"] >= target_ratio
-    why = (
-        f"forward only (the peers' work) at {fw['roofline_fraction']:.0%} of the roofline, the "
-        f"{peer} at {_peer_row(exp, best)['roofline_fraction']:.0%}: the ceiling at 100 % is "
-        f"{fw['ceiling_ratio']:.2f}×; the rest is threefry normals (jax draws them by erfinv of "
-        f"uniforms, ~10^8/s here)" + philox(fwp, "the forward reaches")
-    )
+        goals.append(
+            C.goal(
+                workload,
+                f"{what} ≥ {target_ratio:g}× best peer",
+                f"{r['ratio_to_best_peer']:.2f}× ({r['seeds_per_s']:.3g} vs {peer} {bp:.3g} "
+                "seeds/s)",
+                met,
+                "" if met else why,
+            )
+        )
     goals.append(
         C.goal(
             workload,
-            f"jinit forward (same work as the peers) ≥ {target_ratio:g}× best peer",
-            f"{fw['ratio_to_best_peer']:.2f}× ({fw['seeds_per_s']:.3g} seeds/s)",
-            met,
-            "" if met else why,
+            "jinit.sweep (forward + backward + statistics) vs the best forward-only peer",
+            f"{sw['ratio_to_best_peer']:.2f}× ({sw['seeds_per_s']:.3g} seeds/s; 3× the peers' "
+            f"matmul FLOPs, ceiling {sw['ceiling_ratio']:.2f}× at 100 % roofline)"
+            + philox(swp, "it reaches"),
+            None,
         )
     )
     if roofline_goal is not None:
@@ -456,7 +492,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "params": params,
         "rows": exp["rows"],
         "columns": COLUMNS,
-        "goals": mlp_goals("W1", exp, 2.0, 0.60),
+        "goals": mlp_goals("W1", exp, 1.3, 0.75),
         "roofline": rl,
         "raw": {k: v for k, v in exp.items() if k not in ("rows", "roofline")},
         "notes": [roofline_note(rl, params)],

@@ -47,7 +47,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "params": params,
         "rows": exp["rows"],
         "columns": COLUMNS,
-        "goals": mlp_goals("W2", exp, 4.0, None),
+        "goals": mlp_goals("W2", exp, 2.0, None),
         "roofline": exp["roofline"],
         "raw": {k: v for k, v in exp.items() if k not in ("rows", "roofline")},
         "notes": [
