@@ -17,7 +17,7 @@ import numpy as np
 
 from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real, normalize_axis
 from jinit._core._factory import factory
-from jinit._core._sampling import as_sampled
+from jinit._core._sampling import as_sampled, random_subset_mask
 from jinit.initializers._base import Initializer
 from jinit.initializers._basic import normal
 from jinit.initializers._deterministic import rounded_scalar
@@ -78,11 +78,9 @@ class Sparse(Initializer):
         )
         if z == 0:
             return w
-        # Each unit's entries get the ranks 0..n-1 in a uniformly random order (an independent
-        # permutation per unit); the z ranks below z mark a uniformly random z-subset.
-        ranks = jax.lax.broadcasted_iota(jnp.int32, shape, ax)
-        ranks = jax.random.permutation(k_positions, ranks, axis=ax, independent=True)
-        return jnp.where(ranks < z, jnp.zeros((), dtype), w)
+        # a uniformly random z-subset of each unit's entries (one top_k per unit)
+        zeroed = random_subset_mask(k_positions, shape, ax, z)
+        return jnp.where(zeroed, jnp.zeros((), dtype), w)
 
     def _law(self, shape, dtype):
         ax = self.in_axis % 2

@@ -14,7 +14,7 @@ import numpy as np
 from jinit._core._checks import check_int, check_real
 from jinit._core._factory import factory
 from jinit._core._layout import Layout
-from jinit._core._sampling import as_sampled, haar
+from jinit._core._sampling import as_sampled, haar, random_subset_mask
 from jinit._core._sharding import settle
 from jinit.initializers._basic import normal as jinit_normal
 from jinit.laws import _laws as laws
@@ -140,12 +140,10 @@ class Sparse(MatrixLayout, TorchInitializer):
     def _draw(self, key, shape, dtype):
         k_value, k_mask = jax.random.split(key)
         w = settle(jax.random.normal(k_value, shape, dtype)) * jnp.array(self.std, dtype)
-        # Rank of each entry within its row under a random order: the `zeros` lowest are zeroed.
-        # Double argsort gives distinct ranks even for tied uniforms, so the count is exact.
-        u = jax.random.uniform(k_mask, shape)
+        # a uniformly random subset of `zeros` entries of each unit (one top_k per unit)
         out = self.in_out(shape)[1]  # a unit's weights run along the output axis
-        rank = jnp.argsort(jnp.argsort(u, axis=out), axis=out)
-        return jnp.where(rank < self.zeros_per_unit(shape), jnp.zeros((), dtype), w)
+        zeroed = random_subset_mask(k_mask, shape, out, self.zeros_per_unit(shape))
+        return jnp.where(zeroed, jnp.zeros((), dtype), w)
 
     def _law(self, shape, dtype):
         s = as_sampled(self.std, dtype)
