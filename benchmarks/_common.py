@@ -129,6 +129,18 @@ def setup_torch() -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+def use_all_cores() -> bool:
+    """Gives jax one CPU device per core, as ``jinit sweep`` does, if jax has not started yet
+    (the count is fixed when the first JAX operation runs); True if it took effect."""
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", cores())
+    except RuntimeError:  # backends already initialised: keep what the process has
+        return False
+    return True
+
+
 def block(x: Any) -> Any:
     """Waits for every JAX array in ``x`` (no-op for numpy / torch / Python values)."""
     import jax

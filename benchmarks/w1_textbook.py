@@ -76,14 +76,20 @@ def torch_loop(torch: Any, seeds: int, width: int, depth: int, batch: int) -> np
 
 def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = None):
     """``jit(vmap(one_seed))``: the peers' forward work with a jinit initialiser, per-layer std
-    (keys of ``key_impl``, default threefry)."""
+    (keys of ``key_impl``, default threefry), run over chunks of seeds sharded over every device,
+    each chunk sized like a sweep's (:func:`jinit._core._seeds.cache_chunk`)."""
     import jax
     import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     import jinit
+    from jinit._core._seeds import cache_chunk
 
     init = jinit.variance_scaling(2.0, "fan_in", "normal")
     root = jax.random.key(0, impl=key_impl) if key_impl else jax.random.key(0)
+    devs = jax.devices()
+    seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
+    chunk = cache_chunk(devs, 4 * (2 * batch * width + width * width)) or len(devs)
 
     def one_seed(i):
         key = jax.random.fold_in(root, i)
@@ -97,21 +103,30 @@ def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = Non
 
         return jax.lax.scan(layer, x0, jnp.arange(depth))[1]
 
-    return jax.jit(jax.vmap(one_seed))
+    fn = jax.jit(jax.vmap(one_seed), in_shardings=seeds_axis, out_shardings=seeds_axis)
+
+    def run(idx: np.ndarray) -> np.ndarray:
+        parts = [
+            fn(jax.device_put(idx[c : c + chunk], seeds_axis)) for c in range(0, len(idx), chunk)
+        ]
+        return np.concatenate([np.asarray(p) for p in parts])
+
+    return run
 
 
 def roofline_fns(width: int, batch: int) -> tuple[dict[str, Any], float, int]:
     """The roofline probes ``({"jax": f, "numpy": g}, flops per call, nb)``.
 
     ``jnp.matmul`` (jitted, warmed up) and ``np.matmul`` on ``nb`` stacked ``(batch, width) @
-    (width, width)`` float32 products, ``nb`` such that one call is ~1 GFLOP (call overhead does
-    not count; the sweeps' matmuls are batched over seeds the same way).
+    (width, width)`` float32 products, ``nb`` such that one call is ~4 GFLOP (tens of ms: call
+    overhead and waking the threads do not count; the sweeps' matmuls are batched over seeds the
+    same way).
     """
     import jax
     import jax.numpy as jnp
 
     one = 2.0 * batch * width * width
-    nb = max(1, int(1e9 // one))
+    nb = max(1, int(4e9 // one))
     rng = np.random.default_rng(0)
     a = rng.standard_normal((nb, batch, width), dtype=np.float32)
     b = rng.standard_normal((nb, width, width), dtype=np.float32)
@@ -216,10 +231,18 @@ def mlp_experiment(
         return job
 
     jobs: dict[str, Callable[[], None]] = {}
+
+    def roofline_job(name: str, f: Callable[[], Any]) -> Callable[[], None]:
+        def job() -> None:  # one quiet pause, then the best of 3 back-to-back (warm) calls
+            time.sleep(C.SETTLE_S)
+            times.setdefault(f"roofline_{name}", []).append(
+                min(C.timed(f, settle=0.0) for _ in range(3))
+            )
+
+        return job
+
     for name, f in rl_fns.items():  # the roofline, measured in every round
-        jobs[f"roofline_{name}"] = lambda name=name, f=f: times.setdefault(
-            f"roofline_{name}", []
-        ).append(min(C.timed(f) for _ in range(3)))
+        jobs[f"roofline_{name}"] = roofline_job(name, f)
     jobs["numpy"] = lambda: times.setdefault("numpy", []).append(
         C.timed(lambda: numpy_loop(peer_seeds["numpy"], width, depth, batch))
     )
@@ -468,6 +491,7 @@ def roofline_note(rl: dict[str, float], params: dict[str, Any]) -> str:
 
 def run(quick: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
+    C.use_all_cores()  # one CPU device per core, before anything starts jax
     machine = C.machine_info()
     if quick:
         params = dict(width=64, depth=3, batch=64, seeds=4, repeats=1, quick=True)

@@ -24,6 +24,7 @@ from benchmarks.w1_textbook import COLUMNS, mlp_experiment, mlp_goals, roofline_
 
 def run(quick: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
+    C.use_all_cores()  # one CPU device per core, before anything starts jax
     machine = C.machine_info()
     if quick:
         params = dict(width=32, depth=4, batch=32, seeds=16, repeats=1, quick=True)
