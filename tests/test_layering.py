@@ -266,6 +266,20 @@ def test_import_jinit_leaves_the_lazy_modules_unloaded():
     assert out.stdout.strip() in ("", "fcntl"), f"`import jinit` loads {out.stdout.strip()}"
 
 
+def test_import_jinit_leaves_jax_unstarted():
+    """No array is made at import time: the CLI (and users) can still choose the CPU device
+    count, which JAX fixes when its backend starts."""
+    import subprocess
+    import sys
+
+    code = (
+        "import jinit, jax, jinit.cli; jax.config.update('jax_num_cpu_devices', 2); "
+        "print(len(jax.devices('cpu')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "2", out.stderr[-2000:]
+
+
 # ---------------------------------------------------------------------------------------------
 # Size: modules and functions a reader can hold in their head
 # ---------------------------------------------------------------------------------------------

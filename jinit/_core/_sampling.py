@@ -29,7 +29,7 @@ def haar(key: jax.Array, n_rows: int, n_cols: int, dtype: np.dtype) -> jax.Array
 # float32, are finite, normal (never flushed to zero as subnormals can be) and ordered like the
 # integers, so top_k on floats ranks them exactly
 _KEY_SHIFT = 2
-_SMALLEST_NORMAL = jnp.uint32(0x00800000)
+_SMALLEST_NORMAL = np.uint32(0x00800000)  # numpy: no JAX backend starts at import
 
 
 def random_subset_mask(key: jax.Array, shape: tuple[int, ...], axis: int, z: int) -> jax.Array:
