@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core import _random
+
 _HALF = (np.dtype(jnp.bfloat16), np.dtype(jnp.float16))
 
 
@@ -65,7 +67,7 @@ def random_subset_mask(key: jax.Array, shape: tuple[int, ...], axis: int, z: int
     k, complement = (z, False) if z <= n - z else (n - z, True)
 
     def draw(attempt: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        bits = jax.random.bits(jax.random.fold_in(key, attempt), last, jnp.uint32)
+        bits = _random.bits(jax.random.fold_in(key, attempt), last, jnp.uint32)
         keys = jax.lax.bitcast_convert_type((bits >> _KEY_SHIFT) + _SMALLEST_NORMAL, jnp.float32)
         # the k+1 largest keys per unit, decreasing; the barrier keeps XLA:CPU's TopK kernel
         # (slicing its result below would otherwise turn it into a full sort, 4x slower)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, ndtri
 
+from jinit._core import _random
 from jinit._core._checks import (
     DTypeError,
     DTypeLike,
@@ -219,7 +220,7 @@ class Uniform(Initializer):
     family: ClassVar[str] = "simple"
 
     def _sample(self, key, shape, dtype):
-        return jax.random.uniform(key, shape, dtype) * jnp.array(self.scale, dtype)
+        return _random.uniform(key, shape, dtype) * jnp.array(self.scale, dtype)
 
     def _law(self, shape, dtype):
         return laws.Uniform(0.0, as_sampled(self.scale, dtype), dtype=dtype)
@@ -264,7 +265,7 @@ class Normal(Initializer):
     supports_complex: ClassVar[bool] = True
 
     def _sample(self, key, shape, dtype):
-        return settle(jax.random.normal(key, shape, dtype)) * jnp.array(self.stddev, dtype)
+        return settle(_random.normal(key, shape, dtype)) * jnp.array(self.stddev, dtype)
 
     def _law(self, shape, dtype):
         s = as_sampled(self.stddev, dtype)
@@ -311,7 +312,7 @@ class TruncatedNormal(Initializer):
 
     def _sample(self, key, shape, dtype):
         if jax_resolves(self.lower, self.upper, dtype):
-            z = jax.random.truncated_normal(key, self.lower, self.upper, shape, dtype)
+            z = _random.truncated_normal(key, self.lower, self.upper, shape, dtype)
             return z * jnp.array(self.stddev, dtype)
         # An interval in a tail: jax's erf-space draw would take only a few values there.
         work = np.dtype(np.float64) if np.dtype(dtype).itemsize == 8 else np.dtype(np.float32)
@@ -441,7 +442,7 @@ def tail_truncated_normal(key, lower: float, upper: float, shape, work: np.dtype
     lo, hi = (-upper, -lower) if flip else (lower, upper)
     l_lo, l_hi = log_ndtr64(lo), log_ndtr64(hi)
     c = -math.expm1(l_lo - l_hi) if math.isfinite(l_lo) else 1.0
-    u = settle(jax.random.uniform(key, shape, work))
+    u = settle(_random.uniform(key, shape, work))
     logp = jnp.array(l_hi, work) + jnp.log1p(-u * jnp.array(c, work))
     half_log_2pi = jnp.array(0.5 * math.log(2 * math.pi), work)
     t = jnp.maximum(-2.0 * logp - 2.0 * half_log_2pi, 1.0)

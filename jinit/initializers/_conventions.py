@@ -9,10 +9,10 @@ import dataclasses
 import math
 from typing import ClassVar
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core import _random
 from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real
 from jinit._core._factory import factory
 from jinit._core._sampling import as_sampled
@@ -104,9 +104,7 @@ class _NormalRecipe(Initializer):
         raise NotImplementedError
 
     def _sample(self, key, shape, dtype):
-        return settle(jax.random.normal(key, shape, dtype)) * jnp.array(
-            self.effective_stddev(), dtype
-        )
+        return settle(_random.normal(key, shape, dtype)) * jnp.array(self.effective_stddev(), dtype)
 
     def _law(self, shape, dtype):
         s = as_sampled(self.effective_stddev(), dtype)

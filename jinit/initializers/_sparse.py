@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core import _random
 from jinit._core._checks import DTypeLike, check_dtype_arg, check_int, check_real, normalize_axis
 from jinit._core._factory import factory
 from jinit._core._sampling import as_sampled, random_subset_mask
@@ -73,9 +74,7 @@ class Sparse(Initializer):
         n = shape[ax]
         z = self.zeros_per_unit(n)
         k_values, k_positions = jax.random.split(key)
-        w = jax.random.normal(k_values, shape, dtype) * jnp.asarray(
-            rounded_scalar(self.stddev, dtype)
-        )
+        w = _random.normal(k_values, shape, dtype) * jnp.asarray(rounded_scalar(self.stddev, dtype))
         if z == 0:
             return w
         # a uniformly random z-subset of each unit's entries (one top_k per unit)

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core import _random
 from jinit._core._checks import (
     Axes,
     DTypeLike,
@@ -152,13 +153,13 @@ class VarianceScaling(Initializer):
         if self.distribution == "truncated_normal":
             if real:
                 stddev = jnp.sqrt(variance) / jnp.array(_TRUNC_STD, dtype)
-                return jax.random.truncated_normal(key, -2, 2, shape, dtype) * stddev
+                return _random.truncated_normal(key, -2, 2, shape, dtype) * stddev
             stddev = jnp.sqrt(variance) / jnp.array(_COMPLEX_TRUNC_RMS, dtype)
             return settle(_complex_truncated_normal(key, 2.0, shape, dtype)) * stddev
         if self.distribution == "normal":
-            return settle(jax.random.normal(key, shape, dtype)) * jnp.sqrt(variance)
+            return settle(_random.normal(key, shape, dtype)) * jnp.sqrt(variance)
         if real:
-            return jax.random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
+            return _random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
         return settle(_complex_disk(key, shape, dtype)) * jnp.sqrt(variance)
 
     def effective_std(self, shape, dtype=None) -> float:
@@ -207,9 +208,9 @@ def _complex_truncated_normal(key, radius: float, shape, dtype) -> jax.Array:
     """
     k_r, k_theta = jax.random.split(key)
     real = jnp.finfo(dtype).dtype
-    t = (1 - jnp.exp(jnp.array(-(radius**2), real))) * jax.random.uniform(k_r, shape, real)
+    t = (1 - jnp.exp(jnp.array(-(radius**2), real))) * _random.uniform(k_r, shape, real)
     r = jnp.sqrt(-jnp.log1p(-t)).astype(dtype)
-    theta = 2 * np.pi * jax.random.uniform(k_theta, shape, real).astype(dtype)
+    theta = 2 * np.pi * _random.uniform(k_theta, shape, real).astype(dtype)
     return r * jnp.exp(1j * theta)
 
 
@@ -217,8 +218,8 @@ def _complex_disk(key, shape, dtype) -> jax.Array:
     r"""Uniform on the disk of radius :math:`\sqrt 2` (so :math:`E|z|^2 = 1`)."""
     k_r, k_theta = jax.random.split(key)
     real = jnp.finfo(dtype).dtype
-    r = jnp.sqrt(2 * jax.random.uniform(k_r, shape, real)).astype(dtype)
-    theta = 2 * np.pi * jax.random.uniform(k_theta, shape, real).astype(dtype)
+    r = jnp.sqrt(2 * _random.uniform(k_r, shape, real)).astype(dtype)
+    theta = 2 * np.pi * _random.uniform(k_theta, shape, real).astype(dtype)
     return r * jnp.exp(1j * theta)
 
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core import _random
 from jinit._core._checks import (
     DTypeLike,
     check_dtype_arg,
@@ -229,7 +230,7 @@ def lstm_bias(
 def _chrono_forget(key, shape, dtype, t_max: float) -> jax.Array:
     """``log U(1, t_max - 1)`` drawn in float32 (at least) and cast."""
     work = jnp.promote_types(dtype, jnp.float32)
-    u = jax.random.uniform(key, shape, work, 1.0, t_max - 1.0)
+    u = _random.uniform(key, shape, work, 1.0, t_max - 1.0)
     return jnp.log(u).astype(dtype)
 
 

@@ -8,9 +8,9 @@ import math
 import numbers
 from typing import Any, ClassVar
 
-import jax
 import numpy as np
 
+from jinit._core import _random
 from jinit._core._checks import check_int
 from jinit._core._factory import factory
 from jinit._core._layout import Layout
@@ -132,7 +132,7 @@ class LinearBias(TorchInitializer):
         return 1 / math.sqrt(self.fan_in) if self.fan_in > 0 else 0.0
 
     def _draw(self, key, shape, dtype):
-        return jax.random.uniform(key, shape, dtype, -self.bound, self.bound)
+        return _random.uniform(key, shape, dtype, -self.bound, self.bound)
 
     def _law(self, shape, dtype):
         b = as_sampled(self.bound, dtype)

@@ -8,11 +8,11 @@ import math
 import numbers
 from typing import Any, ClassVar
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
+from jinit._core import _random
 from jinit._core._checks import check_real
 from jinit._core._factory import factory
 from jinit._core._sampling import as_sampled
@@ -43,7 +43,7 @@ class Uniform(TorchInitializer):
     api: ClassVar[str] = "torch.uniform"
 
     def _draw(self, key, shape, dtype):
-        return jax.random.uniform(key, shape, dtype, self.a, self.b)
+        return _random.uniform(key, shape, dtype, self.a, self.b)
 
     def _law(self, shape, dtype):
         return laws.Uniform(as_sampled(self.a, dtype), as_sampled(self.b, dtype), dtype=dtype)
@@ -107,7 +107,7 @@ class Normal(TorchInitializer):
         return shape, dtype
 
     def _draw(self, key, shape, dtype):
-        z = settle(jax.random.normal(key, shape, dtype)) * jnp.array(self.std, dtype)
+        z = settle(_random.normal(key, shape, dtype)) * jnp.array(self.std, dtype)
         return z if self.mean == 0 else settle(z) + jnp.array(self.mean, dtype)
 
     def _law(self, shape, dtype):
@@ -175,7 +175,7 @@ class TruncNormal(TorchInitializer):
             z = tail_truncated_normal(key, *self.standardised_bounds, shape, work)
             x = jnp.array(self.mean, work) + settle(jnp.array(self.std, work) * z)
             return jnp.clip(x, self.a, self.b).astype(dtype)
-        u = settle(jax.random.uniform(key, shape, work))
+        u = settle(_random.uniform(key, shape, work))
         z = settle(ndtri(settle(jnp.array(p_lo, work) + u * jnp.array(p_hi - p_lo, work))))
         if flip:
             z = -z

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._core import _random
 from jinit._core._checks import check_int, check_real
 from jinit._core._factory import factory
 from jinit._core._layout import Layout
@@ -139,7 +140,7 @@ class Sparse(MatrixLayout, TorchInitializer):
 
     def _draw(self, key, shape, dtype):
         k_value, k_mask = jax.random.split(key)
-        w = settle(jax.random.normal(k_value, shape, dtype)) * jnp.array(self.std, dtype)
+        w = settle(_random.normal(k_value, shape, dtype)) * jnp.array(self.std, dtype)
         # a uniformly random subset of `zeros` entries of each unit (one top_k per unit)
         out = self.in_out(shape)[1]  # a unit's weights run along the output axis
         zeroed = random_subset_mask(k_mask, shape, out, self.zeros_per_unit(shape))

@@ -1,0 +1,287 @@
+r"""jax's threefry samplers, written out unrolled: the same bits, without XLA's rolled CPU loop.
+
+``jax.random`` hashes counters with Threefry-2x32 (20 rounds, Salmon et al., *Parallel random
+numbers: as easy as 1, 2, 3*, SC 2011). On CPU, jax lowers the hash as a 5-iteration
+``while`` loop, which XLA cannot fuse with what consumes the bits: the bits are written to
+memory, read back, and turned into floats by a second kernel. Written out as the straight
+line of 20 add-rotate-xor rounds (what jax itself emits on GPU/TPU), the hash fuses with the
+uniform/normal transform into one element-wise kernel — about twice as fast on CPU, and the
+same program shape everywhere else.
+
+The functions here reproduce ``jax.random.bits``, ``uniform``, ``normal`` and
+``truncated_normal`` **bit for bit** (same counters :math:`0..n-1` in row-major order, split
+into the high and low 32-bit words; same mantissa trick, :math:`u = \mathrm{bits}(1.m) - 1`;
+same :math:`\sqrt 2\,\mathrm{erf}^{-1}` transform and clamping). They are used only when
+that is known to hold:
+
+* the key is a threefry key (typed ``key<fry>``, or a raw ``uint32[2]`` key while
+  ``jax_default_prng_impl`` is threefry) and ``jax_threefry_partitionable`` is on (jax's
+  default since 0.5);
+* the dtype is a 16-, 32- or 64-bit float, the array is non-empty, has rank ≥ 1 and fewer
+  than :math:`2^{32}` entries (so every counter's high word is zero);
+* and a **self-check** passed in this process: the first time a (sampler, dtype) pair is
+  used, a small draw is compared with jax's own, eagerly and under ``jit``. If jax ever
+  changes its algorithm, jinit falls back to ``jax.random`` instead of drifting.
+
+Otherwise every function calls ``jax.random`` itself. Either way the result is identical.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = np.uint32(0x1BD11BDA)  # Threefry's key-schedule constant
+_UINT = {16: np.uint16, 32: np.uint32, 64: np.uint64}
+
+
+def _rotl(x: jax.Array, d: int) -> jax.Array:
+    return lax.shift_left(x, np.uint32(d)) | lax.shift_right_logical(x, np.uint32(32 - d))
+
+
+def threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array):
+    r"""Threefry-2x32 with 20 rounds: the hash of counter words ``(x0, x1)`` under key ``(k0, k1)``.
+
+    Five groups of four rounds :math:`x_0 \mathrel{+}= x_1;\ x_1 = \mathrm{rotl}(x_1, r)
+    \oplus x_0`, each group followed by the key injection :math:`x_0 \mathrel{+}= k_{s+1},\
+    x_1 \mathrel{+}= k_{s+2} + s + 1` with :math:`k_2 = k_0 \oplus k_1 \oplus
+    \mathtt{0x1BD11BDA}` (indices mod 3).
+
+    Example:
+      >>> import numpy as np
+      >>> # the Random123 known-answer vector for key = counter = 0
+      >>> z = np.zeros(1, np.uint32)
+      >>> [hex(int(v[0])) for v in threefry2x32(np.uint32(0), np.uint32(0), z, z)]
+      ['0x6b200159', '0x99ba4efe']
+    """
+    ks = (k0, k1, k0 ^ k1 ^ _PARITY)
+    x0 = x0 + ks[0]
+    x1 = x1 + ks[1]
+    for group in range(5):
+        for r in _ROTATIONS[group % 2]:
+            x0 = x0 + x1
+            x1 = _rotl(x1, r) ^ x0
+        x0 = x0 + ks[(group + 1) % 3]
+        x1 = x1 + ks[(group + 2) % 3] + np.uint32(group + 1)
+    return x0, x1
+
+
+def _counters(shape: tuple[int, ...]) -> jax.Array:
+    """Row-major flat index of every entry (low 32-bit word), built from per-axis iotas."""
+    strides = np.cumprod((1,) + shape[:0:-1])[::-1]
+    parts = [
+        lax.broadcasted_iota(np.uint32, shape, d) * np.uint32(s) for d, s in enumerate(strides)
+    ]
+    return functools.reduce(lax.add, parts)
+
+
+def _key_words(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return data[0], data[1]
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _raw_bits(key: jax.Array, nbits: int, shape: tuple[int, ...]) -> jax.Array:
+    k0, k1 = _key_words(key)
+    b0, b1 = threefry2x32(k0, k1, jnp.zeros(shape, np.uint32), _counters(shape))
+    if nbits == 64:
+        hi = lax.convert_element_type(b0, np.uint64)
+        return lax.shift_left(hi, np.uint64(32)) | lax.convert_element_type(b1, np.uint64)
+    bits = b0 ^ b1
+    return bits if nbits == 32 else lax.convert_element_type(bits, _UINT[nbits])
+
+
+# Each sampler is a jitted function of (key, bounds) with a static shape and dtype, as jax's
+# are: called eagerly it runs as one compiled program (so XLA rounds the fused arithmetic
+# exactly as it does for jax's), and under an outer jit it is inlined the same way.
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _raw_uniform(key, shape, dtype, minval, maxval) -> jax.Array:
+    finfo = jnp.finfo(dtype)
+    nbits, nmant = finfo.bits, finfo.nmant
+    uint = _UINT[nbits]
+    bits = _raw_bits(key, nbits, shape)
+    one = np.array(1.0, dtype).view(uint)
+    mantissa = lax.shift_right_logical(bits, uint(nbits - nmant)) | one
+    floats = lax.bitcast_convert_type(mantissa, dtype) - jnp.array(1.0, dtype)
+    lo = lax.convert_element_type(minval, dtype)
+    hi = lax.convert_element_type(maxval, dtype)
+    return lax.max(lo, floats * (hi - lo) + lo)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _raw_normal(key, shape, dtype) -> jax.Array:
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    u = _raw_uniform(key, shape, dtype, lo, np.array(1.0, dtype))
+    return lax.mul(np.array(np.sqrt(2), dtype), lax.erf_inv(u))
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _raw_truncated_normal(key, lower, upper, shape, dtype) -> jax.Array:
+    sqrt2 = np.array(np.sqrt(2), dtype)
+    lower = lax.convert_element_type(lower, dtype)
+    upper = lax.convert_element_type(upper, dtype)
+    a = lax.erf(lower / sqrt2)
+    b = lax.erf(upper / sqrt2)
+    out = sqrt2 * lax.erf_inv(_raw_uniform(key, shape, dtype, a, b))
+    return jnp.clip(
+        out,
+        lax.nextafter(lower, np.array(np.inf, dtype)),
+        lax.nextafter(upper, np.array(-np.inf, dtype)),
+    )
+
+
+# --- when the unrolled hash may stand in for jax's -------------------------------------------
+
+
+def _is_threefry(key: jax.Array) -> bool:
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key.shape == () and str(key.dtype) == "key<fry>"
+    return (
+        key.shape == (2,)
+        and key.dtype == np.uint32
+        and jax.config.jax_default_prng_impl == "threefry2x32"
+    )
+
+
+_CHECK_SHAPE = (3, 67)
+
+
+def _fast_draws():
+    """``name -> (unrolled, jax's own)`` with one positional signature ``(key, shape, dtype)``."""
+    return {
+        "bits": (
+            lambda k, s, d: _raw_bits(k, jnp.finfo(d).bits, s),
+            lambda k, s, d: jax.random.bits(k, s, _UINT[jnp.finfo(d).bits]),
+        ),
+        "uniform": (
+            lambda k, s, d: _raw_uniform(k, s, d, -0.75, 2.5),
+            lambda k, s, d: jax.random.uniform(k, s, d, -0.75, 2.5),
+        ),
+        "normal": (_raw_normal, lambda k, s, d: jax.random.normal(k, s, d)),
+        "truncated_normal": (
+            lambda k, s, d: _raw_truncated_normal(k, -2.0, 1.5, s, d),
+            lambda k, s, d: jax.random.truncated_normal(k, -2.0, 1.5, s, d),
+        ),
+    }
+
+
+@functools.cache
+def _agrees_with_jax(kind: str, dtype: np.dtype, typed: bool) -> bool:
+    """Whether the unrolled ``kind`` sampler gives jax's bits here (eager and jitted)."""
+    ours, theirs = _fast_draws()[kind]
+    try:
+        with jax.ensure_compile_time_eval():
+            key = jax.random.key(20261205) if typed else jax.random.PRNGKey(20261205)
+            for fn_ours, fn_theirs in (
+                (ours, theirs),
+                (
+                    jax.jit(ours, static_argnums=(1, 2)),
+                    jax.jit(theirs, static_argnums=(1, 2)),
+                ),
+            ):
+                a = np.asarray(fn_ours(key, _CHECK_SHAPE, dtype))
+                b = np.asarray(fn_theirs(key, _CHECK_SHAPE, dtype))
+                if a.dtype != b.dtype or a.tobytes() != b.tobytes():
+                    return False
+    except Exception:  # any surprise (a new jax, an exotic backend): use jax's own sampler
+        return False
+    return True
+
+
+def _unrolled_ok(kind: str, key, shape, dtype) -> bool:
+    dtype = np.dtype(dtype)
+    return (
+        isinstance(key, jax.Array | np.ndarray)
+        and jnp.issubdtype(dtype, jnp.floating)
+        and jnp.finfo(dtype).bits in _UINT
+        and len(shape) >= 1
+        and 0 < math.prod(shape) < 2**32
+        and _is_threefry(key)
+        and bool(jax.config.jax_threefry_partitionable)
+        and _agrees_with_jax(kind, dtype, jnp.issubdtype(key.dtype, jax.dtypes.prng_key))
+    )
+
+
+def _canon(shape, dtype) -> tuple[tuple[int, ...], np.dtype]:
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float32 if dtype is None else dtype)
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+# --- the samplers ----------------------------------------------------------------------------
+
+
+def bits(key: jax.Array, shape, dtype=jnp.uint32) -> jax.Array:
+    """``jax.random.bits(key, shape, dtype)``, bit for bit (unsigned 16/32/64-bit dtypes).
+
+    Example:
+      >>> import jax, numpy as np
+      >>> k = jax.random.key(0)
+      >>> bool((bits(k, (4, 5)) == jax.random.bits(k, (4, 5))).all())
+      True
+    """
+    shape = tuple(int(d) for d in shape)
+    udtype = np.dtype(dtype)
+    as_float = {16: np.float16, 32: np.float32, 64: np.float64}.get(udtype.itemsize * 8)
+    if udtype.kind == "u" and as_float is not None and _unrolled_ok("bits", key, shape, as_float):
+        return _raw_bits(key, udtype.itemsize * 8, shape)
+    return jax.random.bits(key, shape, dtype)
+
+
+def uniform(key: jax.Array, shape, dtype=None, minval=0.0, maxval=1.0) -> jax.Array:
+    """``jax.random.uniform(key, shape, dtype, minval, maxval)``, bit for bit.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> k = jax.random.key(1)
+      >>> a = uniform(k, (3, 4), jnp.bfloat16, -1.0)
+      >>> bool((a == jax.random.uniform(k, (3, 4), jnp.bfloat16, -1.0)).all())
+      True
+    """
+    shape, dtype = _canon(shape, dtype)
+    scalar = np.ndim(minval) == 0 and np.ndim(maxval) == 0
+    if scalar and _unrolled_ok("uniform", key, shape, dtype):
+        return _raw_uniform(key, shape, dtype, minval, maxval)
+    return jax.random.uniform(key, shape, dtype, minval, maxval)
+
+
+def normal(key: jax.Array, shape, dtype=None) -> jax.Array:
+    r"""``jax.random.normal(key, shape, dtype)`` for real dtypes, bit for bit.
+
+    :math:`z = \sqrt 2\,\mathrm{erf}^{-1}(u)`, :math:`u` uniform on :math:`(-1, 1)`.
+
+    Example:
+      >>> import jax
+      >>> k = jax.random.key(2)
+      >>> bool((normal(k, (64, 32)) == jax.random.normal(k, (64, 32))).all())
+      True
+    """
+    shape, dtype = _canon(shape, dtype)
+    if _unrolled_ok("normal", key, shape, dtype):
+        return _raw_normal(key, shape, dtype)
+    return jax.random.normal(key, shape, dtype)
+
+
+def truncated_normal(key: jax.Array, lower, upper, shape, dtype=None) -> jax.Array:
+    r"""``jax.random.truncated_normal(key, lower, upper, shape, dtype)``, bit for bit.
+
+    Inverse CDF: :math:`z = \sqrt 2\,\mathrm{erf}^{-1}(u)` with :math:`u` uniform on
+    :math:`[\mathrm{erf}(a/\sqrt2), \mathrm{erf}(b/\sqrt2))`, clamped into :math:`(a, b)`.
+
+    Example:
+      >>> import jax
+      >>> k = jax.random.key(3)
+      >>> a = truncated_normal(k, -2, 2, (8, 8))
+      >>> bool((a == jax.random.truncated_normal(k, -2, 2, (8, 8))).all())
+      True
+    """
+    shape, dtype = _canon(shape, dtype)
+    scalar = np.ndim(lower) == 0 and np.ndim(upper) == 0
+    if scalar and _unrolled_ok("truncated_normal", key, shape, dtype):
+        return _raw_truncated_normal(key, lower, upper, shape, dtype)
+    return jax.random.truncated_normal(key, lower, upper, shape, dtype)
