@@ -205,16 +205,11 @@ def test_non_partitionable_threefry_falls_back():
 
 def test_a_failed_self_check_falls_back_to_jax(monkeypatch):
     """If jax ever changed its samplers, jinit would notice and defer to jax, not drift."""
-    real = _random._fast_draws
-
-    def broken():
-        table = dict(real())
-        ours, theirs = table["normal"]
-        table["normal"] = (lambda k, s, d: ours(k, s, d) + jnp.asarray(1e-3, d), theirs)
-        return table
-
+    ours, theirs = _random._SAMPLERS["normal"]
     _random._agrees_with_jax.cache_clear()
-    monkeypatch.setattr(_random, "_fast_draws", broken)
+    monkeypatch.setitem(
+        _random._SAMPLERS, "normal", (lambda k, s, d: ours(k, s, d) + jnp.asarray(1e-3, d), theirs)
+    )
     try:
         assert not _random._agrees_with_jax("normal", np.dtype("float32"), True)
         k = jax.random.key(4)

@@ -121,8 +121,8 @@ def _raw_normal(key, shape, dtype) -> jax.Array:
     return lax.mul(np.array(np.sqrt(2), dtype), lax.erf_inv(u))
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
-def _raw_truncated_normal(key, lower, upper, shape, dtype) -> jax.Array:
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _raw_truncated_normal(key, shape, dtype, lower, upper) -> jax.Array:
     sqrt2 = np.array(np.sqrt(2), dtype)
     lower = lax.convert_element_type(lower, dtype)
     upper = lax.convert_element_type(upper, dtype)
@@ -149,44 +149,34 @@ def _is_threefry(key: jax.Array) -> bool:
     )
 
 
+# ``kind -> (unrolled, jax's own)``, both called as ``(key, shape, dtype, *params)``.
+_SAMPLERS = {
+    "bits": (
+        lambda k, s, d: _raw_bits(k, d.itemsize * 8, s),
+        lambda k, s, d: jax.random.bits(k, s, d),
+    ),
+    "uniform": (_raw_uniform, lambda k, s, d, lo, hi: jax.random.uniform(k, s, d, lo, hi)),
+    "normal": (_raw_normal, lambda k, s, d: jax.random.normal(k, s, d)),
+    "truncated_normal": (
+        _raw_truncated_normal,
+        lambda k, s, d, a, b: jax.random.truncated_normal(k, a, b, s, d),
+    ),
+}
 _CHECK_SHAPE = (3, 67)
-
-
-def _fast_draws():
-    """``name -> (unrolled, jax's own)`` with one positional signature ``(key, shape, dtype)``."""
-    return {
-        "bits": (
-            lambda k, s, d: _raw_bits(k, jnp.finfo(d).bits, s),
-            lambda k, s, d: jax.random.bits(k, s, _UINT[jnp.finfo(d).bits]),
-        ),
-        "uniform": (
-            lambda k, s, d: _raw_uniform(k, s, d, -0.75, 2.5),
-            lambda k, s, d: jax.random.uniform(k, s, d, -0.75, 2.5),
-        ),
-        "normal": (_raw_normal, lambda k, s, d: jax.random.normal(k, s, d)),
-        "truncated_normal": (
-            lambda k, s, d: _raw_truncated_normal(k, -2.0, 1.5, s, d),
-            lambda k, s, d: jax.random.truncated_normal(k, -2.0, 1.5, s, d),
-        ),
-    }
+_CHECK_PARAMS = {"uniform": (-0.75, 2.5), "truncated_normal": (-2.0, 1.5)}
 
 
 @functools.cache
 def _agrees_with_jax(kind: str, dtype: np.dtype, typed: bool) -> bool:
-    """Whether the unrolled ``kind`` sampler gives jax's bits here (eager and jitted)."""
-    ours, theirs = _fast_draws()[kind]
+    """Whether the unrolled ``kind`` sampler gives jax's bits here (eager and inside a jit)."""
+    ours, theirs = _SAMPLERS[kind]
+    params = _CHECK_PARAMS.get(kind, ())
     try:
         with jax.ensure_compile_time_eval():
             key = jax.random.key(20261205) if typed else jax.random.PRNGKey(20261205)
-            for fn_ours, fn_theirs in (
-                (ours, theirs),
-                (
-                    jax.jit(ours, static_argnums=(1, 2)),
-                    jax.jit(theirs, static_argnums=(1, 2)),
-                ),
-            ):
-                a = np.asarray(fn_ours(key, _CHECK_SHAPE, dtype))
-                b = np.asarray(fn_theirs(key, _CHECK_SHAPE, dtype))
+            for wrap in (lambda f: f, lambda f: jax.jit(f, static_argnums=(1, 2))):
+                a = np.asarray(wrap(ours)(key, _CHECK_SHAPE, dtype, *params))
+                b = np.asarray(wrap(theirs)(key, _CHECK_SHAPE, dtype, *params))
                 if a.dtype != b.dtype or a.tobytes() != b.tobytes():
                     return False
     except Exception:  # any surprise (a new jax, an exotic backend): use jax's own sampler
@@ -194,12 +184,12 @@ def _agrees_with_jax(kind: str, dtype: np.dtype, typed: bool) -> bool:
     return True
 
 
-def _unrolled_ok(kind: str, key, shape, dtype) -> bool:
-    dtype = np.dtype(dtype)
+def _unrolled_ok(kind: str, key, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    family = jnp.unsignedinteger if kind == "bits" else jnp.floating
     return (
         isinstance(key, jax.Array | np.ndarray)
-        and jnp.issubdtype(dtype, jnp.floating)
-        and jnp.finfo(dtype).bits in _UINT
+        and jnp.issubdtype(dtype, family)
+        and dtype.itemsize * 8 in _UINT
         and len(shape) >= 1
         and 0 < math.prod(shape) < 2**32
         and _is_threefry(key)
@@ -208,9 +198,14 @@ def _unrolled_ok(kind: str, key, shape, dtype) -> bool:
     )
 
 
-def _canon(shape, dtype) -> tuple[tuple[int, ...], np.dtype]:
-    dtype = jax.dtypes.canonicalize_dtype(jnp.float32 if dtype is None else dtype)
-    return tuple(int(d) for d in shape), np.dtype(dtype)
+def _draw(kind: str, key: jax.Array, shape, dtype, default, *params) -> jax.Array:
+    """The one dispatch rule: the unrolled sampler where it is known to equal jax's, else jax's."""
+    shape = tuple(int(d) for d in shape)
+    dtype = np.dtype(jax.dtypes.canonicalize_dtype(default if dtype is None else dtype))
+    ours, theirs = _SAMPLERS[kind]
+    if all(np.ndim(p) == 0 for p in params) and _unrolled_ok(kind, key, shape, dtype):
+        return ours(key, shape, dtype, *params)
+    return theirs(key, shape, dtype, *params)
 
 
 # --- the samplers ----------------------------------------------------------------------------
@@ -225,12 +220,7 @@ def bits(key: jax.Array, shape, dtype=jnp.uint32) -> jax.Array:
       >>> bool((bits(k, (4, 5)) == jax.random.bits(k, (4, 5))).all())
       True
     """
-    shape = tuple(int(d) for d in shape)
-    udtype = np.dtype(dtype)
-    as_float = {16: np.float16, 32: np.float32, 64: np.float64}.get(udtype.itemsize * 8)
-    if udtype.kind == "u" and as_float is not None and _unrolled_ok("bits", key, shape, as_float):
-        return _raw_bits(key, udtype.itemsize * 8, shape)
-    return jax.random.bits(key, shape, dtype)
+    return _draw("bits", key, shape, dtype, jnp.uint32)
 
 
 def uniform(key: jax.Array, shape, dtype=None, minval=0.0, maxval=1.0) -> jax.Array:
@@ -243,11 +233,7 @@ def uniform(key: jax.Array, shape, dtype=None, minval=0.0, maxval=1.0) -> jax.Ar
       >>> bool((a == jax.random.uniform(k, (3, 4), jnp.bfloat16, -1.0)).all())
       True
     """
-    shape, dtype = _canon(shape, dtype)
-    scalar = np.ndim(minval) == 0 and np.ndim(maxval) == 0
-    if scalar and _unrolled_ok("uniform", key, shape, dtype):
-        return _raw_uniform(key, shape, dtype, minval, maxval)
-    return jax.random.uniform(key, shape, dtype, minval, maxval)
+    return _draw("uniform", key, shape, dtype, jnp.float32, minval, maxval)
 
 
 def normal(key: jax.Array, shape, dtype=None) -> jax.Array:
@@ -261,10 +247,7 @@ def normal(key: jax.Array, shape, dtype=None) -> jax.Array:
       >>> bool((normal(k, (64, 32)) == jax.random.normal(k, (64, 32))).all())
       True
     """
-    shape, dtype = _canon(shape, dtype)
-    if _unrolled_ok("normal", key, shape, dtype):
-        return _raw_normal(key, shape, dtype)
-    return jax.random.normal(key, shape, dtype)
+    return _draw("normal", key, shape, dtype, jnp.float32)
 
 
 def truncated_normal(key: jax.Array, lower, upper, shape, dtype=None) -> jax.Array:
@@ -280,8 +263,4 @@ def truncated_normal(key: jax.Array, lower, upper, shape, dtype=None) -> jax.Arr
       >>> bool((a == jax.random.truncated_normal(k, -2, 2, (8, 8))).all())
       True
     """
-    shape, dtype = _canon(shape, dtype)
-    scalar = np.ndim(lower) == 0 and np.ndim(upper) == 0
-    if scalar and _unrolled_ok("truncated_normal", key, shape, dtype):
-        return _raw_truncated_normal(key, lower, upper, shape, dtype)
-    return jax.random.truncated_normal(key, lower, upper, shape, dtype)
+    return _draw("truncated_normal", key, shape, dtype, jnp.float32, lower, upper)
