@@ -487,7 +487,8 @@ def mlp_goals(
         why = (
             f"{work} at {r['roofline_fraction']:.0%} of the roofline, the {peer} at "
             f"{peer_rl:.0%}: the ceiling at 100 % is {r['ceiling_ratio']:.2f}×; the rest is "
-            f"threefry normals (jax draws them by erfinv of uniforms, ~10^8/s here)"
+            "drawing the weights' and inputs' normals (one erfinv each: ~2×10^8/s here with "
+            "the unrolled hash; the peers' generators are cheaper per value)"
             + (philox(fwp, "the forward reaches") if r is fw else "")
         )
         goals.append(
@@ -527,7 +528,7 @@ def mlp_goals(
                 ""
                 if met in (None, True)
                 else f"at 100 % of the roofline the sweep would reach "
-                f"{ratio / sw['roofline_fraction']:.2f}×; the rest is the threefry normals "
+                f"{ratio / sw['roofline_fraction']:.2f}×; the rest is drawing the normals "
                 "and the per-layer statistics",
             )
         )
@@ -542,8 +543,9 @@ def mlp_goals(
                 met,
                 ""
                 if met
-                else "the rest is drawing the threefry normals (~25 % of the CPU time), the "
-                "per-layer statistics and the chunks' host copies" + extra,
+                else "the rest is drawing the normals (one erfinv each, ~2×10^8/s here), the "
+                "backward pass's element-wise work, the per-layer statistics and the scan's "
+                "saved activations" + extra,
             )
         )
     return goals

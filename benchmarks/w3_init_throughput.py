@@ -7,9 +7,11 @@ Also recorded: whether jinit's output is bit-identical to jax's and whether the 
 lowered XLA programs are identical (up to source locations).
 
 Same-law torch functions: ``trunc_normal_`` at ±2σ with the variance-corrected σ (for the
-truncated ``he_normal``), ``xavier_uniform_``, ``orthogonal_``, ``sparse_``; torch has no
-delta-orthogonal and jax no sparse initialiser (those cells are empty). Goal of issue 6: never
-slower than jax (≥ 1.0×).
+truncated ``he_normal``), ``xavier_uniform_``, ``orthogonal_`` (against ``jinit.orthogonal``,
+bit-identical to jax, and ``jinit.torch.orthogonal``, free of that constraint), ``sparse_``;
+torch has no delta-orthogonal and jax no sparse initialiser (those cells are empty). Goals:
+never slower than jax (issue 6, ≥ 1.0×, bit-identical output); ``jinit.sparse`` and
+``jinit.torch.orthogonal`` at least as fast as torch (issue 13).
 
     python benchmarks/w3_init_throughput.py [--quick]
 """
@@ -36,6 +38,7 @@ def _cases(quick: bool) -> list[tuple[str, tuple[int, ...]]]:
             ("he_normal", (256, 256)),
             ("glorot_uniform", (256, 256)),
             ("orthogonal", (128, 128)),
+            ("torch.orthogonal", (128, 128)),
             ("delta_orthogonal", (3, 3, 32, 32)),
             ("sparse", (128, 128)),
         ]
@@ -46,6 +49,7 @@ def _cases(quick: bool) -> list[tuple[str, tuple[int, ...]]]:
         ("glorot_uniform", (4096, 4096)),
         ("orthogonal", (2048, 2048)),
         ("orthogonal", (4096, 4096)),
+        ("torch.orthogonal", (2048, 2048)),
         ("delta_orthogonal", (3, 3, 512, 512)),
         ("sparse", (2048, 2048)),
     ]
@@ -69,6 +73,8 @@ def _contenders(name: str, shape: tuple[int, ...], torch: Any):
         return jinit.glorot_uniform(), ji.glorot_uniform(), tn and tn.xavier_uniform_
     if name == "orthogonal":
         return jinit.orthogonal(), ji.orthogonal(), tn and tn.orthogonal_
+    if name == "torch.orthogonal":
+        return jinit.torch.orthogonal(), None, tn and tn.orthogonal_
     if name == "delta_orthogonal":
         return jinit.delta_orthogonal(), ji.delta_orthogonal(), None
     if name == "sparse":
@@ -90,42 +96,38 @@ def _program(init, shape, key) -> str:
     return re.sub(r"#loc[^\n]*", "", text)
 
 
+def _listed(rows: list[dict[str, Any]], key: str, keep) -> str:
+    return ", ".join(f"{r['init']} {r['shape']} ({r[key]:.2g}×)" for r in rows if keep(r.get(key)))
+
+
 def _notes(rows: list[dict[str, Any]]) -> list[str]:
-    """The Markdown notes of W3: definitions, the cases faster/slower than torch, and why."""
-    faster_torch = [
-        f"{r['init']} {r['shape']} ({r['vs_torch']:.2g}×)"
-        for r in rows
-        if r.get("vs_torch", 0) > 1.05
-    ]
-    slower_torch = [
-        f"{r['init']} {r['shape']} ({r['vs_torch']:.2g}×)"
-        for r in rows
-        if r.get("vs_torch", 2) < 0.95
-    ]
-    notes = [
+    """The Markdown notes of W3: definitions, the cases faster/slower than jax and torch, why."""
+    return [
         "`vs_jax` / `vs_torch`: the contender's time over jinit's (paired by round, median); > 1 "
         "means jinit is faster. `same_program`: the lowered StableHLO of the two jitted calls is "
         "identical apart from source locations.",
-        "Where jinit is faster than jax: nowhere by design — for these laws jinit draws exactly "
-        "what jax draws (same key → same bits) and lowers to the same program; it adds its "
-        "checks and its law at trace time only, so the compiled call costs the same.",
+        "Faster than jax: "
+        + (_listed(rows, "vs_jax", lambda v: v is not None and v > 1.05) or "none")
+        + ". jinit draws the same bits as jax (the `bit-identical` column) but writes the "
+        "threefry hash out unrolled, which XLA:CPU fuses with the uniform/normal transform; "
+        "jax's CPU lowering is a rolled `while` loop whose bits go through memory. Where the "
+        "programs are the same (QR-bound orthogonal draws aside) the ratio is timing noise.",
         "Faster than torch: "
-        + (", ".join(faster_torch) or "none")
+        + (_listed(rows, "vs_torch", lambda v: v is not None and v > 1.05) or "none")
         + ". Slower than torch: "
-        + (", ".join(slower_torch) or "none")
+        + (_listed(rows, "vs_torch", lambda v: v is not None and v < 0.95) or "none")
         + ".",
-        "Why (mechanisms, not measured here): jax draws from threefry bits (~10^8 values/s on "
-        "this CPU), torch from its mt19937/Philox streams with vectorised kernels, so plain "
-        "uniform and normal fills are cheaper in torch. torch's `trunc_normal_` is five eager "
+        "Why (mechanisms, not measured here): torch fills uniform and normal tensors from its "
+        "own generator with vectorised kernels, jinit from counter-based threefry (one hash per "
+        "pair of words, then an `erfinv` per normal). torch's `trunc_normal_` is five eager "
         "passes (uniform_, erfinv_, mul_, add_, clamp_) where jinit's truncated normal is one "
-        "fused XLA kernel. Orthogonal is QR-bound in all three (LAPACK geqrf; jax adds a sign "
-        "fix-up). jinit's `sparse` marks the zeros with `jax.random.permutation(..., "
-        "independent=True)`, several rounds of sorting all n² entries, while torch's `sparse_` "
-        "takes one small `randperm` per column: that is why jinit's sparse is far slower here; "
-        "one argsort of random bits per unit (or `lax.top_k`) would give the same exact law "
-        "with a single sort.",
+        "fused XLA kernel. Orthogonal is QR-bound: torch calls MKL's geqrf/orgqr, jax (and "
+        "both jinit orthogonals) the LAPACK jaxlib links, about twice as slow on this CPU; a "
+        "blocked Householder QR written in XLA matmuls (a prototype, not shipped) measured "
+        "430 ms at 2048², still above torch's ~320 ms. jinit's `sparse` picks each unit's "
+        "zeros with Floyd's algorithm, all units at once (k vectorised steps for k zeros), "
+        "where torch's `sparse_` runs one `randperm` per column.",
     ]
-    return notes
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -181,24 +183,43 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     with_jax = [r for r in rows if r.get("vs_jax") is not None]
     worst = min(with_jax, key=lambda r: r["vs_jax"])
-    all_same = all(r["same_program"] and r["bit_identical"] for r in with_jax)
-    met = worst["vs_jax"] >= 1.0 or (all_same and worst["vs_jax"] >= 0.9)
-    reason = (
-        "jinit compiles to the same XLA program as jax (bit-identical output), so any ratio "
-        "below 1 is timing noise"
-        if all_same
-        else "jinit's program differs from jax's in some case (see the table)"
-    )
+    # a ratio below 1 counts as noise only where jinit compiles to jax's own program
+    short = [
+        r
+        for r in with_jax
+        if not r["bit_identical"] or r["vs_jax"] < (0.9 if r["same_program"] else 1.0)
+    ]
     goals = [
         C.goal(
             "W3",
-            "jinit ≥ 1.0× jax.nn.initializers (same law), every case",
+            "jinit ≥ 1.0× jax.nn.initializers (same law, bit-identical), every case",
             f"worst {worst['vs_jax']:.2f}× ({worst['init']} {worst['shape']}), median "
             f"{C.median([r['vs_jax'] for r in with_jax]):.2f}×",
-            met,
-            reason,
+            not short,
+            ""
+            if not short
+            else "short of it: " + ", ".join(f"{r['init']} {r['shape']}" for r in short),
         )
     ]
+    for init, why in (
+        ("sparse", "the steps of Floyd's algorithm against torch's per-column randperm"),
+        (
+            "torch.orthogonal",
+            "QR-bound: MKL's geqrf/orgqr in torch against the LAPACK jaxlib links (see the notes)",
+        ),
+    ):
+        row = next((r for r in rows if r["init"] == init and "vs_torch" in r), None)
+        if row is not None:
+            met = row["vs_torch"] >= 1.0
+            goals.append(
+                C.goal(
+                    "W3",
+                    f"jinit.{init} ≥ 1.0× torch ({row['shape']})",
+                    f"{row['vs_torch']:.2f}× ({row['jinit_ms']:.0f} vs {row['torch_ms']:.0f} ms)",
+                    met,
+                    "" if met else why,
+                )
+            )
     notes = _notes(rows)
     columns = [
         ("init", "init"),

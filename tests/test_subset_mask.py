@@ -1,11 +1,12 @@
 """The exact random-subset sampler behind ``jinit.sparse`` and ``jinit.torch.sparse``
 (``jinit._core._sampling.random_subset_mask``): exact counts, a uniform law over subsets,
-independent units, and the rejection path taken when keys tie at the selection boundary.
+independent units, and the rejection paths taken when a random word falls above the largest
+multiple of a step's range.
 
 Uniformity is tested with a chi-square goodness-of-fit test on every subset (or pair of
 subsets) at ``ALPHA = 1e-6``: a correct sampler fails a case with probability 1e-6; a sampler
 that favours some subsets by a few percent fails it with certainty at these sample sizes (the
-bias of a stable tie-break at 3 key bits is tens of percent, see the forced-tie cases).
+bias of ``word mod m`` on 3-bit words is tens of percent, see the forced-rejection cases).
 """
 
 from __future__ import annotations
@@ -69,14 +70,27 @@ def test_units_are_independent():
     assert _chi2_uniform(first * 3 + second, 9) > ALPHA
 
 
-@pytest.mark.parametrize(("n", "z"), [(4, 2), (6, 1)])
-def test_boundary_ties_are_redrawn(monkeypatch, n, z):
-    """With 3 key bits, most draws tie at the boundary: every mask still has exactly z entries
-    and the subsets stay uniform (a tie broken by position would favour low indices)."""
-    monkeypatch.setattr(_sampling, "_KEY_SHIFT", 29)
+@pytest.mark.parametrize(("n", "z"), [(4, 2), (6, 1), (5, 3)])
+def test_rejected_words_are_redrawn(monkeypatch, n, z):
+    """With 3-bit words a quarter of the draws are rejected and some steps lose both words:
+    every mask still has exactly z entries and the subsets stay uniform (taking ``word mod m``
+    without rejection would favour the low residues by tens of percent)."""
+    monkeypatch.setattr(_sampling, "_WORD_BITS", 3)
     m = _masks((n,), 0, z, draws=DRAWS // 3, seed=1)
     assert (m.sum(-1) == z).all()
     subsets = [sum(1 << i for i in c) for c in itertools.combinations(range(n), z)]
     index = {s: j for j, s in enumerate(subsets)}
     codes = np.array([index[int(c)] for c in m @ (1 << np.arange(n))])
     assert _chi2_uniform(codes, len(subsets)) > ALPHA
+
+
+def test_both_words_rejected_triggers_a_redraw(monkeypatch):
+    """The redraw path runs: with 1-bit words and a range of 3, every step is rejected with
+    probability 1/4, so some of 200 draws need a second attempt; all still come out exact."""
+    monkeypatch.setattr(_sampling, "_WORD_BITS", 2)
+    keys = jax.random.split(jax.random.key(3), 200)
+    failed = jax.vmap(lambda k: _sampling._floyd(k, 1, 3, 1)[1])(keys)
+    assert np.asarray(failed).any()
+    m = _masks((3,), 0, 1, draws=3000, seed=2)
+    assert (m.sum(-1) == 1).all()
+    assert _chi2_uniform(m.argmax(-1), 3) > ALPHA

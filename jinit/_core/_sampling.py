@@ -27,11 +27,41 @@ def haar(key: jax.Array, n_rows: int, n_cols: int, dtype: np.dtype) -> jax.Array
     return jax.random.orthogonal(key, n_rows, (), work, n_cols)
 
 
-# the top_k keys: 30 random bits plus the bit pattern of the smallest normal float32, read as a
-# float32, are finite, normal (never flushed to zero as subnormals can be) and ordered like the
-# integers, so top_k on floats ranks them exactly
-_KEY_SHIFT = 2
-_SMALLEST_NORMAL = np.uint32(0x00800000)  # numpy: no JAX backend starts at import
+# each draw of Floyd's algorithm reads the top _WORD_BITS bits of a 32-bit word (tests shrink
+# it to force the rejection paths)
+_WORD_BITS = 32
+
+
+def _uniform_below(words: jax.Array, m: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""An exactly uniform integer in :math:`[0, m)` from each pair of random words (axis 0).
+
+    A word :math:`w` uniform on :math:`[0, 2^B)` gives :math:`w \bmod m` exactly uniform when it
+    is accepted only below :math:`2^B - (2^B \bmod m)`, the largest multiple of :math:`m`. The
+    first accepted word of the pair is used; ``failed`` marks the pairs where both were
+    rejected (probability below :math:`(m/2^B)^2`).
+    """
+    words = words >> np.uint32(32 - _WORD_BITS)
+    span = np.uint32(2**_WORD_BITS - 1)  # 2^B - 1, so 2^B mod m = (span mod m + 1) mod m
+    rem = (span % m + np.uint32(1)) % m
+    ok = words <= span - rem
+    return jnp.where(ok[0], words[0] % m, words[1] % m), ~(ok[0] | ok[1])
+
+
+def _floyd(key: jax.Array, units: int, n: int, k: int) -> tuple[jax.Array, jax.Array]:
+    """One attempt of Floyd's algorithm in every unit at once: ``(units, n)`` mask, failed."""
+    words = _random.bits(key, (k, 2, units), jnp.uint32)
+    rows = jnp.arange(units)
+
+    def add_one(i, state):
+        mask, failed = state
+        j = jnp.uint32(n - k) + i.astype(jnp.uint32)  # the step's candidate range is [0, j]
+        t, bad = _uniform_below(words[i], j + np.uint32(1))
+        taken = mask[rows, t]
+        mask = mask.at[rows, jnp.where(taken, j, t)].set(True)
+        return mask, failed | jnp.any(bad)
+
+    start = (jnp.zeros((units, n), bool), jnp.bool_(False))
+    return jax.lax.fori_loop(0, k, add_one, start)
 
 
 def random_subset_mask(key: jax.Array, shape: tuple[int, ...], axis: int, z: int) -> jax.Array:
@@ -39,16 +69,17 @@ def random_subset_mask(key: jax.Array, shape: tuple[int, ...], axis: int, z: int
     along ``axis``), the set uniformly distributed over the :math:`\binom{n}{z}` subsets,
     independently across units.
 
-    Each entry gets 30 i.i.d. uniform random bits; the ``z`` entries with the largest keys are
-    chosen (or, when ``z > n/2``, the ``n - z`` entries left out) with one ``lax.top_k`` per
-    unit (keys read as ordered float32 bit patterns, so the float order is the integer order).
-    When no unit has a tie at its selection boundary (the ``k``-th and ``(k+1)``-th largest
-    key, ``k = min(z, n - z)``), each unit's chosen set is uniform by exchangeability, and the
-    units stay independent (the event is an intersection of independent per-unit events, each
-    symmetric within its unit). A boundary tie (probability about :math:`n/2^{30}` per unit)
-    redraws all the keys from the next ``fold_in`` of ``key``: rejection sampling, so the law
-    stays exactly uniform, as for ``torch.nn.init.sparse_`` (whose ``randperm`` per unit this
-    replaces), with one ``top_k`` instead of several sorts.
+    Floyd's algorithm (Bentley & Floyd, "A sample of brilliance", CACM 30(9), 1987) picks
+    :math:`k = \min(z, n - z)` entries (the complement when :math:`z > n/2`) in :math:`k`
+    steps, all units at once: at step :math:`j = n-k, \dots, n-1` draw :math:`t` uniform on
+    :math:`[0, j]` and add :math:`t`, or :math:`j` if :math:`t` is already chosen. Every
+    :math:`k`-subset then has probability :math:`1/\binom{n}{k}` (by induction on :math:`j`).
+    Each :math:`t` is exactly uniform: 32-bit words are accepted only below the largest
+    multiple of :math:`j + 1` (two words per step). If both words of any step were rejected
+    (probability about :math:`(n/2^{32})^2` per step), every word is redrawn from the next
+    ``fold_in`` of ``key``: rejection on an event that does not depend on the chosen set, so
+    the law stays exactly uniform, as for ``torch.nn.init.sparse_`` (one ``randperm`` per
+    unit). :math:`k` vectorised steps replace a sort or ``top_k`` of all :math:`n` entries.
 
     Example:
       >>> import jax
@@ -63,19 +94,12 @@ def random_subset_mask(key: jax.Array, shape: tuple[int, ...], axis: int, z: int
     if z >= n:
         return jnp.ones(shape, bool)
     last = (*shape[:axis], *shape[axis + 1 :], n)
-    # select the smaller side: the z chosen entries, or the n - z others (then complemented)
+    units = int(np.prod(last[:-1], dtype=np.int64))
     k, complement = (z, False) if z <= n - z else (n - z, True)
 
     def draw(attempt: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        bits = _random.bits(jax.random.fold_in(key, attempt), last, jnp.uint32)
-        keys = jax.lax.bitcast_convert_type((bits >> _KEY_SHIFT) + _SMALLEST_NORMAL, jnp.float32)
-        # the k+1 largest keys per unit, decreasing; the barrier keeps XLA:CPU's TopK kernel
-        # (slicing its result below would otherwise turn it into a full sort, 4x slower)
-        top = jax.lax.optimization_barrier(jax.lax.top_k(keys, k + 1)[0])
-        threshold = top[..., k - 1 : k]
-        chosen = keys >= threshold  # exactly k per unit unless the boundary is tied
-        tied = jnp.any(threshold == top[..., k : k + 1])
-        return (~chosen if complement else chosen), tied, attempt
+        mask, failed = _floyd(jax.random.fold_in(key, attempt), units, n, k)
+        return mask, failed, attempt
 
     def again(state: tuple) -> jax.Array:
         return state[1]
@@ -84,4 +108,5 @@ def random_subset_mask(key: jax.Array, shape: tuple[int, ...], axis: int, z: int
         return draw(state[2] + 1)
 
     mask = jax.lax.while_loop(again, redraw, draw(jnp.uint32(0)))[0]
-    return jnp.moveaxis(mask, -1, axis)
+    mask = ~mask if complement else mask
+    return jnp.moveaxis(mask.reshape(last), -1, axis)

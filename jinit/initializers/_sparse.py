@@ -77,7 +77,7 @@ class Sparse(Initializer):
         w = _random.normal(k_values, shape, dtype) * jnp.asarray(rounded_scalar(self.stddev, dtype))
         if z == 0:
             return w
-        # a uniformly random z-subset of each unit's entries (one top_k per unit)
+        # a uniformly random z-subset of each unit's entries (Floyd's algorithm, all units at once)
         zeroed = random_subset_mask(k_positions, shape, ax, z)
         return jnp.where(zeroed, jnp.zeros((), dtype), w)
 

@@ -141,7 +141,7 @@ class Sparse(MatrixLayout, TorchInitializer):
     def _draw(self, key, shape, dtype):
         k_value, k_mask = jax.random.split(key)
         w = settle(_random.normal(k_value, shape, dtype)) * jnp.array(self.std, dtype)
-        # a uniformly random subset of `zeros` entries of each unit (one top_k per unit)
+        # a uniformly random subset of `zeros` entries of each unit (Floyd's algorithm)
         out = self.in_out(shape)[1]  # a unit's weights run along the output axis
         zeroed = random_subset_mask(k_mask, shape, out, self.zeros_per_unit(shape))
         return jnp.where(zeroed, jnp.zeros((), dtype), w)
