@@ -76,6 +76,9 @@ from jinit.trees._rules import LeafInfo as LeafInfo
 from jinit.trees._rules import Rule as Rule
 from jinit.trees._rules import contextual as contextual
 from jinit.trees._rules import path_key as path_key
+from jinit.trees._sharded import init_sharded as init_sharded
+from jinit.trees._sharded_table import ShardedInitTable as ShardedInitTable
+from jinit.trees._sharded_table import ShardedLeaf as ShardedLeaf
 from jinit.trees._summary import summary as summary
 from jinit.trees._summary_types import Summary as Summary
 from jinit.trees._summary_types import SummaryRow as SummaryRow
@@ -99,6 +102,9 @@ __all__ = [
     "mup",
     "recipes",
     "reinit",
+    "init_sharded",
+    "ShardedInitTable",
+    "ShardedLeaf",
     "contextual",
     "path_key",
     "Contextual",

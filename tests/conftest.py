@@ -28,6 +28,12 @@ FULL_OPT = (
     "tests/test_contract.py::test_vmap_rows_equal_eager_calls",
     "tests/test_sharding.py::test_under_jit",
     "tests/test_dropin.py::test_truncated_normal_keeps_jax_bits_where_jax_is_accurate",
+    "tests/test_init_sharded.py::test_bits_equal_reinit_on_every_mesh",
+    "tests/test_init_sharded.py::test_bfloat16_params_are_drawn_as_reinit_draws_them",
+    "tests/test_init_sharded.py::test_logical_axis_rules_place_logically_partitioned_params",
+    "tests/test_init_sharded.py::test_nnx_abstract_module",
+    "tests/test_init_sharded.py::test_equinox_module",
+    "tests/test_init_sharded.py::test_eight_devices_one_or_two_processes",
 )
 FAST = os.environ.get("JINIT_TEST_FULL_OPT") != "1"
 if FAST:

@@ -15,6 +15,7 @@ derived from the path alone, so:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -254,7 +255,37 @@ def _fmt_rules(rules: Sequence[CheckedRule]) -> str:
     return "\n".join(f"  {r.index}: {r.pattern!r} -> {r.init!r}" for r in rules)
 
 
-def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
+@dataclasses.dataclass(frozen=True)
+class TreePlan:
+    """What :func:`plan_tree` decided for a tree: its leaves ``(path, array or struct, box)``,
+    the rule each leaf goes to (and the later rules that also matched), the rules matched and
+    shadowed, each leaf's layout and Flax sharding annotation."""
+
+    leaves: list[tuple[str, Any, Any]]
+    winners: dict[str, CheckedRule | None]
+    also: dict[str, tuple[int, ...]]
+    matched: list[int]
+    shadowed: list[CheckedRule]
+    layouts: dict[str, Layout | None]
+    annotated: dict[str, Any]
+    siblings: dict[str, dict[str, Any]]
+
+    def drawn(self, p: str, a: Any) -> bool:
+        """Whether leaf ``p`` is drawn (a rule with an initialiser, and a float leaf)."""
+        rule = self.winners[p]
+        return rule is not None and rule.init is not None and is_float_dtype(a.dtype)
+
+    def info(self, p: str, a: Any) -> LeafInfo:
+        """The :class:`LeafInfo` leaf ``p`` is drawn with (its siblings' current values)."""
+        parent, _, name = p.rpartition("/")
+        others = {k: v for k, v in self.siblings[parent].items() if k != name}
+        return LeafInfo(p, tuple(a.shape), draw_dtype(a.dtype), a, others, self.layouts.get(p))
+
+
+def plan_tree(params, rules, strict, api, shadow_checked=None, given=None) -> TreePlan:
+    """Matches every leaf of ``params`` to its rule and runs every check that needs no draw
+    (paths, strictness, leaf kinds, shape structs, layouts): the first half of :func:`reinit`,
+    shared with :func:`jinit.init_sharded`."""
     leaves = named_leaves(params, shapes=True)
     _check_leaf_paths(api, params, leaves, strict)
     winners, also, matched, won = _match_rules(leaves, rules)
@@ -266,34 +297,36 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
     check_shape_leaves(api, leaves, winners)
     leaf_layouts = resolve_layouts(api, params, [(p, a) for p, a, _ in leaves], given or {})
     warn_ambiguous_leaves(api, leaves, winners, leaf_layouts)
-
-    annotated = sharding_annotations(params)
     siblings: dict[str, dict[str, Any]] = {}
     for p, a, _ in leaves:
         parent, _, name = p.rpartition("/")
         siblings.setdefault(parent, {})[name] = a
+    annotated = sharding_annotations(params)
+    return TreePlan(leaves, winners, also, matched, shadowed, leaf_layouts, annotated, siblings)
+
+
+def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
+    plan = plan_tree(params, rules, strict, api, shadow_checked, given)
     new_values: dict[str, Any] = {}
     records = []
     narrowed: list[tuple[str, str]] = []
-    for p, a, box in leaves:
-        rule, lay = winners[p], leaf_layouts.get(p)
+    for p, a, box in plan.leaves:
+        rule, lay = plan.winners[p], plan.layouts.get(p)
         detail = kept_because = note = None
         if rule is not None and rule.init is not None and not is_float_dtype(a.dtype):
             kept_because = f"{np.dtype(a.dtype).name} leaf: fallback rules skip non-float leaves"
-        elif rule is not None and rule.init is not None:
-            parent, _, name = p.rpartition("/")
-            others = {k: v for k, v in siblings[parent].items() if k != name}
-            info = LeafInfo(p, tuple(a.shape), draw_dtype(a.dtype), a, others, lay)
-            value = draw_leaf(api, rule, path_key(key, p), info, annotated.get(p))
+        elif plan.drawn(p, a):
+            info = plan.info(p, a)
+            value = draw_leaf(api, rule, path_key(key, p), info, plan.annotated.get(p))
             new_values[p] = value if box is None else box(value)
             if isinstance(rule.init, Contextual) and hasattr(rule.init.fn, "describe"):
                 detail = str(rule.init.fn.describe(info))
             if info.dtype != np.dtype(a.dtype):
                 note = f"drawn in {info.dtype.name}: jax_enable_x64 is off"
                 narrowed.append((p, np.dtype(a.dtype).name))
-        records.append(_record(p, a, rule, also[p], detail, kept_because, note, lay))
+        records.append(record(p, a, rule, plan.also[p], detail, kept_because, note, lay))
     if narrowed:
-        _warn_narrowed(api, narrowed)
+        warn_narrowed(api, narrowed)
 
     def replace(keypath, leaf):
         return new_values.get(path_str(keypath), leaf)
@@ -302,8 +335,8 @@ def _reinit_tree(params, key, rules, strict, api, shadow_checked, given=None):
     table = ReinitTable(
         records=tuple(records),
         rules=tuple((r.pattern, r.init) for r in rules),
-        unused=tuple(r.index for r in rules if not matched[r.index]),
-        shadowed=tuple(r.index for r in shadowed),
+        unused=tuple(r.index for r in rules if not plan.matched[r.index]),
+        shadowed=tuple(r.index for r in plan.shadowed),
         non_array=non_array_leaves(params),
     )
     return new, table
@@ -385,7 +418,7 @@ def _check_strict(api: str, leaves, rules, winners, shadowed, limit: int) -> Non
         )
 
 
-def _record(p, a, rule, also, detail, kept_because, note, layout) -> ReinitRecord:
+def record(p, a, rule, also, detail, kept_because, note, layout) -> ReinitRecord:
     return ReinitRecord(
         path=p,
         shape=tuple(a.shape),
@@ -401,7 +434,7 @@ def _record(p, a, rule, also, detail, kept_because, note, layout) -> ReinitRecor
     )
 
 
-def _warn_narrowed(api: str, narrowed: list[tuple[str, str]]) -> None:
+def warn_narrowed(api: str, narrowed: list[tuple[str, str]]) -> None:
     warnings.warn(
         f"`{api}`: {len(narrowed)} leaf/leaves have a 64-bit dtype while jax_enable_x64 is off "
         f"({', '.join(f'{p} ({d})' for p, d in narrowed[:5])}"

@@ -142,7 +142,7 @@ def contextual(fn: Callable[[PRNGKey, LeafInfo], Any]) -> Contextual:
 # ---------------------------------------------------------------------------------------------
 
 
-def _path_hash(path: str) -> int:
+def path_hash(path: str) -> int:
     """A 32-bit hash of ``path``, stable across processes and Python versions (SHA-256)."""
     return int.from_bytes(hashlib.sha256(path.encode("utf-8")).digest()[:4], "little")
 
@@ -172,7 +172,7 @@ def path_key(key: PRNGKey, path: str) -> PRNGKey:
     key = check_key("jinit.path_key", key)
     if not isinstance(path, str):
         raise TypeError(f"`jinit.path_key` needs `path` to be a str; got {path!r}.")
-    return jax.random.fold_in(key, np.uint32(_path_hash(path)))
+    return jax.random.fold_in(key, np.uint32(path_hash(path)))
 
 
 # ---------------------------------------------------------------------------------------------
