@@ -48,6 +48,7 @@ WORKLOADS = (
     "w4_scaling",
     "w5_stats",
     "w6_flax_sweep",
+    "w7_init_at_scale",
 )
 
 

@@ -1,7 +1,7 @@
 """The ``jinit`` command line: a thin layer over the public API.
 
-``list`` and ``check`` are defined here; ``sweep`` and ``train`` are defined in their own
-modules (which never import this one) and registered on :data:`app` below.
+``list`` and ``check`` are defined here; ``sweep``, ``train`` and ``init-bench`` are defined in
+their own modules (which never import this one) and registered on :data:`app` below.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jinit.cli import _init_bench as _cli_init_bench
 from jinit.cli import _sweep as _cli_sweep
 from jinit.cli import _train as _cli_train
 
@@ -239,6 +240,7 @@ def _build(entry, params: dict):
 # the long commands live in their own modules, which know nothing of `app`
 app.command("sweep")(_cli_sweep.sweep_cmd)
 app.command("train")(_cli_train.train_cmd)
+app.command("init-bench")(_cli_init_bench.init_bench_cmd)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -58,10 +59,8 @@ from jinit.trees._sharding_targets import (
 
 # a stacked chunk holds at most this many leaves, and at most this fraction of the bytes all
 # drawn leaves take on a device: the stack is the only memory beyond the parameters themselves
-# (and at least _STACK_FLOOR bytes, so the leaves of a small model are stacked too)
 _MAX_STACK = 16
 _STACK_FRACTION = 0.05
-_STACK_FLOOR = 4 * 2**20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,6 +75,7 @@ class _Group:
     paths: list[str] = dataclasses.field(default_factory=list)
     shardings: list[Any] = dataclasses.field(default_factory=list)
     device_bytes: int | None = None
+    temp_bytes: int | None = None
 
 
 def _groups(plan: TreePlan, targets: dict[str, Any]) -> list[_Group]:
@@ -169,7 +169,7 @@ def init_sharded(
     * leaves that share a rule, shape, dtype, layout and target sharding (the layers of a deep
       model) form a **group** with one compiled program, which draws a chunk of the group's
       leaves stacked under one ``vmap`` over their keys and runs once per chunk (chunks of at
-      most 16 leaves and 5 % of a device's parameter bytes or 4 MiB; ``stacked=False``: one leaf per
+      most 16 leaves and 5 % of a device's parameter bytes; ``stacked=False``: one leaf per
       run). So the number and size of the programs do not grow with depth, and a device holds
       at most one chunk's stack beyond the parameters;
     * each program is compiled with its leaves' shardings as ``out_shardings``: with
@@ -276,6 +276,7 @@ class _Run:
     strict: bool
     regex: bool
     progress: Any
+    compile_seconds: float = 0.0
 
     def __call__(self, tree: Any, layouts: Mapping[str, Any]) -> tuple[Any, ShardedInitTable]:
         plan = plan_tree(tree, self.rules, self.strict, API, None, layouts)
@@ -304,7 +305,7 @@ class _Run:
         new = jax.tree_util.tree_map_with_path(
             lambda kp, leaf: _rebuilt(kp, leaf, values), tree, is_leaf=is_box
         )
-        return new, _table(plan, groups, targets)
+        return new, _table(plan, groups, targets, self.compile_seconds)
 
     def _draw(self, groups: list[_Group]) -> dict[str, jax.Array]:
         typed = jax.dtypes.issubdtype(self.key.dtype, jax.dtypes.prng_key)
@@ -313,7 +314,7 @@ class _Run:
         bar = _bar(self.progress)
         total = sum(len(g.paths) for g in groups)
         total_bytes = sum(_shard_bytes(g) * len(g.paths) for g in groups)
-        budget = max(_STACK_FRACTION * total_bytes, _STACK_FLOOR)
+        budget = _STACK_FRACTION * total_bytes
         done, values = 0, {}
         for g in groups:
             n = len(g.paths)
@@ -324,8 +325,10 @@ class _Run:
             # one program per group, run once per chunk (the last one padded, its extra
             # draws dropped): the compile does not grow with depth, and a device never holds
             # more than one chunk's stack beyond the parameters already drawn
+            t0 = time.perf_counter()
             compiled = _program(g, impl, chunk).lower(key_data, hashes[:chunk]).compile()
-            g.device_bytes = _device_bytes(compiled)
+            self.compile_seconds += time.perf_counter() - t0
+            g.device_bytes, g.temp_bytes = _device_bytes(compiled)
             for start in range(0, n, chunk):
                 out = compiled(key_data, hashes[start : start + chunk])
                 values.update(zip(g.paths[start : start + chunk], out, strict=False))
@@ -341,14 +344,15 @@ def _shard_bytes(g: _Group) -> int:
     return int(np.prod(shard, dtype=np.int64)) * np.dtype(g.info.value.dtype).itemsize
 
 
-def _device_bytes(compiled: Any) -> int | None:
-    """Peak bytes one device holds for a compiled group: its outputs plus XLA's temporaries
-    (``None`` where the backend does not report them)."""
+def _device_bytes(compiled: Any) -> tuple[int | None, int | None]:
+    """``(outputs + temporaries, temporaries)``: the bytes one device holds for a compiled
+    group (``None`` where the backend does not report them)."""
     try:
         m = compiled.memory_analysis()
-        return int(m.output_size_in_bytes + m.temp_size_in_bytes)
+        temp = int(m.temp_size_in_bytes)
+        return int(m.output_size_in_bytes) + temp, temp
     except Exception:  # a backend without memory analysis
-        return None
+        return None, None
 
 
 def _rebuilt(keypath: Any, leaf: Any, values: dict[str, jax.Array]) -> Any:
@@ -360,7 +364,9 @@ def _rebuilt(keypath: Any, leaf: Any, values: dict[str, jax.Array]) -> Any:
     return values[p]
 
 
-def _table(plan: TreePlan, groups: list[_Group], targets: dict[str, Any]) -> ShardedInitTable:
+def _table(
+    plan: TreePlan, groups: list[_Group], targets: dict[str, Any], compile_seconds: float
+) -> ShardedInitTable:
     where = {p: (i, len(g.paths)) for i, g in enumerate(groups) for p in g.paths}
     rows = []
     kept = []
@@ -382,7 +388,12 @@ def _table(plan: TreePlan, groups: list[_Group], targets: dict[str, Any]) -> Sha
             )
         )
     return ShardedInitTable(
-        tuple(rows), len(groups), tuple(kept), tuple(g.device_bytes for g in groups)
+        tuple(rows),
+        len(groups),
+        tuple(kept),
+        tuple(g.device_bytes for g in groups),
+        tuple(g.temp_bytes for g in groups),
+        compile_seconds,
     )
 
 

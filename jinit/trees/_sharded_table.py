@@ -32,19 +32,30 @@ class ShardedInitTable:
       groups: the number of compiled programs (one per group of stacked leaves).
       kept: paths of leaves kept as they were (rule ``None``, or non-float leaves).
       device_bytes: per group, the bytes one device holds while its program runs (its shards
-        of the group's leaves plus XLA's temporaries), from ``compiled.memory_analysis()``.
+        of the chunk's leaves plus XLA's temporaries), from ``compiled.memory_analysis()``.
+      temp_bytes: per group, XLA's temporaries alone: what a device needs beyond the
+        parameters (``None`` where the backend does not report memory).
+      compile_seconds: the time spent lowering and compiling the groups' programs.
     """
 
     leaves: tuple[ShardedLeaf, ...]
     groups: int
     kept: tuple[str, ...] = ()
     device_bytes: tuple[int | None, ...] = ()
+    temp_bytes: tuple[int | None, ...] = ()
+    compile_seconds: float = 0.0
 
     @property
     def peak_device_bytes(self) -> int | None:
-        """The largest :attr:`device_bytes` of a group: what one device needs beyond the
-        parameters already drawn (``None`` if the backend does not say)."""
+        """The largest :attr:`device_bytes` of a group (``None`` if the backend does not say)."""
         known = [b for b in self.device_bytes if b is not None]
+        return max(known) if known else None
+
+    @property
+    def peak_temp_bytes(self) -> int | None:
+        """The largest :attr:`temp_bytes` of a group: a device's peak is at most its shards of
+        all the parameters plus this (``None`` if the backend does not say)."""
+        known = [b for b in self.temp_bytes if b is not None]
         return max(known) if known else None
 
     def __str__(self) -> str:

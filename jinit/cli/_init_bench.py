@@ -1,0 +1,214 @@
+"""``jinit init-bench``: initialise a Llama-style decoder at scale, with
+:func:`jinit.init_sharded` and with Flax's own ``jax.jit(model.init, out_shardings=...)``.
+
+Each (contender, depth) runs in a fresh Python process with ``--devices`` forced CPU host
+devices on a ``(devices // 2, 2)`` mesh ``("data", "model")`` (so its host memory peak is its
+own), and reports: compile time (tracing, lowering and compiling), wall time to sharded
+parameters, each device's peak (XLA's memory analysis: Flax's program, or jinit's largest
+group temporaries on top of the device's parameter shards) over its shard of the parameters,
+and the process's host memory growth (``ru_maxrss``) over the parameters' bytes. On CPU the
+host devices live in host memory, so that growth includes every device's shards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from typing import Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from jinit._core._atomic import atomic_file
+from jinit.cli._console import wide_console
+from jinit.cli._decoder import RULES, decoder
+
+CONTENDERS = ("jinit", "flax")
+
+
+def _maxrss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _shard_bytes_per_device(params: Any) -> int:
+    """The largest total of parameter shards any one device holds."""
+    import jax
+
+    per: dict[int, int] = {}
+    for leaf in jax.tree.leaves(params):
+        for s in leaf.addressable_shards:
+            per[s.device.id] = per.get(s.device.id, 0) + s.data.nbytes
+    return max(per.values())
+
+
+def measure(config: dict[str, Any]) -> dict[str, Any]:
+    """One measurement in this (fresh) process; ``config``: contender, layers, width, ffn,
+    vocab, heads, dtype, devices."""
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", int(config["devices"]))
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    import jinit
+
+    n = int(config["devices"])
+    mesh = jax.make_mesh((max(n // 2, 1), 2 if n > 1 else 1), ("data", "model"))
+    keys = ("layers", "width", "ffn", "vocab", "heads")
+    model = decoder(*(int(config[k]) for k in keys), jnp.dtype(config["dtype"]))
+    tokens = jnp.zeros((1, 8), jnp.int32)
+    key = jax.random.key(0)
+    jax.block_until_ready(tokens)
+    base = _maxrss_bytes()
+    t0 = time.perf_counter()
+    abstract = jax.eval_shape(model.init, key, tokens)
+    if config["contender"] == "flax":
+        shardings = nn.get_sharding(abstract, mesh)
+        compiled = jax.jit(model.init, out_shardings=shardings).lower(key, tokens).compile()
+        compile_s = time.perf_counter() - t0
+        params = jax.block_until_ready(compiled(key, tokens))
+        m = compiled.memory_analysis()
+        device_peak = int(m.output_size_in_bytes + m.temp_size_in_bytes)
+    else:
+        traced = time.perf_counter() - t0
+        params, table = jinit.init_sharded(abstract, key, RULES, mesh=mesh, explain=True)
+        params = jax.block_until_ready(params)
+        compile_s = traced + table.compile_seconds
+        device_peak = None
+    wall_s = time.perf_counter() - t0
+    host = _maxrss_bytes() - base
+    leaves = jax.tree.leaves(nn.unbox(params))
+    total = sum(x.nbytes for x in leaves)
+    shard = _shard_bytes_per_device(nn.unbox(params))
+    if device_peak is None:
+        device_peak = shard + (table.peak_temp_bytes or 0)
+    return {
+        **config,
+        "params": sum(x.size for x in leaves),
+        "param_bytes": total,
+        "shard_bytes": shard,
+        "compile_s": compile_s,
+        "wall_s": wall_s,
+        "device_peak_bytes": device_peak,
+        "device_peak_over_shard": device_peak / shard,
+        "host_growth_bytes": host,
+        "host_over_params": host / total,
+        "groups": None if config["contender"] == "flax" else table.groups,
+    }
+
+
+def run_config(config: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process; its JSON line back."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "jinit.cli._init_bench", json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"jinit init-bench: the {config['contender']} run at {config['layers']} layers "
+            f"failed:\n{proc.stderr[-3000:]}"
+        )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _parse_layers(text: str) -> list[int]:
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        out = []
+    if not out or any(v < 1 for v in out):
+        raise typer.BadParameter(
+            f"expected positive integers separated by commas, e.g. 12,48,96; got {text!r}",
+            param_hint="--layers",
+        )
+    return out
+
+
+def check_config(width: int, ffn: int, vocab: int, heads: int, devices: int, dtype: str) -> None:
+    """Refuses sizes the mesh cannot split evenly, before any process starts."""
+    import numpy as np
+
+    if devices < 1 or (devices > 1 and devices % 2):
+        raise typer.BadParameter(
+            f"needs 1 or an even number of devices; got {devices}", param_hint="--devices"
+        )
+    data = max(devices // 2, 1)
+    for name, v in (("width", width), ("ffn", ffn), ("vocab", vocab)):
+        if v < 1 or v % (2 * data):
+            raise typer.BadParameter(
+                f"must be a positive multiple of {2 * data} (the mesh splits it over data × "
+                f"model); got {v}",
+                param_hint=f"--{name}",
+            )
+    if heads < 1 or width % heads:
+        raise typer.BadParameter(f"must divide --width {width}; got {heads}", param_hint="--heads")
+    try:
+        ok = np.dtype(dtype).kind == "f" or dtype == "bfloat16"
+    except TypeError:
+        ok = dtype == "bfloat16"
+    if not ok:
+        raise typer.BadParameter(
+            f"expected a float dtype (float32, bfloat16); got {dtype!r}", param_hint="--dtype"
+        )
+
+
+def init_bench_cmd(
+    layers: str = typer.Option("12,48,96", help="Depths to initialise, comma-separated."),
+    width: int = typer.Option(256, help="Model width."),
+    ffn: int = typer.Option(None, help="MLP hidden size (default: 8/3 × width, rounded)."),
+    vocab: int = typer.Option(4096, help="Vocabulary size."),
+    heads: int = typer.Option(4, help="Attention heads."),
+    devices: int = typer.Option(8, help="Forced CPU host devices (1 or even)."),
+    dtype: str = typer.Option("float32", help="Parameter dtype (param_dtype)."),
+    out: str = typer.Option(None, help="Also write the rows as JSON to this file."),
+) -> None:
+    """Initialise a Llama-style decoder sharded over devices: jinit.init_sharded vs Flax's
+    jax.jit(model.init, out_shardings=...), each run in a fresh process."""
+    depths = _parse_layers(layers)
+    ffn = ffn if ffn is not None else 2 * devices * math.ceil(8 * width / 3 / (2 * devices))
+    check_config(width, ffn, vocab, heads, devices, dtype)
+    console = wide_console()
+    rows = []
+    for n in depths:
+        for contender in CONTENDERS:
+            console.print(f"[dim]{contender}: {n} layers …[/dim]")
+            config = {"contender": contender, "layers": n, "width": width, "ffn": ffn}
+            config |= {"vocab": vocab, "heads": heads, "dtype": dtype, "devices": devices}
+            rows.append(run_config(config))
+    console.print(results_table(rows))
+    if out is not None:
+        with atomic_file(out) as f:
+            json.dump(rows, f, indent=2)
+        console.print(f"wrote {out}")
+
+
+def results_table(rows: list[dict[str, Any]]) -> Table:
+    """The rows as a rich table, one line per (depth, contender)."""
+    table = Table(title="jinit init-bench", box=box.SIMPLE_HEAD)
+    for col in ("layers", "contender", "params", "compile (s)", "wall (s)"):
+        table.add_column(col, justify="right")
+    table.add_column("device peak ÷ shard", justify="right")
+    table.add_column("host growth ÷ params", justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["layers"]),
+            r["contender"],
+            f"{r['params'] / 1e6:.1f} M",
+            f"{r['compile_s']:.2f}",
+            f"{r['wall_s']:.2f}",
+            f"{r['device_peak_over_shard']:.2f}",
+            f"{r['host_over_params']:.2f}",
+        )
+    return table
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))
