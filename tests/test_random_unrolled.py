@@ -141,10 +141,15 @@ def _lowered(fn, *args) -> str:
     return jax.jit(fn).lower(*args).as_text()
 
 
-def test_fast_path_is_compiled_without_the_rolled_loop():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["normal", "uniform", "truncated_normal"])
+def test_fast_path_is_compiled_without_the_rolled_loop(name, dtype):
+    """In every dtype (bfloat16 takes 8 random bits per value, as jax does): a self-check that
+    failed would fall back to jax, equal in bits but with jax's loop."""
     key = jax.random.key(0)
-    ours = _lowered(lambda k: _random.normal(k, (64, 64)), key)
-    theirs = _lowered(lambda k: jax.random.normal(k, (64, 64)), key)
+    args = {"normal": (), "uniform": (), "truncated_normal": (-2.0, 2.0)}[name]
+    ours = _lowered(lambda k: getattr(_random, name)(k, *args, (64, 64), dtype), key)
+    theirs = _lowered(lambda k: getattr(jax.random, name)(k, *args, (64, 64), dtype), key)
     # jax's CPU lowering of threefry is a 5-iteration while loop; ours is straight-line
     if jax.default_backend() == "cpu":
         assert "while" in theirs

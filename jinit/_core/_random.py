@@ -38,7 +38,7 @@ from jax import lax
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)  # Threefry's key-schedule constant
-_UINT = {16: np.uint16, 32: np.uint32, 64: np.uint64}
+_UINT = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
 
 
 def _rotl(x: jax.Array, d: int) -> jax.Array:
@@ -105,9 +105,11 @@ def _raw_uniform(key, shape, dtype, minval, maxval) -> jax.Array:
     finfo = jnp.finfo(dtype)
     nbits, nmant = finfo.bits, finfo.nmant
     uint = _UINT[nbits]
-    bits = _raw_bits(key, nbits, shape)
+    # as jax: a dtype with fewer than 8 mantissa bits (bfloat16) takes 8 random bits per value
+    rng_bits = nbits if nmant >= 8 else 8
+    bits = lax.convert_element_type(_raw_bits(key, rng_bits, shape), uint)
     one = np.array(1.0, dtype).view(uint)
-    mantissa = lax.shift_right_logical(bits, uint(nbits - nmant)) | one
+    mantissa = lax.shift_right_logical(bits, uint(rng_bits - nmant)) | one
     floats = lax.bitcast_convert_type(mantissa, dtype) - jnp.array(1.0, dtype)
     lo = lax.convert_element_type(minval, dtype)
     hi = lax.convert_element_type(maxval, dtype)
@@ -189,7 +191,7 @@ def _unrolled_ok(kind: str, key, shape: tuple[int, ...], dtype: np.dtype) -> boo
     return (
         isinstance(key, jax.Array | np.ndarray)
         and jnp.issubdtype(dtype, family)
-        and dtype.itemsize * 8 in _UINT
+        and dtype.itemsize * 8 in (16, 32, 64)
         and len(shape) >= 1
         and 0 < math.prod(shape) < 2**32
         and _is_threefry(key)
