@@ -5,11 +5,11 @@ attention, SwiGLU MLP, Flax partitioning annotations on a ``("data", "model")`` 
 Configurations, each contender in a fresh process on forced CPU host devices (the same code as
 ``jinit init-bench``): depth 12 → 48 → 96 at width 256 on 8 devices (float32), and a
 ≈1B-parameter model (width 2048, 18 layers, SwiGLU 5632, vocabulary 32000) on 8 devices in
-bfloat16. Measured: compile time (trace + lower + compile), wall time to sharded parameters,
-each device's peak over its parameter shard (XLA's memory analysis), host memory growth
-(``ru_maxrss``) over the parameters' bytes. Goals of issue 14: compile ≤ 1.5× from 12 to 96
-layers; device peak ≤ 1.2× the shard; host peak ≤ 1.2× the parameter bytes; wall time ≤ Flax's
-at every depth, well below at 96.
+bfloat16. Measured: trace time (``jax.eval_shape``), compile time (lower + compile), wall
+time to sharded parameters, each device's peak over its parameter shard (XLA's memory
+analysis), host memory growth (``ru_maxrss``) over the parameters' bytes. Goals of issue 14:
+compile ≤ 1.5× from 12 to 96 layers; device peak ≤ 1.2× the shard; host peak ≤ 1.2× the
+parameter bytes; wall time ≤ Flax's at every depth, well below at 96.
 
     python benchmarks/w7_init_at_scale.py [--quick]
 """
@@ -116,6 +116,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("params", "parameters"),
         ("GB", "GB"),
         ("groups", "programs"),
+        ("trace_s", "trace (s)"),
         ("compile_s", "compile (s)"),
         ("wall_s", "wall (s)"),
         ("device_peak_over_shard", "device peak ÷ shard"),
@@ -125,7 +126,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         "8 forced CPU host devices, mesh (4, 2) over (data, model); kernels sharded over both "
         "axes by their Flax annotations. jinit draws with Flax's default laws by rules "
         "(`jinit.cli._decoder.RULES`); both contenders start from `jax.eval_shape(model.init)`. "
-        "`compile`: tracing, lowering and compiling (jinit: all its groups' programs); "
+        "`trace`: `jax.eval_shape(model.init)` (the abstract model, the same work for both); "
+        "`compile`: lowering and compiling the initialisation (Flax: `model.init` under `jit`, "
+        "which traces the forward pass again; jinit: all its groups' programs); `wall`: from "
+        "the trace to sharded parameters; "
         "`device peak`: Flax's compiled program (outputs + temporaries), jinit's parameter shards "
         "plus its largest group's temporaries; `host growth`: the process's peak RSS growth "
         "during the initialisation (on CPU the devices' buffers are host memory).",

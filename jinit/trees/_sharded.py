@@ -59,7 +59,7 @@ from jinit.trees._sharding_targets import (
 
 # a stacked chunk holds at most this many leaves, and at most this fraction of the bytes all
 # drawn leaves take on a device: the stack is the only memory beyond the parameters themselves
-_MAX_STACK = 16
+_MAX_STACK = 4
 _STACK_FRACTION = 0.05
 
 
@@ -169,7 +169,7 @@ def init_sharded(
     * leaves that share a rule, shape, dtype, layout and target sharding (the layers of a deep
       model) form a **group** with one compiled program, which draws a chunk of the group's
       leaves stacked under one ``vmap`` over their keys and runs once per chunk (chunks of at
-      most 16 leaves and 5 % of a device's parameter bytes; ``stacked=False``: one leaf per
+      most 4 leaves and 5 % of a device's parameter bytes; ``stacked=False``: one leaf per
       run). So the number and size of the programs do not grow with depth, and a device holds
       at most one chunk's stack beyond the parameters;
     * each program is compiled with its leaves' shardings as ``out_shardings``: with
