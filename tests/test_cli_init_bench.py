@@ -24,6 +24,7 @@ def _invoke(*argv: str):
         (["--width", "100"], "multiple of 8"),
         (["--heads", "3"], "must divide --width"),
         (["--dtype", "int32"], "float dtype"),
+        (["--out", "/nonexistent-folder/rows.json"], "existing folder"),
     ],
 )
 def test_bad_input_is_refused_first(argv, words):
@@ -36,7 +37,7 @@ def test_a_tiny_run_measures_both_contenders(tmp_path):
     out = tmp_path / "rows.json"
     res = _invoke(
         "--layers", "1,3", "--width", "16", "--ffn", "32", "--vocab", "32", "--heads", "2",
-        "--devices", "2", "--out", str(out),
+        "--devices", "2", "--out", str(out), "--leaves",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     rows = json.loads(out.read_text())
@@ -51,3 +52,5 @@ def test_a_tiny_run_measures_both_contenders(tmp_path):
         assert r["device_peak_bytes"] >= r["shard_bytes"] and r["wall_s"] >= r["compile_s"] > 0
     assert rows[2]["groups"] == rows[0]["groups"]  # depth adds no program
     assert "init-bench" in res.output and "device peak" in res.output
+    # --leaves: jinit's per-leaf table of the deepest model (3 layers)
+    assert "params/block_2/mlp_down/kernel" in res.output and "program(s)" in res.output

@@ -25,7 +25,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from jinit._core._atomic import atomic_file
+from jinit._core._atomic import atomic_file, check_file_target
 from jinit.cli._console import wide_console
 from jinit.cli._decoder import RULES, decoder
 
@@ -104,6 +104,9 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         "host_growth_bytes": host,
         "host_over_params": host / total,
         "groups": None if config["contender"] == "flax" else table.groups,
+        "leaf_table": str(table)
+        if config.get("leaves") and config["contender"] == "jinit"
+        else None,
     }
 
 
@@ -173,12 +176,20 @@ def init_bench_cmd(
     devices: int = typer.Option(8, help="Forced CPU host devices (1 or even)."),
     dtype: str = typer.Option("float32", help="Parameter dtype (param_dtype)."),
     out: str = typer.Option(None, help="Also write the rows as JSON to this file."),
+    leaves: bool = typer.Option(
+        False, "--leaves", help="Also print jinit's per-leaf table for the deepest model."
+    ),
 ) -> None:
     """Initialise a Llama-style decoder sharded over devices: jinit.init_sharded vs Flax's
     jax.jit(model.init, out_shardings=...), each run in a fresh process."""
     depths = _parse_layers(layers)
     ffn = ffn if ffn is not None else 2 * devices * math.ceil(8 * width / 3 / (2 * devices))
     check_config(width, ffn, vocab, heads, devices, dtype)
+    if out is not None:
+        try:
+            out = check_file_target(out, "jinit init-bench", "--out", example="rows.json")
+        except (TypeError, ValueError, PermissionError) as err:
+            raise typer.BadParameter(str(err), param_hint="--out") from None
     console = wide_console()
     rows = []
     for n in depths:
@@ -186,7 +197,12 @@ def init_bench_cmd(
             console.print(f"[dim]{contender}: {n} layers …[/dim]")
             config = {"contender": contender, "layers": n, "width": width, "ffn": ffn}
             config |= {"vocab": vocab, "heads": heads, "dtype": dtype, "devices": devices}
+            config["leaves"] = leaves and contender == "jinit" and n == max(depths)
             rows.append(run_config(config))
+    for r in rows:
+        text = r.pop("leaf_table", None)
+        if text:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
     console.print(results_table(rows))
     if out is not None:
         with atomic_file(out) as f:
