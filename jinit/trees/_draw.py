@@ -16,6 +16,7 @@ from jinit._core._paths import (
 )
 from jinit.trees._leaf_checks import dtype_kind
 from jinit.trees._rules import CheckedRule, Contextual, LeafInfo
+from jinit.trees._sharding_targets import spec_problem
 
 # ---------------------------------------------------------------------------------------------
 # Drawing one leaf and placing it
@@ -164,15 +165,8 @@ def _annotated(api: str, path: str, shape: tuple[int, ...], annotation: Any, out
     if mesh is None or getattr(mesh, "empty", True):
         return None
     spec = annotation if isinstance(annotation, PartitionSpec) else PartitionSpec(*annotation)
-    named = [n for entry in spec for n in (entry if isinstance(entry, tuple) else (entry,))]
-    missing = [n for n in named if n is not None and n not in mesh.axis_names]
-    if missing or len(spec) > len(shape):
-        why = (
-            f"names axes {missing} that the mesh {tuple(mesh.axis_names)} lacks (logical names? "
-            f"map them with `flax.linen.logical_axis_rules` or the variable's `sharding_rules`)"
-            if missing
-            else f"has {len(spec)} entries for a rank-{len(shape)} leaf"
-        )
+    why = spec_problem(spec, shape, mesh)
+    if why is not None:
         raise ValueError(
             f"`{api}`: the sharding annotation {spec} of {path!r} {shape} {why}. Fix the "
             f"annotation, or call `{api}` on a tree without sharding metadata."

@@ -99,17 +99,25 @@ def resolve(p: str, shape: tuple[int, ...], want: Any, mesh: Any) -> Any:
                 )
             return SingleDeviceSharding(jax.devices()[0])
         m = mesh
-    named = [n for e in spec for n in (e if isinstance(e, tuple) else (e,)) if n is not None]
-    missing = [n for n in named if n not in m.axis_names]
-    if missing or len(spec) > len(shape):
-        why = (
-            f"names mesh axes {missing} the mesh {tuple(m.axis_names)} lacks (logical names? "
-            f"map them with `flax.linen.logical_axis_rules`)"
-            if missing
-            else f"has {len(spec)} entries for a rank-{len(shape)} leaf"
-        )
+    why = spec_problem(spec, shape, m)
+    if why is not None:
         raise ValueError(f"`{API}`: the sharding {spec} of {p!r} {shape} {why}.")
     return NamedSharding(m, spec)
+
+
+def spec_problem(spec: PartitionSpec, shape: tuple[int, ...], mesh: Any) -> str | None:
+    """Why ``spec`` cannot lay out an array of ``shape`` on ``mesh`` (axes the mesh lacks, more
+    entries than axes), or ``None`` if it can."""
+    named = [n for e in spec for n in (e if isinstance(e, tuple) else (e,)) if n is not None]
+    missing = [n for n in named if n not in mesh.axis_names]
+    if missing:
+        return (
+            f"names axes {missing} that the mesh {tuple(mesh.axis_names)} lacks (logical names? "
+            f"map them with `flax.linen.logical_axis_rules` or the variable's `sharding_rules`)"
+        )
+    if len(spec) > len(shape):
+        return f"has {len(spec)} entries for a rank-{len(shape)} leaf"
+    return None
 
 
 def spec_text(sharding: Any) -> str:
