@@ -141,7 +141,9 @@ def _raw_truncated_normal(key, shape, dtype, lower, upper) -> jax.Array:
 # --- when the unrolled hash may stand in for jax's -------------------------------------------
 
 
-def _is_threefry(key: jax.Array) -> bool:
+def is_threefry(key: jax.Array) -> bool:
+    """Whether ``key`` is a threefry key (typed ``key<fry>``, or a raw ``uint32[2]`` key while
+    jax's default implementation is threefry)."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key.shape == () and str(key.dtype) == "key<fry>"
     return (
@@ -194,7 +196,7 @@ def _unrolled_ok(kind: str, key, shape: tuple[int, ...], dtype: np.dtype) -> boo
         and dtype.itemsize * 8 in (16, 32, 64)
         and len(shape) >= 1
         and 0 < math.prod(shape) < 2**32
-        and _is_threefry(key)
+        and is_threefry(key)
         and bool(jax.config.jax_threefry_partitionable)
         and _agrees_with_jax(kind, dtype, jnp.issubdtype(key.dtype, jax.dtypes.prng_key))
     )

@@ -12,6 +12,7 @@ import jax
 from jax.sharding import NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from jinit._core._paths import path_str
+from jinit._core._random import is_threefry
 
 API = "jinit.init_sharded"
 _SPEC_TYPES = (PartitionSpec, NamedSharding)
@@ -130,9 +131,9 @@ def check_partitionable(key: jax.Array, shardings: Sequence[Any]) -> None:
     """Sharded draws are mesh-independent only with partitionable threefry counters."""
     if all(len(s.device_set) == 1 for s in shardings):
         return
-    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    impl = str(key.dtype) if typed else jax.config.jax_default_prng_impl
-    if impl not in ("key<fry>", "threefry2x32") or not jax.config.jax_threefry_partitionable:
+    if not is_threefry(key) or not jax.config.jax_threefry_partitionable:
+        typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        impl = str(key.dtype) if typed else jax.config.jax_default_prng_impl
         raise ValueError(
             f"`{API}` draws each shard on its own device, which gives the same values on every "
             f"mesh only with partitionable threefry keys; got a {impl} key with "
