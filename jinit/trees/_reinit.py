@@ -227,19 +227,27 @@ def reinit_rules(
 ) -> Any:
     """:func:`reinit` on checked rules; only rules < ``shadow_checked`` may not be shadowed."""
     layouts = dict(layouts or {})
-    if _is_nnx_module(params):
-        from flax import nnx
-
-        known = tree_layouts(params)
-        clone = nnx.clone(params)
-        _, state, _ = nnx.split(clone, nnx.Param, ...)
-        new_state, table = _reinit_tree(
-            state, key, rules, strict, api, shadow_checked, {**known, **layouts}
-        )
-        nnx.update(clone, new_state)
-        return (clone, table) if explain else clone
-    new, table = _reinit_tree(params, key, rules, strict, api, shadow_checked, layouts)
+    new, table = on_params(
+        params,
+        layouts,
+        lambda tree, lay: _reinit_tree(tree, key, rules, strict, api, shadow_checked, lay),
+    )
     return (new, table) if explain else new
+
+
+def on_params(params: Any, layouts: Mapping[str, Any], fn: Any) -> tuple[Any, Any]:
+    """``fn(tree, layouts) -> (new tree, table)`` on ``params``; for an ``nnx.Module``, on the
+    ``nnx.Param`` state of a clone (with the layouts its layers know, ``layouts`` first), which is
+    updated and returned (the input module is not modified)."""
+    if not _is_nnx_module(params):
+        return fn(params, layouts)
+    from flax import nnx
+
+    clone = nnx.clone(params)
+    _, state, _ = nnx.split(clone, nnx.Param, ...)
+    new_state, table = fn(state, {**tree_layouts(params), **layouts})
+    nnx.update(clone, new_state)
+    return clone, table
 
 
 def _fmt_leaves(items: Sequence[tuple[str, Any]], limit: int = 20) -> str:

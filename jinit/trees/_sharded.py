@@ -33,11 +33,10 @@ import numpy as np
 
 from jinit._core._checks import PRNGKey, check_key
 from jinit._core._layout import Layout
-from jinit._core._layouts import tree_layouts
-from jinit._core._paths import is_box, is_nnx_module, path_str, rebox
+from jinit._core._paths import is_box, path_str, rebox
 from jinit.trees._draw import draw_leaf
 from jinit.trees._leaf_checks import check_layouts
-from jinit.trees._reinit import TreePlan, plan_tree, warn_narrowed
+from jinit.trees._reinit import TreePlan, on_params, plan_tree, warn_narrowed
 from jinit.trees._rules import (
     CheckedRule,
     Contextual,
@@ -72,8 +71,8 @@ _STACK_FRACTION = 0.05
 class _Group:
     rule: CheckedRule
     info: LeafInfo
+    sharding: Any  # every leaf of a group has this one (it is part of the group's key)
     paths: list[str] = dataclasses.field(default_factory=list)
-    shardings: list[Any] = dataclasses.field(default_factory=list)
     device_bytes: int | None = None
     temp_bytes: int | None = None
 
@@ -96,9 +95,8 @@ def _groups(plan: TreePlan, targets: dict[str, Any]) -> list[_Group]:
             if not alone:  # the draw sees no value: a bare struct of the leaf's shape and dtype
                 bare = jax.ShapeDtypeStruct(info.shape, a.dtype)
                 info = dataclasses.replace(info, value=bare, siblings={})
-            groups[gkey] = _Group(rule, info)
+            groups[gkey] = _Group(rule, info, targets[p])
         groups[gkey].paths.append(p)
-        groups[gkey].shardings.append(targets[p])
     return list(groups.values())
 
 
@@ -119,7 +117,7 @@ def _program(group: _Group, impl: Any, chunk: int) -> Callable[..., tuple[jax.Ar
         drawn = jax.vmap(one)(keys)
         return tuple(drawn[i] for i in range(chunk))
 
-    return jax.jit(fn, out_shardings=(group.shardings[0],) * chunk)
+    return jax.jit(fn, out_shardings=(group.sharding,) * chunk)
 
 
 def _bar(progress: Any) -> Callable[[int, int, str], None] | None:
@@ -254,15 +252,7 @@ def init_sharded(
         current = jax.sharding.get_mesh()
         mesh = None if current is None or getattr(current, "empty", True) else current
     run = _Run(key, compiled, shardings, mesh, bool(stacked), bool(strict), bool(regex), progress)
-    if is_nnx_module(params):
-        from flax import nnx
-
-        clone = nnx.clone(params)
-        _, state, _ = nnx.split(clone, nnx.Param, ...)
-        new_state, table = run(state, {**tree_layouts(params), **given})
-        nnx.update(clone, new_state)
-        return (clone, table) if explain else clone
-    new, table = run(params, given)
+    new, table = on_params(params, given, run)
     return (new, table) if explain else new
 
 
@@ -340,7 +330,7 @@ class _Run:
 
 def _shard_bytes(g: _Group) -> int:
     """Bytes of one leaf's shard on one device."""
-    shard = g.shardings[0].shard_shape(g.info.shape)
+    shard = g.sharding.shard_shape(g.info.shape)
     return int(np.prod(shard, dtype=np.int64)) * np.dtype(g.info.value.dtype).itemsize
 
 
