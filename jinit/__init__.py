@@ -70,6 +70,8 @@ from jinit.trees._explain import ReinitTable as ReinitTable
 from jinit.trees._lsuv import lsuv as lsuv
 from jinit.trees._lsuv_types import LSUVLayer as LSUVLayer
 from jinit.trees._lsuv_types import LSUVReport as LSUVReport
+from jinit.trees._own import OwnRules as OwnRules
+from jinit.trees._own import own_rules as own_rules
 from jinit.trees._reinit import reinit as reinit
 from jinit.trees._rules import Contextual as Contextual
 from jinit.trees._rules import LeafInfo as LeafInfo
@@ -103,6 +105,8 @@ __all__ = [
     "recipes",
     "reinit",
     "init_sharded",
+    "own_rules",
+    "OwnRules",
     "ShardedInitTable",
     "ShardedLeaf",
     "contextual",

@@ -34,6 +34,7 @@ FULL_OPT = (
     "tests/test_init_sharded.py::test_nnx_abstract_module",
     "tests/test_init_sharded.py::test_equinox_module",
     "tests/test_init_sharded.py::test_eight_devices_one_or_two_processes",
+    "tests/test_own_rules.py::test_init_sharded_equals_reinit_with_own_rules",
 )
 FAST = os.environ.get("JINIT_TEST_FULL_OPT") != "1"
 if FAST:

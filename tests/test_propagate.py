@@ -337,6 +337,34 @@ def test_device_count_does_not_change_results(layouts):
     _assert_same_bits(_per_seed(one), _per_seed(many))
 
 
+CACHE_CASES = [
+    # (changed argument, whether the second sweep reuses the first's compiled program)
+    ({"seed": 7}, True),
+    ({"seeds": 7}, True),  # 4 chunks of 2 either way
+    ({"batch": 16}, False),
+    ({"gradients": False}, False),
+    ({"bias_init": jinit.constant(0.1)}, False),
+]
+
+
+@pytest.mark.parametrize("change, reused", CACHE_CASES)
+def test_compiled_programs_are_reused_across_calls(change, reused):
+    """A second sweep differing only in ``seed`` or ``seeds`` runs the first's compiled
+    program: no trace, no compile, and the same bits as a sweep compiled afresh."""
+    from jinit.sweeps._propagate import _PROGRAMS
+
+    base = dict(seeds=8, batch=8, chunk_size=2, devices=1, seed=0)
+    _PROGRAMS.clear()
+    sweep(_SMALL, jinit.he_normal(), **base)
+    second = sweep(_SMALL, jinit.he_normal(), **(base | change))
+    assert (_PROGRAMS.hits, _PROGRAMS.misses) == ((1, 1) if reused else (0, 2))
+    _PROGRAMS.clear()
+    fresh = sweep(_SMALL, jinit.he_normal(), **(base | change))
+    if reused:  # a lookup, not a compile
+        assert second.compile_seconds < fresh.compile_seconds
+    _assert_same_bits(_per_seed(second), _per_seed(fresh))
+
+
 # ---------------------------------------------------------------------------------------------
 # Flax models
 # ---------------------------------------------------------------------------------------------

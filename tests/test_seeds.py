@@ -18,7 +18,14 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit._core._seeds import SeedPlan, check_devices, refuse_rbg, root_key, seed_keys
+from jinit._core._seeds import (
+    CompiledCache,
+    SeedPlan,
+    check_devices,
+    refuse_rbg,
+    root_key,
+    seed_keys,
+)
 
 N_DEV = len(jax.local_devices())
 
@@ -97,6 +104,76 @@ def test_put_shards_rows_and_fetch_drops_padding():
     np.testing.assert_array_equal(out["x"], np.arange(5))
     r = plan.put_replicated(np.arange(3))
     assert r.sharding == plan.replicated
+
+
+RUNS = [(1, 1, 1), (10, 3, 1), (10, 3, 2), (7, 8, 4), (9, 2, 2)]
+
+
+@pytest.mark.parametrize("n, chunk, n_dev", RUNS)
+def test_run_fills_every_row_and_sums_the_summed(n, chunk, n_dev):
+    """SeedPlan.run: the pipelined, preallocated loop gives each row its own result (in row
+    order, padding dropped) and sums the ``summed`` names over the real rows only."""
+    if n_dev > N_DEV:
+        pytest.skip(f"needs {n_dev} devices")
+    plan = SeedPlan.create(jax.local_devices()[:n_dev], n, chunk)
+    rows = np.arange(100, 100 + n, dtype=np.uint32)
+    fn = jax.jit(jax.vmap(lambda r: {"row": r, "sq": (r * r).astype(jnp.float32), "hist": r % 3}))
+    done: list[int] = []
+    out = plan.run(lambda b: fn(plan.put(b.index)), rows, summed=("hist",), on_chunk=done.append)
+    np.testing.assert_array_equal(out["row"], rows)
+    np.testing.assert_array_equal(out["sq"], (rows.astype(np.float64) ** 2).astype(np.float32))
+    assert out["hist"] == int(np.sum(rows % 3)) and out["hist"].dtype == np.int64
+    assert done == list(range(1, plan.n_chunks + 1))
+    assert out["row"].shape == (n,) and out["row"].dtype == np.uint32
+
+
+def test_run_dispatches_the_next_chunk_before_fetching():
+    """The loop never waits for a chunk's results before the next chunk is dispatched."""
+    plan = SeedPlan.create(jax.local_devices()[:1], 6, 2)
+    events: list[str] = []
+    real_fetch = plan.fetch
+
+    def call(block):
+        events.append(f"call {block.start}")
+        return {"x": plan.put(block.index)}
+
+    object.__setattr__(
+        plan, "fetch", lambda tree, valid: events.append("fetch") or real_fetch(tree, valid)
+    )
+    plan.run(call)
+    assert events == ["call 0", "call 2", "fetch", "call 4", "fetch", "fetch"]
+
+
+def test_compiled_cache_is_lru_and_skips_unhashable_keys():
+    cache = CompiledCache(size=2)
+    made: list = []
+    make = lambda k: lambda: made.append(k) or f"v{k}"
+    assert [cache.get(k, make(k)) for k in (1, 2, 1, 3, 1, 2)] == [
+        "v1",
+        "v2",
+        "v1",
+        "v3",
+        "v1",
+        "v2",
+    ]
+    assert made == [1, 2, 3, 2]  # 2 was evicted by 3; 1, used most recently, stayed
+    assert (cache.hits, cache.misses, len(cache)) == (2, 4, 2)
+    assert cache.get([1], make("list")) == "vlist" and cache.get([1], make("list")) == "vlist"
+    assert made[-2:] == ["list", "list"] and len(cache) == 2  # unhashable: made, never kept
+
+
+def test_compiled_cache_keys_on_jax_settings():
+    """A program traced under other global JAX settings (here the partitionable threefry) is
+    not served for the current ones."""
+    cache = CompiledCache(size=4)
+    before = jax.config.jax_threefry_partitionable
+    try:
+        first = cache.get("k", lambda: "a")
+        jax.config.update("jax_threefry_partitionable", not before)
+        assert cache.get("k", lambda: "b") == "b" and first == "a"
+    finally:
+        jax.config.update("jax_threefry_partitionable", before)
+    assert cache.get("k", lambda: "c") == "a"
 
 
 # ---------------------------------------------------------------------------------------------

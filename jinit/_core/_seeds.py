@@ -30,10 +30,11 @@ Examples:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -297,6 +298,53 @@ class SeedPlan:
 
         return jax.tree_util.tree_map(one, tree)
 
+    def run(
+        self,
+        call: Callable[[Block], dict[str, jax.Array]],
+        rows: np.ndarray | None = None,
+        *,
+        summed: Sequence[str] = (),
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Runs ``call`` (a chunk's :class:`Block` -> a dict of arrays whose leading axis is the
+        chunk) over every chunk of ``rows`` and returns the results of all rows on the host.
+
+        * **pipelined**: chunk ``c + 1`` is dispatched before chunk ``c`` is fetched, so the
+          devices never wait for the host's copy; the only synchronisation is that fetch;
+        * **preallocated**: each result is written into one host array of ``n`` rows made when
+          the first chunk arrives (no list of chunks, no concatenation at the end), so host
+          memory is the results plus two chunks in flight, whatever the number of chunks;
+        * the names in ``summed`` are summed over the rows instead (a histogram), in int64 or
+          float64.
+
+        ``on_chunk(c)`` is called after chunk ``c`` (1-based) is on the host.
+        """
+        out: dict[str, np.ndarray] = {}
+        pending: tuple[Block, dict[str, jax.Array]] | None = None
+        blocks = list(self.blocks(rows))
+        for c, block in enumerate([*blocks, None]):
+            nxt = None if block is None else (block, call(block))  # dispatch before fetching
+            if pending is not None:
+                self._store(out, pending[0], self.fetch(pending[1], pending[0].valid), summed)
+                if on_chunk is not None:
+                    on_chunk(c)
+            pending = nxt
+        return out
+
+    def _store(
+        self, out: dict[str, np.ndarray], block: Block, part: dict, summed: Sequence[str]
+    ) -> None:
+        for name, value in part.items():
+            value = np.asarray(value)
+            if name in summed:
+                wide = np.int64 if value.dtype.kind in "iub" else np.float64
+                total = value.sum(axis=0, dtype=wide)
+                out[name] = total if name not in out else out[name] + total
+                continue
+            if name not in out:
+                out[name] = np.empty((self.n, *value.shape[1:]), value.dtype)
+            out[name][block.start : block.start + block.valid] = value
+
     @staticmethod
     def fetch(tree: Any, valid: int) -> Any:
         """Host (numpy) copies of a chunk's results without the padding rows, gathered from
@@ -305,3 +353,64 @@ class SeedPlan:
         if leaves and not leaves[0].is_fully_addressable:
             tree = multihost_utils.process_allgather(tree, tiled=True)
         return jax.tree_util.tree_map(lambda a: np.asarray(a)[:valid], tree)
+
+
+class CompiledCache:
+    """A least-recently-used cache of compiled chunk programs, kept across calls: a second
+    :func:`jinit.init_stats` or :func:`jinit.sweep` of the same computation (other seeds, other
+    ``seed``) runs without tracing or compiling again.
+
+    The key must hold everything that shapes the trace (the callables, shapes, dtypes, chunk,
+    devices); :func:`get` adds the JAX settings that change a trace (64-bit mode, the partitionable
+    threefry, the default matmul precision). A key that cannot be hashed (an initialiser holding
+    an array, say) is compiled without caching. ``hits`` and ``misses`` count lookups.
+
+    Examples:
+      >>> from jinit._core._seeds import CompiledCache
+      >>> cache = CompiledCache(size=2)
+      >>> [cache.get(k, lambda k=k: k * 10) for k in (1, 2, 1, 3, 2)]
+      [10, 20, 10, 30, 20]
+      >>> (cache.hits, cache.misses)  # 2 was evicted by 3 (1 was used more recently)
+      (1, 4)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The entry of ``key``, made by ``make()`` (and kept) on a miss."""
+        key = (key, _trace_settings())
+        try:
+            hash(key)
+        except TypeError:
+            self.misses += 1
+            return make()
+        if key in self._entries:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        self.misses += 1
+        value = self._entries[key] = make()
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _trace_settings() -> tuple:
+    """The global JAX settings that change what a function traces or compiles to."""
+    cfg = jax.config
+    return (
+        bool(cfg.jax_enable_x64),
+        bool(cfg.jax_threefry_partitionable),
+        str(cfg.jax_default_matmul_precision),
+        str(cfg.jax_default_prng_impl),
+    )

@@ -3,7 +3,6 @@ one ``jit(vmap)`` that computes it on a chunk of keys, and its compile cache and
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from jax.scipy.special import ndtr
 # benchmarks/calibration.py). At least 16 seeds, so a sign flipped in a bfloat16 orthogonal
 # matrix is caught; at most 4096. A (512, 512) check stays well under 2 s on a 2-core CPU
 # (benchmarks/stats_speed.py).
+from jinit._core._seeds import CompiledCache
 from jinit.stats._results import BINS, MAX_CACHED, SKETCH, TRACES
 from jinit.stats._rounding import real_dtype
 
@@ -309,24 +309,17 @@ def _make_sweep(init, shape, dtype, plan: _Plan, cache_key):
     return jax.jit(sweep)
 
 
-_SWEEPS: collections.OrderedDict = collections.OrderedDict()
+_SWEEPS = CompiledCache(MAX_CACHED)
 
 
 def get_sweep(init, shape, dtype, plan: _Plan, chunk: int, devices: tuple):
-    """The compiled sweep from an LRU cache keyed by everything that shapes the trace."""
+    """The compiled sweep from the engine's cache, keyed by everything that shapes the trace."""
     cache_key = (init, shape, dtype, plan, chunk, devices)
     try:
         hash(cache_key)
     except TypeError:  # an unhashable initialiser: compile without caching
         return _make_sweep(init, shape, dtype, plan, ("uncached", id(init), shape, dtype))
-    fn = _SWEEPS.get(cache_key)
-    if fn is None:
-        fn = _SWEEPS[cache_key] = _make_sweep(init, shape, dtype, plan, cache_key)
-        while len(_SWEEPS) > MAX_CACHED:
-            _SWEEPS.popitem(last=False)
-    else:
-        _SWEEPS.move_to_end(cache_key)
-    return fn
+    return _SWEEPS.get(cache_key, lambda: _make_sweep(init, shape, dtype, plan, cache_key))
 
 
 def trace_count(init: Any = None) -> int:

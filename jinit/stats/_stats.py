@@ -214,14 +214,12 @@ def _run_blocks(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Runs the compiled sweep over every chunk of seeds: the per-seed outputs and the
     histogram of the values summed over seeds."""
-    pieces: list[dict[str, np.ndarray]] = []
-    hist = None
-    for block in engine.blocks(idx.astype(np.uint32)):
-        out = engine.fetch(sweep(key, *engine.put((block.index, block.mask)), aux), block.valid)
-        h = np.asarray(out.pop("hist"), np.int64).sum(axis=0)
-        hist = h if hist is None else hist + h
-        pieces.append(out)
-    return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}, hist
+    out = engine.run(
+        lambda block: sweep(key, *engine.put((block.index, block.mask)), aux),
+        idx.astype(np.uint32),
+        summed=("hist",),
+    )
+    return out, out.pop("hist")
 
 
 def _assemble(

@@ -65,7 +65,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jinit._core._checks import check_int, check_real
-from jinit._core._seeds import SeedPlan, check_devices, root_key
+from jinit._core._seeds import CompiledCache, SeedPlan, check_devices, root_key
 from jinit.sweeps._configs import SweepConfig
 from jinit.sweeps._flax_helpers import check_flag
 from jinit.sweeps._network_base import Network
@@ -314,9 +314,10 @@ def _switch_init(fns: list, which: list) -> Callable[..., Any]:
 
 
 def _group_seed_fn(
-    plan: SweepPlan, init: Callable[..., Any], counter: list, names: list
+    plan: SweepPlan, init: Callable[..., Any], counter: list, names: list, root: jax.Array
 ) -> Callable[[jax.Array], Any]:
-    """The per-seed function of ``plan.network`` drawing its parameters with ``init``."""
+    """The per-seed function of ``plan.network`` drawing its parameters with ``init``, its
+    seeds' keys folded from ``root``."""
     network = plan.network
     args = (
         init,
@@ -325,7 +326,7 @@ def _group_seed_fn(
         plan.dtype,
         plan.sample_size,
         plan.input_second_moment,
-        plan.root,
+        root,
         counter,
     )
     if isinstance(network, Network):
@@ -334,27 +335,71 @@ def _group_seed_fn(
     return network.seed_fn(*args, names_out=names, gradients=plan.gradients)
 
 
-def _compile_group(plan: SweepPlan, engine: SeedPlan, fn0: Callable, which: list) -> Any:
-    """Compiles the chunk program ``vmap(fn0)`` over a chunk of seed indices, with the index
-    of the initialiser (``which[0]``) as a replicated, unbatched argument."""
+#: compiled chunk programs kept across calls: a sweep of the same network, initialisers,
+#: batch, dtype, chunk and devices (any ``seeds`` count or ``seed``) compiles once
+_PROGRAMS = CompiledCache(8)
 
-    def fn(idx, w):
+
+@dataclasses.dataclass
+class _Program:
+    """A compiled chunk program, how often its per-seed function was traced and the layer
+    names its trace found (Flax models)."""
+
+    compiled: Any
+    counter: list
+    names: list
+
+
+def _program_key(plan: SweepPlan, group: list[str]) -> tuple:
+    """Everything that shapes the trace of a group's chunk program (not the seeds or ``seed``:
+    the root key is an argument)."""
+    options = plan.compiler_options
+    return (
+        plan.network,
+        tuple(plan.inits[label] for label in group),
+        plan.bias_init,
+        plan.batch,
+        plan.dtype.str,
+        plan.sample_size,
+        plan.input_second_moment,
+        plan.gradients,
+        plan.chunk_size,
+        tuple(plan.devs),
+        None if options is None else tuple(sorted(options.items())),
+        str(jax.random.key_impl(plan.root)),
+    )
+
+
+def _compile_group(plan: SweepPlan, engine: SeedPlan, group: list[str]) -> _Program:
+    """Compiles the chunk program ``vmap(per-seed function)`` over a chunk of seed indices,
+    with the index of the initialiser and the root key's data as replicated, unbatched
+    arguments (so one program serves every initialiser of the group and every ``seed``)."""
+    counter, which, names = [0], [None], []
+    init = _switch_init([plan.inits[label] for label in group], which)
+    impl = jax.random.key_impl(plan.root)
+
+    def fn(idx, w, root_data):
         which[0] = w
-        return fn0(idx)
+        root = jax.random.wrap_key_data(root_data, impl=impl)
+        return _group_seed_fn(plan, init, counter, names, root)(idx)
 
+    data = jax.random.key_data(plan.root)
     jitted = jax.jit(
-        jax.vmap(fn, in_axes=(0, None)),
-        in_shardings=(engine.sharding, engine.replicated),
+        jax.vmap(fn, in_axes=(0, None, None)),
+        in_shardings=(engine.sharding, engine.replicated, engine.replicated),
         out_shardings=engine.sharding,
     )
-    return jitted.lower(
+    compiled = jitted.lower(
         jax.ShapeDtypeStruct((plan.chunk_size,), jnp.uint32, sharding=engine.sharding),
         jax.ShapeDtypeStruct((), jnp.int32, sharding=engine.replicated),
+        jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=engine.replicated),
     ).compile(compiler_options=plan.compiler_options)
+    return _Program(compiled, counter, names)
 
 
 def _run_chunks(
     engine: SeedPlan,
+    plan: SweepPlan,
     compiled: Any,
     index: int,
     label: str,
@@ -362,12 +407,11 @@ def _run_chunks(
 ) -> dict[str, np.ndarray]:
     """Runs every chunk of seeds for the initialiser ``index``; returns its per-seed results."""
     w = engine.put_replicated(np.asarray(index, np.int32))
-    chunks: list[dict[str, np.ndarray]] = []
-    for c, block in enumerate(engine.blocks()):
-        chunks.append(engine.fetch(compiled(engine.put(block.index), w), block.valid))
-        if progress is not None:
-            progress(label, c + 1, engine.n_chunks)
-    return {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
+    root = engine.put_replicated(np.asarray(jax.random.key_data(plan.root)))
+    return engine.run(
+        lambda block: compiled(engine.put(block.index), w, root),
+        on_chunk=None if progress is None else (lambda c: progress(label, c, engine.n_chunks)),
+    )
 
 
 def _sweep_config(
@@ -422,25 +466,24 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
     compile_s = run_s = 0.0
     with own_mesh(engine.mesh):
         for group in groups:
-            counter = [0]
-            which: list[Any] = [None]
-            names: list[tuple[str, ...]] = []
-            init = _switch_init([plan.inits[label] for label in group], which)
-            fn0 = _group_seed_fn(plan, init, counter, names)
             if progress is not None:
                 progress(group[0], 0, plan.n_chunks)  # the first initialiser's call also compiles
             t0 = time.perf_counter()
-            compiled = _compile_group(plan, engine, fn0, which)
+            program = _PROGRAMS.get(
+                _program_key(plan, group), lambda g=group: _compile_group(plan, engine, g)
+            )
             compile_s += time.perf_counter() - t0
             if not isinstance(plan.network, Network):
-                layer_names = names
+                layer_names = program.names
             for i, label in enumerate(group):
                 t0 = time.perf_counter()
                 if progress is not None and i > 0:
                     progress(label, 0, plan.n_chunks)
-                per_seed_out[label] = _run_chunks(engine, compiled, i, label, progress)
+                per_seed_out[label] = _run_chunks(
+                    engine, plan, program.compiled, i, label, progress
+                )
                 run_s += time.perf_counter() - t0
-                traces[label] = counter[0]
+                traces[label] = program.counter[0]
     predicted: dict[str, dict[str, np.ndarray] | None] = {}
     notes: dict[str, str] = {}
     specs = {label: repr(init) for label, init in plan.inits.items()}

@@ -78,7 +78,7 @@ class _Group:
 
 
 def _groups(plan: TreePlan, targets: dict[str, Any]) -> list[_Group]:
-    """Drawn leaves grouped by (rule, shape, draw dtype, leaf dtype, layout, sharding); a
+    """Drawn leaves grouped by (initialiser, shape, draw dtype, leaf dtype, layout, sharding); a
     contextual rule (it sees the leaf's path and siblings) keeps its leaves apart."""
     groups: dict[Any, _Group] = {}
     for p, a, _ in plan.leaves:
@@ -89,7 +89,14 @@ def _groups(plan: TreePlan, targets: dict[str, Any]) -> list[_Group]:
         gkey = (
             ("alone", p)
             if alone
-            else (rule.index, info.shape, info.dtype, np.dtype(a.dtype), info.layout, targets[p])
+            else (
+                _same_draw(rule),
+                info.shape,
+                info.dtype,
+                np.dtype(a.dtype),
+                info.layout,
+                targets[p],
+            )
         )
         if gkey not in groups:
             if not alone:  # the draw sees no value: a bare struct of the leaf's shape and dtype
@@ -98,6 +105,17 @@ def _groups(plan: TreePlan, targets: dict[str, Any]) -> list[_Group]:
             groups[gkey] = _Group(rule, info, targets[p])
         groups[gkey].paths.append(p)
     return list(groups.values())
+
+
+def _same_draw(rule: CheckedRule) -> Any:
+    """What makes two rules draw alike: their initialiser where it compares by value or
+    identity (``jinit.own_rules`` gives each layer its own rule, equal for equal layers), else
+    the rule itself."""
+    try:
+        hash(rule.init)
+    except TypeError:
+        return ("rule", rule.index)
+    return ("init", rule.init)
 
 
 def _program(group: _Group, impl: Any, chunk: int) -> Callable[..., tuple[jax.Array, ...]]:
