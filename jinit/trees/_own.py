@@ -220,7 +220,7 @@ def own_rules(model: Any, *inputs: Any, **kwargs: Any) -> OwnRules:
       >>> params = jinit.init_sharded(jax.eval_shape(model.init, jax.random.key(0), x),
       ...                             jax.random.key(1), rules)
       >>> w = params["params"]["kernel"]
-      >>> bool(jnp.allclose(w @ w.T, jnp.eye(3), atol=1e-5))  # orthogonal, as the layer says
+      >>> bool(jnp.allclose(w.T @ w, jnp.eye(3), atol=1e-5))  # orthonormal columns, as asked
       True
     """
     import flax.linen as nn
