@@ -22,7 +22,7 @@ from jinit.laws import _laws as laws
 from jinit.mup._widths import DEFAULT_SP_RULES, WidthInfo, shape_of, shaped_leaves, width_info
 from jinit.trees._draw import draw_leaf as _draw_leaf
 from jinit.trees._leaf_checks import draw_dtype, is_float_dtype
-from jinit.trees._rules import CheckedRule, LeafInfo, path_key
+from jinit.trees._rules import CheckedRule, LeafInfo, glob_escape, path_key
 
 # ---------------------------------------------------------------------------------------------
 # Initialisation
@@ -139,10 +139,6 @@ def _mup_initializer(
     return zeros if c == 0.0 else sp if c == 1.0 else scaled(sp, c)
 
 
-def _glob_escape(path: str) -> str:
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in path)
-
-
 def rules(
     params: Any,
     base_params: Any,
@@ -205,11 +201,11 @@ def rules(
     out: list[tuple[str, Initializer | None]] = []
     for p, i in info.items():
         if not is_float_dtype(dtypes[p]):  # counters, RNG keys: not weights, kept
-            out.append((_glob_escape(p), None))
+            out.append((glob_escape(p), None))
             continue
         sp = sp_init(api, p, sp_rules)
         ini = _mup_initializer(api, i, sp, draw_dtype(dtypes[p]), readout)
-        out.append((_glob_escape(p), ini))
+        out.append((glob_escape(p), ini))
     return out
 
 

@@ -37,15 +37,14 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-from jinit._core._paths import is_nnx_module
-from jinit.trees._rules import Rule, glob_matcher
+from jinit._core._paths import is_box, is_nnx_module, named_leaves, unbox
+from jinit.trees._rules import Rule, glob_escape, glob_matcher
 
 API = "jinit.own_rules"
 
@@ -91,15 +90,7 @@ class OwnInit:
                 f"leaf, or another tree than the model's). Drop the layout, or give the leaf an "
                 f"explicit rule before the own rules."
             )
-        out = _compiled(self)(key)
-        from flax.core import meta
-
-        if isinstance(out, meta.AxisMetadata):  # with_partitioning's box: the value only
-            try:
-                return out.unbox(apply_constraint=False)
-            except TypeError:
-                return out.unbox()
-        return out
+        return _unboxed(_compiled(self)(key))  # with_partitioning's box: the value only
 
     def __repr__(self) -> str:
         return f"own({_name(self.fn)})"
@@ -151,6 +142,10 @@ def _frozen(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return (type(value).__name__, tuple(_frozen(v) for v in value))
     return value
+
+
+def _unboxed(x: Any) -> Any:
+    return unbox(x) if is_box(x) else x
 
 
 def _name(fn: Any) -> str:
@@ -245,13 +240,8 @@ def own_rules(model: Any, *inputs: Any, **kwargs: Any) -> OwnRules:
 def _ordered(found: dict[str, OwnInit], unmatched: dict[str, str], model: str) -> OwnRules:
     """One rule per path, deepest first, so ``*/a/b`` cannot take ``x/a/b``'s leaf before it."""
     order = sorted(found, key=lambda p: (-p.count("/"), p))
-    rules = [Rule("*/" + _escape(p), found[p]) for p in order]
+    rules = [Rule("*/" + glob_escape(p), found[p]) for p in order]
     return OwnRules(rules, unmatched, model)
-
-
-def _escape(path: str) -> str:
-    """``path`` as a glob matching itself only."""
-    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,9 +256,12 @@ def _recording_params(calls: list) -> Iterator[None]:
     original = Scope.param
 
     def param(self, name, init_fn, *init_args, unbox=True, **init_kwargs):
-        if not self.has_variable("params", name):
-            calls.append((tuple(self.path) + (name,), init_fn, init_args, init_kwargs))
-        return original(self, name, init_fn, *init_args, unbox=unbox, **init_kwargs)
+        new = not self.has_variable("params", name)
+        value = original(self, name, init_fn, *init_args, unbox=unbox, **init_kwargs)
+        if new:  # the shape this call made (the value is abstract: init runs under eval_shape)
+            made = tuple(np.shape(_unboxed(value)))
+            calls.append((tuple(self.path) + (name,), init_fn, init_args, init_kwargs, made))
+        return value
 
     Scope.param = param
     try:
@@ -281,15 +274,10 @@ def _linen_rules(model: Any, inputs: tuple, kwargs: dict) -> OwnRules:
     calls: list = []
     with _recording_params(calls):
         shapes = jax.eval_shape(lambda k: model.init(k, *inputs, **kwargs), jax.random.key(0))
-    stored = _stored_shapes(shapes.get("params", {}))
+    stored = {p: tuple(a.shape) for p, a, _ in named_leaves(shapes.get("params", {}), shapes=True)}
     found, unmatched = {}, {}
-    for names, fn, args, kw in calls:
+    for names, fn, args, kw, made in calls:
         path = "/".join(str(n) for n in names)
-        out = jax.eval_shape(
-            lambda k, fn=fn, args=args, kw=kw: fn(k, *args, **kw), jax.random.key(0)
-        )
-        out = getattr(out, "value", out)  # a box's value
-        made = tuple(getattr(out, "shape", ()))
         if path not in stored:
             continue  # a param of a module whose variables were not kept (e.g. inside a lift)
         if made != stored[path]:
@@ -314,20 +302,6 @@ class _Unhashable(OwnInit):
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
-
-
-def _stored_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-    """``{'/'-joined path: shape}`` of a (boxed) linen params tree."""
-    from flax.core import meta
-
-    out = {}
-    flat = jax.tree_util.tree_flatten_with_path(
-        tree, is_leaf=lambda x: isinstance(x, meta.AxisMetadata)
-    )[0]
-    for keypath, leaf in flat:
-        value = leaf.value if isinstance(leaf, meta.AxisMetadata) else leaf
-        out["/".join(str(getattr(k, "key", k)) for k in keypath)] = tuple(np.shape(value))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -256,6 +256,11 @@ class CheckedRule:
     fallback: bool = False
 
 
+def glob_escape(path: str) -> str:
+    """A glob that matches ``path`` only (its ``*``, ``?`` and ``[`` as character classes)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in path)
+
+
 def glob_matcher(pattern: str) -> Callable[[str], bool]:
     """fnmatch (case-sensitive) where ``*`` also spans '/'; a leading ``*/`` may match nothing."""
     rx = re.compile(fnmatch.translate(pattern))
