@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -414,3 +415,43 @@ def _trace_settings() -> tuple:
         str(cfg.jax_default_matmul_precision),
         str(cfg.jax_default_prng_impl),
     )
+
+
+#: primitives XLA's CPU backend runs as LAPACK calls
+_HOST_LINALG = {"qr", "eigh", "eig", "svd", "lu", "cholesky", "triangular_solve", "schur",
+                "householder_product", "geqrf", "tridiagonal", "hessenberg"}  # fmt: skip
+
+
+def _primitives(jaxpr: Any, acc: set[str]) -> set[str]:
+    for eqn in jaxpr.eqns:
+        acc.add(eqn.primitive.name)
+        for p in eqn.params.values():
+            for sub in p if isinstance(p, (tuple, list)) else (p,):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    _primitives(getattr(inner, "jaxpr", inner), acc)
+    return acc
+
+
+def uses_host_linalg(fn: Callable[[jax.Array], Any]) -> bool:
+    """Whether ``fn(key)`` (traced abstractly) calls a LAPACK-backed primitive (QR, ...)."""
+    try:
+        jaxpr = jax.make_jaxpr(fn)(jax.random.key(0))
+    except Exception:  # noqa: BLE001 - a shape this initialiser does not take
+        return False
+    return bool(_primitives(jaxpr.jaxpr, set()) & _HOST_LINALG)
+
+
+def linalg_safe_devices(devs: Sequence[Any], inits: Sequence[Any]) -> list[Any]:
+    """``devs``, or its first device when they are several CPU devices of this process and an
+    initialiser draws through LAPACK (``orthogonal``'s QR): XLA's CPU runtime (jax 0.10) can
+    deadlock running such calls in one program sharded over several host devices, so those
+    sweeps run on one device (the matmuls still use every core)."""
+    devs = list(devs)
+    if len(devs) < 2 or devs[0].platform != "cpu":
+        return devs
+    for init in inits:
+        for shape in ((8, 8), (3, 3, 8, 8)):
+            if uses_host_linalg(lambda k, s=shape, f=init: f(k, s, jnp.float32)):
+                return devs[:1]
+    return devs

@@ -164,8 +164,10 @@ def assert_matches_theory(
 
     Raises:
       AssertionError: listing every offending initialiser, layer and quantity; also when
-        nothing was predicted (no selected initialiser has a prediction: e.g. a transformer or a
-        Flax model, which mean-field theory does not cover), when a named initialiser has no
+        nothing was predicted (no selected initialiser has a prediction: e.g. the built-in
+        transformer, or a Flax model whose every layer depends on something the traced theory
+        does not cover, such as softmax attention; the notes say what), when a named
+        initialiser has no
         prediction, when a requested quantity is predicted at no layer, or when a selected
         initialiser has inf/NaN seeds. Agreement is never asserted vacuously.
     """
@@ -213,7 +215,7 @@ def _labels_to_match(api: str, result: SweepResult, inits: Any) -> list[str]:
                 f"`{api}`: nothing was predicted for the {result.config.get('network', '?')}, so "
                 f"there is no theory to match ({why}). Use `assert_stable_propagation` to bound "
                 f"the statistics instead, or sweep an architecture with a mean-field prediction "
-                f"(`jinit.mlp`, `jinit.cnn`)."
+                f"(`jinit.mlp`, `jinit.cnn`, a Flax model the traced theory covers)."
             )
         labels = with_pred
     return labels

@@ -61,7 +61,7 @@ class FlaxModel:
     apply_kwargs: Mapping[str, Any] | None = None
     residual: bool = False
     #: why there is no prediction (:meth:`theory_inputs` is None)
-    theory_note: ClassVar[str] = "no mean-field prediction for an arbitrary Flax model"
+    theory_note: ClassVar[str] = "no mean-field prediction: see the sweep's notes"
 
     def describe(self) -> str:
         return f"flax.{self.kind} model {self.name}"
@@ -251,7 +251,8 @@ class FlaxModel:
         params = variables["params"]
         rest = {k: v for k, v in variables.items() if k != "params"}
 
-        def run(p, probes, names):
+        def run(p, probes, names, xin=None):
+            xin = x if xin is None else xin
             cap, seen = [], {}
 
             def icpt(next_fun, args, kwargs, ctx):
@@ -270,7 +271,7 @@ class FlaxModel:
 
             with nn.intercept_methods(icpt):
                 try:
-                    y = module.apply({"params": p, **rest}, x, mutable=mutable, **kw)
+                    y = module.apply({"params": p, **rest}, xin, mutable=mutable, **kw)
                 except flax_errors.ModifyScopeVariableError as e:
                     raise self._immutable_error(e) from None
             if mutable is not False:  # (output, updated collections)
@@ -291,7 +292,8 @@ class FlaxModel:
             )
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-        def run(p, probes, names):
+        def run(p, probes, names, xin=None):
+            xin = x if xin is None else xin
             # fresh Variables in this trace: BatchNorm may update its statistics in place
             m = nnx.merge(graphdef, p, rest, copy=True)
             cap, seen = [], {}
@@ -307,7 +309,7 @@ class FlaxModel:
                 return out
 
             with nnx_layer_calls(m, self.is_layer, hook):
-                y = m(x, **(self.apply_kwargs or {}))
+                y = m(xin, **(self.apply_kwargs or {}))
             return y, cap
 
         return params, run

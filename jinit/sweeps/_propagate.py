@@ -65,7 +65,13 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jinit._core._checks import check_int, check_real
-from jinit._core._seeds import CompiledCache, SeedPlan, check_devices, root_key
+from jinit._core._seeds import (
+    CompiledCache,
+    SeedPlan,
+    check_devices,
+    linalg_safe_devices,
+    root_key,
+)
 from jinit.sweeps._configs import SweepConfig
 from jinit.sweeps._flax_helpers import check_flag
 from jinit.sweeps._network_base import Network
@@ -267,7 +273,7 @@ def prepare_sweep(
     bias_init = check_bias_init(api, network, bias_init, is_builtin)
     inits = normalize_inits(inits, api)
     check_progress(api, progress)
-    devs = check_devices(api, devices)
+    devs = linalg_safe_devices(check_devices(api, devices), list(inits.values()))
     # the root key lives on the sweep's own seed mesh, whatever mesh the caller has set
     with own_mesh(Mesh(np.array(devs), ("seeds",))):
         root = root_key(api, seed, key_impl)
@@ -494,6 +500,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
             plan.bias_init,
             dtype=plan.dtype,
             input_second_moment=plan.input_second_moment,
+            batch=plan.batch,
         )
 
     n_layers = next(iter(per_seed_out.values()))["act.second_moment"].shape[1]

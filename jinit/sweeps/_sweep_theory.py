@@ -10,6 +10,8 @@ import numpy as np
 
 from jinit._core._checks import check_real
 from jinit.initializers._basic import zeros
+from jinit.sweeps._flax_models import FlaxModel
+from jinit.sweeps._flax_theory import flax_prediction
 from jinit.sweeps._network_base import SweepModel
 from jinit.sweeps._networks import weight_law_moments
 
@@ -23,11 +25,23 @@ from jinit.theory._predict import predict_mlp
 # ---------------------------------------------------------------------------------------------
 
 
-def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: float = 1.0):
+def predict(
+    network,
+    init,
+    bias_init=None,
+    *,
+    dtype=None,
+    input_second_moment: float = 1.0,
+    batch: int | None = None,
+):
     """Mean-field prediction for ``network`` initialised by ``init`` (weights) and ``bias_init``.
 
-    Reads each layer's weight variance from ``jinit.law(init, shape)`` (estimated from a draw for
-    other callables) and calls :func:`jinit.theory.predict_mlp`.
+    For the built-in MLP and CNN: reads each layer's weight variance from
+    ``jinit.law(init, shape)`` (estimated from a draw for other callables) and calls
+    :func:`jinit.theory.predict_mlp`. For a Flax model (:func:`jinit.linen_model`,
+    :func:`jinit.nnx_model`): traces the model and propagates the moments through its own
+    computation (:mod:`jinit.theory._graph`), one prediction per layer, NaN with a reason in
+    the note where the theory does not cover the layer.
 
     Returns:
       ``(prediction, note)``: a dict of per-layer arrays (``preact.second_moment``,
@@ -45,6 +59,8 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
     if dtype is not None:
         dtype = check_float_dtype(api, dtype)
     input_second_moment = check_real(api, "input_second_moment", input_second_moment, positive=True)
+    if isinstance(network, FlaxModel):
+        return _flax(network, init, dtype, batch)
     bias_init = zeros if bias_init is None else bias_init
     ti = network.theory_inputs()
     if ti is None:
@@ -77,6 +93,16 @@ def predict(network, init, bias_init=None, *, dtype=None, input_second_moment: f
     except (ValueError, NotImplementedError, TypeError) as e:
         return None, f"no prediction: {e}"
     return _prediction_arrays(p, ti.residual, bmean), _prediction_note(exact, ti.approximate)
+
+
+def _flax(network, init, dtype, batch):
+    """:func:`flax_prediction`, its failures reported in the note (never raised: the sweep's
+    measurements stand without a prediction)."""
+    batch = network.default_batch() if batch is None else batch
+    try:
+        return flax_prediction(network, init, np.float32 if dtype is None else dtype, batch)
+    except Exception as e:  # noqa: BLE001 - the reason goes to the result's note
+        return None, f"no prediction: the theory's trace failed ({type(e).__name__}: {e})"
 
 
 def _prediction_arrays(p: Any, residual: bool, bmean: float) -> dict[str, np.ndarray]:

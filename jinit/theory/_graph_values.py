@@ -1,0 +1,383 @@
+r"""The abstract values of :mod:`jinit.theory._graph` and their Gaussian expectations.
+
+A model at initialisation is traced to a jaxpr and every intermediate array is replaced by an
+abstract value describing the law of its entries in the mean-field (infinite-width) limit:
+
+* :class:`Known`: a deterministic array (the data, a constant parameter such as LayerNorm's
+  scale, or a width average that concentrates, such as LayerNorm's mean and variance);
+* :class:`Gauss`: a Gaussian *source*: the output of a contraction with a fresh zero-mean weight
+  (a ``Dense``, ``Conv`` or ``Einsum``), a random parameter, or an affine combination of
+  independent sources. Per position it has a mean :math:`\mu`, a variance :math:`v` and a
+  covariance ``cross`` between the same unit's entries for two different examples;
+* :class:`Expr`: an element-wise function of at most two independent sources (an activation,
+  a normalised stream, a gated unit), kept symbolic and integrated only when a contraction or a
+  width average needs its moments.
+
+Arrays describing a value (means, variances, constants inside expressions) have the value's
+rank with the batch axis of size 1 (examples are exchangeable) and any axis along which they do
+not change collapsed to size 1. Every axis has a *role*: ``"b"`` the batch, ``"u"`` units
+(entries independent across the axis, so a sum over it concentrates), ``"p"`` positions
+(entries correlated across the axis: tokens, pixels, or copies of a broadcast parameter).
+
+Expectations use a dense trapezoid rule on the Gaussian density (kinks such as relu's cost
+O(h²), about 1e-4 relative with the default grids) rather than Gauss–Hermite, whose error on
+kinked integrands is percents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_IDS = itertools.count(1)
+
+
+def new_id() -> int:
+    return next(_IDS)
+
+
+class NotCovered(Exception):
+    """The model does something the theory does not cover; the message is the reason."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Known:
+    """A deterministic array at the value's full shape (``arr``); ``lin`` is its log-sensitivity
+    to the finite-width noise atoms (``{atom: d ln value}``, see :mod:`jinit.theory._graph`)."""
+
+    arr: np.ndarray
+    roles: tuple[str, ...]
+    lin: dict[int, float] = dataclasses.field(default_factory=dict)
+    #: for the data: ``(E[x²], E[x_e x_e'], relative variance of a batch's mean square)`` per
+    #: entry from a larger sample than the traced batch (see :func:`data_stats`)
+    stats: tuple | None = None
+    #: the width statistics it is computed from: ``(statistic id, source id, units)``
+    tags: frozenset = frozenset()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.arr))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Gauss:
+    """A Gaussian source; ``parents`` are the ids of the independent randomness it is built
+    from (two sources sharing a parent are dependent and never combined as independent)."""
+
+    shape: tuple[int, ...]
+    roles: tuple[str, ...]
+    mean: np.ndarray
+    var: np.ndarray
+    cross: np.ndarray
+    parents: frozenset[int]
+    lin: dict[int, float]
+    sid: int = dataclasses.field(default_factory=new_id)
+    #: the source this one is an affine function of, alone (a normalised or shifted stream)
+    base: int | None = None
+    #: the root of the source whose per-unit batch mean this is (BatchNorm's statistic)
+    batch_mean_of: int | None = None
+
+    @property
+    def root(self) -> int:
+        return self.sid if self.base is None else self.base
+
+    def second_moment(self) -> np.ndarray:
+        return self.var + self.mean**2
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Expr:
+    """``prim(*args)`` element-wise (``args``: :class:`Gauss`, :class:`Expr` or state arrays),
+    or a structural node (``struct`` = the jaxpr equation whose op it replays)."""
+
+    shape: tuple[int, ...]
+    roles: tuple[str, ...]
+    prim: Any
+    params: dict[str, Any]
+    args: tuple[Any, ...]
+    struct: Any = None
+
+    @property
+    def sources(self) -> dict[int, Gauss]:
+        out: dict[int, Gauss] = {}
+        for a in self.args:
+            if isinstance(a, Gauss):
+                out[a.sid] = a
+            elif isinstance(a, Expr):
+                out.update(a.sources)
+        return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Const:
+    """A deterministic state array inside an :class:`Expr`, with its log-sensitivity ``lin``."""
+
+    arr: np.ndarray
+    lin: dict[int, float]
+    tags: frozenset = frozenset()
+
+
+Rand = Gauss | Expr
+
+
+def batch_axis(roles: Sequence[str]) -> int | None:
+    return roles.index("b") if "b" in roles else None
+
+
+def state_shape(shape: Sequence[int], roles: Sequence[str]) -> tuple[int, ...]:
+    """``shape`` with the batch axis set to 1."""
+    return tuple(1 if r == "b" else int(n) for n, r in zip(shape, roles, strict=True))
+
+
+def collapse(arr: Any) -> np.ndarray:
+    """``arr`` (float64) with every axis along which it is constant reduced to size 1."""
+    a = np.asarray(arr)
+    a = a if a.dtype == bool or np.issubdtype(a.dtype, np.integer) else a.astype(np.float64)
+    for ax in range(a.ndim):
+        if a.shape[ax] > 1:
+            first = np.take(a, [0], axis=ax)
+            if np.array_equal(a, np.broadcast_to(first, a.shape), equal_nan=True):
+                a = first
+    return a
+
+
+def full(arr: Any, shape: Sequence[int]) -> np.ndarray:
+    return np.broadcast_to(np.asarray(arr, np.float64), tuple(shape))
+
+
+def data_stats(sample: Any, batch: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The data moments a contraction needs, from a sample of examples (axis 0): per entry
+    E[x²] and E[x_e x_e'] for two different examples (batch axis kept, size 1), and the
+    relative variance of one ``batch``'s mean square (the input's own seed-to-seed noise)."""
+    a = np.asarray(sample, np.float64)
+    n = a.shape[0]
+    s1, s2 = a.sum(axis=0, keepdims=True), (a**2).sum(axis=0, keepdims=True)
+    q = s2 / n
+    c = (s1**2 - s2) / (n * (n - 1)) if n > 1 else q
+    per_example = (a**2).reshape(n, -1).mean(axis=1)
+    rel = float(np.var(per_example) / max(np.mean(per_example) ** 2, 1e-300) / batch)
+    return q, c, rel
+
+
+def known_state(k: Known) -> np.ndarray:
+    """A :class:`Known` as a state array (batch axis 1), or :class:`NotCovered` when it varies
+    across the batch (data inside a random expression)."""
+    b = batch_axis(k.roles)
+    a = collapse(k.arr)
+    if b is not None and a.shape[b] != 1:
+        raise NotCovered("an element-wise op mixes the data itself into a random signal")
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# Quadrature
+# ---------------------------------------------------------------------------------------------
+
+
+def _rule(n: int, half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    z = np.linspace(-half_width, half_width, n)
+    w = np.exp(-0.5 * z**2)
+    w[[0, -1]] *= 0.5
+    return z, w / w.sum()
+
+
+Z1, W1 = _rule(2000, 10.0)  # one source: h = 0.01, no node on a kink at 0
+_Z2, _W2 = _rule(240, 8.0)  # per axis of a two-dimensional rule (even: no node at 0)
+Z2A, Z2B = (a.ravel() for a in np.meshgrid(_Z2, _Z2, indexing="ij"))
+W2 = np.outer(_W2, _W2).ravel()
+
+
+def _lead(a: np.ndarray, ndim: int) -> np.ndarray:
+    return np.reshape(a, (-1,) + (1,) * ndim)
+
+
+def evaluate(node: Any, env: dict[int, Any], scale: dict[int, float] | None = None) -> Any:
+    """The value of ``node`` at the quadrature nodes: ``env[sid]`` holds each source's values
+    (leading node axis); ``scale`` multiplies the :class:`Const` with that ``id()``."""
+    if isinstance(node, Gauss):
+        return env[node.sid]
+    if isinstance(node, Expr):
+        args = [evaluate(a, env, scale) for a in node.args]
+        if node.struct is not None:
+            return node.struct(args[0])
+        if node.prim.name in _FLOAT_IDENTITY and _floating(node.params.get("new_dtype")):
+            return args[0]  # a float cast (bf16 rounding is below the theory's resolution)
+        args = [jnp.asarray(a, jnp.float64) if _floating(_dtype(a)) else a for a in args]
+        return node.prim.bind(*jnp.broadcast_arrays(*args), **node.params)
+    factor = (scale or {}).get(id(node), 1.0)
+    return node.arr[None] * factor  # a Const
+
+
+_FLOAT_IDENTITY = ("convert_element_type", "reduce_precision", "copy", "copy_p")
+
+
+def _dtype(a: Any) -> Any:
+    return getattr(a, "dtype", None) or np.result_type(type(a))
+
+
+def _floating(dtype: Any) -> bool:
+    return dtype is None or jnp.issubdtype(dtype, jnp.floating)
+
+
+def consts(node: Any) -> list[Const]:
+    """The :class:`Const` leaves of an expression (each once)."""
+    if isinstance(node, Const):
+        return [node]
+    if not isinstance(node, Expr):
+        return []
+    seen: dict[int, Const] = {}
+    for a in node.args:
+        for c in consts(a):
+            seen[id(c)] = c
+    return list(seen.values())
+
+
+def eval_sources(
+    sources: dict[int, Gauss], pair: bool = False, scale: dict[int, float] | None = None
+) -> tuple[list, np.ndarray]:
+    """Source values at the nodes of the rule for ``sources`` (one or two independent ones)
+    and the weights; with ``pair`` (one source) the values for two examples (same unit);
+    ``scale`` multiplies the variance of the source with that id."""
+    if scale:
+        sources = {k: scaled_source(s, scale.get(k, 1.0)) for k, s in sources.items()}
+    if len(sources) > 2 or (pair and len(sources) > 1):
+        raise NotCovered(
+            f"an element-wise function of {len(sources)} independent signals"
+            + (" across examples" if pair else "")
+        )
+    srcs = list(sources.values())
+    if pair:
+        (s,) = srcs
+        nd = len(s.var.shape)
+        sd = np.sqrt(np.maximum(s.var, 0.0))
+        rho = np.where(s.var > 0, s.cross / np.where(s.var > 0, s.var, 1.0), 0.0)
+        rho = np.clip(rho, -1.0, 1.0)
+        za, zb = _lead(Z2A, nd), _lead(Z2B, nd)
+        e1 = s.mean + sd * za
+        e2 = s.mean + sd * (rho * za + np.sqrt(1 - rho**2) * zb)
+        return [e1, e2], W2
+    if len(srcs) == 1:
+        (s,) = srcs
+        z, w = _lead(Z1, len(s.var.shape)), W1
+        return [s.mean + np.sqrt(np.maximum(s.var, 0.0)) * z], w
+    vals = []
+    for s, z in zip(srcs, (Z2A, Z2B), strict=True):
+        zz = _lead(z, len(s.var.shape))
+        vals.append(s.mean + np.sqrt(np.maximum(s.var, 0.0)) * zz)
+    return vals, W2
+
+
+def expect(values: Any, w: np.ndarray) -> np.ndarray:
+    """Σ_i w_i values_i over the leading node axis (float64)."""
+    v = np.asarray(values, np.float64)
+    return np.tensordot(w, v, axes=(0, 0))
+
+
+def moments(node: Rand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(mean, second moment, cross-example moment)`` per position of a random value (the
+    cross moment is NaN where it is not computable: two sources)."""
+    if isinstance(node, Gauss):
+        return node.mean, node.second_moment(), node.cross + node.mean**2
+    srcs = node.sources
+    vals, w = eval_sources(srcs)
+    f = evaluate(node, dict(zip(srcs, vals, strict=True)))
+    m1, m2 = expect(f, w), expect(jnp.square(jnp.asarray(f, jnp.float64)), w)
+    if len(srcs) == 1:
+        (sid,) = srcs
+        (e1, e2), w2 = eval_sources(srcs, pair=True)
+        f1 = evaluate(node, {sid: e1})
+        f2 = evaluate(node, {sid: e2})
+        cross = expect(jnp.asarray(f1, jnp.float64) * jnp.asarray(f2, jnp.float64), w2)
+    else:
+        cross = np.full_like(m2, np.nan)
+    return m1, m2, cross
+
+
+def kurtosis_terms(node: Rand) -> tuple[np.ndarray, np.ndarray]:
+    """``(κ, κ_pair)`` per position: E[f⁴]/E[f²]² - 1 and Cov(f_e², f_e'²)/E[f²]² for two
+    examples (the finite-width noise a contraction adds, see :mod:`jinit.theory._graph`)."""
+    srcs = node.sources if isinstance(node, Expr) else {node.sid: node}
+    vals, w = eval_sources(srcs)
+    f2 = jnp.square(jnp.asarray(evaluate(node, dict(zip(srcs, vals, strict=True))), jnp.float64))
+    m2, m4 = expect(f2, w), expect(jnp.square(f2), w)
+    safe = np.where(m2 > 0, m2, 1.0)
+    kappa = np.where(m2 > 0, m4 / safe**2 - 1.0, 0.0)
+    if len(srcs) != 1:
+        return kappa, np.zeros_like(kappa)
+    (sid,) = srcs
+    (e1, e2), w2 = eval_sources(srcs, pair=True)
+    g1 = jnp.square(jnp.asarray(evaluate(node, {sid: e1}), jnp.float64))
+    g2 = jnp.square(jnp.asarray(evaluate(node, {sid: e2}), jnp.float64))
+    pair = np.where(m2 > 0, expect(g1 * g2, w2) / safe**2 - 1.0, 0.0)
+    return kappa, pair
+
+
+def derivative_moments(node: Expr, arg: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(E[d²], E[d⁴])`` per position of d = ∂ node / ∂ args[arg] (an element-wise op)."""
+    srcs = node.sources
+    vals, w = eval_sources(srcs)
+    env = dict(zip(srcs, vals, strict=True))
+    args = [jnp.asarray(evaluate(a, env), jnp.float64) for a in node.args]
+    args = list(jnp.broadcast_arrays(*args))
+
+    def f(x):
+        a = list(args)
+        a[arg] = x
+        return node.prim.bind(*a, **node.params)
+
+    _, d = jax.jvp(f, (args[arg],), (jnp.ones_like(args[arg]),))
+    d2 = jnp.square(d)
+    return expect(d2, w), expect(jnp.square(d2), w)
+
+
+def expr_derivative(node: Expr, sid: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(E[d²], E[d⁴])`` per position of d = ∂ node / ∂ (its source ``sid``) through the
+    whole expression."""
+    srcs = node.sources
+    vals, w = eval_sources(srcs)
+    env = {k: jnp.asarray(v, jnp.float64) for k, v in zip(srcs, vals, strict=True)}
+
+    def f(x):
+        return evaluate(node, {**env, sid: x})
+
+    _, d = jax.jvp(f, (env[sid],), (jnp.ones_like(env[sid]),))
+    d2 = jnp.square(d)
+    return expect(d2, w), expect(jnp.square(d2), w)
+
+
+def projection_factor(
+    tags: Any, root: int, applied: frozenset, share: float
+) -> tuple[float, frozenset, float]:
+    """The cotangent's factor through a normalisation by k width statistics over n units
+    (LayerNorm: k = 2, RMSNorm: k = 1) not yet ``applied``: its Jacobian projects out k of the
+    n directions, which the width averages' O(1/n) cotangent terms carry (gradient independence
+    drops them otherwise). The ``share`` of the cotangent that already passed a normalisation
+    with no contraction since (a post-LN skip path) has no component left along those
+    directions (the stream's direction changes little per block), so the factor is
+    ``1 - (k/n)(1 - share)``. Returns the factor, the statistics and the new share."""
+    stats = {(t, n) for (t, s, n) in tags if s == root and t not in applied}
+    if not stats:
+        return 1.0, frozenset(), share
+    n = min(n for _, n in stats)
+    factor = max(1.0 - len(stats) / n * (1.0 - share), 0.0)
+    return factor, frozenset(t for t, _ in stats), 1.0
+
+
+def scaled_source(s: Gauss, factor: float) -> Gauss:
+    """``s`` with its variance and cross covariance scaled (a sensitivity probe)."""
+    return dataclasses.replace(s, var=s.var * factor, cross=s.cross * factor, sid=s.sid)
+
+
+def as_float(x: Any) -> np.ndarray:
+    return np.asarray(x, np.float64)

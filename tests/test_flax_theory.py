@@ -1,0 +1,314 @@
+"""Issue 15: mean-field predictions for any Flax model, from its traced computation.
+
+Each model family is swept under three initialisation schemes (stable, vanishing/exploding, a
+recipe) and every layer's seed mean must lie within the sweep's own tolerance of the
+prediction (`assert_matches_theory`: k standard errors or the predicted finite-width
+fluctuation, plus the finite-width bias bound). Layers the theory does not cover must carry a
+reason, never a number."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+from flax import nnx
+
+import jinit
+from jinit.testing import assert_matches_theory
+from jinit.theory._graph import propagate_moments
+from jinit.theory._graph_rules import Param
+from jinit.theory._graph_values import Known
+
+ACTS = {"tanh": jnp.tanh, "relu": nn.relu, "gelu": nn.gelu}
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine on hand-written computations (exact values)
+# ---------------------------------------------------------------------------------------------
+
+
+def _moments(fn, params, x, batch=None):
+    closed = jax.make_jaxpr(fn)(*[jnp.zeros(p.shape) for p in params], x)
+    xa = np.asarray(x)
+    data = Known(xa, ("b",) + ("p",) * (xa.ndim - 1))
+    return propagate_moments(closed, [*params, data], batch=batch or xa.shape[0], cotangent=0)
+
+
+def test_dense_fan_and_activation_are_read_from_the_computation():
+    x = np.ones((4, 32))  # E[x²] = 1 exactly
+    w = Param((32, 16), 0.0, 0.5, None, "w")
+
+    def f(w, x):
+        h = x @ w
+        return jnp.tanh(h), h
+
+    a, h = _moments(f, [w], x)
+    # h ~ N(0, 32 * 0.5 = 16): E[tanh(h)²] against the theory module's kink-aware quadrature
+    expected = jinit.theory.gaussian_second_moment("tanh", 16.0)
+    np.testing.assert_allclose([h.second_moment, a.second_moment], [16.0, expected], rtol=1e-6)
+    # backward: unit cotangent on tanh(h), so E[(dL/dh)²] = E[tanh'(h)²]
+    assert a.grad_second_moment == 1.0
+    np.testing.assert_allclose(
+        h.grad_second_moment, jinit.theory.gaussian_derivative_second_moment("tanh", 16.0),
+        rtol=1e-6,
+    )  # fmt: skip
+
+
+def test_conv_zero_padding_counts_the_taps_inside():
+    # 3x3 SAME conv on a 4x4 image of ones: corners see 4 taps, edges 6, the centre 9
+    x = np.ones((2, 4, 4, 1))
+    w = Param((3, 3, 1, 5), 0.0, 1.0, None, "w")
+
+    def conv(w, x):
+        return jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    (m,) = _moments(conv, [w], x)
+    taps = np.array([[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]])
+    np.testing.assert_allclose(m.second_moment, taps.mean(), rtol=1e-12)
+
+
+def test_layernorm_output_and_residual_sum():
+    x = np.random.default_rng(0).normal(size=(64, 128))
+    w1, w2 = Param((128, 128), 0.0, 1 / 128, None, "a"), Param((128, 128), 0.0, 2 / 128, None, "b")
+
+    def f(w1, w2, x):
+        h = x @ w1
+        mu = h.mean(-1, keepdims=True)
+        ln = (h - mu) / jnp.sqrt(((h - mu) ** 2).mean(-1, keepdims=True) + 1e-6)
+        return h + ln @ w2  # a residual branch: independent of h (odd in w2)
+
+    (m,) = _moments(f, [w1, w2], x)
+    q_h = float((x**2).mean())  # E[h²] = 128 * (1/128) * E[x²]
+    np.testing.assert_allclose(m.second_moment, q_h + 2 * 1 / (1 + 1e-6 / q_h), rtol=1e-6)
+
+
+def test_uncovered_operations_give_a_reason():
+    x = np.ones((4, 8, 16))
+    wq, wk = Param((16, 16), 0.0, 1 / 16, None, "q"), Param((16, 16), 0.0, 1 / 16, None, "k")
+
+    def attention_scores(wq, wk, x):
+        return jnp.einsum("btd,bsd->bts", x @ wq, x @ wk)
+
+    (m,) = _moments(attention_scores, [wq, wk], x)
+    assert np.isnan(m.second_moment) and "attention" in m.reason
+    (m,) = _moments(lambda wq, wk, x: (x @ wq).mean(axis=1), [wq, wk], x)
+    assert np.isnan(m.second_moment) and "positions" in m.reason
+    # tied weights: the same matrix twice
+    (m,) = _moments(lambda wq, wk, x: (x @ wq) @ wq, [wq, wk], x)
+    assert np.isnan(m.second_moment) and "tied" in m.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Model families (sweeps)
+# ---------------------------------------------------------------------------------------------
+
+
+class LinenMLP(nn.Module):
+    kernel: object
+    depth: int
+    act: str
+    width: int = 64
+
+    @nn.compact
+    def __call__(self, x):
+        for _ in range(self.depth):
+            x = ACTS[self.act](nn.Dense(self.width, kernel_init=self.kernel)(x))
+        return x
+
+
+class NnxMLP(nnx.Module):
+    def __init__(self, init, rngs, depth=4, act="tanh", width=64):
+        self.layers = nnx.List(
+            [nnx.Linear(width, width, kernel_init=init, rngs=rngs) for _ in range(depth)]
+        )
+        self.act = act
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = ACTS[self.act](layer(x))
+        return x
+
+
+def _features(width):
+    return lambda key, batch, dtype: jax.random.normal(key, (batch, width), dtype)
+
+
+MLP_SCHEMES = {  # activation: (stable, vanishing or exploding, a recipe)
+    "tanh": {
+        "lecun": jinit.lecun_normal(),
+        "small": jinit.variance_scaling(0.5, "fan_in", "normal"),
+        "orthogonal": jinit.orthogonal(),
+    },
+    "gelu": {
+        "he": jinit.he_normal(),
+        "large": jinit.variance_scaling(3.0, "fan_in", "normal"),
+        "glorot": jinit.glorot_uniform(),
+    },
+    "relu": {
+        "he": jinit.he_normal(),
+        "lecun": jinit.lecun_normal(),
+        "kaiming_torch": jinit.torch.kaiming_uniform(),
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "kind,act,depth",
+    [("linen", "tanh", 4), ("nnx", "gelu", 4), ("linen", "relu", 16), ("nnx", "tanh", 16),
+     ("linen", "tanh", 48)],
+)  # fmt: skip
+def test_flax_mlp_matches_theory(kind, act, depth):
+    if kind == "linen":
+        model = jinit.linen_model(lambda i: LinenMLP(i, depth, act), _features(64))
+    else:
+        model = jinit.nnx_model(lambda i, r: NnxMLP(i, r, depth, act), _features(64))
+    r = jinit.sweep(model, MLP_SCHEMES[act], seeds=16, batch=32)
+    for label in r.labels:
+        assert r.predicted[label] is not None, r.notes[label]
+        assert np.all(np.isfinite(r.prediction(label, "grad.second_moment")))
+    assert_matches_theory(r)
+    if act == "tanh" and depth >= 16:  # the schemes differ visibly: 'small' vanishes
+        last = {x: r.prediction(x, "act.second_moment")[-1] for x in r.labels}
+        assert last["small"] < 0.1 * last["lecun"]
+
+
+class Block(nn.Module):
+    """A transformer block without attention: pre-LN or post-LN, GELU MLP of width 4d."""
+
+    kernel: object
+    out: object
+    pre: bool
+
+    @nn.compact
+    def __call__(self, x):
+        d = x.shape[-1]
+        if self.pre:
+            h = nn.Dense(4 * d, kernel_init=self.kernel)(nn.LayerNorm()(x))
+            return x + nn.Dense(d, kernel_init=self.out)(nn.gelu(h))
+        h = nn.Dense(4 * d, kernel_init=self.kernel)(x)
+        return nn.LayerNorm()(x + nn.Dense(d, kernel_init=self.out)(nn.gelu(h)))
+
+
+class Stack(nn.Module):
+    kernel: object
+    depth: int
+    pre: bool
+    out: object = None
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Dense(64, kernel_init=self.kernel)(x)
+        for _ in range(self.depth):
+            x = Block(self.kernel, self.out or self.kernel, self.pre)(x)
+        return x
+
+
+def _tokens(key, batch, dtype):
+    return jax.random.normal(key, (batch, 8, 32), dtype)
+
+
+@pytest.mark.parametrize("pre,depth", [(True, 4), (True, 8), (False, 6)])
+def test_residual_layernorm_stacks_match_theory(pre, depth):
+    """Pre-LN and post-LN residual stacks (the MLP half of GPT-style decoders / BERT-style
+    encoders) under a stable scheme, an exploding one, and GPT-2's recipe (normal(0.02), the
+    residual output projections scaled by 1/sqrt(2 L))."""
+    gpt2_out = jinit.gpt2_residual(depth)
+    models = {
+        "plain": jinit.linen_model(
+            lambda i: Stack(i, depth, pre), _tokens, layers=Block, residual=True
+        ),
+        "gpt2": jinit.linen_model(
+            lambda i: Stack(i, depth, pre, gpt2_out), _tokens, layers=Block, residual=True
+        ),
+    }
+    r = jinit.sweep(
+        models["plain"],
+        {"lecun": jinit.lecun_normal(), "large": jinit.variance_scaling(4.0, "fan_in", "normal")},
+        seeds=16,
+        batch=16,
+    )
+    g = jinit.sweep(models["gpt2"], {"gpt2": jinit.normal(0.02)}, seeds=16, batch=16)
+    for res in (r, g):
+        assert all(res.predicted[x] is not None for x in res.labels)
+        assert_matches_theory(res, quantities=["output.second_moment", "grad.second_moment"])
+    if pre:  # the stream grows with depth under 'large', stays near its input under gpt2
+        grow = r.prediction("large", "output.second_moment")
+        assert grow[-1] > 2 * grow[0]
+        flat = g.prediction("gpt2", "output.second_moment")
+        assert flat[-1] < 1.5 * flat[0]
+
+
+class PreActBlock(nn.Module):
+    kernel: object
+    last: object
+
+    @nn.compact
+    def __call__(self, x):
+        bn = lambda: nn.BatchNorm(use_running_average=False)  # noqa: E731
+        h = nn.Conv(16, (3, 3), use_bias=False, kernel_init=self.kernel)(nn.relu(bn()(x)))
+        return x + nn.Conv(16, (3, 3), use_bias=False, kernel_init=self.last)(nn.relu(bn()(h)))
+
+
+class PreActResNet(nn.Module):
+    kernel: object
+    depth: int
+    last: object = None
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(16, (3, 3), kernel_init=self.kernel)(x)
+        for _ in range(self.depth):
+            x = PreActBlock(self.kernel, self.last or self.kernel)(x)
+        x = jnp.mean(nn.relu(nn.BatchNorm(use_running_average=False)(x)), axis=(1, 2))
+        return nn.Dense(10, kernel_init=self.kernel)(x)
+
+
+def _images(key, batch, dtype):
+    return jax.random.normal(key, (batch, 8, 8, 3), dtype)
+
+
+@pytest.mark.parametrize("depth", [4])
+def test_preactivation_resnet_with_batchnorm_matches_theory(depth):
+    """A pre-activation ResNet (He et al. 2016) with BatchNorm in training mode, under He,
+    LeCun (smaller) and an exploding scale, and Fixup-style zero-initialised last convolutions
+    of each branch. The average-pooled head's forward is not covered (a sum over correlated
+    positions): that layer carries the reason, and gradients still flow through it."""
+    kw = {"apply_kwargs": {"mutable": ["batch_stats"]}}
+    model = jinit.linen_model(lambda i: PreActResNet(i, depth), _images, **kw)
+    zero_last = jinit.linen_model(lambda i: PreActResNet(i, depth, jinit.zeros), _images, **kw)
+    schemes = {
+        "he": jinit.he_normal(),
+        "lecun": jinit.lecun_normal(),
+        "large": jinit.variance_scaling(8.0, "fan_in", "normal"),
+    }
+    r = jinit.sweep(model, schemes, seeds=8, batch=32)
+    z = jinit.sweep(zero_last, {"fixup-like": jinit.he_normal()}, seeds=8, batch=32)
+    for res in (r, z):
+        assert_matches_theory(res)
+        label = res.labels[0]
+        assert np.isnan(res.prediction(label, "preact.second_moment")[-1])
+        assert "positions" in res.notes[label]
+        assert np.all(np.isfinite(res.prediction(label, "grad.second_moment")))
+    # the zero-initialised branches add nothing: every block's stream is the stem's output
+    pre = z.prediction("fixup-like", "preact.second_moment")
+    np.testing.assert_allclose(pre[2:-1:2], 0.0)
+
+
+def test_a_transformer_with_attention_says_what_is_not_covered():
+    class Attn(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            att = nn.MultiHeadDotProductAttention(num_heads=2, kernel_init=jinit.lecun_normal())
+            return x + att(x)
+
+    model = jinit.linen_model(lambda i: Attn(), _tokens)
+    r = jinit.sweep(model, jinit.lecun_normal(), seeds=2, batch=4)
+    label = r.labels[0]
+    assert "attention" in r.notes[label]
+    pre = r.prediction(label, "preact.second_moment")
+    # the q, k, v projections are covered; the output projection after softmax is not
+    assert np.all(np.isfinite(pre[:3])) and np.isnan(pre[-1])
