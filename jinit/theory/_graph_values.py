@@ -196,6 +196,20 @@ Z1, W1 = _rule(2000, 10.0)  # one source: h = 0.01, no node on a kink at 0
 _Z2, _W2 = _rule(240, 8.0)  # per axis of a two-dimensional rule (even: no node at 0)
 Z2A, Z2B = (a.ravel() for a in np.meshgrid(_Z2, _Z2, indexing="ij"))
 W2 = np.outer(_W2, _W2).ravel()
+_Z2C, _W2C = _rule(96, 8.0)  # a coarser two-dimensional rule for many positions
+Z2CA, Z2CB = (a.ravel() for a in np.meshgrid(_Z2C, _Z2C, indexing="ij"))
+W2C = np.outer(_W2C, _W2C).ravel()
+#: node-times-position budget of one two-dimensional evaluation (float64: 128 MiB)
+_BUDGET = 2**24
+
+
+def _rule2(sources: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two-dimensional rule, coarser where the positions are many (memory stays bounded:
+    a 32 x 32 image would otherwise need GiBs per expression)."""
+    n_pos = max(int(np.prod(np.shape(s.var))) for s in sources)
+    if n_pos * W2.size <= _BUDGET:
+        return Z2A, Z2B, W2
+    return Z2CA, Z2CB, W2C
 
 
 def _lead(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -257,25 +271,26 @@ def eval_sources(
             + (" across examples" if pair else "")
         )
     srcs = list(sources.values())
+    za2, zb2, w2 = _rule2(srcs)
     if pair:
         (s,) = srcs
         nd = len(s.var.shape)
         sd = np.sqrt(np.maximum(s.var, 0.0))
         rho = np.where(s.var > 0, s.cross / np.where(s.var > 0, s.var, 1.0), 0.0)
         rho = np.clip(rho, -1.0, 1.0)
-        za, zb = _lead(Z2A, nd), _lead(Z2B, nd)
+        za, zb = _lead(za2, nd), _lead(zb2, nd)
         e1 = s.mean + sd * za
         e2 = s.mean + sd * (rho * za + np.sqrt(1 - rho**2) * zb)
-        return [e1, e2], W2
+        return [e1, e2], w2
     if len(srcs) == 1:
         (s,) = srcs
         z, w = _lead(Z1, len(s.var.shape)), W1
         return [s.mean + np.sqrt(np.maximum(s.var, 0.0)) * z], w
     vals = []
-    for s, z in zip(srcs, (Z2A, Z2B), strict=True):
+    for s, z in zip(srcs, (za2, zb2), strict=True):
         zz = _lead(z, len(s.var.shape))
         vals.append(s.mean + np.sqrt(np.maximum(s.var, 0.0)) * zz)
-    return vals, W2
+    return vals, w2
 
 
 def expect(values: Any, w: np.ndarray) -> np.ndarray:
