@@ -312,3 +312,27 @@ def test_a_transformer_with_attention_says_what_is_not_covered():
     pre = r.prediction(label, "preact.second_moment")
     # the q, k, v projections are covered; the output projection after softmax is not
     assert np.all(np.isfinite(pre[:3])) and np.isnan(pre[-1])
+
+
+class DataStream(nn.Module):
+    """Residual blocks on the data itself: the stream starts as the input, no embedding."""
+
+    kernel: object
+    pre: bool
+
+    @nn.compact
+    def __call__(self, x):
+        for _ in range(3):
+            x = Block(self.kernel, self.kernel, self.pre)(x)
+        return x
+
+
+@pytest.mark.parametrize("pre", [True, False])
+def test_the_data_added_into_a_residual_stream_is_a_source(pre):
+    """The input enters the stream directly: as a source with its sampled moments (its feature
+    axis as units, so LayerNorm over it concentrates), independent of every weight."""
+    sample = lambda k, b, dt: jax.random.normal(k, (b, 8, 64), dt)  # noqa: E731
+    model = jinit.linen_model(lambda i: DataStream(i, pre), sample, layers=Block, residual=True)
+    r = jinit.sweep(model, {"lecun": jinit.lecun_normal()}, seeds=16, batch=16)
+    assert r.notes["lecun"] == ""
+    assert_matches_theory(r, quantities=["output.second_moment", "grad.second_moment"])

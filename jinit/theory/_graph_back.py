@@ -16,6 +16,7 @@ from jinit.theory._graph_values import (
     Expr,
     Gauss,
     Known,
+    NotCovered,
     collapse,
     consts,
     derivative_moments,
@@ -110,7 +111,12 @@ def structural_fn_of(v: Expr, ins_s: tuple[int, ...]):
 
 
 def _state(k: Any) -> np.ndarray:
-    return known_state(k)
+    """A constant operand's state array; the data itself (varying over the batch, folded into a
+    source by an addition) enters an addition's derivative as a placeholder zero."""
+    try:
+        return known_state(k)
+    except NotCovered:
+        return np.zeros((1,) * len(k.shape))
 
 
 def add_cot(cot: dict[int, Cot], v: Any, g: Cot) -> None:

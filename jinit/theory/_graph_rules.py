@@ -33,8 +33,10 @@ from jinit.theory._graph_values import (
     Gauss,
     Known,
     NotCovered,
+    batch_axis,
     collapse,
     consts,
+    data_stats,
     full,
     known_state,
     moments,
@@ -223,7 +225,8 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             g if name != "neg" else dataclasses.replace(g, mean=-g.mean, sid=new_id(), base=g.root)
         )
     if name in ("add", "sub", "add_any"):
-        a, b = vals
+        a, b = (data_source(v) if _varies_over_batch(v) else v for v in vals)
+        vals = [a, b]
         sign = -1.0 if name == "sub" else 1.0
         if isinstance(a, Known) or isinstance(b, Known):
             g, k = (a, b) if isinstance(a, Gauss) else (b, a)
@@ -272,6 +275,32 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             base=g.root,
         )
     return None
+
+
+def _varies_over_batch(v: Any) -> bool:
+    b = batch_axis(v.roles) if isinstance(v, Known) else None
+    return b is not None and collapse(v.arr).shape[b] > 1
+
+
+def data_source(k: Known) -> Gauss:
+    """The data, added to a random signal (a residual stream that starts at the input), as a
+    source: per position its mean, variance and cross-example covariance over the examples
+    (from :attr:`Known.stats` where the data's moments were sampled), independent of every
+    weight. Its law is taken as Gaussian, which is exact for what an addition, a width average
+    and a later contraction need (second moments), and for Gaussian data; its last axis (the
+    features a ``Dense`` contracts) is taken as units, so LayerNorm's average over it
+    concentrates as it does over a layer's units."""
+    b = batch_axis(k.roles)
+    a = np.moveaxis(np.asarray(k.arr, np.float64), b, 0)
+    mean = np.moveaxis(np.mean(a, axis=0, keepdims=True), 0, b)
+    q, c, _ = k.stats if k.stats is not None else data_stats(a, a.shape[0])
+    q, c = np.moveaxis(q, 0, b), np.moveaxis(c, 0, b)
+    shp = tuple(k.shape)
+    roles = tuple(k.roles[:-1]) + ("u",) if k.roles[-1] != "b" else tuple(k.roles)
+    return Gauss(
+        shp, roles, collapse(mean), collapse(np.maximum(q - mean**2, 0.0)),
+        collapse(c - mean**2), frozenset({new_id()}), dict(k.lin),
+    )  # fmt: skip
 
 
 def _shape(vals: list[Any]) -> tuple[int, ...]:
