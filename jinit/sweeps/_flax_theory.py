@@ -11,6 +11,7 @@ import numpy as np
 
 from jinit._core._checks import has_law
 from jinit._core._paths import named_leaves
+from jinit.sweeps._networks import weight_law_moments
 from jinit.theory._graph import Moments, marked_norm_stats, propagate_moments
 from jinit.theory._graph_rules import Param
 from jinit.theory._graph_values import Known, data_stats
@@ -72,12 +73,10 @@ def _param_laws(model, init, params, x, dtype) -> tuple[list[Param], list[str]]:
     for path, arr, _ in named_leaves(params):
         a = np.asarray(arr, np.float64)
         fn = exact.get(path)
-        if fn is not None and has_law(fn):
-            lw = fn.law(a.shape, dtype)
-            mean, var = getattr(lw, "mean", None), getattr(lw, "variance", None)
-            if mean is not None and var is not None and np.isfinite(var):
-                value = a if float(var) == 0 else None
-                out.append(Param(a.shape, float(np.real(mean)), float(var), value, path))
+        if fn is not None and has_law(fn):  # the sweep's one reader of a law's moments
+            mean, var, _ = weight_law_moments(fn, a.shape, dtype)
+            if np.isfinite(var):
+                out.append(Param(a.shape, mean, var, a if var == 0 else None, path))
                 continue
         mean, var = float(a.mean()), float(a.var())
         if var > 0:
