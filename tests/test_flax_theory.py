@@ -86,18 +86,25 @@ def test_layernorm_output_and_residual_sum():
     np.testing.assert_allclose(m.second_moment, q_h + 2 * 1 / (1 + 1e-6 / q_h), rtol=1e-6)
 
 
-def test_uncovered_operations_give_a_reason():
-    x = np.ones((4, 8, 16))
+def test_products_of_signals_and_token_pooling_are_drawn():
+    """Attention scores (a product of two signals) and a mean over tokens are integrated over
+    joint draws of their sources, with the correlation across tokens read from the data; a
+    weight used twice is still refused with its reason."""
+    x = np.random.default_rng(0).normal(size=(4, 8, 16))
     wq, wk = Param((16, 16), 0.0, 1 / 16, None, "q"), Param((16, 16), 0.0, 1 / 16, None, "k")
 
     def attention_scores(wq, wk, x):
         return jnp.einsum("btd,bsd->bts", x @ wq, x @ wk)
 
     (m,) = _moments(attention_scores, [wq, wk], x)
-    assert np.isnan(m.second_moment) and "attention" in m.reason
+    # E[s_ts²] = Σ_d E[q_td²] E[k_sd²] = 16 (|x_t|²/16)(|x_s|²/16) for independent q and k
+    n2 = (x**2).sum(-1) / 16
+    exact = 16 * np.mean(n2[:, :, None] * n2[:, None, :])
+    np.testing.assert_allclose(m.second_moment, exact, rtol=0.06)
     (m,) = _moments(lambda wq, wk, x: (x @ wq).mean(axis=1), [wq, wk], x)
-    assert np.isnan(m.second_moment) and "positions" in m.reason
-    # tied weights: the same matrix twice
+    # E[(mean_t q_t)²] = |mean_t x_t|² / 16 per unit: the tokens' correlations count
+    np.testing.assert_allclose(m.second_moment, np.mean(x.mean(axis=1) ** 2), rtol=0.06)
+    assert m.reason == ""
     (m,) = _moments(lambda wq, wk, x: (x @ wq) @ wq, [wq, wk], x)
     assert np.isnan(m.second_moment) and "tied" in m.reason
 

@@ -3,6 +3,8 @@ the model is traced once and its computation handed to :mod:`jinit.theory._graph
 
 from __future__ import annotations
 
+import inspect
+import math
 from typing import Any
 
 import jax
@@ -72,9 +74,9 @@ def _param_laws(model, init, params, x, dtype) -> tuple[list[Param], list[str]]:
     out, estimated = [], []
     for path, arr, _ in named_leaves(params):
         a = np.asarray(arr, np.float64)
-        fn = exact.get(path)
+        fn, shape = _unwrapped(exact.get(path), a.shape)
         if fn is not None and has_law(fn):  # the sweep's one reader of a law's moments
-            mean, var, _ = weight_law_moments(fn, a.shape, dtype)
+            mean, var, _ = weight_law_moments(fn, shape, dtype)
             if np.isfinite(var):
                 out.append(Param(a.shape, mean, var, a if var == 0 else None, path))
                 continue
@@ -85,6 +87,23 @@ def _param_laws(model, init, params, x, dtype) -> tuple[list[Param], list[str]]:
                 mean = 0.0
         out.append(Param(a.shape, mean, var, a if var == 0 else None, path))
     return out, estimated
+
+
+def _unwrapped(fn: Any, shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
+    """The initialiser inside linen ``DenseGeneral``'s wrapper (which draws the kernel at its
+    flattened two-dimensional shape, so the fans are those of the flat matrix) and that shape;
+    any other initialiser as it is."""
+    name = getattr(fn, "__qualname__", "")
+    if not name.endswith("DenseGeneral.__call__.<locals>.kernel_init_wrap"):
+        return fn, shape
+    try:
+        env = inspect.getclosurevars(fn).nonlocals
+        nb, na, nf = env["n_batch_dims"], env["n_axis"], env["n_features"]
+        inner = env["self"].kernel_init
+    except (KeyError, AttributeError, TypeError):
+        return fn, shape
+    flat = (math.prod(shape[: nb + na]), math.prod(shape[-nf:]))
+    return getattr(inner, "fn", inner), flat
 
 
 def _own_inits(model, init, x) -> dict[str, Any]:

@@ -55,11 +55,13 @@ from jinit.theory._graph_rules import (
     structural_roles,
     width_sum,
 )
+from jinit.theory._graph_tokens import Sampler, contract_tokens, embedding, sampled_op
 from jinit.theory._graph_values import (
     Expr,
     Gauss,
     Known,
     NotCovered,
+    Sampled,
     collapse,
     consts,
     data_stats,
@@ -80,6 +82,9 @@ _EPS = 1e-3
 
 
 _LINEAR = {"add", "sub", "neg", "mul", "div", "add_any"} | IDENTITY
+_CONTRACTIONS = ("dot_general", "conv_general_dilated")
+#: entries of one op's draws (float64: 1 GiB)
+_SAMPLE_BUDGET = 2**27
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +114,10 @@ class _Interpreter:
         self.atoms: dict[int, float] = {}
         self.tape: list[tuple[str, Any, list[Any], Any]] = []
         self.weight_uses: dict[int, int] = {}
+        self.sampler = Sampler()
+        #: per-token relative variance of the noise atoms (one token's mean square over the
+        #: units of a contraction; the spread of the data's token norms)
+        self.tok_atoms: dict[int, float] = {}
 
     # -- forward ------------------------------------------------------------------------------
 
@@ -120,8 +129,9 @@ class _Interpreter:
             env[v] = a
 
         def read(v):
-            if hasattr(v, "val"):  # a literal
-                arr = np.asarray(v.val, np.float64)
+            if hasattr(v, "val"):  # a literal (integers stay integers: indices)
+                arr = np.asarray(v.val)
+                arr = arr if np.issubdtype(arr.dtype, np.integer) else arr.astype(np.float64)
                 return Known(arr, ("p",) * arr.ndim)
             return env[v]
 
@@ -151,27 +161,50 @@ class _Interpreter:
             return self.run(jaxpr, cs, ins[len(ins) - len(jaxpr.invars) :])
         if bad is not None:
             return self.linear_unknown(eqn, ins, bad.reason)
-        if isinstance(ins[0], Param) and name in IDENTITY:
+        if ins and isinstance(ins[0], Param) and name in IDENTITY:
             return [ins[0]]  # a parameter cast to the computation's dtype
-        if name in ("dot_general", "conv_general_dilated"):
+        if name == "gather" and isinstance(ins[0], Param) and isinstance(ins[1], Known):
+            return [embedding(eqn, ins[0], ins[1])]
+        weighted = name in _CONTRACTIONS and sum(isinstance(v, Param) for v in ins) == 1
+        if any(isinstance(v, Sampled) for v in ins) and not weighted:
+            return [self.sampled(eqn, ins)]
+        if name in _CONTRACTIONS:
             out = self.contraction(eqn, ins)
         elif name in STRUCTURAL:
             out = structural(eqn, ins[0])
             self.tape.append(("struct", eqn, ins, out))
         elif name in ELEMENTWISE:
-            out = elementwise(eqn, ins)
+            try:
+                out = elementwise(eqn, ins)
+            except NotCovered:  # three or more sources, or dependent ones: drawn jointly
+                return [self.sampled(eqn, ins)]
             if not isinstance(out, Known) and not any(out is v for v in ins):
                 self.tape.append(("elem", eqn, [realise(v) for v in ins], out))
         elif name == "reduce_sum":
             v = realise(ins[0])
-            out = width_sum(eqn, v, self.stat_lin) if not isinstance(v, Known) else _known(eqn, v)
+            if isinstance(v, Known):
+                out = _known(eqn, v)
+            elif any(v.roles[a] == "p" and v.shape[a] > 1 for a in eqn.params["axes"]):
+                out = self.sampled(eqn, ins)  # a sum over tokens (pooling)
+            else:
+                out = width_sum(eqn, v, self.stat_lin, self.hetero)
         elif all(isinstance(realise(v), Known) for v in ins) and name not in ("rng_bit_generator",):
             outs = eqn.primitive.bind(*[known_arg(realise(v).arr) for v in ins], **eqn.params)
             outs = outs if eqn.primitive.multiple_results else [outs]
             return [Known(np.asarray(o), ("p",) * np.ndim(o)) for o in outs]
         else:
-            raise NotCovered(f"the primitive {name!r} on a random signal is not covered")
+            out = self.sampled(eqn, ins)  # integrated over draws of its sources
         return [out]
+
+    def sampled(self, eqn, ins: list[Any]) -> Sampled:
+        vals = [realise(v) for v in ins]
+        n = math.prod(eqn.outvars[0].aval.shape) * self.sampler.n
+        if n > _SAMPLE_BUDGET:
+            raise NotCovered(f"the primitive {eqn.primitive.name!r} on a random signal this large")
+        roles = _sampled_roles(eqn, vals)
+        out, fn, xs, rand = sampled_op(eqn, vals, roles, self.sampler, self.atoms, self.tok_atoms)
+        self.tape.append(("sampled", eqn, rand, out, fn, xs))
+        return out
 
     def linear_unknown(self, eqn, ins: list[Any], reason: str) -> list[Unknown]:
         """Not-covered outputs; where the op is linear in the uncovered value (a contraction
@@ -240,8 +273,8 @@ class _Interpreter:
             x, w, w_rhs = realise(lhs), rhs, True
         elif isinstance(lhs, Param) and eqn.primitive.name == "dot_general":
             x, w, w_rhs = realise(rhs), lhs, False
-        else:
-            raise NotCovered("a product of two signals (e.g. attention scores) is not covered")
+        else:  # a product of two signals (attention scores, values weighted by attention)
+            return self.sampled(eqn, ins)
         if w.var > 0 and abs(w.mean) > 1e-6 * math.sqrt(w.var):
             raise NotCovered(f"the weight {w.name} is not zero-mean")
         if w.var == 0 and w.mean == 0 and (w.value is None or not np.any(w.value)):
@@ -258,6 +291,8 @@ class _Interpreter:
         if self.weight_uses[w.origin] > 1:
             raise NotCovered(f"the weight {w.name} is used twice (tied weights)")
         q, c, lin, kbar = self.input_moments(x)
+        if isinstance(x, Known) and lin:
+            self.tok_atoms[next(iter(lin))] = _token_spread(eqn, x, w_rhs)
         xs = state_shape(x.shape, x.roles)
         f = self._weight_map(eqn, x, w, w_rhs)
 
@@ -267,11 +302,13 @@ class _Interpreter:
         roles, n_out = _contraction_roles(eqn, x, w, w_rhs, zero_mean)
         atom = new_id()
         self.atoms[atom] = kbar / n_out
+        self.tok_atoms[atom] = 2.0 / n_out  # one token's mean square: chi² over n_out units
         var = collapse(w.var * np.asarray(f(q), np.float64))
         cross = collapse(w.var * np.asarray(f(c), np.float64))
         out = Gauss(
             out_shape, roles, np.zeros((1,) * len(out_shape)), var, cross,
             frozenset({atom}), {**lin, atom: 1.0},
+            tokens=contract_tokens(eqn, x, w.var, w_rhs, self.sampler),
         )  # fmt: skip
         self.tape.append(("contract", eqn, [x, w], out, f, xs, n_out))
         return out
@@ -299,11 +336,15 @@ class _Interpreter:
         kbar = k_mean / self.batch + (1 - 1 / self.batch) * p_mean
         return q, c, self.stat_lin(x, "second"), kbar
 
+    def hetero(self, lin: dict[int, float]) -> float:
+        """The per-token relative variance a statistic inherits from the data's spread."""
+        return sum(c * c * self.tok_atoms.get(t, 0.0) for t, c in lin.items())
+
     def stat_lin(self, v: Any, which: str) -> dict[int, float]:
         """Log-sensitivity of the position-averaged E[f] (``"mean"``) or E[f²] (``"second"``)
         of a random value to the noise atoms, by perturbing each source's variance and each
         constant of the expression."""
-        if isinstance(v, Gauss):
+        if isinstance(v, (Gauss, Sampled)):
             return dict(v.lin) if which == "second" else {}
         srcs = v.sources
 
@@ -352,6 +393,52 @@ def _contraction_roles(eqn, x, w, w_rhs, zero_mean: bool = False) -> tuple[tuple
     n_out = math.prod(w.shape[a] for a in w_free)
     roles = x_free + ["u"] * len(w_free) if w_rhs else ["u"] * len(w_free) + x_free
     return tuple(roles), int(n_out)
+
+
+def _token_spread(eqn, x: Known, w_rhs: bool) -> float:
+    """The relative variance over examples and tokens of the data's mean square over the
+    contracted axes (each token's squared norm; LayerNorm divides by it)."""
+    if eqn.primitive.name != "dot_general" or "b" not in x.roles:
+        return 0.0
+    (lc, rc), _ = eqn.params["dimension_numbers"]
+    r = np.mean(np.square(np.asarray(x.arr, np.float64)), axis=tuple(lc if w_rhs else rc))
+    m = float(np.mean(r))
+    return float(np.var(r)) / m**2 if m > 0 else 0.0
+
+
+def _sampled_roles(eqn, vals: list[Any]) -> tuple[str, ...]:
+    """The roles of an op's output on draws: a contraction's batch dimensions keep the batch
+    (or units on both sides), its free axes keep theirs; reductions drop axes; element-wise
+    ops take the batch from any operand, units where every random operand has units."""
+    name, shape = eqn.primitive.name, tuple(eqn.outvars[0].aval.shape)
+    rand = [v for v in vals if isinstance(v, (Gauss, Expr, Sampled)) and len(v.shape) > 0]
+    if name == "dot_general":
+        (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+        lhs, rhs = vals
+        roles = [
+            "b" if "b" in (lhs.roles[i], rhs.roles[j])
+            else "u" if lhs.roles[i] == rhs.roles[j] == "u" else "p"
+            for i, j in zip(lb, rb, strict=True)
+        ]  # fmt: skip
+        for v, c, b in ((lhs, lc, lb), (rhs, rc, rb)):
+            roles += [r for a, r in enumerate(v.roles) if a not in c and a not in b]
+        return tuple(roles)
+    if name in STRUCTURAL and len(rand) == 1:
+        return structural_roles(eqn, rand[0])
+    if "axes" in eqn.params and len(vals) == 1:
+        axes = eqn.params["axes"]
+        return tuple(r for a, r in enumerate(vals[0].roles) if a not in axes)
+    vals = [v for v in vals if len(v.shape) > 0]  # scalars broadcast
+    if all(len(v.shape) == len(shape) for v in vals):
+        out = []
+        for ax, n in enumerate(shape):
+            if any(v.roles[ax] == "b" and v.shape[ax] > 1 for v in vals):
+                out.append("b")
+                continue
+            rs = {v.roles[ax] for v in rand if v.shape[ax] == n and n > 1}
+            out.append("u" if rs == {"u"} else "p")
+        return tuple(out)
+    raise NotCovered(f"the primitive {name!r} on a random signal is not covered")
 
 
 def _const(c: Any) -> Known:
@@ -444,8 +531,8 @@ def _propagate(closed_jaxpr, inputs, batch, cotangent) -> list[Moments]:
         y = realise(outs[cotangent])
         ones = np.ones(state_shape(y.shape, y.roles))
         seed: dict[int, Cot] = {}
-        add_cot(seed, y, Cot(collapse(ones), 2.0 / max(math.prod(y.shape), 1), 1.0))
-        cot = backward(it.tape, seed)
+        add_cot(seed, y, Cot(collapse(ones), 2.0 / max(math.prod(y.shape), 1), 1.0), it.sampler)
+        cot = backward(it.tape, seed, it.sampler)
     result = []
     for o in outs:
         o = realise(o)

@@ -10,21 +10,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit.theory._graph_rules import structural_fn
+from jinit.theory._graph_tokens import (
+    Sampler,
+    cot_moments,
+    derivative_pairs,
+    draw_cot,
+    per_token,
+    spread,
+    token_axis,
+    token_map_ok,
+)
 from jinit.theory._graph_values import (
     Const,
     Expr,
     Gauss,
     Known,
     NotCovered,
+    Sampled,
     collapse,
     consts,
     derivative_moments,
+    evaluate,
     expr_derivative,
     full,
     known_state,
     projection_factor,
     state_shape,
+    structural_fn,
 )
 
 
@@ -44,9 +56,22 @@ class Cot:
     ratio: float  # E[d⁴]/E[d²]² of the element-wise derivatives since the last contraction
     applied: frozenset = frozenset()  # the width statistics whose projection is accounted for
     share: float = 0.0  # of it, the part projected by a normalisation since the last contraction
+    #: its covariance across the value's tokens (averaged over units); None: independent
+    tok: Any = None
+    #: draws of it (leading draw axis), for a :class:`Sampled` value
+    samples: Any = None
+
+    def scaled(self, arr: Any, factor: float, tok_ok: bool = True, **kw: Any) -> Cot:
+        """This cotangent with second moment ``arr``, its token kernel scaled by ``factor``
+        (dropped where the op does not keep the token axis)."""
+        tok = self.tok * factor if self.tok is not None and tok_ok else None
+        return Cot(
+            collapse(arr), kw.get("var", self.var), kw.get("ratio", self.ratio),
+            kw.get("applied", self.applied), kw.get("share", self.share), tok,
+        )  # fmt: skip
 
 
-def backward(tape: list, seeds: dict[int, Cot]) -> dict[int, Cot]:
+def backward(tape: list, seeds: dict[int, Cot], sampler: Sampler) -> dict[int, Cot]:
     """Cotangent second moments of every value the seeds reach, in reverse order of the tape."""
     cot = dict(seeds)
     for entry in reversed(tape):
@@ -55,19 +80,15 @@ def backward(tape: list, seeds: dict[int, Cot]) -> dict[int, Cot]:
         if g is None:
             continue
         if kind == "contract":
-            x, w = ins
-            f, xs, n_out = entry[4:]
-            _, tr = jax.vjp(f, jnp.zeros(xs, jnp.float64))
-            gy = jnp.asarray(full(g.arr, state_shape(out.shape, out.roles)), jnp.float64)
-            (gx,) = tr(gy)
-            arr = collapse(w.var * np.asarray(gx, np.float64))
-            add_cot(cot, x, Cot(arr, g.var + (3 * g.ratio - 1) / n_out, 1.0))
+            _contract_back(cot, entry, g, sampler)
+        elif kind == "sampled":
+            _sampled_back(cot, entry, g, sampler)
         elif kind == "sum":
             (v,) = ins
             gx = np.expand_dims(np.asarray(g.arr), tuple(eqn.params["axes"]))
-            add_cot(cot, v, Cot(collapse(gx), g.var, g.ratio, g.applied, g.share))
+            add_cot(cot, v, g.scaled(gx, 1.0, _same_tokens(v, out)), sampler)
         elif kind == "linear":
-            _linear_back(cot, eqn, ins, g)
+            _linear_back(cot, eqn, ins, g, sampler)
         elif kind == "struct":
             v = ins[0]
             if isinstance(v, (Gauss, Expr)) or getattr(v, "roles", None) is not None:
@@ -76,11 +97,8 @@ def backward(tape: list, seeds: dict[int, Cot]) -> dict[int, Cot]:
                 _, tr = jax.vjp(f, jnp.zeros(ins_s, jnp.float64))
                 gy = full(g.arr, state_shape(out.shape, out.roles))
                 (gx,) = tr(jnp.asarray(gy, jnp.float64))
-                add_cot(
-                    cot,
-                    v,
-                    Cot(collapse(np.asarray(gx, np.float64)), g.var, g.ratio, g.applied, g.share),
-                )
+                ok = _maps(eqn, v, out)
+                add_cot(cot, v, g.scaled(np.asarray(gx, np.float64), 1.0, ok), sampler)
         elif isinstance(out, Gauss):  # an affine fold of independent sources
             args = tuple(v if isinstance(v, (Gauss, Expr)) else Const(_state(v), {}) for v in ins)
             node = Expr(out.shape, out.roles, eqn.primitive, dict(eqn.params), args)
@@ -89,12 +107,78 @@ def backward(tape: list, seeds: dict[int, Cot]) -> dict[int, Cot]:
                 if isinstance(v, Gauss):
                     d2, _ = derivative_moments(node, i)
                     factor, new, share = projection_factor(tags, v.root, g.applied, g.share)
-                    arr = collapse(factor * d2 * g.arr)
-                    add_cot(cot, v, Cot(arr, g.var, g.ratio, g.applied | new, share))
+                    k = factor * float(np.mean(d2))
+                    gv = g.scaled(factor * d2 * g.arr, k, _same_tokens(v, out))
+                    add_cot(
+                        cot,
+                        v,
+                        dataclasses.replace(gv, applied=g.applied | new, share=share),
+                        sampler,
+                    )
     return cot
 
 
-def _linear_back(cot: dict[int, Cot], eqn, ins: list[Any], g: Cot) -> None:
+def _contract_back(cot: dict[int, Cot], entry, g: Cot, sampler: Sampler) -> None:
+    eqn, (x, w), out = entry[1], entry[2], entry[3]
+    f, xs, n_out = entry[4:]
+    _, tr = jax.vjp(f, jnp.zeros(xs, jnp.float64))
+    gy = jnp.asarray(full(g.arr, state_shape(out.shape, out.roles)), jnp.float64)
+    (gx,) = tr(gy)
+    arr = collapse(w.var * np.asarray(gx, np.float64))
+    ratio = float(np.mean(arr)) / max(float(np.mean(gy)), 1e-300)
+    ok = eqn.primitive.name == "dot_general" and _same_tokens(x, out)
+    gx_cot = g.scaled(arr, ratio, ok, var=g.var + (3 * g.ratio - 1) / n_out, ratio=1.0)
+    add_cot(cot, x, dataclasses.replace(gx_cot, applied=frozenset(), share=0.0), sampler)
+
+
+def _sampled_back(cot: dict[int, Cot], entry, g: Cot, sampler: Sampler) -> None:
+    """Through an op on draws: the drawn cotangent pulled back by ``jax.vjp``."""
+    ins, out, fn, xs = entry[2], entry[3], entry[4], entry[5]
+    gs = g.samples if g.samples is not None else draw_cot(sampler, out, g.arr, g.tok)
+    _, tr = jax.vjp(fn, *xs)
+    for v, gv in zip(ins, tr(jnp.asarray(gs, out.draws.dtype)), strict=True):
+        g = dataclasses.replace(g, var=g.var + spread(gv))
+        if isinstance(v, Sampled):
+            arr, _ = cot_moments(v, gv)
+            _merge(cot, v, Cot(arr, g.var, 1.0, g.applied, g.share, samples=gv))
+        elif isinstance(v, Gauss):
+            arr, tok = cot_moments(v, gv)
+            add_cot(cot, v, Cot(arr, g.var, 1.0, g.applied, g.share, tok), sampler)
+        else:  # an expression: reported, then pulled back to its sources through its draws
+            arr, tok = cot_moments(v, gv)
+            _merge(cot, v, Cot(arr, g.var, 1.0, g.applied, g.share, tok))
+            srcs = v.sources
+            env = {k: sampler.source(s) for k, s in srcs.items()}
+            keys = list(env)
+
+            def ev(*vals, node=v, keys=keys):
+                return evaluate(node, dict(zip(keys, vals, strict=True)), drawn=True)
+
+            _, tr_v = jax.vjp(ev, *[env[k] for k in keys])
+            gsrc = tr_v(jnp.broadcast_to(gv, (sampler.n, *v.shape)))
+            for k, gk in zip(keys, gsrc, strict=True):
+                arr_k, tok_k = cot_moments(srcs[k], gk)
+                add_cot(cot, srcs[k], Cot(arr_k, g.var, 1.0, g.applied, g.share, tok_k), sampler)
+
+
+def _same_tokens(v: Any, out: Any) -> bool:
+    """Whether ``v`` and ``out`` have token axes of the same length (a kernel carries over)."""
+    try:
+        tv = token_axis(v.shape, v.roles)
+        to = token_axis(out.shape, out.roles)
+    except (NotCovered, TypeError, AttributeError):
+        return False
+    return tv is not None and to is not None and v.shape[tv] == out.shape[to]
+
+
+def _maps(eqn, v: Any, out: Any) -> bool:
+    try:
+        return token_map_ok(eqn, v.shape, v.roles, out.shape, out.roles)
+    except (NotCovered, TypeError, ValueError):
+        return False
+
+
+def _linear_back(cot: dict[int, Cot], eqn, ins: list[Any], g: Cot, sampler: Sampler) -> None:
     """The cotangent through an op linear in its one uncovered operand (scaled by a constant)."""
     name = eqn.primitive.name
     (i,) = [j for j, v in enumerate(ins) if isinstance(v, Unknown)]
@@ -102,12 +186,7 @@ def _linear_back(cot: dict[int, Cot], eqn, ins: list[Any], g: Cot) -> None:
     if name in ("mul", "div"):
         k = np.asarray(_state(ins[1 - i]), np.float64)
         d2 = k**2 if name == "mul" else 1.0 / k**2
-    add_cot(cot, ins[i], Cot(collapse(d2 * g.arr), g.var, g.ratio, g.applied, g.share))
-
-
-def structural_fn_of(v: Expr, ins_s: tuple[int, ...]):
-    """The structural op of the node ``v`` as a function of state arrays (no node axis)."""
-    return lambda a: v.struct(a[None])[0]
+    add_cot(cot, ins[i], g.scaled(d2 * g.arr, float(np.mean(d2))), sampler)
 
 
 def _state(k: Any) -> np.ndarray:
@@ -119,26 +198,29 @@ def _state(k: Any) -> np.ndarray:
         return np.zeros((1,) * len(k.shape))
 
 
-def add_cot(cot: dict[int, Cot], v: Any, g: Cot) -> None:
+def add_cot(cot: dict[int, Cot], v: Any, g: Cot, sampler: Sampler) -> None:
     """Adds the cotangent ``g`` of ``v``; an element-wise expression passes it straight to its
     sources with the derivative of the whole expression (its parts are not independent).
-    A batch statistic gets none (its cotangent terms are O(1/(batch × positions)))."""
+    A batch statistic gets none (its cotangent terms are O(1/(batch × positions))); a sampled
+    value gets it as draws."""
     if isinstance(v, Gauss) and v.batch_mean_of is not None:
+        return
+    if isinstance(v, Sampled):
+        if g.samples is None:
+            g = dataclasses.replace(g, samples=draw_cot(sampler, v, g.arr, g.tok))
+        _merge(cot, v, g)
         return
     if isinstance(v, Expr):
         _merge(cot, v, g)  # for the report; the expression passes it on to its sources
         if v.struct is not None:
             inner = v.args[0]
             ins_s = state_shape(inner.shape, inner.roles)
-            f = structural_fn_of(v, ins_s)
+            f = structural_fn(v.params["eqn"], ins_s, state_shape(v.shape, v.roles), 0)
             _, tr = jax.vjp(f, jnp.zeros(ins_s, jnp.float64))
             gy = jnp.asarray(full(g.arr, state_shape(v.shape, v.roles)), jnp.float64)
             (gx,) = tr(gy)
-            add_cot(
-                cot,
-                inner,
-                Cot(collapse(np.asarray(gx, np.float64)), g.var, g.ratio, g.applied, g.share),
-            )
+            ok = _maps(v.params["eqn"], inner, v)
+            add_cot(cot, inner, g.scaled(np.asarray(gx, np.float64), 1.0, ok), sampler)
             return
         tags = frozenset().union(*(c.tags for c in consts(v)))
         for sid, s in v.sources.items():
@@ -146,10 +228,23 @@ def add_cot(cot: dict[int, Cot], v: Any, g: Cot) -> None:
             factor, new, share = projection_factor(tags, s.root, g.applied, g.share)
             m2 = float(np.mean(d2))
             r = float(np.mean(d4)) / m2**2 if m2 > 0 else 1.0
-            arr = collapse(factor * d2 * g.arr)
-            add_cot(cot, s, Cot(arr, g.var, g.ratio * r, g.applied | new, share))
+            gs = g.scaled(factor * d2 * g.arr, 1.0, False, ratio=g.ratio * r)
+            if g.tok is not None and _same_tokens(s, v):
+                gs = dataclasses.replace(gs, tok=factor * derivative_pairs(v, sid, sampler) * g.tok)
+            add_cot(cot, s, dataclasses.replace(gs, applied=g.applied | new, share=share), sampler)
         return
     _merge(cot, v, g)
+
+
+def _tok(v: Any, g: Cot) -> np.ndarray | None:
+    """``g``'s token kernel, made explicit (diagonal) where it is independent across tokens."""
+    if g.tok is not None:
+        return g.tok
+    try:
+        t = token_axis(v.shape, v.roles)
+    except (NotCovered, AttributeError, TypeError):
+        return None
+    return None if t is None else np.diag(per_token(g.arr, v.shape, v.roles, t))
 
 
 def _merge(cot: dict[int, Cot], v: Any, g: Cot) -> None:
@@ -159,10 +254,20 @@ def _merge(cot: dict[int, Cot], v: Any, g: Cot) -> None:
         return
     a, b = float(np.mean(old.arr)), float(np.mean(g.arr))
     tot = a + b if a + b > 0 else 1.0
+    tok = None
+    if old.tok is not None or g.tok is not None:
+        ta, tb = _tok(v, old), _tok(v, g)
+        tok = ta + tb if ta is not None and tb is not None else None
+    samples, arr = None, old.arr + g.arr
+    if old.samples is not None and g.samples is not None:
+        samples = old.samples + g.samples
+        arr, _ = cot_moments(v, samples)
     cot[id(v)] = Cot(
-        collapse(old.arr + g.arr),
+        collapse(arr),
         (a**2 * old.var + b**2 * g.var) / tot**2,
         (a * old.ratio + b * g.ratio) / tot,
         old.applied | g.applied,
         (a * old.share + b * g.share) / tot,
+        tok,
+        samples,
     )

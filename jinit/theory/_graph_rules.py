@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit.theory._graph_tokens import data_tokens, mapped_tokens, scaled_tokens, sum_tokens
 from jinit.theory._graph_values import (
     Const,
     Expr,
@@ -42,6 +43,7 @@ from jinit.theory._graph_values import (
     moments,
     new_id,
     state_shape,
+    structural_fn,
 )
 
 ELEMENTWISE = {
@@ -165,26 +167,6 @@ def structural_roles(eqn, v) -> tuple[str, ...]:
     return reshape_roles(v.roles, v.shape, out_shape)
 
 
-def structural_fn(eqn, in_state: tuple[int, ...], out_state: tuple[int, ...], lead: int):
-    """The structural op of ``eqn`` on arrays with ``lead`` leading node axes, mapping a state
-    array (broadcastable to ``in_state``) to one of shape ``out_state``."""
-    name, p = eqn.primitive.name, eqn.params
-    pre = tuple(range(lead))
-
-    def f(a):
-        a = jnp.broadcast_to(jnp.asarray(a), tuple(np.shape(a)[:lead]) + in_state)
-        if name == "transpose":
-            return jnp.transpose(a, pre + tuple(lead + x for x in p["permutation"]))
-        if name == "squeeze":
-            return jnp.squeeze(a, tuple(lead + d for d in p["dimensions"]))
-        if name == "broadcast_in_dim":
-            dims = pre + tuple(lead + d for d in p["broadcast_dimensions"])
-            return jax.lax.broadcast_in_dim(a, a.shape[:lead] + out_state, dims)
-        return jnp.reshape(a, a.shape[:lead] + out_state)
-
-    return f
-
-
 # ---------------------------------------------------------------------------------------------
 # Rules
 # ---------------------------------------------------------------------------------------------
@@ -209,9 +191,10 @@ def structural(eqn, v: Any) -> Any:
         f = structural_fn(eqn, ins, outs, 0)
         arrs = [collapse(f(a)) for a in (v.mean, v.var, v.cross)]
         return Gauss(
-            out_shape, roles, *arrs, v.parents, v.lin, base=v.root, batch_mean_of=v.batch_mean_of
-        )
-    return Expr(out_shape, roles, None, {}, (v,), structural_fn(eqn, ins, outs, 1))
+            out_shape, roles, *arrs, v.parents, v.lin, base=v.root, batch_mean_of=v.batch_mean_of,
+            tokens=mapped_tokens(eqn, v, out_shape, roles),
+        )  # fmt: skip
+    return Expr(out_shape, roles, None, {"eqn": eqn}, (v,), structural_fn(eqn, ins, outs, 1))
 
 
 def _affine(name: str, vals: list[Any]) -> Gauss | None:
@@ -235,7 +218,7 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             mean = mean if g is a else (-g.mean + ks if sign < 0 else mean)
             return Gauss(
                 _shape(vals), g.roles, collapse(mean), g.var, g.cross, g.parents, g.lin,
-                base=g.root,
+                base=g.root, tokens=sum_tokens(_shape(vals), g.roles, [g]),
             )  # fmt: skip
         if a is b:
             return None
@@ -245,14 +228,16 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             raise NotCovered("two dependent signals are added (a branch reused without a weight)")
         q1, q2 = float(np.mean(a.second_moment())), float(np.mean(b.second_moment()))
         lin = _mix_lin([(q1, a.lin), (q2, b.lin)])
+        roles = elementwise_roles(vals, _shape(vals))
         return Gauss(
             _shape(vals),
-            elementwise_roles(vals, _shape(vals)),
+            roles,
             collapse(a.mean + sign * b.mean),
             collapse(a.var + b.var),
             collapse(a.cross + b.cross),
             a.parents | b.parents,
             lin,
+            tokens=sum_tokens(_shape(vals), roles, [a, b]),
         )
     if name in ("mul", "div"):
         a, b = vals
@@ -264,15 +249,17 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
         lin = {t: c + (-2 if name == "div" else 2) * k.lin.get(t, 0.0) for t, c in g.lin.items()}
         for t, c in k.lin.items():
             lin.setdefault(t, (-2 if name == "div" else 2) * c)
+        roles = elementwise_roles(vals, _shape(vals))
         return Gauss(
             _shape(vals),
-            elementwise_roles(vals, _shape(vals)),
+            roles,
             collapse(g.mean * ks),
             collapse(g.var * ks**2),
             collapse(g.cross * ks**2),
             g.parents,
             lin,
             base=g.root,
+            tokens=scaled_tokens(g, ks, _shape(vals), roles),
         )
     return None
 
@@ -300,6 +287,7 @@ def data_source(k: Known) -> Gauss:
     return Gauss(
         shp, roles, collapse(mean), collapse(np.maximum(q - mean**2, 0.0)),
         collapse(c - mean**2), frozenset({new_id()}), dict(k.lin),
+        tokens=data_tokens(k, shp, roles),
     )  # fmt: skip
 
 
@@ -372,9 +360,13 @@ def _known_lin(eqn, vals: list[Known], out: np.ndarray) -> dict[int, float]:
     return lin
 
 
-def width_sum(eqn, v: Any, stat_lin) -> Known:
-    """``reduce_sum`` over unit axes: concentrates on the expectation (LayerNorm's mean and
-    mean square). Other axes (batch, positions) are not covered."""
+def width_sum(eqn, v: Any, stat_lin, hetero=None) -> Known:
+    r"""``reduce_sum`` over unit axes: concentrates on the expectation (LayerNorm's mean and
+    mean square). Other axes (batch, positions) are not covered. A sum of a positive
+    quantity (a mean square) records ``hetero(lin)``, the relative variance of its per-token
+    value from its log-sensitivities ``lin`` to the noise atoms (the finite width of the
+    contractions before it, the spread of the data's token norms; see
+    :func:`projection_factor`)."""
     axes = tuple(eqn.params["axes"])
     out_shape = tuple(eqn.outvars[0].aval.shape)
     bad = [v.roles[a] for a in axes if v.roles[a] != "u" and v.shape[a] > 1]
@@ -382,16 +374,18 @@ def width_sum(eqn, v: Any, stat_lin) -> Known:
         raise NotCovered("a statistic over the batch (BatchNorm in training mode) is not covered")
     if bad:
         raise NotCovered("a sum over positions (pooling, attention) is not covered")
-    mean, _, _ = moments(v)
-    mean = full(mean, state_shape(v.shape, v.roles))
+    m1, _, _ = moments(v)
+    mean = full(m1, state_shape(v.shape, v.roles))
     total = np.sum(mean, axis=axes)
     roles = tuple(r for a, r in enumerate(v.roles) if a not in axes)
     n = math.prod(v.shape[a] for a in axes)
     sids = {s.root for s in v.sources.values()} if isinstance(v, Expr) else {v.root}
     stat = new_id()
-    tags = frozenset((stat, sid, n) for sid in sids)
+    lin = stat_lin(v, "mean")
+    rv = hetero(lin) if hetero is not None and np.all(np.asarray(m1) > 0) else 0.0
+    tags = frozenset((stat, sid, n, rv) for sid in sids)
     tags |= frozenset().union(*(c.tags for c in consts(v))) if isinstance(v, Expr) else frozenset()
-    return Known(np.array(full(total, out_shape)), roles, stat_lin(v, "mean"), tags=tags)
+    return Known(np.array(full(total, out_shape)), roles, lin, tags=tags)
 
 
 def batch_stats(x: Any, axes: tuple[int, ...], out_shapes) -> list[Any]:

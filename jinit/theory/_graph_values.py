@@ -87,6 +87,9 @@ class Gauss:
     base: int | None = None
     #: the root of the source whose per-unit batch mean this is (BatchNorm's statistic)
     batch_mean_of: int | None = None
+    #: a memoised thunk giving its covariances across tokens ``(within, across examples)``
+    #: (see :mod:`jinit.theory._graph_tokens`); None where they are not known
+    tokens: Any = None
 
     @property
     def root(self) -> int:
@@ -126,6 +129,26 @@ class Const:
     arr: np.ndarray
     lin: dict[int, float]
     tags: frozenset = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sampled:
+    """A random value known by joint draws of its whole array (``draws``: a leading draw axis,
+    then the value's shape with the traced batch): what attention makes (a product of two
+    signals, a softmax over tokens), integrated by Monte Carlo over its Gaussian sources drawn
+    jointly across the batch and the tokens (:mod:`jinit.theory._graph_tokens`)."""
+
+    draws: Any
+    roles: tuple[str, ...]
+    lin: dict[int, float]
+    parents: frozenset[int]
+    #: the noise atom of its own draws' spread, and the ids of the sources it is drawn from
+    own: int | None = None
+    srcs: frozenset = frozenset()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.draws.shape[1:])
 
 
 Rand = Gauss | Expr
@@ -180,6 +203,26 @@ def known_state(k: Known) -> np.ndarray:
     return a
 
 
+def structural_fn(eqn, in_state: tuple[int, ...], out_state: tuple[int, ...], lead: int):
+    """The structural op of ``eqn`` on arrays with ``lead`` leading node axes, mapping a state
+    array (broadcastable to ``in_state``) to one of shape ``out_state``."""
+    name, p = eqn.primitive.name, eqn.params
+    pre = tuple(range(lead))
+
+    def f(a):
+        a = jnp.broadcast_to(jnp.asarray(a), tuple(np.shape(a)[:lead]) + in_state)
+        if name == "transpose":
+            return jnp.transpose(a, pre + tuple(lead + x for x in p["permutation"]))
+        if name == "squeeze":
+            return jnp.squeeze(a, tuple(lead + d for d in p["dimensions"]))
+        if name == "broadcast_in_dim":
+            dims = pre + tuple(lead + d for d in p["broadcast_dimensions"])
+            return jax.lax.broadcast_in_dim(a, a.shape[:lead] + out_state, dims)
+        return jnp.reshape(a, a.shape[:lead] + out_state)
+
+    return f
+
+
 # ---------------------------------------------------------------------------------------------
 # Quadrature
 # ---------------------------------------------------------------------------------------------
@@ -216,13 +259,19 @@ def _lead(a: np.ndarray, ndim: int) -> np.ndarray:
     return np.reshape(a, (-1,) + (1,) * ndim)
 
 
-def evaluate(node: Any, env: dict[int, Any], scale: dict[int, float] | None = None) -> Any:
+def evaluate(
+    node: Any, env: dict[int, Any], scale: dict[int, float] | None = None, drawn: bool = False
+) -> Any:
     """The value of ``node`` at the quadrature nodes: ``env[sid]`` holds each source's values
-    (leading node axis); ``scale`` multiplies the :class:`Const` with that ``id()``."""
+    (leading node axis); ``scale`` multiplies the :class:`Const` with that ``id()``. With
+    ``drawn`` the values are draws of whole arrays (the batch included), not state arrays."""
     if isinstance(node, Gauss):
         return env[node.sid]
     if isinstance(node, Expr):
-        args = [evaluate(a, env, scale) for a in node.args]
+        args = [evaluate(a, env, scale, drawn) for a in node.args]
+        if node.struct is not None and drawn:
+            inner = node.args[0]
+            return structural_fn(node.params["eqn"], inner.shape, node.shape, 1)(args[0])
         if node.struct is not None:
             return node.struct(args[0])
         if node.prim.name in _FLOAT_IDENTITY and _floating(node.params.get("new_dtype")):
@@ -304,6 +353,8 @@ def moments(node: Rand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cross moment is NaN where it is not computable: two sources)."""
     if isinstance(node, Gauss):
         return node.mean, node.second_moment(), node.cross + node.mean**2
+    if isinstance(node, Sampled):
+        return sampled_moments(node.draws, node.roles)
     srcs = node.sources
     vals, w = eval_sources(srcs)
     f = evaluate(node, dict(zip(srcs, vals, strict=True)))
@@ -322,6 +373,11 @@ def moments(node: Rand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def kurtosis_terms(node: Rand) -> tuple[np.ndarray, np.ndarray]:
     """``(κ, κ_pair)`` per position: E[f⁴]/E[f²]² - 1 and Cov(f_e², f_e'²)/E[f²]² for two
     examples (the finite-width noise a contraction adds, see :mod:`jinit.theory._graph`)."""
+    if isinstance(node, Sampled):
+        _, m2, _ = sampled_moments(node.draws, node.roles)
+        _, m4, pair4 = sampled_moments(jnp.square(node.draws), node.roles)
+        safe = np.where(m2 > 0, m2, 1.0)
+        return np.where(m2 > 0, m4 / safe**2 - 1, 0.0), np.where(m2 > 0, pair4 / safe**2 - 1, 0.0)
     srcs = node.sources if isinstance(node, Expr) else {node.sid: node}
     vals, w = eval_sources(srcs)
     f2 = jnp.square(jnp.asarray(evaluate(node, dict(zip(srcs, vals, strict=True))), jnp.float64))
@@ -336,6 +392,23 @@ def kurtosis_terms(node: Rand) -> tuple[np.ndarray, np.ndarray]:
     g2 = jnp.square(jnp.asarray(evaluate(node, {sid: e2}), jnp.float64))
     pair = np.where(m2 > 0, expect(g1 * g2, w2) / safe**2 - 1.0, 0.0)
     return kappa, pair
+
+
+def sampled_moments(draws: Any, roles: Sequence[str]) -> tuple[np.ndarray, ...]:
+    """``(mean, second moment, cross-example moment)`` state arrays of sampled draws (averaged
+    over the draws, the batch and the unit axes)."""
+    d = np.asarray(draws, np.float64)
+    b = batch_axis(roles)
+    units = tuple(1 + a for a, r in enumerate(roles) if r == "u")
+    red = (0, *units) + ((1 + b,) if b is not None else ())
+    m1 = d.mean(axis=red, keepdims=True)[0]
+    m2 = (d**2).mean(axis=red, keepdims=True)[0]
+    if b is None or d.shape[1 + b] < 2:
+        return m1, m2, m2
+    n = d.shape[1 + b]
+    s1, s2 = d.sum(axis=1 + b, keepdims=True), (d**2).sum(axis=1 + b, keepdims=True)
+    cross = ((s1**2 - s2) / (n * (n - 1))).mean(axis=(0, *units), keepdims=True)[0]
+    return m1, m2, cross
 
 
 def derivative_moments(node: Expr, arg: int) -> tuple[np.ndarray, np.ndarray]:
@@ -374,19 +447,23 @@ def expr_derivative(node: Expr, sid: int) -> tuple[np.ndarray, np.ndarray]:
 def projection_factor(
     tags: Any, root: int, applied: frozenset, share: float
 ) -> tuple[float, frozenset, float]:
-    """The cotangent's factor through a normalisation by k width statistics over n units
+    r"""The cotangent's factor through a normalisation by k width statistics over n units
     (LayerNorm: k = 2, RMSNorm: k = 1) not yet ``applied``: its Jacobian projects out k of the
     n directions, which the width averages' O(1/n) cotangent terms carry (gradient independence
     drops them otherwise). The ``share`` of the cotangent that already passed a normalisation
     with no contraction since (a post-LN skip path) has no component left along those
     directions (the stream's direction changes little per block), so the factor is
-    ``1 - (k/n)(1 - share)``. Returns the factor, the statistics and the new share."""
-    stats = {(t, n) for (t, s, n) in tags if s == root and t not in applied}
+    ``1 - (k/n)(1 - share)``. The normalisation's derivative is 1/σ with σ² the empirical
+    second moment, which fluctuates per token (over the n units, and with the data), so its
+    square is biased by :math:`\mathbb E[1/\hat\sigma^2]\,\sigma^2 \approx 1 + r`, r the
+    relative variance of :math:`\hat\sigma^2` (Jensen; the delta method). Returns the factor,
+    the statistics and the new share."""
+    stats = {(t, n, rv) for (t, s, n, rv) in tags if s == root and t not in applied}
     if not stats:
         return 1.0, frozenset(), share
-    n = min(n for _, n in stats)
-    factor = max(1.0 - len(stats) / n * (1.0 - share), 0.0)
-    return factor, frozenset(t for t, _ in stats), 1.0
+    n = min(n for _, n, _ in stats)
+    factor = max(1.0 - len(stats) / n * (1.0 - share), 0.0) * (1.0 + max(r for *_, r in stats))
+    return factor, frozenset(t for t, _, _ in stats), 1.0
 
 
 def scaled_source(s: Gauss, factor: float) -> Gauss:
