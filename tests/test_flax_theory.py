@@ -305,20 +305,148 @@ def test_preactivation_resnet_with_batchnorm_matches_theory(depth):
     np.testing.assert_allclose(pre[2:-1:2], 0.0)
 
 
-def test_a_transformer_with_attention_says_what_is_not_covered():
-    class Attn(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            att = nn.MultiHeadDotProductAttention(num_heads=2, kernel_init=jinit.lecun_normal())
-            return x + att(x)
+VOCAB, SEQ, WIDTH = 100, 16, 64
 
-    model = jinit.linen_model(lambda i: Attn(), _tokens)
-    r = jinit.sweep(model, jinit.lecun_normal(), seeds=2, batch=4)
-    label = r.labels[0]
-    assert "attention" in r.notes[label]
-    pre = r.prediction(label, "preact.second_moment")
-    # the q, k, v projections are covered; the output projection after softmax is not
-    assert np.all(np.isfinite(pre[:3])) and np.isnan(pre[-1])
+
+class AttnBlock(nn.Module):
+    """A transformer block with 4-head softmax attention: pre-LN with a causal mask (GPT) or
+    post-LN bidirectional (BERT); GELU MLP of width 4d; output projections drawn by ``out``."""
+
+    kernel: object
+    out: object
+    pre: bool
+
+    @nn.compact
+    def __call__(self, x):
+        d = x.shape[-1]
+        att = nn.MultiHeadDotProductAttention(4, kernel_init=self.kernel, out_kernel_init=self.out)
+
+        def mlp(h):
+            h = nn.gelu(nn.Dense(4 * d, kernel_init=self.kernel)(h))
+            return nn.Dense(d, kernel_init=self.out)(h)
+
+        if self.pre:
+            mask = nn.make_causal_mask(jnp.ones(x.shape[:2]))
+            x = x + att(nn.LayerNorm()(x), mask=mask)
+            return x + mlp(nn.LayerNorm()(x))
+        x = nn.LayerNorm()(x + att(x))
+        return nn.LayerNorm()(x + mlp(x))
+
+
+class Transformer(nn.Module):
+    """Token and learned position embeddings, ``depth`` blocks, a final LayerNorm and an LM
+    head."""
+
+    kernel: object
+    depth: int
+    pre: bool
+    out: object = None
+    embed: object = jinit.normal(1.0)
+
+    @nn.compact
+    def __call__(self, ids):
+        x = nn.Embed(VOCAB, WIDTH, embedding_init=self.embed)(ids)
+        x = x + self.param("pos", self.embed, (SEQ, WIDTH))
+        for _ in range(self.depth):
+            x = AttnBlock(self.kernel, self.out or self.kernel, self.pre)(x)
+        return nn.Dense(VOCAB, kernel_init=self.kernel)(nn.LayerNorm()(x))
+
+
+def _ids(key, batch, dtype):
+    return jax.random.randint(key, (batch, SEQ), 0, VOCAB)
+
+
+@pytest.mark.parametrize("pre,depth", [(True, 4), (False, 6)])
+def test_transformers_with_attention_match_theory(pre, depth):
+    """A pre-LN GPT-style decoder (causal) and a post-LN BERT-style encoder, with embeddings,
+    under LeCun, an exploding x4 scale and GPT-2's recipe (normal(0.02) everywhere, residual
+    output projections scaled by 1/sqrt(2L)): every block's residual stream and its gradient
+    against the traced theory, softmax attention integrated over joint draws of q, k, v."""
+    model = jinit.linen_model(
+        lambda i: Transformer(i, depth, pre), _ids, layers=AttnBlock, residual=True
+    )
+    gpt2 = jinit.linen_model(
+        lambda i: Transformer(i, depth, pre, jinit.gpt2_residual(depth), jinit.normal(0.02)),
+        _ids,
+        layers=AttnBlock,
+        residual=True,
+    )
+    schemes = {
+        "lecun": jinit.lecun_normal(),
+        "large": jinit.variance_scaling(4.0, "fan_in", "normal"),
+    }
+    r = jinit.sweep(model, schemes, seeds=16, batch=16)
+    g = jinit.sweep(gpt2, {"gpt2": jinit.normal(0.02)}, seeds=16, batch=16)
+    for res in (r, g):
+        assert all(res.notes[x] == "" for x in res.labels), res.notes
+        assert_matches_theory(res, quantities=["output.second_moment", "grad.second_moment"])
+    if pre:  # the recipes differ visibly: the stream grows under 'large', not under gpt2
+        grow = r.prediction("large", "output.second_moment")
+        assert grow[-1] > 3 * grow[0]
+        flat = g.prediction("gpt2", "output.second_moment")
+        assert flat[-1] < 1.5 * flat[0]
+
+
+class NnxBlock(nnx.Module):
+    def __init__(self, init, out, rngs, d=WIDTH):
+        self.ln1, self.ln2 = nnx.LayerNorm(d, rngs=rngs), nnx.LayerNorm(d, rngs=rngs)
+        self.att = nnx.MultiHeadAttention(
+            4, d, kernel_init=init, out_kernel_init=out, decode=False, rngs=rngs
+        )
+        self.fc1 = nnx.Linear(d, 4 * d, kernel_init=init, rngs=rngs)
+        self.fc2 = nnx.Linear(4 * d, d, kernel_init=out, rngs=rngs)
+
+    def __call__(self, x):
+        x = x + self.att(self.ln1(x))
+        return x + self.fc2(nnx.gelu(self.fc1(self.ln2(x))))
+
+
+class ViT(nnx.Module):
+    """A vision transformer on 16x16 images: 4x4 patches (16 tokens) embedded by a Linear,
+    a learned position embedding, pre-LN blocks, mean pooling over tokens and a head."""
+
+    def __init__(self, init, rngs, depth, out=None, d=WIDTH):
+        self.patch = nnx.Linear(48, d, kernel_init=init, rngs=rngs)
+        self.pos = nnx.Param(jinit.normal(0.5)(rngs.params(), (16, d)))
+        self.blocks = nnx.List([NnxBlock(init, out or init, rngs) for _ in range(depth)])
+        self.ln = nnx.LayerNorm(d, rngs=rngs)
+        self.head = nnx.Linear(d, 10, kernel_init=init, rngs=rngs)
+
+    def __call__(self, img):
+        b = img.shape[0]
+        x = img.reshape(b, 4, 4, 4, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(b, 16, 48)
+        x = self.patch(x) + self.pos
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.ln(x).mean(axis=1))
+
+
+def _small_images(key, batch, dtype):
+    return jax.random.normal(key, (batch, 16, 16, 3), dtype)
+
+
+def test_vision_transformer_nnx_matches_theory():
+    """An nnx ViT under LeCun, an exploding x4 scale and SkipInit-style zero output
+    projections (every block starts as the identity): the pooled head is covered (a mean
+    over correlated tokens, drawn), and nnx ``LinearGeneral`` kernels have their exact law
+    (drawn at the flattened matrix)."""
+    model = jinit.nnx_model(
+        lambda i, r: ViT(i, r, 4), _small_images, layers=NnxBlock, residual=True
+    )
+    skip = jinit.nnx_model(
+        lambda i, r: ViT(i, r, 4, jinit.zeros), _small_images, layers=NnxBlock, residual=True
+    )
+    schemes = {
+        "lecun": jinit.lecun_normal(),
+        "large": jinit.variance_scaling(4.0, "fan_in", "normal"),
+    }
+    r = jinit.sweep(model, schemes, seeds=16, batch=16)
+    z = jinit.sweep(skip, {"skipinit": jinit.lecun_normal()}, seeds=16, batch=16)
+    for res in (r, z):
+        assert all("not covered" not in res.notes[x] for x in res.labels), res.notes
+        assert_matches_theory(res, quantities=["output.second_moment", "grad.second_moment"])
+    stream = z.prediction("skipinit", "output.second_moment")
+    np.testing.assert_allclose(stream, stream[0], rtol=1e-12)  # identity blocks
 
 
 class DataStream(nn.Module):

@@ -17,7 +17,7 @@ from jinit.sweeps._networks import weight_law_moments
 from jinit.theory._graph import Moments, marked_norm_stats, propagate_moments
 from jinit.theory._graph_rules import Param
 from jinit.theory._graph_values import Known, data_stats
-from jinit.trees._own import own_rules
+from jinit.trees._own import flat_shape, own_rules
 
 _THEORY_SEED = 20261206
 _DATA_SAMPLE = 4096  # examples drawn to estimate the data's moments
@@ -90,17 +90,25 @@ def _param_laws(model, init, params, x, dtype) -> tuple[list[Param], list[str]]:
 
 
 def _unwrapped(fn: Any, shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
-    """The initialiser inside linen ``DenseGeneral``'s wrapper (which draws the kernel at its
-    flattened two-dimensional shape, so the fans are those of the flat matrix) and that shape;
-    any other initialiser as it is."""
+    """The initialiser inside linen ``DenseGeneral``'s or nnx ``LinearGeneral``'s wrapper
+    (which draws the kernel at its flattened two-dimensional shape, so the fans are those of
+    the flat matrix) and that shape; any other initialiser as it is."""
+    split = getattr(fn, "split", None)
+    if split is not None:  # an nnx LinearGeneral kernel (jinit.own_rules records its layout)
+        return fn.fn, flat_shape(split, shape)
+    fn = getattr(fn, "fn", fn)
     name = getattr(fn, "__qualname__", "")
-    if not name.endswith("DenseGeneral.__call__.<locals>.kernel_init_wrap"):
+    if not (name.endswith("kernel_init_wrap") and ("General." in name)):
         return fn, shape
     try:
         env = inspect.getclosurevars(fn).nonlocals
-        nb, na, nf = env["n_batch_dims"], env["n_axis"], env["n_features"]
-        inner = env["self"].kernel_init
+        nb = env.get("n_batch_dims", env.get("n_batch_axis"))
+        na = env.get("n_axis", env.get("n_in_features"))
+        nf = env.get("n_features", env.get("n_out_features"))
+        inner = env["kernel_init"] if "kernel_init" in env else env["self"].kernel_init
     except (KeyError, AttributeError, TypeError):
+        return fn, shape
+    if None in (nb, na, nf):
         return fn, shape
     flat = (math.prod(shape[: nb + na]), math.prod(shape[-nf:]))
     return getattr(inner, "fn", inner), flat
@@ -118,7 +126,7 @@ def _own_inits(model, init, x) -> dict[str, Any]:
             rules = own_rules(lambda: model.build(init, nnx.Rngs(0)))
     except Exception:  # the laws are then estimated from the draw
         return {}
-    return {r.pattern[2:]: getattr(r.init, "fn", r.init) for r in rules}
+    return {r.pattern[2:]: r.init for r in rules}
 
 
 def _arrays(layers: list[tuple[Moments, Moments]], y: Moments, stream: bool):

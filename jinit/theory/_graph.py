@@ -114,7 +114,7 @@ class _Interpreter:
         self.atoms: dict[int, float] = {}
         self.tape: list[tuple[str, Any, list[Any], Any]] = []
         self.weight_uses: dict[int, int] = {}
-        self.sampler = Sampler()
+        self.sampler = Sampler(batch)
         #: per-token relative variance of the noise atoms (one token's mean square over the
         #: units of a contraction; the spread of the data's token norms)
         self.tok_atoms: dict[int, float] = {}

@@ -63,8 +63,9 @@ from jinit.theory._graph_values import (
 )
 
 _CASTS = ("convert_element_type", "reduce_precision", "copy", "copy_p")
-#: joint draws of the traced batch (each draws every unit of every source)
-DRAWS = 64
+#: draws x traced batch: the joint draws of the traced batch (each draws every unit of every
+#: source) are about this many examples in all, between 16 and 256 draws
+DRAWN_EXAMPLES = 512
 _SEED = 20261206
 
 
@@ -325,8 +326,8 @@ def _sqrt_psd(m: np.ndarray) -> np.ndarray:
 class Sampler:
     """Joint draws of the sources (cached per source, so dependent values share them)."""
 
-    def __init__(self, draws: int = DRAWS, seed: int = _SEED):
-        self.n = draws
+    def __init__(self, batch: int, seed: int = _SEED):
+        self.n = int(np.clip(DRAWN_EXAMPLES // max(batch, 1), 16, 256))
         self.key = jax.random.key(seed)
         self.count = 0
         self.cache: dict[int, Any] = {}
