@@ -131,7 +131,12 @@ def assert_stable_propagation(
 
 def _fluctuation_of(quantity: str) -> str:
     head = quantity.split(".", 1)[0]
-    return {"preact": "preact.fluctuation", "grad": "grad.fluctuation"}.get(head, "fluctuation")
+    names = {
+        "preact": "preact.fluctuation",
+        "grad": "grad.fluctuation",
+        "grad_output": "grad_output.fluctuation",
+    }
+    return names.get(head, "fluctuation")
 
 
 def assert_matches_theory(

@@ -17,7 +17,8 @@ from jinit.sweeps._networks import weight_law_moments
 from jinit.theory._graph import Moments, marked_norm_stats, propagate_moments
 from jinit.theory._graph_rules import Param
 from jinit.theory._graph_values import Known, data_stats
-from jinit.trees._own import flat_shape, own_rules
+from jinit._core._layouts import layouts
+from jinit.trees._own import own_rules
 
 _THEORY_SEED = 20261206
 _DATA_SAMPLE = 4096  # examples drawn to estimate the data's moments
@@ -71,10 +72,11 @@ def _param_laws(model, init, params, x, dtype) -> tuple[list[Param], list[str]]:
     """A :class:`Param` per parameter leaf (tree-flatten order) and the paths whose law was
     estimated from the drawn values."""
     exact = _own_inits(model, init, x)
+    calls = _call_shapes(model, init) if model.kind == "nnx" else {}
     out, estimated = [], []
     for path, arr, _ in named_leaves(params):
         a = np.asarray(arr, np.float64)
-        fn, shape = _unwrapped(exact.get(path), a.shape)
+        fn, shape = _unwrapped(exact.get(path), calls.get(path, a.shape))
         if fn is not None and has_law(fn):  # the sweep's one reader of a law's moments
             mean, var, _ = weight_law_moments(fn, shape, dtype)
             if np.isfinite(var):
@@ -93,10 +95,6 @@ def _unwrapped(fn: Any, shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
     """The initialiser inside linen ``DenseGeneral``'s or nnx ``LinearGeneral``'s wrapper
     (which draws the kernel at its flattened two-dimensional shape, so the fans are those of
     the flat matrix) and that shape; any other initialiser as it is."""
-    split = getattr(fn, "split", None)
-    if split is not None:  # an nnx LinearGeneral kernel (jinit.own_rules records its layout)
-        return fn.fn, flat_shape(split, shape)
-    fn = getattr(fn, "fn", fn)
     name = getattr(fn, "__qualname__", "")
     if not (name.endswith("kernel_init_wrap") and ("General." in name)):
         return fn, shape
@@ -114,6 +112,18 @@ def _unwrapped(fn: Any, shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
     return getattr(inner, "fn", inner), flat
 
 
+def _call_shapes(model, init) -> dict[str, tuple[int, ...]]:
+    """``{path: the shape an nnx layer calls its initialiser with}`` where it differs from
+    the stored one (``LinearGeneral`` and the attention projections draw the flat matrix)."""
+    from flax import nnx
+
+    try:
+        table = layouts(model.build(init, nnx.Rngs(0)))
+    except Exception:  # the stored shapes are then used
+        return {}
+    return {p: tuple(lay.call_shape()) for p, lay in table.items() if lay.call == "flat"}
+
+
 def _own_inits(model, init, x) -> dict[str, Any]:
     """``{param path: the layer's own initialiser}`` (empty where it cannot be read)."""
     try:
@@ -126,7 +136,7 @@ def _own_inits(model, init, x) -> dict[str, Any]:
             rules = own_rules(lambda: model.build(init, nnx.Rngs(0)))
     except Exception:  # the laws are then estimated from the draw
         return {}
-    return {r.pattern[2:]: r.init for r in rules}
+    return {r.pattern[2:]: getattr(r.init, "fn", r.init) for r in rules}
 
 
 def _arrays(layers: list[tuple[Moments, Moments]], y: Moments, stream: bool):

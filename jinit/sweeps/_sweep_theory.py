@@ -13,6 +13,7 @@ from jinit.initializers._basic import zeros
 from jinit.sweeps._flax_models import FlaxModel
 from jinit.sweeps._flax_theory import flax_prediction
 from jinit.sweeps._network_base import SweepModel
+from jinit.sweeps._network_theory import traced_prediction
 from jinit.sweeps._networks import weight_law_moments
 
 #: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
@@ -63,8 +64,13 @@ def predict(
         return _flax(network, init, dtype, batch)
     bias_init = zeros if bias_init is None else bias_init
     ti = network.theory_inputs()
-    if ti is None:
-        return None, network.theory_note
+    if ti is None:  # no closed form (the transformer): its traced layers
+        batch = network.default_batch() if batch is None else batch
+        dt = np.float32 if dtype is None else dtype
+        try:
+            return traced_prediction(network, init, bias_init, dt, batch, input_second_moment)
+        except Exception as e:  # noqa: BLE001 - the reason goes to the result's note
+            return None, f"{network.theory_note} (traced theory failed: {type(e).__name__}: {e})"
     spec = ti.weight
     mean, var, exact = weight_law_moments(init, spec.shape, dtype)
     # exact laws: zero mean up to rounding; estimated: within 6 standard errors of 0

@@ -205,7 +205,11 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
     if name in IDENTITY or name == "neg":
         (g,) = rand
         return (
-            g if name != "neg" else dataclasses.replace(g, mean=-g.mean, sid=new_id(), base=g.root)
+            g
+            if name != "neg"
+            else dataclasses.replace(
+                g, mean=-g.mean, sid=new_id(), base=g.root, affine=_affine_of(g, -1.0, 0.0)
+            )
         )
     if name in ("add", "sub", "add_any"):
         a, b = (data_source(v) if _varies_over_batch(v) else v for v in vals)
@@ -216,9 +220,11 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             ks = known_state(k)
             mean = g.mean + ks * (sign if g is a else 1.0)
             mean = mean if g is a else (-g.mean + ks if sign < 0 else mean)
+            a_c = (1.0, sign * ks) if g is a else (sign, ks)
             return Gauss(
                 _shape(vals), g.roles, collapse(mean), g.var, g.cross, g.parents, g.lin,
                 base=g.root, tokens=sum_tokens(_shape(vals), g.roles, [g]),
+                affine=_affine_of(g, *a_c),
             )  # fmt: skip
         if a is b:
             return None
@@ -260,8 +266,54 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             lin,
             base=g.root,
             tokens=scaled_tokens(g, ks, _shape(vals), roles),
+            affine=_affine_of(g, ks, 0.0),
         )
     return None
+
+
+def _affine_of(g: Gauss, a: Any, c: Any) -> tuple[Gauss, np.ndarray, np.ndarray]:
+    """``a * g + c`` as an affine function of ``g``'s root source."""
+    root, a0, c0 = g.affine if g.affine is not None else (g, 1.0, 0.0)
+    return (
+        root,
+        collapse(np.asarray(a * a0, np.float64)),
+        collapse(np.asarray(a * c0 + c, np.float64)),
+    )
+
+
+def _rebased(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` with every source folded from a root that another argument also uses written
+    as an affine function of one of them (the *anchor*, the first met), so the expression
+    has one source where it had two copies of it (``x * erf(x / sqrt(2))``)."""
+    found: dict[int, list[Gauss]] = {}
+    for v in args:
+        for s in [v] if isinstance(v, Gauss) else list(getattr(v, "sources", {}).values()):
+            group = found.setdefault(_root_of(s).sid, [])
+            if all(s is not g for g in group):
+                group.append(s)
+    anchors = {r: g[0] for r, g in found.items() if len(g) > 1}
+    return tuple(_rewrite(v, anchors) for v in args) if anchors else args
+
+
+def _root_of(g: Gauss) -> Gauss:
+    return g.affine[0] if g.affine is not None else g
+
+
+def _rewrite(v: Any, anchors: dict[int, Gauss]) -> Any:
+    if isinstance(v, Gauss):
+        anchor = anchors.get(_root_of(v).sid)
+        if anchor is None or anchor is v:
+            return v
+        _, a_v, c_v = _affine_of(v, 1.0, 0.0)
+        _, a_h, c_h = _affine_of(anchor, 1.0, 0.0)
+        if np.any(a_h == 0):
+            raise NotCovered("an element-wise op combines two dependent signals")
+        a, c = collapse(a_v / a_h), collapse(c_v - a_v * c_h / a_h)
+        scaled = Expr(v.shape, v.roles, jax.lax.mul_p, {}, (anchor, Const(a, {})))
+        return Expr(v.shape, v.roles, jax.lax.add_p, {}, (scaled, Const(c, {})))
+    if isinstance(v, Expr) and v.struct is None:
+        return dataclasses.replace(v, args=tuple(_rewrite(x, anchors) for x in v.args))
+    return v
 
 
 def _varies_over_batch(v: Any) -> bool:
@@ -322,6 +374,7 @@ def elementwise(eqn, vals: list[Any]) -> Any:
     args = tuple(
         v if isinstance(v, (Gauss, Expr)) else Const(known_state(v), v.lin, v.tags) for v in vals
     )
+    args = _rebased(args)
     node = Expr(shape, elementwise_roles(vals, shape), eqn.primitive, dict(eqn.params), args)
     srcs = list(node.sources.values())
     for i, a in enumerate(srcs):

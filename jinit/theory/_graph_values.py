@@ -90,6 +90,9 @@ class Gauss:
     #: a memoised thunk giving its covariances across tokens ``(within, across examples)``
     #: (see :mod:`jinit.theory._graph_tokens`); None where they are not known
     tokens: Any = None
+    #: ``(root, a, c)`` where this source is ``a * root + c`` (state arrays), made by folding
+    #: constants into one source; an expression of both is rewritten in terms of the root
+    affine: Any = None
 
     @property
     def root(self) -> int:

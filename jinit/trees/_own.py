@@ -69,9 +69,6 @@ class OwnInit:
     kwargs: tuple = dataclasses.field(default=(), compare=False)
     shape: tuple[int, ...] | None = None
     path: str = dataclasses.field(default="", compare=False)
-    #: an nnx ``LinearGeneral`` kernel: ``(batch, in, out)`` axis counts of the stored shape,
-    #: whose initialiser is called at the flat ``(batch·in, out)`` matrix and reshaped
-    split: tuple[int, int, int] | None = None
     #: what the call computes: ``fn``'s code and captured values (:func:`_behaviour`) and the
     #: arguments, made comparable (:func:`_frozen`), so the closures
     #: a layer makes anew at each call (DenseGeneral's flattening wrapper, with_partitioning)
@@ -105,21 +102,9 @@ def _compiled(init: OwnInit) -> Callable[..., Any]:
     (:func:`jinit.reinit`) or inside :func:`jinit.init_sharded`'s stacked program, it is then
     the same compiled computation, so the two give the same bits (op-by-op execution of a
     Flax or jax initialiser can round differently from its compiled form)."""
-    if init.shape is None and init.split is not None:
-
-        def drawn(k, shape, dtype):
-            return init.fn(k, flat_shape(init.split, shape), dtype).reshape(shape)
-
-        return jax.jit(drawn, static_argnums=(1, 2))
     if init.shape is None:
         return jax.jit(lambda k, shape, dtype: init.fn(k, shape, dtype), static_argnums=(1, 2))
     return jax.jit(lambda k: init.fn(k, *init.args, **dict(init.kwargs)))
-
-
-def flat_shape(split: tuple[int, int, int], shape: Sequence[int]) -> tuple[int, int]:
-    """The matrix a ``LinearGeneral`` kernel of ``shape`` is drawn as (its fans)."""
-    nb, ni, no = split
-    return int(np.prod(shape[: nb + ni])), int(np.prod(shape[len(shape) - no :]))
 
 
 def _behaviour(fn: Any, depth: int = 0) -> Any:
@@ -389,10 +374,6 @@ def _read_layer(names, node, arguments: dict, found: dict, unmatched: dict) -> N
         path = "/".join(str(n) for n in (*names, attr))
         init = arguments.get(f"{attr}_init")
         if callable(init):
-            split = None
-            if isinstance(node, nnx.LinearGeneral) and attr == "kernel":
-                n_batch = len(getattr(node, "batch_axis", {}) or {})
-                split = (n_batch, len(node.in_features), len(node.out_features))
-            found[path] = OwnInit(init, path=path, split=split)
+            found[path] = OwnInit(init, path=path)
         else:
             unmatched[path] = f"{type(node).__name__} has no `{attr}_init` constructor argument"
