@@ -118,6 +118,25 @@ def test_matches_theory(net, init):
     assert_matches_theory(r)
 
 
+def test_builtin_transformer_matches_traced_theory():
+    """The built-in transformer has no closed form: its layers are traced as the sweep runs
+    them (softmax attention drawn), and every quantity matches, biases drawn by bias_init."""
+    net = jinit.transformer(32, 3, 2, seq_len=8)
+    r = sweep(net, jinit.lecun_normal(), seeds=16, batch=16, seed=SEED, bias_init=jinit.normal(0.1))
+    label = r.labels[0]
+    assert r.notes[label] == "" and r.predicted[label] is not None
+    assert_matches_theory(
+        r,
+        quantities=[
+            "output.second_moment",
+            "grad_output.second_moment",
+            "preact.second_moment",
+            "act.second_moment",
+            "grad.second_moment",
+        ],
+    )
+
+
 def test_matches_theory_can_fail(relu_sweep):
     """A prediction 20 % off (well beyond SE and the finite-width term) must be rejected."""
     bad = SweepResult(

@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit._core._checks import has_law
+from jinit._core._layouts import layouts
 from jinit._core._paths import named_leaves
 from jinit.sweeps._networks import weight_law_moments
 from jinit.theory._graph import Moments, marked_norm_stats, propagate_moments
 from jinit.theory._graph_rules import Param
 from jinit.theory._graph_values import Known, data_stats
-from jinit._core._layouts import layouts
 from jinit.trees._own import own_rules
 
 _THEORY_SEED = 20261206

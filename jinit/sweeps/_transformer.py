@@ -125,8 +125,9 @@ def transformer(
     Every kernel (query, key, value, output and both MLP matrices) is drawn by the initialiser
     under test, biases by the sweep's ``bias_init``; LayerNorm scales are ones, offsets zeros.
     Sweeps of this stack carry the traced theory's predictions (the layers traced as the sweep
-    runs them; softmax attention integrated over joint draws of queries, keys and values, see
-    :mod:`jinit.theory._graph_tokens`). Verdicts judge the residual stream after each block (see :class:`Transformer`).
+    runs them; softmax attention integrated over joint draws of queries, keys and values with
+    their covariance across tokens). Verdicts judge the residual stream after each block (see
+    :class:`Transformer`).
 
     Args:
       d_model: features per token (must be divisible by ``heads``).

@@ -51,6 +51,7 @@ from jinit.theory._graph_rules import (
     elementwise_roles,
     known_arg,
     realise,
+    sampled_roles,
     structural,
     structural_roles,
     width_sum,
@@ -201,7 +202,7 @@ class _Interpreter:
         n = math.prod(eqn.outvars[0].aval.shape) * self.sampler.n
         if n > _SAMPLE_BUDGET:
             raise NotCovered(f"the primitive {eqn.primitive.name!r} on a random signal this large")
-        roles = _sampled_roles(eqn, vals)
+        roles = sampled_roles(eqn, vals)
         out, fn, xs, rand = sampled_op(eqn, vals, roles, self.sampler, self.atoms, self.tok_atoms)
         self.tape.append(("sampled", eqn, rand, out, fn, xs))
         return out
@@ -404,41 +405,6 @@ def _token_spread(eqn, x: Known, w_rhs: bool) -> float:
     r = np.mean(np.square(np.asarray(x.arr, np.float64)), axis=tuple(lc if w_rhs else rc))
     m = float(np.mean(r))
     return float(np.var(r)) / m**2 if m > 0 else 0.0
-
-
-def _sampled_roles(eqn, vals: list[Any]) -> tuple[str, ...]:
-    """The roles of an op's output on draws: a contraction's batch dimensions keep the batch
-    (or units on both sides), its free axes keep theirs; reductions drop axes; element-wise
-    ops take the batch from any operand, units where every random operand has units."""
-    name, shape = eqn.primitive.name, tuple(eqn.outvars[0].aval.shape)
-    rand = [v for v in vals if isinstance(v, (Gauss, Expr, Sampled)) and len(v.shape) > 0]
-    if name == "dot_general":
-        (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-        lhs, rhs = vals
-        roles = [
-            "b" if "b" in (lhs.roles[i], rhs.roles[j])
-            else "u" if lhs.roles[i] == rhs.roles[j] == "u" else "p"
-            for i, j in zip(lb, rb, strict=True)
-        ]  # fmt: skip
-        for v, c, b in ((lhs, lc, lb), (rhs, rc, rb)):
-            roles += [r for a, r in enumerate(v.roles) if a not in c and a not in b]
-        return tuple(roles)
-    if name in STRUCTURAL and len(rand) == 1:
-        return structural_roles(eqn, rand[0])
-    if "axes" in eqn.params and len(vals) == 1:
-        axes = eqn.params["axes"]
-        return tuple(r for a, r in enumerate(vals[0].roles) if a not in axes)
-    vals = [v for v in vals if len(v.shape) > 0]  # scalars broadcast
-    if all(len(v.shape) == len(shape) for v in vals):
-        out = []
-        for ax, n in enumerate(shape):
-            if any(v.roles[ax] == "b" and v.shape[ax] > 1 for v in vals):
-                out.append("b")
-                continue
-            rs = {v.roles[ax] for v in rand if v.shape[ax] == n and n > 1}
-            out.append("u" if rs == {"u"} else "p")
-        return tuple(out)
-    raise NotCovered(f"the primitive {name!r} on a random signal is not covered")
 
 
 def _const(c: Any) -> Known:

@@ -34,6 +34,7 @@ from jinit.theory._graph_values import (
     Gauss,
     Known,
     NotCovered,
+    Sampled,
     batch_axis,
     collapse,
     consts,
@@ -212,39 +213,7 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             )
         )
     if name in ("add", "sub", "add_any"):
-        a, b = (data_source(v) if _varies_over_batch(v) else v for v in vals)
-        vals = [a, b]
-        sign = -1.0 if name == "sub" else 1.0
-        if isinstance(a, Known) or isinstance(b, Known):
-            g, k = (a, b) if isinstance(a, Gauss) else (b, a)
-            ks = known_state(k)
-            mean = g.mean + ks * (sign if g is a else 1.0)
-            mean = mean if g is a else (-g.mean + ks if sign < 0 else mean)
-            a_c = (1.0, sign * ks) if g is a else (sign, ks)
-            return Gauss(
-                _shape(vals), g.roles, collapse(mean), g.var, g.cross, g.parents, g.lin,
-                base=g.root, tokens=sum_tokens(_shape(vals), g.roles, [g]),
-                affine=_affine_of(g, *a_c),
-            )  # fmt: skip
-        if a is b:
-            return None
-        if name == "sub" and b.batch_mean_of is not None and b.batch_mean_of == a.root:
-            return _centred(a, b, vals)
-        if a.parents & b.parents:
-            raise NotCovered("two dependent signals are added (a branch reused without a weight)")
-        q1, q2 = float(np.mean(a.second_moment())), float(np.mean(b.second_moment()))
-        lin = _mix_lin([(q1, a.lin), (q2, b.lin)])
-        roles = elementwise_roles(vals, _shape(vals))
-        return Gauss(
-            _shape(vals),
-            roles,
-            collapse(a.mean + sign * b.mean),
-            collapse(a.var + b.var),
-            collapse(a.cross + b.cross),
-            a.parents | b.parents,
-            lin,
-            tokens=sum_tokens(_shape(vals), roles, [a, b]),
-        )
+        return _sum_fold(name, vals)
     if name in ("mul", "div"):
         a, b = vals
         if not (isinstance(b, Known) or (name == "mul" and isinstance(a, Known))):
@@ -269,6 +238,43 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             affine=_affine_of(g, ks, 0.0),
         )
     return None
+
+
+def _sum_fold(name: str, vals: list[Any]) -> Gauss | None:
+    """A sum or difference of a source and a constant, or of two independent sources."""
+    a, b = (data_source(v) if _varies_over_batch(v) else v for v in vals)
+    vals = [a, b]
+    sign = -1.0 if name == "sub" else 1.0
+    if isinstance(a, Known) or isinstance(b, Known):
+        g, k = (a, b) if isinstance(a, Gauss) else (b, a)
+        ks = known_state(k)
+        mean = g.mean + ks * (sign if g is a else 1.0)
+        mean = mean if g is a else (-g.mean + ks if sign < 0 else mean)
+        a_c = (1.0, sign * ks) if g is a else (sign, ks)
+        return Gauss(
+            _shape(vals), g.roles, collapse(mean), g.var, g.cross, g.parents, g.lin,
+            base=g.root, tokens=sum_tokens(_shape(vals), g.roles, [g]),
+            affine=_affine_of(g, *a_c),
+        )  # fmt: skip
+    if a is b:
+        return None
+    if name == "sub" and b.batch_mean_of is not None and b.batch_mean_of == a.root:
+        return _centred(a, b, vals)
+    if a.parents & b.parents:
+        raise NotCovered("two dependent signals are added (a branch reused without a weight)")
+    q1, q2 = float(np.mean(a.second_moment())), float(np.mean(b.second_moment()))
+    lin = _mix_lin([(q1, a.lin), (q2, b.lin)])
+    roles = elementwise_roles(vals, _shape(vals))
+    return Gauss(
+        _shape(vals),
+        roles,
+        collapse(a.mean + sign * b.mean),
+        collapse(a.var + b.var),
+        collapse(a.cross + b.cross),
+        a.parents | b.parents,
+        lin,
+        tokens=sum_tokens(_shape(vals), roles, [a, b]),
+    )
 
 
 def _affine_of(g: Gauss, a: Any, c: Any) -> tuple[Gauss, np.ndarray, np.ndarray]:
@@ -484,3 +490,38 @@ def _centred(x: Gauss, xi: Gauss, vals: list[Any]) -> Gauss:
     mean = collapse(x.mean - xi.mean)
     zero = np.zeros((1,) * len(shape))
     return Gauss(shape, x.roles, mean, var, zero, x.parents, dict(x.lin), base=x.root)
+
+
+def sampled_roles(eqn, vals: list[Any]) -> tuple[str, ...]:
+    """The roles of an op's output on draws: a contraction's batch dimensions keep the batch
+    (or units on both sides), its free axes keep theirs; reductions drop axes; element-wise
+    ops take the batch from any operand, units where every random operand has units."""
+    name, shape = eqn.primitive.name, tuple(eqn.outvars[0].aval.shape)
+    rand = [v for v in vals if isinstance(v, (Gauss, Expr, Sampled)) and len(v.shape) > 0]
+    if name == "dot_general":
+        (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+        lhs, rhs = vals
+        roles = [
+            "b" if "b" in (lhs.roles[i], rhs.roles[j])
+            else "u" if lhs.roles[i] == rhs.roles[j] == "u" else "p"
+            for i, j in zip(lb, rb, strict=True)
+        ]  # fmt: skip
+        for v, c, b in ((lhs, lc, lb), (rhs, rc, rb)):
+            roles += [r for a, r in enumerate(v.roles) if a not in c and a not in b]
+        return tuple(roles)
+    if name in STRUCTURAL and len(rand) == 1:
+        return structural_roles(eqn, rand[0])
+    if "axes" in eqn.params and len(vals) == 1:
+        axes = eqn.params["axes"]
+        return tuple(r for a, r in enumerate(vals[0].roles) if a not in axes)
+    vals = [v for v in vals if len(v.shape) > 0]  # scalars broadcast
+    if all(len(v.shape) == len(shape) for v in vals):
+        out = []
+        for ax, n in enumerate(shape):
+            if any(v.roles[ax] == "b" and v.shape[ax] > 1 for v in vals):
+                out.append("b")
+                continue
+            rs = {v.roles[ax] for v in rand if v.shape[ax] == n and n > 1}
+            out.append("u" if rs == {"u"} else "p")
+        return tuple(out)
+    raise NotCovered(f"the primitive {name!r} on a random signal is not covered")
