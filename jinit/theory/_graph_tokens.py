@@ -318,9 +318,16 @@ def embedding(eqn, table: Any, ids: Known) -> Gauss:
 
 
 def _sqrt_psd(m: np.ndarray) -> np.ndarray:
-    """``L`` with ``L Lᵀ = m`` for a symmetric positive semi-definite ``m`` (clipped)."""
-    lam, vec = np.linalg.eigh(0.5 * (m + m.T))
-    return vec * np.sqrt(np.clip(lam, 0.0, None))
+    """``L`` with ``L Lᵀ = m`` for a symmetric positive semi-definite ``m``: its Cholesky
+    factor (a relative 1e-12 on the diagonal for rounding), or from its eigenvalues clipped at
+    zero where it is singular."""
+    m = 0.5 * (m + m.T)
+    scale = float(np.max(np.abs(np.diag(m)), initial=0.0))
+    try:
+        return np.linalg.cholesky(m + 1e-12 * scale * np.eye(len(m)))
+    except np.linalg.LinAlgError:
+        lam, vec = np.linalg.eigh(m)
+        return vec * np.sqrt(np.clip(lam, 0.0, None))
 
 
 class Sampler:
