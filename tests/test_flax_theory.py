@@ -449,6 +449,39 @@ def test_vision_transformer_nnx_matches_theory():
     np.testing.assert_allclose(stream, stream[0], rtol=1e-12)  # identity blocks
 
 
+class PostActBlock(nn.Module):
+    """The original ResNet's post-activation block, ``relu(x + f(x))``: an element-wise
+    function of three signals (the skip and the branch are not independent of each other's
+    past), integrated over joint draws."""
+
+    kernel: object
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.relu(nn.Dense(64, kernel_init=self.kernel)(x))
+        return nn.relu(x + nn.Dense(64, kernel_init=self.kernel)(h))
+
+
+class PostActNet(nn.Module):
+    kernel: object
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Dense(64, kernel_init=self.kernel)(x))
+        for _ in range(6):
+            x = PostActBlock(self.kernel)(x)
+        return x
+
+
+def test_post_activation_residual_blocks_match_theory():
+    model = jinit.linen_model(PostActNet, _features(32), layers=PostActBlock, residual=True)
+    r = jinit.sweep(model, {"he": jinit.he_normal(), "lecun": jinit.lecun_normal()}, seeds=16)
+    assert all(r.notes[x] == "" for x in r.labels), r.notes
+    assert_matches_theory(r, quantities=["output.second_moment", "grad.second_moment"])
+    he = r.prediction("he", "output.second_moment")
+    assert he[-1] > 50 * he[0]  # He's gain on top of the skip explodes relu(x + f(x)) stacks
+
+
 class DataStream(nn.Module):
     """Residual blocks on the data itself: the stream starts as the input, no embedding."""
 

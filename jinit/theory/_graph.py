@@ -73,6 +73,7 @@ from jinit.theory._graph_values import (
     kurtosis_terms,
     moments,
     new_id,
+    own_spread,
     state_shape,
 )
 
@@ -303,7 +304,13 @@ class _Interpreter:
         roles, n_out = _contraction_roles(eqn, x, w, w_rhs, zero_mean)
         atom = new_id()
         self.atoms[atom] = kbar / n_out
-        self.tok_atoms[atom] = 2.0 / n_out  # one token's mean square: chi² over n_out units
+        # the spread of one token's output variance: its input's mean square over the fan
+        fan = float(np.mean(np.asarray(f(np.ones(xs)))))
+        spread = 0.0
+        if isinstance(x, (Gauss, Expr)) and fan > 0:
+            sq = Expr(x.shape, x.roles, jax.lax.integer_pow_p, {"y": 2}, (x,))
+            spread = own_spread(sq)
+        self.tok_atoms[atom] = spread / fan if spread else 0.0
         var = collapse(w.var * np.asarray(f(q), np.float64))
         cross = collapse(w.var * np.asarray(f(c), np.float64))
         out = Gauss(

@@ -43,6 +43,7 @@ from jinit.theory._graph_values import (
     known_state,
     moments,
     new_id,
+    own_spread,
     state_shape,
     structural_fn,
 )
@@ -193,7 +194,7 @@ def structural(eqn, v: Any) -> Any:
         arrs = [collapse(f(a)) for a in (v.mean, v.var, v.cross)]
         return Gauss(
             out_shape, roles, *arrs, v.parents, v.lin, base=v.root, batch_mean_of=v.batch_mean_of,
-            tokens=mapped_tokens(eqn, v, out_shape, roles),
+            tokens=mapped_tokens(eqn, v, out_shape, roles), normed=v.normed,
         )  # fmt: skip
     return Expr(out_shape, roles, None, {"eqn": eqn}, (v,), structural_fn(eqn, ins, outs, 1))
 
@@ -236,6 +237,7 @@ def _affine(name: str, vals: list[Any]) -> Gauss | None:
             base=g.root,
             tokens=scaled_tokens(g, ks, _shape(vals), roles),
             affine=_affine_of(g, ks, 0.0),
+            normed=1.0 if any(t[1] == g.root for t in k.tags) else g.normed,
         )
     return None
 
@@ -254,7 +256,7 @@ def _sum_fold(name: str, vals: list[Any]) -> Gauss | None:
         return Gauss(
             _shape(vals), g.roles, collapse(mean), g.var, g.cross, g.parents, g.lin,
             base=g.root, tokens=sum_tokens(_shape(vals), g.roles, [g]),
-            affine=_affine_of(g, *a_c),
+            affine=_affine_of(g, *a_c), normed=g.normed,
         )  # fmt: skip
     if a is b:
         return None
@@ -274,6 +276,7 @@ def _sum_fold(name: str, vals: list[Any]) -> Gauss | None:
         a.parents | b.parents,
         lin,
         tokens=sum_tokens(_shape(vals), roles, [a, b]),
+        normed=(q1 * a.normed + q2 * b.normed) / (q1 + q2) if q1 + q2 > 0 else 0.0,
     )
 
 
@@ -422,10 +425,10 @@ def _known_lin(eqn, vals: list[Known], out: np.ndarray) -> dict[int, float]:
 def width_sum(eqn, v: Any, stat_lin, hetero=None) -> Known:
     r"""``reduce_sum`` over unit axes: concentrates on the expectation (LayerNorm's mean and
     mean square). Other axes (batch, positions) are not covered. A sum of a positive
-    quantity (a mean square) records ``hetero(lin)``, the relative variance of its per-token
-    value from its log-sensitivities ``lin`` to the noise atoms (the finite width of the
-    contractions before it, the spread of the data's token norms; see
-    :func:`projection_factor`)."""
+    quantity (a mean square) records the relative variance of its per-token value: over its
+    n units (:func:`own_spread` / n) and, through ``hetero(lin)``, from its log-sensitivities
+    to the noise atoms (the finite width of the contractions before it, the spread of the
+    data's token norms; see :func:`projection_factor`)."""
     axes = tuple(eqn.params["axes"])
     out_shape = tuple(eqn.outvars[0].aval.shape)
     bad = [v.roles[a] for a in axes if v.roles[a] != "u" and v.shape[a] > 1]
@@ -433,7 +436,7 @@ def width_sum(eqn, v: Any, stat_lin, hetero=None) -> Known:
         raise NotCovered("a statistic over the batch (BatchNorm in training mode) is not covered")
     if bad:
         raise NotCovered("a sum over positions (pooling, attention) is not covered")
-    m1, _, _ = moments(v)
+    m1, m2, _ = moments(v)
     mean = full(m1, state_shape(v.shape, v.roles))
     total = np.sum(mean, axis=axes)
     roles = tuple(r for a, r in enumerate(v.roles) if a not in axes)
@@ -441,7 +444,9 @@ def width_sum(eqn, v: Any, stat_lin, hetero=None) -> Known:
     sids = {s.root for s in v.sources.values()} if isinstance(v, Expr) else {v.root}
     stat = new_id()
     lin = stat_lin(v, "mean")
-    rv = hetero(lin) if hetero is not None and np.all(np.asarray(m1) > 0) else 0.0
+    rv = 0.0
+    if np.all(np.asarray(m1) > 0.2 * np.sqrt(np.asarray(m2))):  # a mean square: its spread
+        rv = own_spread(v) / n + (hetero(lin) if hetero is not None else 0.0)
     tags = frozenset((stat, sid, n, rv) for sid in sids)
     tags |= frozenset().union(*(c.tags for c in consts(v))) if isinstance(v, Expr) else frozenset()
     return Known(np.array(full(total, out_shape)), roles, lin, tags=tags)

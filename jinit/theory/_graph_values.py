@@ -90,6 +90,9 @@ class Gauss:
     #: a memoised thunk giving its covariances across tokens ``(within, across examples)``
     #: (see :mod:`jinit.theory._graph_tokens`); None where they are not known
     tokens: Any = None
+    #: the share of its variance that is normalised over its units (a LayerNorm output: its
+    #: per-token mean square is exact, not a sample over the units)
+    normed: float = 0.0
     #: ``(root, a, c)`` where this source is ``a * root + c`` (state arrays), made by folding
     #: constants into one source; an expression of both is rewritten in terms of the root
     affine: Any = None
@@ -395,6 +398,33 @@ def kurtosis_terms(node: Rand) -> tuple[np.ndarray, np.ndarray]:
     g2 = jnp.square(jnp.asarray(evaluate(node, {sid: e2}), jnp.float64))
     pair = np.where(m2 > 0, expect(g1 * g2, w2) / safe**2 - 1.0, 0.0)
     return kappa, pair
+
+
+def own_spread(node: Rand) -> float:
+    """The relative variance of a width average of ``node`` (per unit i.i.d., times the
+    number of units), position-averaged: ``Var(v)/E[v]²``, less the part of sources that
+    are already normalised over the same units (a LayerNorm output's mean square is exact)."""
+    m1, m2, _ = moments(node)
+    var = np.asarray(m2) - np.asarray(m1) ** 2
+    srcs = node.sources if isinstance(node, Expr) else {}
+    part = [s for s in srcs.values() if s.normed > 0]
+    if len(srcs) == 1 and part:  # its normalised part alone: the source's variance scaled
+        (s,) = part
+        vals, w = eval_sources({s.sid: scaled_source(s, s.normed)})
+        f = jnp.asarray(evaluate(node, {s.sid: vals[0]}), jnp.float64)
+        var = var - (expect(jnp.square(f), w) - expect(f, w) ** 2)
+    elif isinstance(node, Expr):
+        normed = {t[1] for c in consts(node) for t in c.tags}
+        srcs = node.sources
+        keep = {k: s for k, s in srcs.items() if s.root in normed}
+        if keep:
+            vals, w = eval_sources(keep)
+            env = {k: jnp.zeros((1,) * (len(s.var.shape) + 1)) for k, s in srcs.items()}
+            env.update(zip(keep, vals, strict=True))
+            f = jnp.asarray(evaluate(node, env), jnp.float64)
+            var = var - (expect(jnp.square(f), w) - expect(f, w) ** 2)
+    safe = np.where(np.asarray(m1) > 0, np.asarray(m1), 1.0)
+    return float(np.mean(np.maximum(var, 0.0) / safe**2))
 
 
 def sampled_moments(draws: Any, roles: Sequence[str]) -> tuple[np.ndarray, ...]:
