@@ -14,7 +14,7 @@ import numpy as np
 from jinit._core._checks import has_law
 from jinit._core._layouts import layouts
 from jinit._core._paths import named_leaves
-from jinit.sweeps._networks import weight_law_moments
+from jinit.sweeps._networks import settled_mean, weight_law_moments
 from jinit.theory._graph import Moments, marked_norm_stats, propagate_moments
 from jinit.theory._graph_rules import Param
 from jinit.theory._graph_values import Known, data_stats
@@ -85,8 +85,7 @@ def _param_laws(model, init, params, x, dtype) -> tuple[list[Param], list[str]]:
         mean, var = float(a.mean()), float(a.var())
         if var > 0:
             estimated.append(path)
-            if abs(mean) <= 6.0 * np.sqrt(var / a.size):  # zero within 6 standard errors
-                mean = 0.0
+            mean = settled_mean(mean, var, a.size, exact=False)
         out.append(Param(a.shape, mean, var, a if var == 0 else None, path))
     return out, estimated
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit.sweeps._networks import weight_law_moments
+from jinit.sweeps._networks import settled_mean, weight_law_moments
 from jinit.theory._graph import Moments, propagate_moments
 from jinit.theory._graph_rules import Param
 from jinit.theory._graph_values import Known, data_stats
@@ -70,8 +70,7 @@ def _law(spec, init, bias_init, dtype, name: str) -> Param:
     mean, var, exact = weight_law_moments(fn, spec.shape, dtype)
     if not np.isfinite(var) or var < 0:
         raise ValueError(f"no law for {name}")
-    if not exact and abs(mean) <= 6.0 * math.sqrt(var / math.prod(spec.shape)):
-        mean = 0.0  # estimated from a draw: zero within 6 standard errors
+    mean = settled_mean(mean, var, math.prod(spec.shape), exact)
     value = np.full(spec.shape, mean) if var == 0 else None
     return Param(spec.shape, float(mean), float(var), value, name)
 

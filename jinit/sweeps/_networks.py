@@ -46,6 +46,13 @@ from jinit.sweeps._transformer import transformer
 ARCHITECTURES = {"mlp": mlp, "cnn": cnn, "transformer": transformer}
 
 
+def settled_mean(mean: float, var: float, size: int, exact: bool) -> float:
+    """``mean``, or 0 where it is zero up to its error: rounding for an exact law, 6 standard
+    errors of a mean over ``size`` drawn entries for one estimated from a draw."""
+    tol = 1e-6 if exact else 6.0 / math.sqrt(max(size, 1))
+    return 0.0 if abs(mean) <= tol * math.sqrt(max(var, 0.0)) else mean
+
+
 def weight_law_moments(init, shape: tuple[int, ...], dtype=None) -> tuple[float, float, bool]:
     """``(mean, variance, exact)`` of the entries ``init(key, shape)`` draws.
 

@@ -14,7 +14,7 @@ from jinit.sweeps._flax_models import FlaxModel
 from jinit.sweeps._flax_theory import flax_prediction
 from jinit.sweeps._network_base import SweepModel
 from jinit.sweeps._network_theory import traced_prediction
-from jinit.sweeps._networks import weight_law_moments
+from jinit.sweeps._networks import settled_mean, weight_law_moments
 
 #: The per-layer quantities of a sweep (``SweepResult.per_seed[label][name]``, shape
 #: ``(seeds, layers)``), all computed per seed over the whole batch.
@@ -73,10 +73,7 @@ def predict(
             return None, f"{network.theory_note} (traced theory failed: {type(e).__name__}: {e})"
     spec = ti.weight
     mean, var, exact = weight_law_moments(init, spec.shape, dtype)
-    # exact laws: zero mean up to rounding; estimated: within 6 standard errors of 0
-    tol = 1e-6 if exact else 6.0 / math.sqrt(math.prod(spec.shape))
-    if abs(mean) <= tol * math.sqrt(max(var, 0.0)):
-        mean = 0.0
+    mean = settled_mean(mean, var, math.prod(spec.shape), exact)
     if mean != 0:
         return None, "weights are not zero-mean: mean-field theory does not apply"
     n_layers = len(ti.widths) - 1

@@ -147,16 +147,11 @@ def operand_tokens(v: Gauss, axis: int, n: int, nb: int) -> np.ndarray:
     return np.broadcast_to(k, (nb, n, nb, n))
 
 
-def _out_dims(shape, roles) -> tuple[int | None, int, int]:
-    b, t, nb, n = _dims(shape, roles)
-    return t, n, nb
-
-
 def sum_tokens(shape, roles, parts: Sequence[Gauss]) -> Callable[[], Any]:
     """The kernel of a sum of independent sources (or of one source shifted by a constant)."""
 
     def thunk():
-        t, n, nb = _out_dims(shape, roles)
+        _, t, nb, n = _dims(shape, roles)
         if t is None:
             return sum(np.broadcast_to(tokens_of(v), (nb, 1, nb, 1)) for v in parts)
         return sum(operand_tokens(v, t, n, nb) for v in parts)
@@ -168,7 +163,7 @@ def scaled_tokens(g: Gauss, factor: Any, shape, roles) -> Callable[[], Any]:
     """The kernel of ``g`` times a constant state array ``factor``."""
 
     def thunk():
-        t, n, nb = _out_dims(shape, roles)
+        _, t, nb, n = _dims(shape, roles)
         k = operand_tokens(g, t, n, nb) if t is not None else tokens_of(g)
         f = np.sqrt(per_token(np.square(factor), shape, roles, t) * np.ones(n))
         return k * f[None, :, None, None] * f[None, None, None, :]
@@ -338,6 +333,7 @@ class Sampler:
         self.key = jax.random.key(seed)
         self.count = 0
         self.cache: dict[int, Any] = {}
+        self.exprs: dict[int, tuple[Any, Any]] = {}  # expressions' draws (the node kept alive)
 
     def normal(self, shape: Sequence[int]) -> jax.Array:
         self.count += 1
@@ -382,8 +378,11 @@ class Sampler:
             return v.draws
         if isinstance(v, Gauss):
             return self.source(v)
-        srcs = v.sources
-        return evaluate(v, {k: self.source(s) for k, s in srcs.items()}, drawn=True)
+        hit = self.exprs.get(id(v))
+        if hit is None or hit[0] is not v:
+            draws = evaluate(v, {k: self.source(s) for k, s in v.sources.items()}, drawn=True)
+            hit = self.exprs[id(v)] = (v, draws)
+        return hit[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,7 +506,7 @@ def draw_cot(sampler: Sampler, v: Any, arr: Any, tok: np.ndarray | None) -> jax.
     if tok is None:  # independent across tokens
         z = sampler.normal((sampler.n, *v.shape))
     else:  # independent across examples
-        b, _, n_b, _ = _dims(v.shape, v.roles)
+        n_b = _dims(v.shape, v.roles)[2]
         k = np.eye(n_b)[:, None, :, None] * tok[None, :, None, :]
         z = sampler.correlated(v.shape, v.roles, k)
     return jnp.sqrt(jnp.asarray(full(arr, state_shape(v.shape, v.roles)))) * z
