@@ -290,11 +290,12 @@ def test_backward_matches_jax_grad(net):
     if net.kind == "transformer":
         # the loss sits on the residual stream: dL/dx^L = v, whose mean square is not 0
         assert go2[-1] > 0 and r.config["loss"].startswith("<v, x^L>")
-        assert r.predicted[r.labels[0]] is None and "no mean-field" in r.notes[r.labels[0]]
         assert r.config["units"] == 16  # the MLP hidden layer is the pre-activation
-    else:
-        # circular CNN and MLP: E[h¹²] = fan_in · Var(w) · E[x²] + Var(b) = 1.01 (prediction)
-        np.testing.assert_allclose(r.prediction(r.labels[0], "preact.second_moment")[0], 1.01)
+    # E[h¹²] = fan_in · Var(w) · E[x²] + Var(b) = 1.01: the circular CNN and MLP read unit
+    # inputs; the transformer's MLP reads LayerNorm's output, whose mean square is
+    # 1 - eps/Var(x) (eps = 1e-6), hence the looser bound there
+    rtol = 1e-5 if net.kind == "transformer" else 1e-7
+    np.testing.assert_allclose(r.prediction(r.labels[0], "preact.second_moment")[0], 1.01, rtol)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,12 +169,11 @@ def assert_matches_theory(
 
     Raises:
       AssertionError: listing every offending initialiser, layer and quantity; also when
-        nothing was predicted (no selected initialiser has a prediction: e.g. the built-in
-        transformer, or a Flax model whose every layer depends on something the traced theory
-        does not cover, such as softmax attention; the notes say what), when a named
-        initialiser has no
-        prediction, when a requested quantity is predicted at no layer, or when a selected
-        initialiser has inf/NaN seeds. Agreement is never asserted vacuously.
+        nothing was predicted (no selected initialiser has a prediction: e.g. weights that
+        are not zero-mean, or a Flax model whose every layer depends on something the traced
+        theory does not cover, such as token mixing; the notes say what), when a named
+        initialiser has no prediction, when a requested quantity is predicted at no layer, or
+        when a selected initialiser has inf/NaN seeds. Agreement is never asserted vacuously.
     """
     api = "assert_matches_theory"
     result = _check_result(api, result)
