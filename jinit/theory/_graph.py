@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit.theory._graph_back import Cot, Unknown, add_cot, backward
+from jinit.theory._graph_back import Cot, Unknown, add_cot, backward, noise_atom, noise_var
 from jinit.theory._graph_rules import (
     ELEMENTWISE,
     IDENTITY,
@@ -87,6 +87,9 @@ _LINEAR = {"add", "sub", "neg", "mul", "div", "add_any"} | IDENTITY
 _CONTRACTIONS = ("dot_general", "conv_general_dilated")
 #: entries of one op's draws (float64: 1 GiB)
 _SAMPLE_BUDGET = 2**27
+#: entries of all the draws held for the backward pass (float64: 4 GiB): a deep model's
+#: attention layers beyond it are not covered (said per layer), never a memory error
+_HELD_BUDGET = 2**29
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +120,8 @@ class _Interpreter:
         self.tape: list[tuple[str, Any, list[Any], Any]] = []
         self.weight_uses: dict[int, int] = {}
         self.sampler = Sampler(batch)
+        self.held = 0  # entries of the draws kept for the backward pass
+        self.held_ids: set[int] = set()
         #: per-token relative variance of the noise atoms (one token's mean square over the
         #: units of a contraction; the spread of the data's token norms)
         self.tok_atoms: dict[int, float] = {}
@@ -203,8 +208,17 @@ class _Interpreter:
         n = math.prod(eqn.outvars[0].aval.shape) * self.sampler.n
         if n > _SAMPLE_BUDGET:
             raise NotCovered(f"the primitive {eqn.primitive.name!r} on a random signal this large")
+        if self.held + n > _HELD_BUDGET:
+            raise NotCovered(
+                f"the primitive {eqn.primitive.name!r}: the draws held for the model's sampled "
+                f"ops would exceed {_HELD_BUDGET * 8 / 2**30:.3g} GiB"
+            )
         roles = sampled_roles(eqn, vals)
         out, fn, xs, rand = sampled_op(eqn, vals, roles, self.sampler, self.atoms, self.tok_atoms)
+        for a in (out.draws, *xs):
+            if id(a) not in self.held_ids:
+                self.held_ids.add(id(a))
+                self.held += int(np.size(a))
         self.tape.append(("sampled", eqn, rand, out, fn, xs))
         return out
 
@@ -504,7 +518,12 @@ def _propagate(closed_jaxpr, inputs, batch, cotangent) -> list[Moments]:
         y = realise(outs[cotangent])
         ones = np.ones(state_shape(y.shape, y.roles))
         seed: dict[int, Cot] = {}
-        add_cot(seed, y, Cot(collapse(ones), 2.0 / max(math.prod(y.shape), 1), 1.0), it.sampler)
+        add_cot(
+            seed,
+            y,
+            Cot(collapse(ones), noise_atom({}, 2.0 / max(math.prod(y.shape), 1)), 1.0),
+            it.sampler,
+        )
         cot = backward(it.tape, seed, it.sampler)
     result = []
     for o in outs:
@@ -512,7 +531,7 @@ def _propagate(closed_jaxpr, inputs, batch, cotangent) -> list[Moments]:
         g = cot.get(id(o))
         if g is not None and getattr(o, "roles", None) is not None:
             gm = float(np.mean(full(g.arr, state_shape(o.shape, o.roles))))
-            gf = _fluct(g.var)
+            gf = _fluct(noise_var(g.var))
         else:
             gm = gf = math.nan
         if isinstance(o, Unknown):

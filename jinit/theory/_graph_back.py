@@ -34,6 +34,7 @@ from jinit.theory._graph_values import (
     expr_derivative,
     full,
     known_state,
+    new_id,
     projection_factor,
     state_shape,
     structural_fn,
@@ -49,10 +50,37 @@ class Unknown:
     roles: tuple[str, ...] | None = None  # known where linear ops carried them (backward)
 
 
+#: a cotangent's finite-width noise: {atom: (coefficient, variance)} (its log-variance is
+#: the sum of coefficient² x variance: the delta method over independent atoms)
+Noise = dict[int, tuple[float, float]]
+
+
+def noise_atom(noise: Noise, var: float) -> Noise:
+    """``noise`` with one more independent atom of log-variance ``var`` (coefficient 1)."""
+    return {**noise, new_id(): (1.0, float(var))}
+
+
+def noise_var(noise: Noise) -> float:
+    """The log-variance of ``noise``."""
+    return float(sum(c * c * v for c, v in noise.values()))
+
+
+def _noise_mix(na: Noise, nb: Noise, wa: float, wb: float) -> Noise:
+    """The noise of a weighted sum of two cotangents (relative weights ``wa + wb = 1``): atoms
+    both carry (everything downstream of the fork of a residual branch and its skip) keep
+    their weight, the paths' own atoms are averaged down."""
+    out: Noise = {}
+    for k in na.keys() | nb.keys():
+        ca, va = na.get(k, (0.0, 0.0))
+        cb, vb = nb.get(k, (0.0, 0.0))
+        out[k] = (wa * ca + wb * cb, max(va, vb))
+    return out
+
+
 @dataclasses.dataclass
 class Cot:
     arr: np.ndarray
-    var: float  # log-variance
+    var: Noise  # its finite-width noise (the log-variance of one seed's mean square)
     ratio: float  # E[d⁴]/E[d²]² of the element-wise derivatives since the last contraction
     applied: frozenset = frozenset()  # the width statistics whose projection is accounted for
     share: float = 0.0  # of it, the part projected by a normalisation since the last contraction
@@ -127,7 +155,8 @@ def _contract_back(cot: dict[int, Cot], entry, g: Cot, sampler: Sampler) -> None
     arr = collapse(w.var * np.asarray(gx, np.float64))
     ratio = float(np.mean(arr)) / max(float(np.mean(gy)), 1e-300)
     ok = eqn.primitive.name == "dot_general" and _same_tokens(x, out)
-    gx_cot = g.scaled(arr, ratio, ok, var=g.var + (3 * g.ratio - 1) / n_out, ratio=1.0)
+    noise = (3 * g.ratio - 1) / n_out
+    gx_cot = g.scaled(arr, ratio, ok, var=noise_atom(g.var, noise), ratio=1.0)
     add_cot(cot, x, dataclasses.replace(gx_cot, applied=frozenset(), share=0.0), sampler)
 
 
@@ -137,7 +166,7 @@ def _sampled_back(cot: dict[int, Cot], entry, g: Cot, sampler: Sampler) -> None:
     gs = g.samples if g.samples is not None else draw_cot(sampler, out, g.arr, g.tok)
     _, tr = jax.vjp(fn, *xs)
     for v, gv in zip(ins, tr(jnp.asarray(gs, out.draws.dtype)), strict=True):
-        g = dataclasses.replace(g, var=g.var + spread(gv))
+        g = dataclasses.replace(g, var=noise_atom(g.var, spread(gv)))
         if isinstance(v, Sampled):
             arr, _ = cot_moments(v, gv)
             _merge(cot, v, Cot(arr, g.var, 1.0, g.applied, g.share, samples=gv))
@@ -264,7 +293,7 @@ def _merge(cot: dict[int, Cot], v: Any, g: Cot) -> None:
         arr, _ = cot_moments(v, samples)
     cot[id(v)] = Cot(
         collapse(arr),
-        (a**2 * old.var + b**2 * g.var) / tot**2,
+        _noise_mix(old.var, g.var, a / tot, b / tot),
         (a * old.ratio + b * g.ratio) / tot,
         old.applied | g.applied,
         (a * old.share + b * g.share) / tot,
