@@ -58,6 +58,8 @@ def pair(request):
     net = NETWORKS[request.param]()
     kw = {"seeds": 6, "batch": 16, "chunk_size": 2, "seed": 3}
     inits = {"he": jinit.he_normal(), "small": jinit.normal(0.05)}
+    # no theory: these tests compare measurements (the transformer's traced theory costs ~30 s)
+    kw["theory"] = False
     return jinit.sweep(net, inits, **kw), jinit.sweep(net, inits, gradients=False, **kw)
 
 
@@ -104,10 +106,24 @@ def test_asking_a_forward_only_sweep_for_gradients_says_why():
     assert fwd.nonfinite_seeds(fwd.labels[0], "backward").tolist() == [0, 0, 0]
 
 
+@pytest.mark.parametrize("flag", ["gradients", "theory"])
 @pytest.mark.parametrize("bad", [1, "no", None, np.float32(0)])
-def test_gradients_must_be_a_bool(bad):
-    with pytest.raises(TypeError, match=r"`sweep` needs `gradients` to be True or False"):
-        jinit.sweep(jinit.mlp(8, 2), jinit.he_normal(), seeds=2, gradients=bad)
+def test_flags_must_be_bools(flag, bad):
+    with pytest.raises(TypeError, match=rf"`sweep` needs `{flag}` to be True or False"):
+        jinit.sweep(jinit.mlp(8, 2), jinit.he_normal(), seeds=2, **{flag: bad})
+
+
+def test_a_sweep_without_theory_measures_the_same_and_says_why_nothing_is_predicted():
+    kw = {"seeds": 4, "batch": 16, "seed": 1}
+    with_theory = jinit.sweep(jinit.mlp(16, 3), jinit.he_normal(), **kw)
+    without = jinit.sweep(jinit.mlp(16, 3), jinit.he_normal(), theory=False, **kw)
+    label = without.labels[0]
+    assert with_theory.predicted[label] is not None and without.predicted[label] is None
+    assert "theory=False" in without.notes[label]
+    for q in with_theory.per_seed[label]:
+        np.testing.assert_array_equal(without.per_seed[label][q], with_theory.per_seed[label][q])
+    with pytest.raises(AssertionError, match=r"theory=False"):
+        assert_matches_theory(without)
 
 
 def test_cli_no_gradients(tmp_path):
