@@ -295,12 +295,9 @@ def _images(key, batch, dtype):
     return jax.random.normal(key, (batch, 8, 8, 3), dtype)
 
 
-@pytest.mark.parametrize("depth", [4])
-def test_preactivation_resnet_with_batchnorm_matches_theory(depth):
-    """A pre-activation ResNet (He et al. 2016) with BatchNorm in training mode, under He,
-    LeCun (smaller) and an exploding scale, and Fixup-style zero-initialised last convolutions
-    of each branch. The average-pooled head's forward is not covered (a sum over correlated
-    positions): that layer carries the reason, and gradients still flow through it."""
+def resnet_sweeps(depth, batch):
+    """The pre-activation ResNet swept under He, LeCun and an exploding x8 scale, and with
+    Fixup-style zero-initialised last convolutions of each branch (8 seeds each)."""
     kw = {"apply_kwargs": {"mutable": ["batch_stats"]}}
     model = jinit.linen_model(lambda i: PreActResNet(i, depth), _images, **kw)
     zero_last = jinit.linen_model(lambda i: PreActResNet(i, depth, jinit.zeros), _images, **kw)
@@ -309,8 +306,18 @@ def test_preactivation_resnet_with_batchnorm_matches_theory(depth):
         "lecun": jinit.lecun_normal(),
         "large": jinit.variance_scaling(8.0, "fan_in", "normal"),
     }
-    r = jinit.sweep(model, schemes, seeds=8, batch=32)
-    z = jinit.sweep(zero_last, {"fixup-like": jinit.he_normal()}, seeds=8, batch=32)
+    r = jinit.sweep(model, schemes, seeds=8, batch=batch)
+    z = jinit.sweep(zero_last, {"fixup-like": jinit.he_normal()}, seeds=8, batch=batch)
+    return r, z
+
+
+@pytest.mark.parametrize("depth", [4])
+def test_preactivation_resnet_with_batchnorm_matches_theory(depth):
+    """A pre-activation ResNet (He et al. 2016) with BatchNorm in training mode, under He,
+    LeCun (smaller) and an exploding scale, and Fixup-style zero-initialised last convolutions
+    of each branch. The average-pooled head's forward is not covered (a sum over correlated
+    positions): that layer carries the reason, and gradients still flow through it."""
+    r, z = resnet_sweeps(depth, batch=32)
     for res in (r, z):
         assert_matches_theory(res)
         label = res.labels[0]

@@ -19,12 +19,11 @@ import pytest
 from test_flax_theory import (
     AttnBlock,
     NnxBlock,
-    PreActResNet,
     Transformer,
     ViT,
     _ids,
-    _images,
     _small_images,
+    resnet_sweeps,
 )
 
 import jinit
@@ -119,16 +118,7 @@ def test_preactivation_resnet_at_depth_48():
     """A pre-activation ResNet of 48 blocks with BatchNorm in training mode under He, LeCun,
     an x8 scale and Fixup-style zero last convolutions: every covered layer within
     tolerance (the pooled head's forward is not covered, as at 4 blocks)."""
-    kw = {"apply_kwargs": {"mutable": ["batch_stats"]}}
-    model = jinit.linen_model(lambda i: PreActResNet(i, DEPTH), _images, **kw)
-    zero = jinit.linen_model(lambda i: PreActResNet(i, DEPTH, jinit.zeros), _images, **kw)
-    schemes = {
-        "he": jinit.he_normal(),
-        "lecun": jinit.lecun_normal(),
-        "large": jinit.variance_scaling(8.0, "fan_in", "normal"),
-    }
-    r = jinit.sweep(model, schemes, seeds=8, batch=16)
-    z = jinit.sweep(zero, {"fixup-like": jinit.he_normal()}, seeds=8, batch=16)
+    r, z = resnet_sweeps(DEPTH, batch=16)
     for res in (r, z):
         _report(res, "preact.second_moment")
         assert_matches_theory(res)
