@@ -13,10 +13,9 @@ import numpy as np
 from jinit.sweeps._networks import settled_mean, weight_law_moments
 from jinit.theory._graph import Moments, propagate_moments
 from jinit.theory._graph_rules import Param
-from jinit.theory._graph_values import Known, data_stats
+from jinit.theory._graph_values import Known, iid_normal_stats
 
 _THEORY_SEED = 20261207
-_DATA_SAMPLE = 4096  # examples drawn to estimate the data's moments
 
 
 def traced_prediction(net, init, bias_init, dtype, batch: int, input_second_moment: float):
@@ -47,11 +46,10 @@ def traced_prediction(net, init, bias_init, dtype, batch: int, input_second_mome
         return [caps[-1] if net.loss_on_output else caps[-3], *caps]
 
     closed = jax.make_jaxpr(fn)(zeros, jnp.asarray(x, jnp.float32))
-    big = np.asarray(
-        jax.random.normal(jax.random.fold_in(key, 1), (_DATA_SAMPLE, *net.input_shape())) * scale
-    )
     roles = ("b",) + ("p",) * (x.ndim - 1)
-    inputs = [*jax.tree_util.tree_leaves(laws), Known(x, roles, stats=data_stats(big, batch))]
+    # the sweep draws the data i.i.d. normal: its exact law, not a sample's per-entry estimate
+    stats = iid_normal_stats(input_second_moment, x.ndim, math.prod(x.shape[1:]), batch)
+    inputs = [*jax.tree_util.tree_leaves(laws), Known(x, roles, stats=stats)]
     outs = propagate_moments(closed, inputs, batch=batch, cotangent=0)
     layers = [tuple(outs[1 + 3 * i : 4 + 3 * i]) for i in range(n)]
     pred = _arrays(layers)

@@ -343,7 +343,7 @@ class _Interpreter:
                 a = np.asarray(x.arr, np.float64)
                 return a**2, a**2, {}, 0.0
             b = x.roles.index("b")
-            q, c, rel = x.stats or data_stats(np.moveaxis(np.asarray(x.arr), b, 0), self.batch)
+            _, q, c, rel = x.stats or data_stats(np.moveaxis(np.asarray(x.arr), b, 0), self.batch)
             q, c = np.moveaxis(q, 0, b), np.moveaxis(c, 0, b)
             atom = new_id()
             self.atoms[atom] = rel

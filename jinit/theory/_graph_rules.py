@@ -340,9 +340,8 @@ def data_source(k: Known) -> Gauss:
     concentrates as it does over a layer's units."""
     b = batch_axis(k.roles)
     a = np.moveaxis(np.asarray(k.arr, np.float64), b, 0)
-    mean = np.moveaxis(np.mean(a, axis=0, keepdims=True), 0, b)
-    q, c, _ = k.stats if k.stats is not None else data_stats(a, a.shape[0])
-    q, c = np.moveaxis(q, 0, b), np.moveaxis(c, 0, b)
+    mean, q, c, _ = k.stats if k.stats is not None else data_stats(a, a.shape[0])
+    mean, q, c = (np.moveaxis(np.asarray(v, np.float64), 0, b) for v in (mean, q, c))
     shp = tuple(k.shape)
     roles = tuple(k.roles[:-1]) + ("u",) if k.roles[-1] != "b" else tuple(k.roles)
     return Gauss(

@@ -173,12 +173,18 @@ def scaled_tokens(g: Gauss, factor: Any, shape, roles) -> Callable[[], Any]:
 
 def data_tokens(k: Known, shape, roles) -> Callable[[], Any]:
     """The kernel of the (centred) data added into a random signal: its Gram matrix over the
-    traced batch and tokens, averaged over the features."""
+    traced batch and tokens, averaged over the features (centred by the law's mean where
+    :attr:`Known.stats` gives it, else by the batch's)."""
 
     def thunk():
         t = token_axis(shape, roles)
         a = np.asarray(k.arr, np.float64)
-        a = a - a.mean(axis=batch_axis(k.roles), keepdims=True)
+        b = batch_axis(k.roles)
+        if k.stats is None:
+            mean = a.mean(axis=b, keepdims=True)
+        else:
+            mean = np.moveaxis(np.asarray(k.stats[0], np.float64), 0, b)
+        a = a - mean
         return _pairs(a[None], k.roles, t)
 
     return lazy(thunk)

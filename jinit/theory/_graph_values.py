@@ -59,8 +59,9 @@ class Known:
     arr: np.ndarray
     roles: tuple[str, ...]
     lin: dict[int, float] = dataclasses.field(default_factory=dict)
-    #: for the data: ``(E[x²], E[x_e x_e'], relative variance of a batch's mean square)`` per
-    #: entry from a larger sample than the traced batch (see :func:`data_stats`)
+    #: for the data: ``(E[x], E[x²], E[x_e x_e'], relative variance of a batch's mean square)``
+    #: per entry, from a larger sample than the traced batch (see :func:`data_stats`) or the
+    #: data's exact law (arrays broadcastable to the entries, batch axis first)
     stats: tuple | None = None
     #: the width statistics it is computed from: ``(statistic id, source id, units)``
     tags: frozenset = frozenset()
@@ -185,9 +186,9 @@ def full(arr: Any, shape: Sequence[int]) -> np.ndarray:
     return np.broadcast_to(np.asarray(arr, np.float64), tuple(shape))
 
 
-def data_stats(sample: Any, batch: int) -> tuple[np.ndarray, np.ndarray, float]:
+def data_stats(sample: Any, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """The data moments a contraction needs, from a sample of examples (axis 0): per entry
-    E[x²] and E[x_e x_e'] for two different examples (batch axis kept, size 1), and the
+    E[x], E[x²] and E[x_e x_e'] for two different examples (batch axis kept, size 1), and the
     relative variance of one ``batch``'s mean square (the input's own seed-to-seed noise)."""
     a = np.asarray(sample, np.float64)
     n = a.shape[0]
@@ -196,7 +197,18 @@ def data_stats(sample: Any, batch: int) -> tuple[np.ndarray, np.ndarray, float]:
     c = (s1**2 - s2) / (n * (n - 1)) if n > 1 else q
     per_example = (a**2).reshape(n, -1).mean(axis=1)
     rel = float(np.var(per_example) / max(np.mean(per_example) ** 2, 1e-300) / batch)
-    return q, c, rel
+    return s1 / n, q, c, rel
+
+
+def iid_normal_stats(second_moment: float, ndim: int, entries: int, batch: int) -> tuple:
+    r"""The exact :attr:`Known.stats` of data with i.i.d. :math:`N(0, s)` entries (``entries``
+    per example, ``ndim`` axes): mean 0, :math:`E[x^2] = s`, no covariance across examples,
+    and a batch's mean square of relative variance :math:`2/(\text{entries}\cdot\text{batch})`
+    (:math:`\operatorname{Var} x^2 = 2s^2`). Constant arrays keep every expression built on
+    the data collapsed to one position per token, where a sampled estimate varies per entry."""
+    one = (1,) * ndim
+    s = float(second_moment)
+    return np.zeros(one), np.full(one, s), np.zeros(one), 2.0 / (entries * batch)
 
 
 def known_state(k: Known) -> np.ndarray:
