@@ -122,9 +122,11 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
         "pair of words, then an `erfinv` per normal). torch's `trunc_normal_` is five eager "
         "passes (uniform_, erfinv_, mul_, add_, clamp_) where jinit's truncated normal is one "
         "fused XLA kernel. Orthogonal is QR-bound: torch calls MKL's geqrf/orgqr, jax (and "
-        "both jinit orthogonals) the LAPACK jaxlib links, about twice as slow on this CPU; a "
-        "blocked Householder QR written in XLA matmuls (a prototype, not shipped) measured "
-        "430 ms at 2048², still above torch's ~320 ms. jinit's `sparse` picks each unit's "
+        "`jinit.orthogonal`, bound to jax's bits) the LAPACK jaxlib links, about twice as slow "
+        "on this CPU. `jinit.torch.orthogonal`, free of that constraint, skips the "
+        "factorisation: it draws the Householder reflectors of a Gaussian matrix's QR directly "
+        "(Stewart 1980: the same Haar law) and only forms Q (orgqr), half the work of QR then "
+        "Q. jinit's `sparse` picks each unit's "
         "zeros with Floyd's algorithm, all units at once (k vectorised steps for k zeros), "
         "where torch's `sparse_` runs one `randperm` per column.",
     ]
@@ -205,7 +207,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("sparse", "the steps of Floyd's algorithm against torch's per-column randperm"),
         (
             "torch.orthogonal",
-            "QR-bound: MKL's geqrf/orgqr in torch against the LAPACK jaxlib links (see the notes)",
+            "forming Q (LAPACK orgqr, as jaxlib links it) against torch's MKL geqrf + orgqr",
         ),
     ):
         row = next((r for r in rows if r["init"] == init and "vs_torch" in r), None)

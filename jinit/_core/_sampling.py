@@ -27,6 +27,53 @@ def haar(key: jax.Array, n_rows: int, n_cols: int, dtype: np.dtype) -> jax.Array
     return jax.random.orthogonal(key, n_rows, (), work, n_cols)
 
 
+def haar_reflectors(key: jax.Array, n_rows: int, n_cols: int, dtype: np.dtype) -> jax.Array:
+    r"""An ``n_rows x n_cols`` Haar matrix (orthonormal along the smaller side) built from its
+    Householder reflectors directly: the law of :func:`haar`, about half its work, other bits.
+
+    QR of an :math:`m \times k` Gaussian matrix (:math:`m \ge k`) reduces column :math:`j`
+    below the diagonal with a reflector made from that column *after* the first :math:`j`
+    reflections. Those reflections are orthogonal and depend on the other columns only, so the
+    reduced column is again :math:`N(0, I_{m-j})`, independent of the past (Stewart 1980).
+    Here each :math:`x_j` is drawn as such (column :math:`j` of one Gaussian draw, from the
+    diagonal down), its reflector built as LAPACK's ``larfg`` builds it,
+
+    .. math::
+        \beta_j = -\operatorname{sign}(x_{j,0})\,\lVert x_j\rVert,\quad
+        \tau_j = (\beta_j - x_{j,0})/\beta_j,\quad
+        v_j = (1,\ x_{j,1:}/(x_{j,0} - \beta_j)),
+
+    and :math:`Q = H_1 \cdots H_k\,\operatorname{diag}(\operatorname{sign}\beta_j)` formed
+    in one blocked product (LAPACK ``orgqr``): exactly the sign-corrected Q of the QR of a
+    Gaussian matrix (Mezzadri 2007), without factorising one. Half precisions work in float32.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> q = haar_reflectors(jax.random.key(0), 6, 4, jnp.float32)
+      >>> bool(jnp.allclose(q.T @ q, jnp.eye(4), atol=1e-5))
+      True
+
+    References:
+      G. W. Stewart, "The efficient generation of random orthogonal matrices with an
+      application to condition estimators", SIAM J. Numer. Anal. 17(3), 1980.
+    """
+    work = np.dtype(np.float32) if dtype in _HALF else np.dtype(dtype)
+    m, k = max(n_rows, n_cols), min(n_rows, n_cols)
+    g = _random.normal(key, (m, k), work)
+    rows, cols = jnp.arange(m)[:, None], jnp.arange(k)[None, :]
+    below = rows > cols
+    alpha = jnp.diagonal(g)
+    tail = jnp.sqrt(jnp.sum(jnp.where(below, g * g, 0), axis=0))
+    beta = -jnp.copysign(jnp.hypot(alpha, tail), alpha)
+    den = alpha - beta  # = x0 + sign(x0)|x|: no cancellation; 0 only for an all-zero column
+    ok = den != 0
+    tau = jnp.where(ok, (beta - alpha) / jnp.where(ok, beta, 1), 0).astype(work)
+    v = jnp.where(below, g / jnp.where(ok, den, 1), 0) + (rows == cols).astype(work)
+    q = jax.lax.linalg.householder_product(v, tau)
+    q = q * jnp.where(beta < 0, -1, 1).astype(work)
+    return q if n_rows >= n_cols else q.T
+
+
 # each draw of Floyd's algorithm reads the top _WORD_BITS bits of a 32-bit word (tests shrink
 # it to force the rejection paths)
 _WORD_BITS = 32

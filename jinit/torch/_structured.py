@@ -15,7 +15,7 @@ from jinit._core import _random
 from jinit._core._checks import check_int, check_real
 from jinit._core._factory import factory
 from jinit._core._layout import Layout
-from jinit._core._sampling import as_sampled, haar, random_subset_mask
+from jinit._core._sampling import as_sampled, haar_reflectors, random_subset_mask
 from jinit._core._sharding import settle
 from jinit.initializers._basic import normal as jinit_normal
 from jinit.laws import _laws as laws
@@ -52,7 +52,7 @@ class Orthogonal(MatrixLayout, TorchInitializer):
     def _draw(self, key, shape, dtype):
         out = self.in_out(shape)[1]
         n_out = shape[out]
-        q = haar(key, math.prod(shape) // n_out, n_out, dtype)
+        q = haar_reflectors(key, math.prod(shape) // n_out, n_out, dtype)
         w = jnp.array(self.gain, q.dtype) * q
         if out == len(shape) - 1:
             return w.reshape(shape).astype(dtype)
@@ -81,6 +81,11 @@ def orthogonal(gain: float = 1.0, *, layout: Layout | str | None = None) -> Orth
     Permuting rows or transposing keeps a Haar matrix Haar, so the law is torch's exactly
     (``jinit.orthogonal(gain)`` with its default ``column_axis=-1``). Real dtypes only (torch's
     fails on complex).
+
+    Not bound to jax's bits (``jinit.orthogonal`` is), the matrix is drawn from its Householder
+    reflectors directly (Stewart 1980): the law of the sign-corrected QR of a Gaussian matrix
+    without the factorisation, about half the work of ``jax.random.orthogonal`` or torch's
+    ``orthogonal_`` (QR, then forming Q).
 
     With ``layout="torch"`` (or a :class:`jinit.Layout` with one input and one output axis)
     the matrix is ``out × rest`` with ``out`` the layout's output axis: torch's own view of its
