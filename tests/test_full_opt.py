@@ -3,7 +3,8 @@
 The rest of the suite compiles at XLA's lowest optimisation level (``tests/conftest.py``);
 the tests in ``conftest.FULL_OPT`` compare an eager call with the same call under ``jit``,
 ``vmap`` or ``out_sharding`` (or jinit's eager call with jax's), which XLA makes equal at its
-default level only. This runs them, unchanged, in one subprocess with the default flags.
+default level only. This runs them, unchanged, with the default flags: two groups, one
+subprocess each.
 """
 
 import os
@@ -17,8 +18,16 @@ from conftest import FAST, FULL_OPT
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# two subprocesses, so the suite's workers share the work: init_sharded's and the rest
+GROUPS = {
+    "init_sharded": [t for t in FULL_OPT if t.startswith("tests/test_init_sharded.py")],
+    "others": [t for t in FULL_OPT if not t.startswith("tests/test_init_sharded.py")],
+}
+
+
 @pytest.mark.skipif(not FAST, reason="this run already compiles at the default optimisation")
-def test_bit_comparisons_pass_at_default_optimisation():
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_bit_comparisons_pass_at_default_optimisation(group):
     env = dict(os.environ, JINIT_TEST_FULL_OPT="1")
     original = env.pop("JINIT_TEST_ORIGINAL_XLA_FLAGS", "")
     env["XLA_FLAGS"] = original
@@ -26,7 +35,7 @@ def test_bit_comparisons_pass_at_default_optimisation():
         env.pop("XLA_FLAGS")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
     proc = subprocess.run(
-        [*cmd, *FULL_OPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        [*cmd, *GROUPS[group]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, tail
