@@ -395,6 +395,18 @@ def test_orthogonal_from_reflectors_has_the_law_of_jax_haar_sampler(shape):
         assert p > P_MIN, f"{shape} {name}: KS two-sample p = {p:.2e}"
 
 
+@pytest.mark.parametrize("shape", [(64, 32), (5, 3), (96, 96), (1000, 7), (3, 3, 16, 8)])
+def test_orthogonal_from_reflectors_keeps_its_bits_under_vmap(shape):
+    """Its column norms are summed in a fixed order and its reflectors scaled by a reciprocal,
+    so a vmapped draw has the bits of one draw per key (a plain reduction, or a division by a
+    broadcast that XLA rewrites in one program only, would differ in the last bit)."""
+    init = jt.orthogonal(1.5)
+    keys = jax.random.split(jax.random.key(SEED), 3)
+    batched = np.asarray(jax.jit(jax.vmap(lambda k: init(k, shape)))(keys))
+    for i, k in enumerate(keys):
+        assert batched[i].tobytes() == np.asarray(init(k, shape)).tobytes(), i
+
+
 # ---------------------------------------------------------------------------------------------
 # Sparse
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,15 +65,30 @@ def haar_reflectors(key: jax.Array, n_rows: int, n_cols: int, dtype: np.dtype) -
     rows, cols = jnp.arange(m)[:, None], jnp.arange(k)[None, :]
     below = rows > cols
     alpha = jnp.diagonal(g)
-    tail = jnp.sqrt(jnp.sum(jnp.where(below, g * g, 0), axis=0))
+    tail = jnp.sqrt(_column_sums(jnp.where(below, g * g, 0)))
     beta = -jnp.copysign(jnp.hypot(alpha, tail), alpha)
     den = alpha - beta  # = x0 + sign(x0)|x|: no cancellation; 0 only for an all-zero column
     ok = den != 0
     tau = jnp.where(ok, (beta - alpha) / jnp.where(ok, beta, 1), 0).astype(work)
-    v = jnp.where(below, g / jnp.where(ok, den, 1), 0) + (rows == cols).astype(work)
+    # times a reciprocal, not over a broadcast divisor: XLA may rewrite the latter into
+    # this form in one program and not in another (vmapped), which changes the bits
+    inv = jnp.where(ok, 1 / jnp.where(ok, den, 1), 0)
+    v = jnp.where(below, g * inv, 0) + (rows == cols).astype(work)
     q = jax.lax.linalg.householder_product(v, tau)
     q = q * jnp.where(beta < 0, -1, 1).astype(work)
     return q if n_rows >= n_cols else q.T
+
+
+def _column_sums(x: jax.Array) -> jax.Array:
+    """Sums over axis 0 in one fixed order (blocks of about sqrt(rows) rows added in turn, then
+    the rows of the total), so the bits do not depend on batching: a reduction is vectorised
+    differently under ``vmap``, element-wise adds in a loop are not. sqrt(rows) · 2 steps."""
+    m, k = x.shape
+    b = max(1, math.isqrt(m))
+    nb = -(-m // b)
+    x = jnp.pad(x, ((0, nb * b - m), (0, 0))).reshape(nb, b, k)
+    acc = jax.lax.fori_loop(0, nb, lambda i, a: a + x[i], jnp.zeros((b, k), x.dtype))
+    return jax.lax.fori_loop(0, b, lambda i, s: s + acc[i], jnp.zeros((k,), x.dtype))
 
 
 # each draw of Floyd's algorithm reads the top _WORD_BITS bits of a 32-bit word (tests shrink
