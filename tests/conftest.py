@@ -19,10 +19,7 @@ programs. They are skipped here and run by ``tests/test_full_opt.py`` in one sub
 the default level.
 """
 
-import atexit
 import os
-import shutil
-import tempfile
 
 import pytest
 
@@ -44,18 +41,6 @@ if FAST:
     os.environ.setdefault("JINIT_TEST_ORIGINAL_XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     _FAST = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST}".strip()
-
-# One persistent compilation cache per suite run, shared by the xdist workers and every
-# subprocess they start (the CLI, jax.distributed workers, tests/test_full_opt.py): the same
-# chunk program compiled in several tests or processes is compiled once. Its key includes the
-# XLA flags, so the default-optimisation subprocess never reuses a level-0 executable; the
-# directory is new per run (nothing carries over between runs) and removed at the end.
-# ``JINIT_TEST_NO_CACHE=1`` turns it off.
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ and os.environ.get("JINIT_TEST_NO_CACHE") != "1":
-    _CACHE = tempfile.mkdtemp(prefix="jinit-test-xla-cache-")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.1"
-    atexit.register(shutil.rmtree, _CACHE, True)
 
 import jax  # noqa: E402
 
