@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit.theory._graph_back import Cot, Unknown, add_cot, backward, noise_atom, noise_var
+from jinit.theory._graph_expect import kurtosis_terms, moments
 from jinit.theory._graph_rules import (
     ELEMENTWISE,
     IDENTITY,
@@ -70,8 +71,6 @@ from jinit.theory._graph_values import (
     evaluate,
     expect,
     full,
-    kurtosis_terms,
-    moments,
     new_id,
     own_spread,
     state_shape,

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit.theory._graph_expect import derivative_moments, expr_derivative
 from jinit.theory._graph_tokens import (
     Sampler,
     cot_moments,
@@ -29,9 +30,7 @@ from jinit.theory._graph_values import (
     Sampled,
     collapse,
     consts,
-    derivative_moments,
     evaluate,
-    expr_derivative,
     full,
     known_state,
     new_id,

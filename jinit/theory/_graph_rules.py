@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit.theory._graph_expect import moments
 from jinit.theory._graph_tokens import data_tokens, mapped_tokens, scaled_tokens, sum_tokens
 from jinit.theory._graph_values import (
     Const,
@@ -41,7 +42,6 @@ from jinit.theory._graph_values import (
     data_stats,
     full,
     known_state,
-    moments,
     new_id,
     own_spread,
     state_shape,
