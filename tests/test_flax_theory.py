@@ -18,9 +18,11 @@ from flax import nnx
 import jinit
 from jinit.testing import assert_matches_theory
 from jinit.theory import _graph as graph
+from jinit.theory import _graph_expect as expect_on_distinct
+from jinit.theory import _graph_values as values
 from jinit.theory._graph import propagate_moments
 from jinit.theory._graph_rules import Param
-from jinit.theory._graph_values import Known
+from jinit.theory._graph_values import Const, Expr, Gauss, Known, new_id
 
 ACTS = {"tanh": jnp.tanh, "relu": nn.relu, "gelu": nn.gelu}
 
@@ -35,6 +37,39 @@ def _moments(fn, params, x, batch=None):
     xa = np.asarray(x)
     data = Known(xa, ("b",) + ("p",) * (xa.ndim - 1))
     return propagate_moments(closed, [*params, data], batch=batch or xa.shape[0], cotangent=0)
+
+
+def _bordered_expression():
+    """tanh(g) * c on an 8 x 8 map whose border row and column differ (a padded conv's
+    output): 64 positions, 4 distinct."""
+    var = np.ones((1, 8, 8))
+    var[:, 0, :], var[:, :, 0], var[:, 0, 0] = 0.5, 0.7, 0.6
+    mean = np.where(var < 1, 0.2, -0.1)
+    g = Gauss((4, 8, 8), ("b", "p", "p"), mean, var, 0.3 * var, frozenset({new_id()}), {})
+    params = jax.make_jaxpr(jnp.tanh)(1.0).eqns[0].params
+    th = Expr(g.shape, g.roles, jax.lax.tanh_p, params, (g,))
+    c = Const(np.full((1, 1, 8), 1.5), {})
+    return Expr(g.shape, g.roles, jax.lax.mul_p, {}, (th, c))
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [("moments", ()), ("kurtosis_terms", ()), ("derivative_moments", (1,))],
+)
+def test_expectations_on_distinct_positions_equal_the_full_ones(name, args):
+    """Integrating an expression once per distinct position and scattering the results back
+    gives every position's own expectation (a wrong scatter would swap the border's values
+    with the interior's)."""
+    e = _bordered_expression()
+    small, _ = expect_on_distinct.compacted(e)
+    assert small.args[0].args[0].var.shape == (4, 1, 1)  # (border row, column, corner, rest)
+    with jax.enable_x64(True):  # as propagate_moments runs them
+        got = getattr(expect_on_distinct, name)(e, *args)
+        want = getattr(values, name)(e, *args)
+    for a, b in zip(got, want, strict=True):
+        full_a, full_b = (np.broadcast_to(x, (1, 8, 8)) for x in (a, b))
+        np.testing.assert_allclose(full_a, full_b, rtol=1e-12, atol=1e-15)
+        assert np.ptp(full_b) > 0.01  # the positions do differ
 
 
 def test_dense_fan_and_activation_are_read_from_the_computation():
@@ -380,12 +415,10 @@ def _ids(key, batch, dtype):
     return jax.random.randint(key, (batch, SEQ), 0, VOCAB)
 
 
-@pytest.mark.parametrize("pre,depth", [(True, 4), (False, 6)])
-def test_transformers_with_attention_match_theory(pre, depth):
-    """A pre-LN GPT-style decoder (causal) and a post-LN BERT-style encoder, with embeddings,
-    under LeCun, an exploding x4 scale and GPT-2's recipe (normal(0.02) everywhere, residual
-    output projections scaled by 1/sqrt(2L)): every block's residual stream and its gradient
-    against the traced theory, softmax attention integrated over joint draws of q, k, v."""
+def transformer_models(depth, pre):
+    """The decoder (pre-LN) or encoder (post-LN) of ``depth`` blocks, with the initialiser
+    under test everywhere, and the same under GPT-2's recipe (normal(0.02), residual output
+    projections scaled by 1/sqrt(2L))."""
     model = jinit.linen_model(
         lambda i: Transformer(i, depth, pre), _ids, layers=AttnBlock, residual=True
     )
@@ -395,6 +428,16 @@ def test_transformers_with_attention_match_theory(pre, depth):
         layers=AttnBlock,
         residual=True,
     )
+    return model, gpt2
+
+
+@pytest.mark.parametrize("pre,depth", [(True, 4), (False, 6)])
+def test_transformers_with_attention_match_theory(pre, depth):
+    """A pre-LN GPT-style decoder (causal) and a post-LN BERT-style encoder, with embeddings,
+    under LeCun, an exploding x4 scale and GPT-2's recipe (normal(0.02) everywhere, residual
+    output projections scaled by 1/sqrt(2L)): every block's residual stream and its gradient
+    against the traced theory, softmax attention integrated over joint draws of q, k, v."""
+    model, gpt2 = transformer_models(depth, pre)
     schemes = {
         "lecun": jinit.lecun_normal(),
         "large": jinit.variance_scaling(4.0, "fan_in", "normal"),

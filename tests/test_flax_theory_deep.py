@@ -17,13 +17,11 @@ import os
 import numpy as np
 import pytest
 from test_flax_theory import (
-    AttnBlock,
     NnxBlock,
-    Transformer,
     ViT,
-    _ids,
     _small_images,
     resnet_sweeps,
+    transformer_models,
 )
 
 import jinit
@@ -78,15 +76,7 @@ def test_transformers_at_depth_48(pre):
     """48 pre-LN causal blocks (GPT) or post-LN bidirectional blocks (BERT) under LeCun, x4
     and GPT-2's recipe: every block within tolerance; the pre-LN stream grows ~linearly under
     LeCun and x4, and stays flat under GPT-2's 1/sqrt(2L) residual projections."""
-    model = jinit.linen_model(
-        lambda i: Transformer(i, DEPTH, pre), _ids, layers=AttnBlock, residual=True
-    )
-    gpt2 = jinit.linen_model(
-        lambda i: Transformer(i, DEPTH, pre, jinit.gpt2_residual(DEPTH), jinit.normal(0.02)),
-        _ids,
-        layers=AttnBlock,
-        residual=True,
-    )
+    model, gpt2 = transformer_models(DEPTH, pre)
     r = jinit.sweep(model, {"lecun": jinit.lecun_normal(), "large": LARGE}, seeds=8, batch=8)
     g = jinit.sweep(gpt2, {"gpt2": jinit.normal(0.02)}, seeds=8, batch=8)
     _check(r)

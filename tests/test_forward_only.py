@@ -58,7 +58,7 @@ def pair(request):
     net = NETWORKS[request.param]()
     kw = {"seeds": 6, "batch": 16, "chunk_size": 2, "seed": 3}
     inits = {"he": jinit.he_normal(), "small": jinit.normal(0.05)}
-    # no theory: these tests compare measurements (the transformer's traced theory costs ~30 s)
+    # no theory: these tests compare measurements (the traced theory is tested elsewhere)
     kw["theory"] = False
     return jinit.sweep(net, inits, **kw), jinit.sweep(net, inits, gradients=False, **kw)
 

@@ -45,7 +45,7 @@ def gpt() -> jinit.SweepResult:
     inits = {"gpt2": jinit.normal(0.02), "he": jinit.he_normal()}
     net = transformer(32, 4, 4, seq_len=8)
     # measurements only: the traced theory is tested below on a smaller transformer and in
-    # tests/test_propagate.py (it costs ~30 s per initialiser here)
+    # tests/test_propagate.py (here it would add seconds per initialiser)
     return sweep(net, inits, seeds=4, batch=4, seed=3, compiler_options=_FAST, theory=False)
 
 

@@ -66,7 +66,7 @@ from jinit.theory._graph_values import (
     Sampled,
     collapse,
     consts,
-    data_stats,
+    data_law,
     eval_sources,
     evaluate,
     expect,
@@ -341,9 +341,7 @@ class _Interpreter:
             if "b" not in x.roles:
                 a = np.asarray(x.arr, np.float64)
                 return a**2, a**2, {}, 0.0
-            b = x.roles.index("b")
-            _, q, c, rel = x.stats or data_stats(np.moveaxis(np.asarray(x.arr), b, 0), self.batch)
-            q, c = np.moveaxis(q, 0, b), np.moveaxis(c, 0, b)
+            _, q, c, rel = data_law(x, self.batch)
             atom = new_id()
             self.atoms[atom] = rel
             return q, c, {atom: 1.0}, 0.0

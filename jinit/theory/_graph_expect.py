@@ -109,41 +109,31 @@ def _rebuilt(node: Any, swap: dict[int, Any]) -> Any:
     return dataclasses.replace(node, args=tuple(_rebuilt(a, swap) for a in node.args))
 
 
-def moments(node: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`jinit.theory._graph_values.moments` on the distinct positions."""
+def _on_distinct(fn: Callable[..., tuple], node: Any, *args: Any) -> tuple:
+    """``fn(node, *args)`` (a tuple of per-position arrays) computed on ``node``'s distinct
+    positions where that saves work."""
     c = compacted(node)
     if c is None:
-        return moments_of(node)
+        return fn(node, *args)
     small, expand = c
-    m1, m2, cross = moments_of(small)
-    return expand(m1), expand(m2), expand(cross)
+    return tuple(expand(r) for r in fn(small, *args))
+
+
+def moments(node: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`jinit.theory._graph_values.moments` on the distinct positions."""
+    return _on_distinct(moments_of, node)
 
 
 def kurtosis_terms(node: Any) -> tuple[np.ndarray, np.ndarray]:
     """:func:`jinit.theory._graph_values.kurtosis_terms` on the distinct positions."""
-    c = compacted(node)
-    if c is None:
-        return kurtosis_of(node)
-    small, expand = c
-    kappa, pair = kurtosis_of(small)
-    return expand(kappa), expand(pair)
+    return _on_distinct(kurtosis_of, node)
 
 
 def derivative_moments(node: Expr, arg: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`jinit.theory._graph_values.derivative_moments` on the distinct positions."""
-    c = compacted(node)
-    if c is None:
-        return moments_of_derivative(node, arg)
-    small, expand = c
-    d2, d4 = moments_of_derivative(small, arg)
-    return expand(d2), expand(d4)
+    return _on_distinct(moments_of_derivative, node, arg)
 
 
 def expr_derivative(node: Expr, sid: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`jinit.theory._graph_values.expr_derivative` on the distinct positions."""
-    c = compacted(node)
-    if c is None:
-        return moments_of_expr_derivative(node, sid)
-    small, expand = c
-    d2, d4 = moments_of_expr_derivative(small, sid)
-    return expand(d2), expand(d4)
+    return _on_distinct(moments_of_expr_derivative, node, sid)

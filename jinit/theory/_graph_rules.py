@@ -39,7 +39,7 @@ from jinit.theory._graph_values import (
     batch_axis,
     collapse,
     consts,
-    data_stats,
+    data_law,
     full,
     known_state,
     new_id,
@@ -338,10 +338,7 @@ def data_source(k: Known) -> Gauss:
     and a later contraction need (second moments), and for Gaussian data; its last axis (the
     features a ``Dense`` contracts) is taken as units, so LayerNorm's average over it
     concentrates as it does over a layer's units."""
-    b = batch_axis(k.roles)
-    a = np.moveaxis(np.asarray(k.arr, np.float64), b, 0)
-    mean, q, c, _ = k.stats if k.stats is not None else data_stats(a, a.shape[0])
-    mean, q, c = (np.moveaxis(np.asarray(v, np.float64), 0, b) for v in (mean, q, c))
+    mean, q, c, _ = data_law(k, k.shape[batch_axis(k.roles)])
     shp = tuple(k.shape)
     roles = tuple(k.roles[:-1]) + ("u",) if k.roles[-1] != "b" else tuple(k.roles)
     return Gauss(

@@ -54,6 +54,7 @@ from jinit.theory._graph_values import (
     Sampled,
     batch_axis,
     collapse,
+    data_law,
     evaluate,
     full,
     new_id,
@@ -178,13 +179,7 @@ def data_tokens(k: Known, shape, roles) -> Callable[[], Any]:
 
     def thunk():
         t = token_axis(shape, roles)
-        a = np.asarray(k.arr, np.float64)
-        b = batch_axis(k.roles)
-        if k.stats is None:
-            mean = a.mean(axis=b, keepdims=True)
-        else:
-            mean = np.moveaxis(np.asarray(k.stats[0], np.float64), 0, b)
-        a = a - mean
+        a = np.asarray(k.arr, np.float64) - data_law(k, 1)[0]
         return _pairs(a[None], k.roles, t)
 
     return lazy(thunk)

@@ -211,6 +211,19 @@ def iid_normal_stats(second_moment: float, ndim: int, entries: int, batch: int) 
     return np.zeros(one), np.full(one, s), np.zeros(one), 2.0 / (entries * batch)
 
 
+def data_law(k: Known, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The data's moments of :func:`data_stats` at ``k``'s own axes (batch axis of size 1):
+    from :attr:`Known.stats` where given (a larger sample, or the exact law), else from the
+    traced examples themselves (``batch`` examples per seed for the relative variance)."""
+    b = batch_axis(k.roles)
+    if k.stats is not None:
+        mean, q, c, rel = k.stats
+    else:
+        mean, q, c, rel = data_stats(np.moveaxis(np.asarray(k.arr), b, 0), batch)
+    mean, q, c = (np.moveaxis(np.asarray(v, np.float64), 0, b) for v in (mean, q, c))
+    return mean, q, c, rel
+
+
 def known_state(k: Known) -> np.ndarray:
     """A :class:`Known` as a state array (batch axis 1), or :class:`NotCovered` when it varies
     across the batch (data inside a random expression)."""
