@@ -19,6 +19,7 @@ import jinit
 from jinit.testing import assert_matches_theory
 from jinit.theory import _graph as graph
 from jinit.theory import _graph_expect as expect_on_distinct
+from jinit.theory import _graph_quad as graph_quad
 from jinit.theory import _graph_values as values
 from jinit.theory._graph import propagate_moments
 from jinit.theory._graph_rules import Param
@@ -70,6 +71,76 @@ def test_expectations_on_distinct_positions_equal_the_full_ones(name, args):
         full_a, full_b = (np.broadcast_to(x, (1, 8, 8)) for x in (a, b))
         np.testing.assert_allclose(full_a, full_b, rtol=1e-12, atol=1e-15)
         assert np.ptp(full_b) > 0.01  # the positions do differ
+
+
+def _source(sd: float, mean: float = 0.1) -> Gauss:
+    var = np.full((1, 3), sd**2)
+    var[0, 1] *= 0.5
+    return Gauss(
+        (4, 3), ("b", "p"), np.full((1, 3), mean), var, 0.4 * var, frozenset({new_id()}), {}
+    )
+
+
+def _op(prim, *args, **params):
+    return Expr((4, 3), ("b", "p"), prim, params, args)
+
+
+_TANH = jax.make_jaxpr(jnp.tanh)(1.0).eqns[0].params
+_ERF = jax.make_jaxpr(jax.lax.erf)(1.0).eqns[0].params
+SMOOTH_CASES = {  # name: (expression of fresh sources, analytic in a strip at its scale)
+    "tanh": (lambda: _op(jax.lax.tanh_p, _source(1.0), **_TANH), True),
+    "gelu (erf)": (
+        lambda: (g := _source(2.0)) and _op(jax.lax.mul_p, g, _op(jax.lax.erf_p, g, **_ERF)),
+        True,
+    ),
+    "gate x * sigmoid(y)": (
+        lambda: _op(jax.lax.mul_p, _source(1.0), _op(jax.lax.logistic_p, _source(1.5), **_TANH)),
+        True,
+    ),
+    "tanh at scale 2.4": (lambda: _op(jax.lax.tanh_p, _source(2.4), **_TANH), True),
+    "tanh at scale 3": (lambda: _op(jax.lax.tanh_p, _source(3.0), **_TANH), False),
+    "tanh at scale 8": (lambda: _op(jax.lax.tanh_p, _source(8.0), **_TANH), False),
+    "tanh of 2 x (sd 2)": (
+        lambda: _op(
+            jax.lax.tanh_p,
+            _op(jax.lax.mul_p, _source(2.0), Const(np.full((1, 1), 2.0), {})),
+            **_TANH,
+        ),
+        False,
+    ),
+    "relu": (lambda: _op(jax.lax.max_p, _source(1.0), Const(np.zeros((1, 1)), {})), False),
+    "abs": (lambda: _op(jax.lax.abs_p, _source(1.0)), False),
+    "1 / x": (lambda: _op(jax.lax.div_p, Const(np.ones((1, 1)), {}), _source(1.0)), False),
+    "x^-2": (lambda: _op(jax.lax.integer_pow_p, _source(1.0), y=-2), False),
+}
+
+
+@pytest.mark.parametrize("name", list(SMOOTH_CASES))
+def test_smooth_integrands_get_the_coarse_rule_exactly(name, monkeypatch):
+    """Two-dimensional expectations (two sources, or one source at two examples) use the
+    coarse grid only for integrands analytic at the scale of the nodes, where the trapezoid
+    rule converges geometrically: there it agrees with the fine grid to 1e-9; kinks,
+    poles and steep inputs keep the fine grid (the coarse one would be off by more)."""
+    build, want = SMOOTH_CASES[name]
+    e = build()
+    assert values.smooth(e) is want
+    with jax.enable_x64(True):
+        got = values.moments(e), values.kurtosis_terms(e)
+        monkeypatch.setattr(values, "SMOOTH_SCALE", 0.0)  # the fine grid everywhere
+        fine = values.moments(e), values.kurtosis_terms(e)
+        monkeypatch.setattr(values, "rule2", lambda n, smooth: graph_quad.COARSE2)
+        coarse = values.moments(e), values.kurtosis_terms(e)
+    flat = lambda r: np.concatenate([np.ravel(a) for part in r for a in part])  # noqa: E731
+    ok = np.isfinite(flat(fine))
+    assert ok.sum() >= 6
+    if want:
+        # 1e-9 relative; the kurtosis terms (ratios less one) to 1e-9 of the ratio
+        np.testing.assert_allclose(flat(got)[ok], flat(fine)[ok], rtol=1e-9, atol=1e-9)
+        return
+    np.testing.assert_array_equal(flat(got)[ok], flat(fine)[ok])  # the fine grid is kept...
+    if "3" not in name:  # ... and needed (at scale 3 the coarse grid would still be close)
+        diff = np.abs(flat(coarse)[ok] - flat(fine)[ok])
+        assert np.max(diff / (np.abs(flat(fine)[ok]) + 1e-12)) > 1e-6
 
 
 def test_dense_fan_and_activation_are_read_from_the_computation():

@@ -368,7 +368,7 @@ class _Interpreter:
         srcs = v.sources
 
         def stat(vscale=None, cscale=None):
-            vals, w = eval_sources(srcs, scale=vscale)
+            vals, w = eval_sources(srcs, scale=vscale, of=v)
             f = jnp.asarray(evaluate(v, dict(zip(srcs, vals, strict=True)), cscale), jnp.float64)
             return float(np.mean(expect(f if which == "mean" else jnp.square(f), w)))
 

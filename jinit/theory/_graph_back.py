@@ -34,10 +34,31 @@ from jinit.theory._graph_values import (
     full,
     known_state,
     new_id,
-    projection_factor,
     state_shape,
     structural_fn,
 )
+
+
+def projection_factor(
+    tags: Any, root: int, applied: frozenset, share: float
+) -> tuple[float, frozenset, float]:
+    r"""The cotangent's factor through a normalisation by k width statistics over n units
+    (LayerNorm: k = 2, RMSNorm: k = 1) not yet ``applied``: its Jacobian projects out k of the
+    n directions, which the width averages' O(1/n) cotangent terms carry (gradient independence
+    drops them otherwise). The ``share`` of the cotangent that already passed a normalisation
+    with no contraction since (a post-LN skip path) has no component left along those
+    directions (the stream's direction changes little per block), so the factor is
+    ``1 - (k/n)(1 - share)``. The normalisation's derivative is 1/σ with σ² the empirical
+    second moment, which fluctuates per token (over the n units, and with the data), so its
+    square is biased by :math:`\mathbb E[1/\hat\sigma^2]\,\sigma^2 \approx 1 + r`, r the
+    relative variance of :math:`\hat\sigma^2` (Jensen; the delta method). Returns the factor,
+    the statistics and the new share."""
+    stats = {(t, n, rv) for (t, s, n, rv) in tags if s == root and t not in applied}
+    if not stats:
+        return 1.0, frozenset(), share
+    n = min(n for _, n, _ in stats)
+    factor = max(1.0 - len(stats) / n * (1.0 - share), 0.0) * (1.0 + max(r for *_, r in stats))
+    return factor, frozenset(t for t, _, _ in stats), 1.0
 
 
 @dataclasses.dataclass(frozen=True)

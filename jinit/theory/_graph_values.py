@@ -21,7 +21,8 @@ not change collapsed to size 1. Every axis has a *role*: ``"b"`` the batch, ``"u
 
 Expectations use a dense trapezoid rule on the Gaussian density (kinks such as relu's cost
 O(h²), about 1e-4 relative with the default grids) rather than Gauss–Hermite, whose error on
-kinked integrands is percents.
+kinked integrands is percents; where the integrand is analytic at the scale of the nodes the
+same rule converges geometrically and a coarser grid is exact (:mod:`~._graph_quad`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jinit.theory._graph_quad import SMOOTH_PRIMS, SMOOTH_SCALE, W1, Z1, rule2
 
 _IDS = itertools.count(1)
 
@@ -259,31 +262,43 @@ def structural_fn(eqn, in_state: tuple[int, ...], out_state: tuple[int, ...], le
 # ---------------------------------------------------------------------------------------------
 
 
-def _rule(n: int, half_width: float) -> tuple[np.ndarray, np.ndarray]:
-    z = np.linspace(-half_width, half_width, n)
-    w = np.exp(-0.5 * z**2)
-    w[[0, -1]] *= 0.5
-    return z, w / w.sum()
+def smooth(node: Any) -> bool:
+    """Whether ``node`` is analytic in a strip around its nodes (:mod:`~._graph_quad`): every
+    op smooth, every source's standard deviation times the largest constant at most
+    ``SMOOTH_SCALE``. Unknown ops, kinks and steep inputs say False (the fine rule).
 
+    Example:
+      >>> import jax
+      >>> g = Gauss((4, 8), ("b", "u"), np.zeros((1, 1)), np.ones((1, 1)), np.zeros((1, 1)),
+      ...           frozenset({new_id()}), {})
+      >>> smooth(Expr(g.shape, g.roles, jax.lax.tanh_p, {"accuracy": None}, (g,)))
+      True
+      >>> smooth(Expr(g.shape, g.roles, jax.lax.max_p, {}, (g, np.zeros((1, 1)))))
+      False
+    """
+    sds: list[float] = [0.0]
+    big: list[float] = [1.0]
 
-Z1, W1 = _rule(2000, 10.0)  # one source: h = 0.01, no node on a kink at 0
-_Z2, _W2 = _rule(240, 8.0)  # per axis of a two-dimensional rule (even: no node at 0)
-Z2A, Z2B = (a.ravel() for a in np.meshgrid(_Z2, _Z2, indexing="ij"))
-W2 = np.outer(_W2, _W2).ravel()
-_Z2C, _W2C = _rule(96, 8.0)  # a coarser two-dimensional rule for many positions
-Z2CA, Z2CB = (a.ravel() for a in np.meshgrid(_Z2C, _Z2C, indexing="ij"))
-W2C = np.outer(_W2C, _W2C).ravel()
-#: node-times-position budget of one two-dimensional evaluation (float64: 128 MiB)
-_BUDGET = 2**24
+    def walk(v: Any) -> bool:
+        if isinstance(v, Gauss):
+            sds.append(float(np.sqrt(np.max(np.maximum(v.var, 0.0)))))
+            return True
+        if isinstance(v, Expr):
+            if v.struct is not None:
+                return walk(v.args[0])
+            name = v.prim.name
+            if name not in SMOOTH_PRIMS:
+                return False
+            if name == "integer_pow" and v.params["y"] < 0:
+                return False
+            if name == "div" and not isinstance(v.args[1], Const | np.ndarray | float | int):
+                return False
+            return all(walk(a) for a in v.args)
+        arr = v.arr if isinstance(v, Const) else v
+        big.append(float(np.max(np.abs(np.asarray(arr, np.float64)), initial=0.0)))
+        return True
 
-
-def _rule2(sources: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The two-dimensional rule, coarser where the positions are many (memory stays bounded:
-    a 32 x 32 image would otherwise need GiBs per expression)."""
-    n_pos = max(int(np.prod(np.shape(s.var))) for s in sources)
-    if n_pos * W2.size <= _BUDGET:
-        return Z2A, Z2B, W2
-    return Z2CA, Z2CB, W2C
+    return walk(node) and max(sds) * max(big) <= SMOOTH_SCALE
 
 
 def _lead(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -338,11 +353,17 @@ def consts(node: Any) -> list[Const]:
 
 
 def eval_sources(
-    sources: dict[int, Gauss], pair: bool = False, scale: dict[int, float] | None = None
+    sources: dict[int, Gauss],
+    pair: bool = False,
+    scale: dict[int, float] | None = None,
+    of: Any = None,
 ) -> tuple[list, np.ndarray]:
     """Source values at the nodes of the rule for ``sources`` (one or two independent ones)
     and the weights; with ``pair`` (one source) the values for two examples (same unit);
-    ``scale`` multiplies the variance of the source with that id."""
+    ``scale`` multiplies the variance of the source with that id. Two-dimensional rules are
+    coarse where the integrand ``of`` is :func:`smooth` (chosen before ``scale``)."""
+    n_pos = max(int(np.prod(np.shape(s.var))) for s in sources.values())
+    za2, zb2, w2 = rule2(n_pos, of is not None and (pair or len(sources) == 2) and smooth(of))
     if scale:
         sources = {k: scaled_source(s, scale.get(k, 1.0)) for k, s in sources.items()}
     if len(sources) > 2 or (pair and len(sources) > 1):
@@ -351,7 +372,6 @@ def eval_sources(
             + (" across examples" if pair else "")
         )
     srcs = list(sources.values())
-    za2, zb2, w2 = _rule2(srcs)
     if pair:
         (s,) = srcs
         nd = len(s.var.shape)
@@ -387,12 +407,12 @@ def moments(node: Rand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if isinstance(node, Sampled):
         return sampled_moments(node.draws, node.roles)
     srcs = node.sources
-    vals, w = eval_sources(srcs)
+    vals, w = eval_sources(srcs, of=node)
     f = evaluate(node, dict(zip(srcs, vals, strict=True)))
     m1, m2 = expect(f, w), expect(jnp.square(jnp.asarray(f, jnp.float64)), w)
     if len(srcs) == 1:
         (sid,) = srcs
-        (e1, e2), w2 = eval_sources(srcs, pair=True)
+        (e1, e2), w2 = eval_sources(srcs, pair=True, of=node)
         f1 = evaluate(node, {sid: e1})
         f2 = evaluate(node, {sid: e2})
         cross = expect(jnp.asarray(f1, jnp.float64) * jnp.asarray(f2, jnp.float64), w2)
@@ -410,7 +430,7 @@ def kurtosis_terms(node: Rand) -> tuple[np.ndarray, np.ndarray]:
         safe = np.where(m2 > 0, m2, 1.0)
         return np.where(m2 > 0, m4 / safe**2 - 1, 0.0), np.where(m2 > 0, pair4 / safe**2 - 1, 0.0)
     srcs = node.sources if isinstance(node, Expr) else {node.sid: node}
-    vals, w = eval_sources(srcs)
+    vals, w = eval_sources(srcs, of=node)
     f2 = jnp.square(jnp.asarray(evaluate(node, dict(zip(srcs, vals, strict=True))), jnp.float64))
     m2, m4 = expect(f2, w), expect(jnp.square(f2), w)
     safe = np.where(m2 > 0, m2, 1.0)
@@ -418,7 +438,7 @@ def kurtosis_terms(node: Rand) -> tuple[np.ndarray, np.ndarray]:
     if len(srcs) != 1:
         return kappa, np.zeros_like(kappa)
     (sid,) = srcs
-    (e1, e2), w2 = eval_sources(srcs, pair=True)
+    (e1, e2), w2 = eval_sources(srcs, pair=True, of=node)
     g1 = jnp.square(jnp.asarray(evaluate(node, {sid: e1}), jnp.float64))
     g2 = jnp.square(jnp.asarray(evaluate(node, {sid: e2}), jnp.float64))
     pair = np.where(m2 > 0, expect(g1 * g2, w2) / safe**2 - 1.0, 0.0)
@@ -435,7 +455,7 @@ def own_spread(node: Rand) -> float:
     part = [s for s in srcs.values() if s.normed > 0]
     if len(srcs) == 1 and part:  # its normalised part alone: the source's variance scaled
         (s,) = part
-        vals, w = eval_sources({s.sid: scaled_source(s, s.normed)})
+        vals, w = eval_sources({s.sid: scaled_source(s, s.normed)}, of=node)
         f = jnp.asarray(evaluate(node, {s.sid: vals[0]}), jnp.float64)
         var = var - (expect(jnp.square(f), w) - expect(f, w) ** 2)
     elif isinstance(node, Expr):
@@ -443,7 +463,7 @@ def own_spread(node: Rand) -> float:
         srcs = node.sources
         keep = {k: s for k, s in srcs.items() if s.root in normed}
         if keep:
-            vals, w = eval_sources(keep)
+            vals, w = eval_sources(keep, of=node)
             env = {k: jnp.zeros((1,) * (len(s.var.shape) + 1)) for k, s in srcs.items()}
             env.update(zip(keep, vals, strict=True))
             f = jnp.asarray(evaluate(node, env), jnp.float64)
@@ -472,7 +492,7 @@ def sampled_moments(draws: Any, roles: Sequence[str]) -> tuple[np.ndarray, ...]:
 def derivative_moments(node: Expr, arg: int) -> tuple[np.ndarray, np.ndarray]:
     """``(E[d²], E[d⁴])`` per position of d = ∂ node / ∂ args[arg] (an element-wise op)."""
     srcs = node.sources
-    vals, w = eval_sources(srcs)
+    vals, w = eval_sources(srcs, of=node)
     env = dict(zip(srcs, vals, strict=True))
     args = [jnp.asarray(evaluate(a, env), jnp.float64) for a in node.args]
     args = list(jnp.broadcast_arrays(*args))
@@ -491,7 +511,7 @@ def expr_derivative(node: Expr, sid: int) -> tuple[np.ndarray, np.ndarray]:
     """``(E[d²], E[d⁴])`` per position of d = ∂ node / ∂ (its source ``sid``) through the
     whole expression."""
     srcs = node.sources
-    vals, w = eval_sources(srcs)
+    vals, w = eval_sources(srcs, of=node)
     env = {k: jnp.asarray(v, jnp.float64) for k, v in zip(srcs, vals, strict=True)}
 
     def f(x):
@@ -502,32 +522,6 @@ def expr_derivative(node: Expr, sid: int) -> tuple[np.ndarray, np.ndarray]:
     return expect(d2, w), expect(jnp.square(d2), w)
 
 
-def projection_factor(
-    tags: Any, root: int, applied: frozenset, share: float
-) -> tuple[float, frozenset, float]:
-    r"""The cotangent's factor through a normalisation by k width statistics over n units
-    (LayerNorm: k = 2, RMSNorm: k = 1) not yet ``applied``: its Jacobian projects out k of the
-    n directions, which the width averages' O(1/n) cotangent terms carry (gradient independence
-    drops them otherwise). The ``share`` of the cotangent that already passed a normalisation
-    with no contraction since (a post-LN skip path) has no component left along those
-    directions (the stream's direction changes little per block), so the factor is
-    ``1 - (k/n)(1 - share)``. The normalisation's derivative is 1/σ with σ² the empirical
-    second moment, which fluctuates per token (over the n units, and with the data), so its
-    square is biased by :math:`\mathbb E[1/\hat\sigma^2]\,\sigma^2 \approx 1 + r`, r the
-    relative variance of :math:`\hat\sigma^2` (Jensen; the delta method). Returns the factor,
-    the statistics and the new share."""
-    stats = {(t, n, rv) for (t, s, n, rv) in tags if s == root and t not in applied}
-    if not stats:
-        return 1.0, frozenset(), share
-    n = min(n for _, n, _ in stats)
-    factor = max(1.0 - len(stats) / n * (1.0 - share), 0.0) * (1.0 + max(r for *_, r in stats))
-    return factor, frozenset(t for t, _, _ in stats), 1.0
-
-
 def scaled_source(s: Gauss, factor: float) -> Gauss:
     """``s`` with its variance and cross covariance scaled (a sensitivity probe)."""
     return dataclasses.replace(s, var=s.var * factor, cross=s.cross * factor, sid=s.sid)
-
-
-def as_float(x: Any) -> np.ndarray:
-    return np.asarray(x, np.float64)
