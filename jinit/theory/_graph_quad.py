@@ -53,18 +53,30 @@ COARSE2 = _grid2(96, 8.0)
 #: positions x nodes of one two-dimensional expectation above which the coarse rule is used
 #: whatever the integrand (memory stays bounded: a 32 x 32 image would otherwise need GiBs)
 BUDGET = 2**24
-#: the largest input scale (a source's standard deviation times the largest constant factor)
-#: at which a smooth integrand gets the coarse rule
+#: the largest coefficient of z (a source's standard deviation times the constant factors)
+#: in the argument of an analytic function for the coarse rule
 SMOOTH_SCALE = 2.5
-#: element-wise primitives analytic in a strip around the real axis (``div`` only by a
-#: constant, ``integer_pow`` only to a non-negative power: checked by the caller)
-SMOOTH_PRIMS = frozenset(
+#: element-wise functions analytic in a strip around the real axis (or entire), whose
+#: argument must be affine in the sources with a coefficient of z at most SMOOTH_SCALE
+ANALYTIC = frozenset(
     {
-        "add", "add_any", "sub", "neg", "mul", "div", "integer_pow", "square", "exp", "exp2",
-        "tanh", "logistic", "erf", "erfc", "sin", "cos", "atan", "sinh", "cosh", "asinh",
-        "convert_element_type", "reduce_precision", "copy", "copy_p",
+        "tanh",
+        "logistic",
+        "erf",
+        "erfc",
+        "exp",
+        "exp2",
+        "sin",
+        "cos",
+        "atan",
+        "sinh",
+        "cosh",
+        "asinh",
     }
-)  # fmt: skip
+)
+#: ops that keep an expression affine (``mul`` and ``div`` by a constant are too) and casts
+AFFINE = frozenset({"add", "add_any", "sub"})
+SAME = frozenset({"neg", "convert_element_type", "reduce_precision", "copy", "copy_p"})
 
 
 def rule2(n_pos: int, smooth: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

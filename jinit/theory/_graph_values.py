@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit.theory._graph_quad import SMOOTH_PRIMS, SMOOTH_SCALE, W1, Z1, rule2
+from jinit.theory._graph_quad import AFFINE, ANALYTIC, SAME, SMOOTH_SCALE, W1, Z1, rule2
 
 _IDS = itertools.count(1)
 
@@ -263,9 +263,12 @@ def structural_fn(eqn, in_state: tuple[int, ...], out_state: tuple[int, ...], le
 
 
 def smooth(node: Any) -> bool:
-    """Whether ``node`` is analytic in a strip around its nodes (:mod:`~._graph_quad`): every
-    op smooth, every source's standard deviation times the largest constant at most
-    ``SMOOTH_SCALE``. Unknown ops, kinks and steep inputs say False (the fine rule).
+    """Whether ``node`` is analytic in a strip around its nodes (:mod:`~._graph_quad`): built
+    of affine maps, products and integer powers, and analytic functions whose argument's
+    scale is at most ``SMOOTH_SCALE``: its coefficient of z where it is affine in the sources
+    (a LayerNorm's output of a grown stream is affine at any scale), else its sources'
+    largest standard deviation times its largest constant (tanh-GELU's cubic). Kinks, poles,
+    unknown ops and steep arguments say False (the fine rule).
 
     Example:
       >>> import jax
@@ -276,30 +279,45 @@ def smooth(node: Any) -> bool:
       >>> smooth(Expr(g.shape, g.roles, jax.lax.max_p, {}, (g, Const(np.zeros((1, 1)), {}))))
       False
     """
-    sds: list[float] = [0.0]
-    big: list[float] = [1.0]
+    return _z_scale(node)[0]
 
-    def walk(v: Any) -> bool:
-        if isinstance(v, Gauss):
-            sds.append(float(np.sqrt(np.max(np.maximum(v.var, 0.0)))))
-            return True
-        if isinstance(v, Expr):
-            if v.struct is not None:
-                return walk(v.args[0])
-            name = v.prim.name
-            if name not in SMOOTH_PRIMS:
-                return False
-            if name == "integer_pow" and v.params["y"] < 0:
-                return False
-            if name == "div" and not isinstance(v.args[1], Const):
-                return False
-            return all(walk(a) for a in v.args)
-        if not isinstance(v, Const):
-            return False
-        big.append(float(np.max(np.abs(np.asarray(v.arr, np.float64)), initial=0.0)))
-        return True
 
-    return walk(node) and max(sds) * max(big) <= SMOOTH_SCALE
+def _z_scale(v: Any) -> tuple[bool, float | None, float, float]:
+    """``(analytic at its nodes' scale, the bound on its coefficient of z where affine in its
+    sources (else None), its sources' largest standard deviation, its largest constant)``."""
+    if isinstance(v, Gauss):
+        sd = float(np.sqrt(np.max(np.maximum(v.var, 0.0))))
+        return True, sd, sd, 0.0
+    if isinstance(v, Const):
+        return True, 0.0, 0.0, float(np.max(np.abs(np.asarray(v.arr, np.float64)), initial=0.0))
+    if not isinstance(v, Expr):
+        return False, None, 0.0, 0.0
+    if v.struct is not None:
+        return _z_scale(v.args[0])
+    parts = [_z_scale(a) for a in v.args]
+    sd, big = max(p[2] for p in parts), max(p[3] for p in parts)
+    name, sc = v.prim.name, [p[1] for p in parts]
+    if not all(p[0] for p in parts):
+        return False, None, sd, big
+    if name in SAME:
+        return True, sc[0], sd, big
+    if name in AFFINE:
+        return True, None if None in sc else sc[0] + sc[1], sd, big
+    if name == "mul":
+        free = [x for a, x in zip(v.args, sc, strict=True) if not isinstance(a, Const)]
+        if len(free) == 2 or None in free:
+            return True, None, sd, big
+        return True, (free[0] if free else 0.0) * big, sd, big
+    if name == "div":
+        low = float(np.min(np.abs(v.args[1].arr))) if isinstance(v.args[1], Const) else 0.0
+        ok = low > 0 and sc[0] is not None
+        return low > 0, sc[0] / low if ok else None, sd, max(big, 1 / low if low > 0 else 0.0)
+    if name in ("integer_pow", "square"):
+        return v.params.get("y", 2) >= 0, None, sd, big
+    if name in ANALYTIC:  # an affine argument's own scale, else its sources' times constants
+        scale = sc[0] if sc[0] is not None else sd * max(big, 1.0)
+        return scale <= SMOOTH_SCALE, None, sd, big
+    return False, None, sd, big
 
 
 def _lead(a: np.ndarray, ndim: int) -> np.ndarray:
