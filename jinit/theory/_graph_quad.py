@@ -15,8 +15,7 @@ an input scale :math:`s \le` :data:`SMOOTH_SCALE` = 2.5, so the coarse grid
 (:math:`h = 16/95`) errs by a constant times :math:`e^{-2\pi \cdot 0.63/0.168} \approx
 7\cdot10^{-11}` (the tests check 1e-9 against the fine grid; at scale 4 the pair moments of
 tanh are already 5e-4 off); the fine grid's 57 600 nodes are kept for kinked or steep
-integrands. Expectations of smooth
-two-dimensional integrands thus cost 6.25x less.
+integrands. Expectations of smooth two-dimensional integrands thus cost 6.25x less.
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ BUDGET = 2**24
 #: in the argument of an analytic function for the coarse rule
 SMOOTH_SCALE = 2.5
 #: element-wise functions analytic in a strip around the real axis (or entire), whose
-#: argument must be affine in the sources with a coefficient of z at most SMOOTH_SCALE
+#: argument's scale must be at most SMOOTH_SCALE (``_graph_values.smooth``)
 ANALYTIC = frozenset(
     {
         "tanh",

@@ -308,10 +308,11 @@ def _z_scale(v: Any) -> tuple[bool, float | None, float, float]:
         if len(free) == 2 or None in free:
             return True, None, sd, big
         return True, (free[0] if free else 0.0) * big, sd, big
-    if name == "div":
+    if name == "div":  # by a constant: a product with its inverse
         low = float(np.min(np.abs(v.args[1].arr))) if isinstance(v.args[1], Const) else 0.0
-        ok = low > 0 and sc[0] is not None
-        return low > 0, sc[0] / low if ok else None, sd, max(big, 1 / low if low > 0 else 0.0)
+        if not low > 0:
+            return False, None, sd, big
+        return True, None if sc[0] is None else sc[0] / low, sd, max(big, 1 / low)
     if name in ("integer_pow", "square"):
         return v.params.get("y", 2) >= 0, None, sd, big
     if name in ANALYTIC:  # an affine argument's own scale, else its sources' times constants
