@@ -17,9 +17,22 @@ eager call with jax's). XLA gives them equal bits at its default optimisation (w
 but not at level 0, where the erfinv of the truncated normal rounds differently in the two
 programs. They are skipped here and run by ``tests/test_full_opt.py`` in one subprocess at
 the default level.
+
+Compiled programs are shared through JAX's persistent compilation cache in a directory made
+for this run (removed at its end): xdist's workers and the subprocesses the tests start (the
+CLI, ``jax.distributed`` workers, ``tests/test_full_opt.py``) compile many of the same
+programs, and a program read back from the cache is the same executable, bit for bit. The
+cache has no size limit (a limit turns on eviction, which lists the whole directory at every
+write). Its entries are compressed, so an entry read while another process still writes it
+fails to decompress: jax then warns and compiles the program itself, and that one warning is
+not an error here (``pyproject.toml``; ``PYTHONWARNINGS`` for subprocesses).
+``JINIT_TEST_XLA_CACHE=off`` runs without the cache.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -41,6 +54,19 @@ if FAST:
     os.environ.setdefault("JINIT_TEST_ORIGINAL_XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     _FAST = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST}".strip()
+
+if "JINIT_TEST_XLA_CACHE" not in os.environ:  # the run's first process (xdist's controller)
+    _cache = tempfile.mkdtemp(prefix="jinit-test-xla-cache-")
+    os.environ["JINIT_TEST_XLA_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+if os.environ["JINIT_TEST_XLA_CACHE"] != "off":  # inherited by workers and subprocesses
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["JINIT_TEST_XLA_CACHE"]
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+    _TORN = "ignore:Error reading persistent compilation cache entry"
+    if _TORN not in os.environ.get("PYTHONWARNINGS", ""):
+        _warn = [os.environ.get("PYTHONWARNINGS"), _TORN]
+        os.environ["PYTHONWARNINGS"] = ",".join(w for w in _warn if w)
 
 import jax  # noqa: E402
 
