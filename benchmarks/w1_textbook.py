@@ -574,7 +574,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         params = dict(width=64, depth=3, batch=64, seeds=4, repeats=1, quick=True)
         peer_seeds = {"numpy": 4, "torch": 4}
     else:
-        params = dict(width=512, depth=10, batch=1000, seeds=32, repeats=3, quick=False)
+        params = dict(width=512, depth=10, batch=1000, seeds=32, repeats=7, quick=False)
         peer_seeds = {"numpy": 32, "torch": 32}
     exp = mlp_experiment(
         workload="W1",

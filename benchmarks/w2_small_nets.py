@@ -32,7 +32,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         params = dict(width=32, depth=4, batch=32, seeds=16, repeats=1, quick=True)
         peer_seeds = {"numpy": 16, "torch": 16}
     else:
-        params = dict(width=64, depth=20, batch=256, seeds=2000, repeats=2, quick=False)
+        params = dict(width=64, depth=20, batch=256, seeds=2000, repeats=4, quick=False)
         peer_seeds = {"numpy": 400, "torch": 200}
     exp = mlp_experiment(
         workload="W2",
