@@ -118,7 +118,7 @@ def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = Non
     root = jax.random.key(0, impl=key_impl) if key_impl else jax.random.key(0)
     devs = jax.devices()
     seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
-    chunk = cache_chunk(devs, 4 * (2 * batch * width + width * width)) or len(devs)
+    chunk = cache_chunk(devs, 4 * (3 * batch * width + width * width)) or len(devs)
 
     def one_seed(i):
         key = jax.random.fold_in(root, i)
@@ -491,6 +491,13 @@ def mlp_goals(
             "the unrolled hash; the peers' generators are cheaper per value)"
             + (philox(fwp, "the forward reaches") if r is fw else "")
         )
+        if r is sf:  # the same forward pass; what it adds is the statistics
+            why = (
+                f"the same forward with the peers' one std per layer runs at "
+                f"{fw['ratio_to_best_peer']:.2f}× ({fw['seeds_per_s']:.3g} seeds/s); the other "
+                f"10 statistics per layer take {1 - sf['seeds_per_s'] / fw['seeds_per_s']:.0%} "
+                f"of the sweep's time; " + why
+            )
         goals.append(
             C.goal(
                 workload,

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 import jinit
 from jinit._core import _seeds
 from jinit.cli import app
+from jinit.sweeps import _statistics
 from jinit.sweeps._assertions import assert_matches_theory
 
 RTOL = 1e-5
@@ -150,7 +151,7 @@ class _Dev:
 @pytest.mark.parametrize(
     ("platforms", "working_set", "expected"),
     [
-        (["cpu"], 1, None),  # filled in below: 2·L2 bytes per device
+        (["cpu"], 1, None),  # filled in below: L2 bytes per device
         (["cpu", "cpu"], 10**12, 2),  # bigger than any cache: one seed per device
         (["cpu"], 0, None),
         (["gpu"], 1000, None),  # accelerators: the memory plan decides
@@ -163,8 +164,22 @@ def test_cache_chunk(platforms, working_set, expected):
     got = _seeds.cache_chunk(devs, working_set)
     l2 = _seeds.l2_cache_bytes()
     assert l2 > 0
-    if platforms == ["cpu"]:  # 2·L2 // max(working_set, 1), at least 1 per device
+    if platforms == ["cpu"]:  # L2 // max(working_set, 1), at least 1 per device
         expected = max(1, _seeds._CACHE_FACTOR * l2 // max(working_set, 1))
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("width", "batch", "gradients", "expected"),
+    [
+        # input carry + pre-activation + output carry (3 x batch x width) + W and b, float32
+        (64, 256, False, 4 * (3 * 256 * 64 + 64 * 64 + 64)),
+        (64, 256, True, 8 * (3 * 256 * 64 + 64 * 64 + 64)),  # + their cotangents
+        (512, 1000, False, 4 * (3 * 1000 * 512 + 512 * 512 + 512)),
+    ],
+)
+def test_layer_working_set(width, batch, gradients, expected):
+    got = _statistics.layer_working_set(jinit.mlp(width, 3), batch, np.dtype("float32"), gradients)
     assert got == expected
 
 
@@ -175,3 +190,17 @@ def test_default_cpu_chunks_follow_the_layer_working_set():
     n_dev = small.config.devices
     assert wide.config.chunk_size == n_dev  # 2 MB per seed and layer: one seed per device
     assert small.config.chunk_size > wide.config.chunk_size
+
+
+def test_gradients_get_smaller_cpu_chunks_than_forward_only():
+    """The backward step touches twice the forward's bytes (values and cotangents), so a
+    sweep with gradients puts fewer seeds in a chunk where the cache allows more than one."""
+    net, seeds, batch = jinit.mlp(64, 2), 64, 256
+    fwd = jinit.sweep(net, jinit.he_normal(), seeds=seeds, batch=batch, gradients=False)
+    full = jinit.sweep(net, jinit.he_normal(), seeds=seeds, batch=batch)
+    devs = jax.devices()[: fwd.config.devices]
+    ws = {g: _statistics.layer_working_set(net, batch, np.dtype("float32"), g) for g in (0, 1)}
+    cached = {g: min(seeds, _seeds.cache_chunk(devs, ws[g])) for g in (0, 1)}
+    assert full.config.chunk_size <= fwd.config.chunk_size
+    if cached[1] < cached[0]:
+        assert full.config.chunk_size < fwd.config.chunk_size

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jax
+
 from jinit._core._record import UNSET, Record
 
 
@@ -126,3 +128,33 @@ class TrainConfig(Record):
     chance_accuracy: float = UNSET
     elapsed_seconds: float = UNSET
     run_id: str = UNSET
+
+
+def sweep_config(plan: Any, n_layers: int, traces: dict[str, int], n_programs: int) -> SweepConfig:
+    """The ``SweepResult.config`` of a run of ``plan`` (a ``SweepPlan`` that compiled
+    ``n_programs`` programs, their per-seed functions traced ``traces`` times)."""
+    network, devs = plan.network, plan.devs
+    return SweepConfig(
+        network=network.describe(),
+        architecture=network.config(),
+        layers=n_layers,
+        units=network.units(),
+        batch=plan.batch,
+        seeds=plan.seeds,
+        seed=plan.seed,
+        dtype=plan.dtype.name,
+        devices=len(devs),
+        platform=devs[0].platform,
+        processes=len({d.process_index for d in devs}),
+        chunk_size=plan.chunk_size,
+        chunks=plan.n_chunks,
+        input_second_moment=plan.input_second_moment,
+        bias_init=repr(plan.bias_init),
+        key_impl=str(jax.random.key_impl(plan.root)),
+        loss=network.loss_description(),
+        judged=network.judged(),
+        stable_band=(0.1, 10.0),
+        traces=traces,
+        compiled_programs=n_programs,
+        gradients=plan.gradients,
+    )

@@ -72,7 +72,7 @@ from jinit._core._seeds import (
     linalg_safe_devices,
     root_key,
 )
-from jinit.sweeps._configs import SweepConfig
+from jinit.sweeps._configs import sweep_config
 from jinit.sweeps._flax_helpers import check_flag
 from jinit.sweeps._network_base import Network
 from jinit.sweeps._statistics import builtin_seed_fn, keeps_params
@@ -327,10 +327,15 @@ def _switch_init(fns: list, which: list) -> Callable[..., Any]:
 
 
 def _group_seed_fn(
-    plan: SweepPlan, init: Callable[..., Any], counter: list, names: list, root: jax.Array
+    plan: SweepPlan,
+    init: Callable[..., Any],
+    counter: list,
+    names: list,
+    root: jax.Array,
+    exact_counts: bool,
 ) -> Callable[[jax.Array], Any]:
     """The per-seed function of ``plan.network`` drawing its parameters with ``init``, its
-    seeds' keys folded from ``root``."""
+    seeds' keys folded from ``root``; its non-finite counts exact or flags."""
     network = plan.network
     args = (
         init,
@@ -344,8 +349,12 @@ def _group_seed_fn(
     )
     if isinstance(network, Network):
         keep = keeps_params(network, plan.batch, plan.dtype)
-        return builtin_seed_fn(network, *args, keep_params=keep, gradients=plan.gradients)
-    return network.seed_fn(*args, names_out=names, gradients=plan.gradients)
+        return builtin_seed_fn(
+            network, *args, keep_params=keep, gradients=plan.gradients, exact_counts=exact_counts
+        )
+    return network.seed_fn(
+        *args, names_out=names, gradients=plan.gradients, exact_counts=exact_counts
+    )
 
 
 #: compiled chunk programs kept across calls: a sweep of the same network, initialisers,
@@ -363,7 +372,7 @@ class _Program:
     names: list
 
 
-def _program_key(plan: SweepPlan, group: list[str]) -> tuple:
+def _program_key(plan: SweepPlan, group: list[str], exact_counts: bool = False) -> tuple:
     """Everything that shapes the trace of a group's chunk program (not the seeds or ``seed``:
     the root key is an argument)."""
     options = plan.compiler_options
@@ -380,13 +389,17 @@ def _program_key(plan: SweepPlan, group: list[str]) -> tuple:
         tuple(plan.devs),
         None if options is None else tuple(sorted(options.items())),
         str(jax.random.key_impl(plan.root)),
+        exact_counts,
     )
 
 
-def _compile_group(plan: SweepPlan, engine: SeedPlan, group: list[str]) -> _Program:
+def _compile_group(
+    plan: SweepPlan, engine: SeedPlan, group: list[str], exact_counts: bool = False
+) -> _Program:
     """Compiles the chunk program ``vmap(per-seed function)`` over a chunk of seed indices,
     with the index of the initialiser and the root key's data as replicated, unbatched
-    arguments (so one program serves every initialiser of the group and every ``seed``)."""
+    arguments (so one program serves every initialiser of the group and every ``seed``).
+    Without ``exact_counts`` its non-finite counts are flags (:func:`_recount_nonfinite`)."""
     counter, which, names = [0], [None], []
     init = _switch_init([plan.inits[label] for label in group], which)
     impl = jax.random.key_impl(plan.root)
@@ -394,7 +407,7 @@ def _compile_group(plan: SweepPlan, engine: SeedPlan, group: list[str]) -> _Prog
     def fn(idx, w, root_data):
         which[0] = w
         root = jax.random.wrap_key_data(root_data, impl=impl)
-        return _group_seed_fn(plan, init, counter, names, root)(idx)
+        return _group_seed_fn(plan, init, counter, names, root, exact_counts)(idx)
 
     data = jax.random.key_data(plan.root)
     jitted = jax.jit(
@@ -415,47 +428,44 @@ def _run_chunks(
     plan: SweepPlan,
     compiled: Any,
     index: int,
-    label: str,
-    progress: Callable[[str, int, int], None] | None,
+    label: str = "",
+    progress: Callable[[str, int, int], None] | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Runs every chunk of seeds for the initialiser ``index``; returns its per-seed results."""
+    """Runs every chunk of seeds (or of the seed indices ``rows``) for the initialiser
+    ``index``; returns its per-seed results."""
     w = engine.put_replicated(np.asarray(index, np.int32))
     root = engine.put_replicated(np.asarray(jax.random.key_data(plan.root)))
     return engine.run(
         lambda block: compiled(engine.put(block.index), w, root),
+        rows,
         on_chunk=None if progress is None else (lambda c: progress(label, c, engine.n_chunks)),
     )
 
 
-def _sweep_config(
-    plan: SweepPlan, n_layers: int, traces: dict[str, int], n_programs: int
-) -> SweepConfig:
-    """The ``SweepResult.config`` of a run of ``plan``."""
-    network, devs = plan.network, plan.devs
-    return SweepConfig(
-        network=network.describe(),
-        architecture=network.config(),
-        layers=n_layers,
-        units=network.units(),
-        batch=plan.batch,
-        seeds=plan.seeds,
-        seed=plan.seed,
-        dtype=plan.dtype.name,
-        devices=len(devs),
-        platform=devs[0].platform,
-        processes=len({d.process_index for d in devs}),
-        chunk_size=plan.chunk_size,
-        chunks=plan.n_chunks,
-        input_second_moment=plan.input_second_moment,
-        bias_init=repr(plan.bias_init),
-        key_impl=str(jax.random.key_impl(plan.root)),
-        loss=network.loss_description(),
-        judged=network.judged(),
-        stable_band=(0.1, 10.0),
-        traces=traces,
-        compiled_programs=n_programs,
-        gradients=plan.gradients,
+_COUNTS = ("nonfinite", "grad.nonfinite")
+
+
+def _recount_nonfinite(
+    engine: SeedPlan, plan: SweepPlan, group: list[str], index: int, out: dict[str, np.ndarray]
+) -> None:
+    """Replaces the non-finite flags in ``out`` (one initialiser's per-seed results) by exact
+    counts, in place. The chunk program counts 0 for a layer whose means of squares are finite
+    and flags the others NaN (:func:`~jinit.sweeps._statistics.nonfinite_flag`); the flagged
+    seeds alone run again through a program that counts every entry, compiled only then."""
+    names = [n for n in _COUNTS if n in out]
+    flagged = [np.isnan(out[n].reshape(len(out[n]), -1)).any(axis=1) for n in names]
+    rows = np.flatnonzero(np.any(flagged, axis=0)).astype(np.uint32)
+    if rows.size == 0:
+        return
+    program = _PROGRAMS.get(
+        _program_key(plan, group, exact_counts=True),
+        lambda: _compile_group(plan, engine, group, exact_counts=True),
     )
+    sub = SeedPlan.create(engine.devices, rows.size, engine.chunk)
+    exact = _run_chunks(sub, plan, program.compiled, index, rows=rows)
+    for n in names:
+        out[n][rows] = exact[n]
 
 
 def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None = None):
@@ -495,6 +505,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
                 per_seed_out[label] = _run_chunks(
                     engine, plan, program.compiled, i, label, progress
                 )
+                _recount_nonfinite(engine, plan, group, i, per_seed_out[label])
                 run_s += time.perf_counter() - t0
                 traces[label] = program.counter[0]
     predicted: dict[str, dict[str, np.ndarray] | None] = {}
@@ -514,7 +525,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
         )
 
     n_layers = next(iter(per_seed_out.values()))["act.second_moment"].shape[1]
-    config = _sweep_config(plan, n_layers, traces, len(groups))
+    config = sweep_config(plan, n_layers, traces, len(groups))
     if layer_names:
         config.layer_names = ["/".join(n) for n in layer_names]
     return SweepResult(

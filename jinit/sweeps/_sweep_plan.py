@@ -96,7 +96,7 @@ def probe_network(
         n_values = min(sample_size, batch * math.prod(network.input_shape()))
         per_layer_out = (15 + len(network.param_specs())) * stat_dtype(dtype).itemsize
         out_bytes = network.depth * (per_layer_out + 4 * n_values)
-        return per_seed, out_bytes, layer_working_set(network, batch, dtype)
+        return per_seed, out_bytes, layer_working_set(network, batch, dtype, gradients)
     with own_mesh(Mesh(np.array(devs), ("seeds",))):
         network.check_input(api, batch, dtype, root)
         per_seed = network.saved_bytes(batch, dtype)
