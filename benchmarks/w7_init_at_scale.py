@@ -80,12 +80,22 @@ def _goals(rows: list[dict[str, Any]], depths: list[int]) -> list[dict[str, Any]
         worst = max((r for r in rows if r["contender"] == "jinit"), key=lambda r: r[key])
         flax = ", ".join(f"{r['label']} {r[key]:.2f}×" for r in rows if r["contender"] == "flax")
         met = worst[key] <= 1.2
-        reason = (
-            ""
-            if met
-            else f"worst at {worst['label']}: the compiler's and runtime's own memory, which does "
-            "not grow with the model, weighs most on the small configurations"
-        )
+        reason = ""
+        if not met and key == "host_over_params":
+            mine = [r for r in rows if r["contender"] == "jinit"]
+            again = max(r["host_again_over_params"] for r in mine)
+            first = {
+                r["label"]: (r["host_growth_bytes"] - r["host_again_bytes"]) / 2**20 for r in mine
+            }
+            reason = (
+                f"worst at {worst['label']}: the first call also holds the compiler's and "
+                "runtime's first-use memory (first minus second call: "
+                + ", ".join(f"{k} {v:.0f} MiB" for k, v in first.items())
+                + f"); a second initialisation with another key, programs compiled, grows by at "
+                f"most {again:.2f}× the parameter bytes"
+            )
+        elif not met:
+            reason = f"worst at {worst['label']}"
         goals.append(
             C.goal(
                 "W7",
@@ -121,6 +131,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("wall_s", "wall (s)"),
         ("device_peak_over_shard", "device peak ÷ shard"),
         ("host_over_params", "host growth ÷ params"),
+        ("host_again_over_params", "again, compiled"),
     ]
     notes = [
         "8 forced CPU host devices, mesh (4, 2) over (data, model); kernels sharded over both "
@@ -132,7 +143,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         "the trace to sharded parameters; "
         "`device peak`: Flax's compiled program (outputs + temporaries), jinit's parameter shards "
         "plus its largest group's temporaries; `host growth`: the process's peak RSS growth "
-        "during the initialisation (on CPU the devices' buffers are host memory).",
+        "during the initialisation (on CPU the devices' buffers are host memory); `again, "
+        "compiled`: the peak RSS growth of a second initialisation with another key in the "
+        "same process, the first parameters kept and the programs compiled (the compiler's "
+        "memory is then already held).",
         "Why Flax grows: `model.init` traces and compiles the whole forward pass, every layer "
         "unrolled, and draws each parameter in its own random op; jinit compiles one program "
         "per (initialiser, shape, dtype, sharding) group, the same at any depth, and runs it "
