@@ -448,24 +448,28 @@ _COUNTS = ("nonfinite", "grad.nonfinite")
 
 def _recount_nonfinite(
     engine: SeedPlan, plan: SweepPlan, group: list[str], index: int, out: dict[str, np.ndarray]
-) -> None:
+) -> float:
     """Replaces the non-finite flags in ``out`` (one initialiser's per-seed results) by exact
-    counts, in place. The chunk program counts 0 for a layer whose means of squares are finite
-    and flags the others NaN (:func:`~jinit.sweeps._statistics.nonfinite_flag`); the flagged
-    seeds alone run again through a program that counts every entry, compiled only then."""
+    counts, in place; returns the seconds spent compiling. The chunk program counts 0 for a
+    layer whose means of squares are finite and flags the others NaN
+    (:func:`~jinit.sweeps._statistics.nonfinite_flag`); the flagged seeds alone run again
+    through a program that counts every entry, compiled only then."""
     names = [n for n in _COUNTS if n in out]
     flagged = [np.isnan(out[n].reshape(len(out[n]), -1)).any(axis=1) for n in names]
     rows = np.flatnonzero(np.any(flagged, axis=0)).astype(np.uint32)
     if rows.size == 0:
-        return
+        return 0.0
+    t0 = time.perf_counter()
     program = _PROGRAMS.get(
         _program_key(plan, group, exact_counts=True),
         lambda: _compile_group(plan, engine, group, exact_counts=True),
     )
+    compile_s = time.perf_counter() - t0
     sub = SeedPlan.create(engine.devices, rows.size, engine.chunk)
     exact = _run_chunks(sub, plan, program.compiled, index, rows=rows)
     for n in names:
         out[n][rows] = exact[n]
+    return compile_s
 
 
 def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None = None):
@@ -505,8 +509,9 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
                 per_seed_out[label] = _run_chunks(
                     engine, plan, program.compiled, i, label, progress
                 )
-                _recount_nonfinite(engine, plan, group, i, per_seed_out[label])
-                run_s += time.perf_counter() - t0
+                recompile_s = _recount_nonfinite(engine, plan, group, i, per_seed_out[label])
+                compile_s += recompile_s
+                run_s += time.perf_counter() - t0 - recompile_s
                 traces[label] = program.counter[0]
     predicted: dict[str, dict[str, np.ndarray] | None] = {}
     notes: dict[str, str] = {}
