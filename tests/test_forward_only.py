@@ -183,6 +183,16 @@ def test_layer_working_set(width, batch, gradients, expected):
     assert got == expected
 
 
+@pytest.mark.parametrize(("gradients", "fastest"), [(False, range(16, 21)), (True, range(4, 9))])
+def test_chunks_fall_where_w2_ran_fastest(monkeypatch, gradients, fastest):
+    """W2 (MLP 64 x 20, batch 256, 2 devices) on a host with 2 MiB of L2 per core ran fastest
+    at 16-20 seeds per chunk forward only and 4-8 with gradients (``_seeds._CACHE_FACTOR``);
+    the rule puts its chunks there (the old one chose 56 for both)."""
+    monkeypatch.setattr(_seeds, "l2_cache_bytes", lambda: 2 * 1024**2)
+    ws = _statistics.layer_working_set(jinit.mlp(64, 20), 256, np.dtype("float32"), gradients)
+    assert _seeds.cache_chunk([_Dev("cpu")] * 2, ws) in fastest
+
+
 def test_default_cpu_chunks_follow_the_layer_working_set():
     """A small network gets more seeds per call than a wide one, both within the cache rule."""
     small = jinit.sweep(jinit.mlp(16, 2), jinit.he_normal(), seeds=64, batch=16)
