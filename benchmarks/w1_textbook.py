@@ -113,12 +113,16 @@ def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = Non
 
     import jinit
     from jinit._core._seeds import cache_chunk
+    from jinit.sweeps._statistics import layer_working_set
 
     init = jinit.variance_scaling(2.0, "fan_in", "normal")
     root = jax.random.key(0, impl=key_impl) if key_impl else jax.random.key(0)
     devs = jax.devices()
     seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
-    chunk = cache_chunk(devs, 4 * (3 * batch * width + width * width)) or len(devs)
+    # a forward-only sweep's working set (the bias-free MLP's: input, pre-activation, output, W)
+    net = jinit.mlp(width, depth, bias=False)
+    ws = layer_working_set(net, batch, np.dtype("float32"), gradients=False)
+    chunk = cache_chunk(devs, ws) or len(devs)
 
     def one_seed(i):
         key = jax.random.fold_in(root, i)
