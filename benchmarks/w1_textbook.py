@@ -488,19 +488,23 @@ def mlp_goals(
         (sf, "jinit.sweep(gradients=False)", "forward + 11 statistics per layer"),
     ):
         met = r["ratio_to_best_peer"] >= target_ratio
-        why = (
+        where = (
             f"{work} at {r['roofline_fraction']:.0%} of the roofline, the {peer} at "
-            f"{peer_rl:.0%}: the ceiling at 100 % is {r['ceiling_ratio']:.2f}×; the rest is "
-            "drawing the weights' and inputs' normals (one erfinv each: ~2×10^8/s here with "
-            "the unrolled hash; the peers' generators are cheaper per value)"
-            + (philox(fwp, "the forward reaches") if r is fw else "")
+            f"{peer_rl:.0%}: the ceiling at 100 % is {r['ceiling_ratio']:.2f}×"
         )
-        if r is sf:  # the same forward pass; what it adds is the statistics
+        if r is fw:
+            why = (
+                f"{where}; the rest is drawing the weights' and inputs' normals (jax's bits: "
+                "threefry and one erfinv each, ~5×10^8/s on a 2-core host with the unrolled "
+                "hash; the peers' generators are cheaper per value)"
+                + philox(fwp, "the forward reaches")
+            )
+        else:  # the same forward pass as `fw`: what it adds is the statistics
             why = (
                 f"the same forward with the peers' one std per layer runs at "
                 f"{fw['ratio_to_best_peer']:.2f}× ({fw['seeds_per_s']:.3g} seeds/s); the other "
                 f"10 statistics per layer take {1 - sf['seeds_per_s'] / fw['seeds_per_s']:.0%} "
-                f"of the sweep's time; " + why
+                f"of the sweep's time; {where}"
             )
         goals.append(
             C.goal(
@@ -554,7 +558,7 @@ def mlp_goals(
                 met,
                 ""
                 if met
-                else "the rest is drawing the normals (one erfinv each, ~2×10^8/s here), the "
+                else "the rest is drawing the normals (one erfinv each, ~5×10^8/s on 2 cores), the "
                 "backward pass's element-wise work, the per-layer statistics and the scan's "
                 "saved activations" + extra,
             )

@@ -168,7 +168,7 @@ def _first_local(api: str, n: int, allow_global: bool) -> list:
 #: on a 2-core Xeon with 2 MiB L2 per core, MLP 64 x 20, batch 256, 2000 seeds on 2 devices
 #: (seeds/s by seeds per chunk): forward only 8: 1220, 16-20: 1250-1330, 56: 1180, 112: 1160;
 #: with gradients 4-8: 530-610, 16: 490, 28: 360, 56: 350 -- the best chunks put 1-1.2 L2 per
-#: device (forward 213 KiB per seed and layer, backward twice that). The earlier rule (twice
+#: device (forward 208 KiB per seed and layer, backward twice that). The earlier rule (twice
 #: L2 of input + pre-activation + parameters, tuned on a 512 KiB-L2 EPYC) put 56 seeds per
 #: chunk here, 1.65x slower with gradients. MLP 512 x 10, batch 1000 (7 MB per seed and
 #: layer) runs fastest at one seed per device on both machines.
