@@ -13,8 +13,7 @@ import numpy as np
 from jinit._core._flax import check_layers
 from jinit.sweeps._statistics import (
     forward_stats,
-    nonfinite_count,
-    nonfinite_flag,
+    nonfinite_stat,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +70,7 @@ def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False, 
             g2 = jnp.mean(g * g)
             st["grad.second_moment"] = g2
             st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
-            st["grad.nonfinite"] = nonfinite_count(g) if exact_counts else nonfinite_flag(g2)
+            st["grad.nonfinite"] = nonfinite_stat((g,), (g2,), exact_counts)
         st["units"] = jnp.asarray(h.shape[-1], jnp.float32)
         for name, norms in param_norms.items():
             st[f"param_grad_norm.{name}"] = norms[i]

@@ -114,6 +114,12 @@ def nonfinite_flag(*second_moments: jax.Array) -> jax.Array:
     return jnp.where(ok, jnp.float32(0), jnp.float32(jnp.nan))
 
 
+def nonfinite_stat(ts: tuple, second_moments: tuple, exact_counts: bool) -> jax.Array:
+    """A layer's non-finite statistic: :func:`nonfinite_count` of the tensors ``ts``, or
+    without ``exact_counts`` :func:`nonfinite_flag` of their ``second_moments``."""
+    return nonfinite_count(*ts) if exact_counts else nonfinite_flag(*second_moments)
+
+
 def _sample(a: jax.Array, k: int) -> jax.Array:
     flat = a.reshape(-1)
     idx = np.linspace(0, flat.shape[0] - 1, min(k, flat.shape[0])).astype(np.int64)
@@ -129,11 +135,8 @@ def forward_stats(h, a, x_out, sdt, sample_size: int, exact_counts: bool = True)
     st.update(_moments("output", x_out, sdt))
     st["dead_fraction"] = _dead_fraction(a)
     st["distinct_units"] = _distinct_units(h, sdt)
-    st["nonfinite"] = (
-        nonfinite_count(h, a)
-        if exact_counts
-        else nonfinite_flag(st["preact.second_moment"], st["act.second_moment"])
-    )
+    moments = (st["preact.second_moment"], st["act.second_moment"])
+    st["nonfinite"] = nonfinite_stat((h, a), moments, exact_counts)
     st["act.sample"] = _sample(a, sample_size)
     return st
 
@@ -229,7 +232,7 @@ def _backward_stats(
     st = {
         "grad.second_moment": g2,
         "grad_output.second_moment": jnp.mean(cf * cf),
-        "nonfinite": nonfinite_count(g) if exact_counts else nonfinite_flag(g2),
+        "nonfinite": nonfinite_stat((g,), (g2,), exact_counts),
     }
     for name in names:
         d = (dp_post[name] + dp_pre[name]).astype(sdt)
@@ -254,7 +257,7 @@ def _layer_parts(net: Network, batch: int, dtype: np.dtype) -> tuple[int, int, i
     specs = {s.name: jax.ShapeDtypeStruct(s.shape, dtype) for s in net.param_specs()}
     h, aux = jax.eval_shape(net.pre, specs, carry)
     nbytes = lambda ts: sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize for t in ts)
-    leaves = lambda tree: jax.tree_util.tree_leaves(tree)
+    leaves = jax.tree_util.tree_leaves
     return nbytes(leaves(carry)), nbytes([h, *leaves(aux)]), nbytes(specs.values())
 
 
