@@ -49,7 +49,7 @@ def layer_param_norms(grads, layer_paths: list[tuple[str, ...]], sdt) -> dict[st
     return {k: [d.get(k, jnp.array(jnp.nan, sdt)) for d in per_layer] for k in names}
 
 
-def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False, exact_counts=True):
+def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False, exact_stats=True):
     """Stacks per-layer statistics of captured layers (in call order) into arrays over layers.
 
     ``layers`` is a list of ``(input, output)``: the output of layer ``i`` is its
@@ -57,12 +57,13 @@ def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False, 
     The ``output.*`` statistics are those of the activation, or with ``stream`` (the layers are
     residual blocks) of the layer's own output, the residual stream. ``grads_h`` (the
     gradients w.r.t. each layer's output) is None for a forward-only sweep. Without
-    ``exact_counts`` the non-finite counts are flags (:func:`nonfinite_flag`).
+    ``exact_stats`` the stds are one-pass and the non-finite counts are flags
+    (:func:`~jinit.sweeps._statistics.forward_stats`).
     """
     per = []
     for i, (_, h) in enumerate(layers):
         a = layers[i + 1][0] if i + 1 < len(layers) else y
-        st = forward_stats(h, a, h if stream else a, sdt, sample_size, exact_counts)
+        st = forward_stats(h, a, h if stream else a, sdt, sample_size, exact_stats)
         samp = st["act.sample"]
         st["act.sample"] = jnp.pad(samp, (0, sample_size - samp.shape[0]), constant_values=jnp.nan)
         if grads_h is not None:
@@ -70,7 +71,7 @@ def flax_stats(layers, y, grads_h, param_norms, sdt, sample_size, stream=False, 
             g2 = jnp.mean(g * g)
             st["grad.second_moment"] = g2
             st["grad_output.second_moment"] = jnp.array(jnp.nan, sdt)
-            st["grad.nonfinite"] = nonfinite_stat((g,), (g2,), exact_counts)
+            st["grad.nonfinite"] = nonfinite_stat((g,), (g2,), exact_stats)
         st["units"] = jnp.asarray(h.shape[-1], jnp.float32)
         for name, norms in param_norms.items():
             st[f"param_grad_norm.{name}"] = norms[i]

@@ -174,11 +174,12 @@ class FlaxModel:
         counter,
         names_out: list | None = None,
         gradients: bool = True,
-        exact_counts: bool = True,
+        exact_stats: bool = True,
     ):
         """The per-seed function; ``names_out`` (if given) receives the layers' module paths
         when it is traced; without ``gradients`` the model runs forward only; without
-        ``exact_counts`` the non-finite counts are flags (``nonfinite_flag``)."""
+        ``exact_stats`` the stds are one-pass and the non-finite counts are flags
+        (``forward_stats``)."""
         del bias_init, input_second_moment  # the model's own choices
         sdt = stat_dtype(dtype)
         run_fn = self._run_linen if self.kind == "linen" else self._run_nnx
@@ -207,7 +208,7 @@ class FlaxModel:
                 names_out[:] = names
             if not gradients:
                 y, cap = run(params, probes, [])
-                return flax_stats(cap, y, None, {}, sdt, sample_size, self.residual, exact_counts)
+                return flax_stats(cap, y, None, {}, sdt, sample_size, self.residual, exact_stats)
 
             def loss(p, pr):
                 y, cap = run(p, pr, [])
@@ -219,7 +220,7 @@ class FlaxModel:
             grads_h = [gpr["/".join(n)] for n in names]
             module_paths = [tuple(p for p in n[:-1]) if n[-1].startswith("#") else n for n in names]
             norms = layer_param_norms(gp, module_paths, sdt)
-            return flax_stats(cap, y, grads_h, norms, sdt, sample_size, self.residual, exact_counts)
+            return flax_stats(cap, y, grads_h, norms, sdt, sample_size, self.residual, exact_stats)
 
         return one_seed
 

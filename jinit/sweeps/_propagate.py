@@ -332,7 +332,7 @@ def _group_seed_fn(
     counter: list,
     names: list,
     root: jax.Array,
-    exact_counts: bool,
+    exact_stats: bool,
 ) -> Callable[[jax.Array], Any]:
     """The per-seed function of ``plan.network`` drawing its parameters with ``init``, its
     seeds' keys folded from ``root``; its non-finite counts exact or flags."""
@@ -350,10 +350,10 @@ def _group_seed_fn(
     if isinstance(network, Network):
         keep = keeps_params(network, plan.batch, plan.dtype)
         return builtin_seed_fn(
-            network, *args, keep_params=keep, gradients=plan.gradients, exact_counts=exact_counts
+            network, *args, keep_params=keep, gradients=plan.gradients, exact_stats=exact_stats
         )
     return network.seed_fn(
-        *args, names_out=names, gradients=plan.gradients, exact_counts=exact_counts
+        *args, names_out=names, gradients=plan.gradients, exact_stats=exact_stats
     )
 
 
@@ -372,7 +372,7 @@ class _Program:
     names: list
 
 
-def _program_key(plan: SweepPlan, group: list[str], exact_counts: bool = False) -> tuple:
+def _program_key(plan: SweepPlan, group: list[str], exact_stats: bool = False) -> tuple:
     """Everything that shapes the trace of a group's chunk program (not the seeds or ``seed``:
     the root key is an argument)."""
     options = plan.compiler_options
@@ -389,17 +389,18 @@ def _program_key(plan: SweepPlan, group: list[str], exact_counts: bool = False) 
         tuple(plan.devs),
         None if options is None else tuple(sorted(options.items())),
         str(jax.random.key_impl(plan.root)),
-        exact_counts,
+        exact_stats,
     )
 
 
 def _compile_group(
-    plan: SweepPlan, engine: SeedPlan, group: list[str], exact_counts: bool = False
+    plan: SweepPlan, engine: SeedPlan, group: list[str], exact_stats: bool = False
 ) -> _Program:
     """Compiles the chunk program ``vmap(per-seed function)`` over a chunk of seed indices,
     with the index of the initialiser and the root key's data as replicated, unbatched
     arguments (so one program serves every initialiser of the group and every ``seed``).
-    Without ``exact_counts`` its non-finite counts are flags (:func:`_recount_nonfinite`)."""
+    Without ``exact_stats`` its stds are one-pass and its non-finite counts are flags
+    (:func:`_recheck_flagged`)."""
     counter, which, names = [0], [None], []
     init = _switch_init([plan.inits[label] for label in group], which)
     impl = jax.random.key_impl(plan.root)
@@ -407,7 +408,7 @@ def _compile_group(
     def fn(idx, w, root_data):
         which[0] = w
         root = jax.random.wrap_key_data(root_data, impl=impl)
-        return _group_seed_fn(plan, init, counter, names, root, exact_counts)(idx)
+        return _group_seed_fn(plan, init, counter, names, root, exact_stats)(idx)
 
     data = jax.random.key_data(plan.root)
     jitted = jax.jit(
@@ -446,14 +447,15 @@ def _run_chunks(
 _COUNTS = ("nonfinite", "grad.nonfinite")
 
 
-def _recount_nonfinite(
+def _recheck_flagged(
     engine: SeedPlan, plan: SweepPlan, group: list[str], index: int, out: dict[str, np.ndarray]
 ) -> float:
-    """Replaces the non-finite flags in ``out`` (one initialiser's per-seed results) by exact
-    counts, in place; returns the seconds spent compiling. The chunk program counts 0 for a
-    layer whose means of squares are finite and flags the others NaN
-    (:func:`~jinit.sweeps._statistics.nonfinite_flag`); the flagged seeds alone run again
-    through a program that counts every entry, compiled only then."""
+    """Replaces the rows of the flagged seeds in ``out`` (one initialiser's per-seed results)
+    by exact ones, in place; returns the seconds spent compiling. The chunk program counts 0
+    for a layer whose means of squares are finite and whose one-pass stds are well conditioned,
+    and flags the others NaN (:func:`~jinit.sweeps._statistics.forward_stats`); the flagged
+    seeds alone run again through a program that counts every non-finite entry and takes
+    two-pass stds (compiled only then), and their whole rows are taken from it."""
     names = [n for n in _COUNTS if n in out]
     flagged = [np.isnan(out[n].reshape(len(out[n]), -1)).any(axis=1) for n in names]
     rows = np.flatnonzero(np.any(flagged, axis=0)).astype(np.uint32)
@@ -461,14 +463,15 @@ def _recount_nonfinite(
         return 0.0
     t0 = time.perf_counter()
     program = _PROGRAMS.get(
-        _program_key(plan, group, exact_counts=True),
-        lambda: _compile_group(plan, engine, group, exact_counts=True),
+        _program_key(plan, group, exact_stats=True),
+        lambda: _compile_group(plan, engine, group, exact_stats=True),
     )
     compile_s = time.perf_counter() - t0
     sub = SeedPlan.create(engine.devices, rows.size, engine.chunk)
     exact = _run_chunks(sub, plan, program.compiled, index, rows=rows)
-    for n in names:
-        out[n][rows] = exact[n]
+    for n, values in exact.items():
+        if n in out:
+            out[n][rows] = values
     return compile_s
 
 
@@ -509,7 +512,7 @@ def run_sweep(plan: SweepPlan, progress: Callable[[str, int, int], None] | None 
                 per_seed_out[label] = _run_chunks(
                     engine, plan, program.compiled, i, label, progress
                 )
-                recompile_s = _recount_nonfinite(engine, plan, group, i, per_seed_out[label])
+                recompile_s = _recheck_flagged(engine, plan, group, i, per_seed_out[label])
                 compile_s += recompile_s
                 run_s += time.perf_counter() - t0 - recompile_s
                 traces[label] = program.counter[0]

@@ -35,13 +35,52 @@ def stat_dtype(dtype) -> np.dtype:
     return np.dtype(jnp.promote_types(dtype, jnp.float32))
 
 
-def _moments(prefix: str, t: jax.Array, sdt) -> dict[str, jax.Array]:
+# The one-pass variance E[t²] - E[t]² is used while E[t²] <= 8 Var[t]. A float32 mean of n
+# terms errs by at most γ_n = n u / (1 - n u) relative (Higham, Accuracy and Stability of
+# Numerical Algorithms, §3.1), so E[t²] errs by <= γ_n E[t²] and E[t]² by <= 2 γ_n E[t²], and
+# the std sqrt(Var) by <= (3/2)(E[t²]/Var) γ_n <= 12 γ_n relative: float rounding (a two-pass
+# std errs by ~γ_n). Beyond that the seed is computed again with the two-pass std.
+_ONE_PASS_CONDITION = 8.0
+
+
+def _moments(prefix: str, t: jax.Array, sdt, exact: bool = True) -> dict[str, jax.Array]:
+    r"""Second moment, mean and std of ``t`` (in ``sdt``).
+
+    With ``exact`` the std is ``jnp.std`` (two passes: the mean, then the mean squared
+    deviation). Without it the std comes from the same pass as the two means,
+    :math:`\sqrt{\max(\overline{t^2} - \bar t^2, 0)}`, which loses
+    :math:`\log_2(\overline{t^2}/\mathrm{Var})` bits to cancellation: :func:`one_pass_flag`
+    says when that is more than float rounding.
+    """
     t = t.astype(sdt)
-    return {
-        f"{prefix}.second_moment": jnp.mean(t * t),
-        f"{prefix}.mean": jnp.mean(t),
-        f"{prefix}.std": jnp.std(t),
-    }
+    m2, m = jnp.mean(t * t), jnp.mean(t)
+    std = jnp.std(t) if exact else jnp.sqrt(jnp.maximum(m2 - m * m, 0))
+    return {f"{prefix}.second_moment": m2, f"{prefix}.mean": m, f"{prefix}.std": std}
+
+
+def one_pass_flag(st: Mapping[str, jax.Array], prefixes: tuple[str, ...]) -> jax.Array:
+    r"""0.0 where every one-pass std in ``st`` is well conditioned, else NaN (a float32).
+
+    Well conditioned: :math:`\overline{t^2} \le 8\,\mathrm{Var}` (so
+    :math:`|\bar t| \lesssim 2.6\,\mathrm{std}`), true of zero-mean signals and of ReLU, GELU or
+    tanh activations of them; a constant tensor (variance 0, e.g. a zero kernel plus a bias)
+    or a sigmoid of small inputs (mean 0.5, small spread) is flagged, and the sweep engine
+    computes that seed again with the two-pass std.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> st = {**_moments("a", jnp.array([1.0, -1.0, 2.0]), jnp.float32, exact=False),
+      ...       **_moments("b", jnp.full(4, 3.0), jnp.float32, exact=False)}
+      >>> [float(one_pass_flag(st, (p,))) for p in ("a", "b")]
+      [0.0, nan]
+    """
+    ok = jnp.stack(
+        [
+            st[f"{p}.second_moment"] <= _ONE_PASS_CONDITION * jnp.square(st[f"{p}.std"])
+            for p in prefixes
+        ]
+    )
+    return jnp.where(jnp.all(ok), jnp.float32(0), jnp.float32(jnp.nan))
 
 
 def _units(t: jax.Array) -> jax.Array:
@@ -101,7 +140,7 @@ def nonfinite_flag(*second_moments: jax.Array) -> jax.Array:
     squares is a sum of non-negative terms, so one inf/NaN entry makes it inf/NaN, and a finite
     mean proves the tensor finite (count 0). NaN means "unknown": the entries may be finite
     but large (their squares overflow) or not; the sweep engine then counts the flagged seeds
-    again exactly (``exact_counts=True``). Counting costs a compare per entry, which XLA:CPU
+    again exactly (``exact_stats=True``). Counting costs a compare per entry, which XLA:CPU
     runs outside its vectorised reduction fusions: ~15 % of the time of a forward-only MLP
     64 x 20 sweep.
 
@@ -114,10 +153,10 @@ def nonfinite_flag(*second_moments: jax.Array) -> jax.Array:
     return jnp.where(ok, jnp.float32(0), jnp.float32(jnp.nan))
 
 
-def nonfinite_stat(ts: tuple, second_moments: tuple, exact_counts: bool) -> jax.Array:
+def nonfinite_stat(ts: tuple, second_moments: tuple, exact_stats: bool) -> jax.Array:
     """A layer's non-finite statistic: :func:`nonfinite_count` of the tensors ``ts``, or
-    without ``exact_counts`` :func:`nonfinite_flag` of their ``second_moments``."""
-    return nonfinite_count(*ts) if exact_counts else nonfinite_flag(*second_moments)
+    without ``exact_stats`` :func:`nonfinite_flag` of their ``second_moments``."""
+    return nonfinite_count(*ts) if exact_stats else nonfinite_flag(*second_moments)
 
 
 def _sample(a: jax.Array, k: int) -> jax.Array:
@@ -126,17 +165,23 @@ def _sample(a: jax.Array, k: int) -> jax.Array:
     return flat[idx].astype(jnp.float32)
 
 
-def forward_stats(h, a, x_out, sdt, sample_size: int, exact_counts: bool = True):
+def forward_stats(h, a, x_out, sdt, sample_size: int, exact_stats: bool = True):
     """Forward statistics of one layer: pre-activation ``h``, activation ``a``, output.
-    Without ``exact_counts`` the non-finite count is :func:`nonfinite_flag` (0 or NaN)."""
+
+    Without ``exact_stats`` the stds are one-pass and ``nonfinite`` is a flag (0 or NaN):
+    NaN where :func:`nonfinite_flag` or :func:`one_pass_flag` cannot vouch for the layer, and
+    the sweep engine then computes the seed again with ``exact_stats``."""
     h, a, x_out = _units(h), _units(a), _units(x_out)
-    st = _moments("preact", h, sdt)
-    st.update(_moments("act", a, sdt))
-    st.update(_moments("output", x_out, sdt))
+    prefixes = ("preact", "act", "output")
+    st = {}
+    for prefix, t in zip(prefixes, (h, a, x_out), strict=True):
+        st.update(_moments(prefix, t, sdt, exact_stats))
     st["dead_fraction"] = _dead_fraction(a)
     st["distinct_units"] = _distinct_units(h, sdt)
     moments = (st["preact.second_moment"], st["act.second_moment"])
-    st["nonfinite"] = nonfinite_stat((h, a), moments, exact_counts)
+    st["nonfinite"] = nonfinite_stat((h, a), moments, exact_stats)
+    if not exact_stats:
+        st["nonfinite"] = st["nonfinite"] + one_pass_flag(st, prefixes)
     st["act.sample"] = _sample(a, sample_size)
     return st
 
@@ -153,14 +198,15 @@ def builtin_seed_fn(
     counter: list[int],
     keep_params: bool = False,
     gradients: bool = True,
-    exact_counts: bool = True,
+    exact_stats: bool = True,
 ) -> Callable[[jax.Array], dict[str, jax.Array]]:
     """The per-seed function of a built-in (scanned) architecture.
 
     With ``keep_params`` the forward scan also saves each layer's parameters for the backward
     scan; otherwise the backward scan draws them again from the layer's key (the same bits).
     Without ``gradients`` there is no backward scan and the forward scan saves nothing.
-    Without ``exact_counts`` the non-finite counts are flags (:func:`nonfinite_flag`).
+    Without ``exact_stats`` the stds are one-pass and the non-finite counts are flags
+    (:func:`forward_stats`).
     """
     n_layers = net.depth
     sdt = stat_dtype(dtype)
@@ -181,7 +227,7 @@ def builtin_seed_fn(
             h, aux = net.pre(p, x)
             x_out, a = net.post(p, h, x, aux)
             out = jax.tree_util.tree_leaves(x_out)[0]
-            st = forward_stats(h, a, out, sdt, sample_size, exact_counts)
+            st = forward_stats(h, a, out, sdt, sample_size, exact_stats)
             if not gradients:  # nothing saved for a backward pass
                 return x_out, (st, ())
             kept = p if keep_params else ()
@@ -203,7 +249,7 @@ def builtin_seed_fn(
             g = dh if on_output else dh + jnp.where(layer == n_layers - 1, v, jnp.zeros_like(v))
             _, pre_vjp = jax.vjp(net.pre, p, x)
             dp_pre, dx_pre = pre_vjp((g, daux))
-            st = _backward_stats(g, ct, dp_post, dp_pre, names, sdt, exact_counts)
+            st = _backward_stats(g, ct, dp_post, dp_pre, names, sdt, exact_stats)
             return jax.tree_util.tree_map(jnp.add, dx_post, dx_pre), st
 
         ct0 = _initial_cotangent(x_last, v, on_output)
@@ -223,7 +269,7 @@ def _backward_stats(
     dp_pre: Mapping,
     names: list[str],
     sdt: Any,
-    exact_counts: bool = True,
+    exact_stats: bool = True,
 ) -> dict[str, jax.Array]:
     """One layer's backward statistics: ``g = dL/dh``, cotangent ``ct``, parameter grads."""
     gf = g.astype(sdt)
@@ -232,7 +278,7 @@ def _backward_stats(
     st = {
         "grad.second_moment": g2,
         "grad_output.second_moment": jnp.mean(cf * cf),
-        "nonfinite": nonfinite_stat((g,), (g2,), exact_counts),
+        "nonfinite": nonfinite_stat((g,), (g2,), exact_stats),
     }
     for name in names:
         d = (dp_post[name] + dp_pre[name]).astype(sdt)
