@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -326,8 +327,8 @@ class SeedPlan:
         """
         out: dict[str, np.ndarray] = {}
         pending: tuple[Block, dict[str, jax.Array]] | None = None
-        blocks = list(self.blocks(rows))
-        for c, block in enumerate([*blocks, None]):
+        # the blocks are made one at a time: a list of them would grow with the seeds
+        for c, block in enumerate(itertools.chain(self.blocks(rows), [None])):
             nxt = None if block is None else (block, call(block))  # dispatch before fetching
             if pending is not None:
                 self._store(out, pending[0], self.fetch(pending[1], pending[0].valid), summed)
