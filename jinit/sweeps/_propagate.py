@@ -335,7 +335,7 @@ def _group_seed_fn(
     exact_stats: bool,
 ) -> Callable[[jax.Array], Any]:
     """The per-seed function of ``plan.network`` drawing its parameters with ``init``, its
-    seeds' keys folded from ``root``; its non-finite counts exact or flags."""
+    seeds' keys folded from ``root``; its statistics exact, or one-pass stds and flags."""
     network = plan.network
     args = (
         init,
