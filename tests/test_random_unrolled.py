@@ -9,6 +9,7 @@ and that every case outside the fast path's conditions falls back to jax itself.
 from __future__ import annotations
 
 import contextlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -225,3 +226,44 @@ def test_a_failed_self_check_falls_back_to_jax(monkeypatch):
         assert "while" in _lowered(lambda k: _random.normal(k, (16, 16)), k)
     finally:
         _random._agrees_with_jax.cache_clear()
+
+
+def _program(f, *args) -> list[str]:
+    """The instructions of ``f``'s compiled program with names, metadata and the module name
+    made canonical (the numbering of instructions differs between two compilations)."""
+    text = f.lower(*args).compile().as_text()
+    names: dict[str, int] = {}
+    out = []
+    for line in text.splitlines():
+        if " = " not in line and not line.strip().startswith(("ENTRY", "%", "ROOT", "}")):
+            continue
+        line = re.sub(r",?\s*metadata=\{[^}]*\}", "", line)
+        line = re.sub(r"jit_\w+", "F", line)
+        line = re.sub(r"^ENTRY (\S+) \(.*\) ->", r"ENTRY \1 (...) ->", line)  # argument names
+        out.append(re.sub(r"%[\w.\-]+", lambda m: f"%v{names.setdefault(m[0], len(names))}", line))
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(_random._SAMPLERS))
+def test_a_jit_around_a_sampler_compiles_its_eager_program(kind):
+    """The self-check draws eagerly only. That covers draws under ``jit`` because each
+    sampler, ours and jax's, is one jitted call (or one primitive) besides wrapping a raw key:
+    an eager call runs that call's program, and a surrounding ``jit`` compiles the same one
+    (were a sampler ever several ops run one by one, this would fail, and the self-check would
+    have to draw under ``jit`` as well)."""
+    ours, theirs = _random._SAMPLERS[kind]
+    dtype = np.dtype("uint32" if kind == "bits" else "float32")
+    params = _random._CHECK_PARAMS.get(kind, ())
+    for key in (jax.random.key(1), jax.random.PRNGKey(1)):
+        args = (key, (3, 67), dtype, *params)
+        for sampler in (ours, theirs):
+            eqns = jax.make_jaxpr(sampler, static_argnums=(1, 2))(*args).eqns
+            ops = [e.primitive.name for e in eqns if e.primitive.name != "random_wrap"]
+            assert ops in (["jit"], ["random_bits"]), (kind, ops)
+        # XLA inlines the jitted call: the same compiled program, eager or under a jit
+        if kind == "bits":
+            eager, eager_args = _random._raw_bits, (key, 32, (3, 67))
+        else:
+            eager, eager_args = ours, args
+        inside = jax.jit(lambda *a: ours(*a), static_argnums=(1, 2))
+        assert _program(inside, *args) == _program(eager, *eager_args), kind
