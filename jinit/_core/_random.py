@@ -170,21 +170,29 @@ _CHECK_SHAPE = (3, 67)
 _CHECK_PARAMS = {"uniform": (-0.75, 2.5), "truncated_normal": (-2.0, 1.5)}
 
 
+_CHECK_KEY = np.array([0, 20261205], np.uint32)  # the key data of jax.random.key(20261205)
+
+
 @functools.cache
 def _agrees_with_jax(kind: str, dtype: np.dtype, typed: bool) -> bool:
     """Whether the unrolled ``kind`` sampler gives jax's bits here.
 
-    One eager draw of each is compared. Both samplers are jitted functions (jax's as well), so
-    an eager call runs the very program that a surrounding ``jit`` inlines: checking under a
-    ``jit`` too would compile the same two programs again (about half a second per pair;
-    ``tests/test_random_unrolled.py`` checks that the compiled programs are the same)."""
-    ours, theirs = _SAMPLERS[kind]
+    Each sampler draws once, compiled ahead of time (so the check runs the same whether or
+    not it is reached while a ``jit`` is tracing, and computes the counters in the program as
+    a user's call does). Both samplers are one jitted call (jax's as well), so an eager call
+    runs the very program that a surrounding ``jit`` inlines: one draw covers both
+    (``tests/test_random_unrolled.py`` checks that the compiled programs are the same)."""
     params = _CHECK_PARAMS.get(kind, ())
+
+    def draw(sampler):
+        def f(data, *p):
+            key = jax.random.wrap_key_data(data) if typed else data
+            return sampler(key, _CHECK_SHAPE, dtype, *p)
+
+        return np.asarray(jax.jit(f).lower(_CHECK_KEY, *params).compile()(_CHECK_KEY, *params))
+
     try:
-        with jax.ensure_compile_time_eval():
-            key = jax.random.key(20261205) if typed else jax.random.PRNGKey(20261205)
-            a = np.asarray(ours(key, _CHECK_SHAPE, dtype, *params))
-            b = np.asarray(theirs(key, _CHECK_SHAPE, dtype, *params))
+        a, b = (draw(sampler) for sampler in _SAMPLERS[kind])
     except Exception:  # any surprise (a new jax, an exotic backend): use jax's own sampler
         return False
     return a.dtype == b.dtype and a.tobytes() == b.tobytes()
