@@ -47,6 +47,10 @@ def test_w5_quick_writes_json_and_markdown(tmp_path):
     assert row["compile_s"] == pytest.approx(row["first_call_s"] - row["steady_median_s"])
     assert row["values"] == row["seeds"] * 128 * 128
     assert rec["goals"][0]["workload"] == "W5" and rec["goals"][0]["met"] is None
+    firsts = rec["first_initialiser_call"]  # jinit's and jax's first he_normal() call
+    assert set(firsts) == {"jinit", "jax"}
+    assert all(f["first_s"] > f["second_s"] > 0 for f in firsts.values())
+    assert [g["met"] for g in rec["goals"]] == [None, None]
     md = (tmp_path / "RESULTS.md").read_text()
     assert "## Goals" in md and "| W5 |" in md and "(no target)" in md
     assert "assert_follows_law(he_normal(), (128, 128))" in md
