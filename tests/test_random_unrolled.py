@@ -246,11 +246,11 @@ def _program(f, *args) -> list[str]:
 
 @pytest.mark.parametrize("kind", sorted(_random._SAMPLERS))
 def test_a_jit_around_a_sampler_compiles_its_eager_program(kind):
-    """The self-check draws eagerly only. That covers draws under ``jit`` because each
-    sampler, ours and jax's, is one jitted call (or one primitive) besides wrapping a raw key:
-    an eager call runs that call's program, and a surrounding ``jit`` compiles the same one
-    (were a sampler ever several ops run one by one, this would fail, and the self-check would
-    have to draw under ``jit`` as well)."""
+    """The self-check draws once, under a ``jit`` of its own. That covers eager draws too
+    because each sampler, ours and jax's, is one jitted call (or one primitive) besides
+    wrapping a raw key: an eager call runs that call's program, and a surrounding ``jit``
+    compiles the same one (were a sampler ever several ops run one by one, this would fail,
+    and the self-check would have to draw eagerly as well)."""
     ours, theirs = _random._SAMPLERS[kind]
     dtype = np.dtype("uint32" if kind == "bits" else "float32")
     params = _random._CHECK_PARAMS.get(kind, ())
