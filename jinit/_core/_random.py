@@ -20,7 +20,8 @@ that is known to hold:
 * the dtype is a 16-, 32- or 64-bit float, the array is non-empty, has rank ≥ 1 and fewer
   than :math:`2^{32}` entries (so every counter's high word is zero);
 * and a **self-check** passed in this process: the first time a (sampler, dtype) pair is
-  used, a small eager draw is compared with jax's own. If jax ever changes its algorithm,
+  used, a small draw is compared with jax's own (one compiled program each: the program an
+  eager call runs and a surrounding ``jit`` inlines). If jax ever changes its algorithm,
   jinit falls back to ``jax.random`` instead of drifting.
 
 Otherwise every function calls ``jax.random`` itself. Either way the result is identical.
