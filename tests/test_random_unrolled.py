@@ -255,14 +255,14 @@ def test_a_jit_around_a_sampler_compiles_its_eager_program(kind):
     dtype = np.dtype("uint32" if kind == "bits" else "float32")
     params = _random._CHECK_PARAMS.get(kind, ())
     for key in (jax.random.key(1), jax.random.PRNGKey(1)):
-        args = (key, (3, 67), dtype, *params)
+        args = (key, _random._CHECK_SHAPE, dtype, *params)
         for sampler in (ours, theirs):
             eqns = jax.make_jaxpr(sampler, static_argnums=(1, 2))(*args).eqns
             ops = [e.primitive.name for e in eqns if e.primitive.name != "random_wrap"]
             assert ops in (["jit"], ["random_bits"]), (kind, ops)
         # XLA inlines the jitted call: the same compiled program, eager or under a jit
         if kind == "bits":
-            eager, eager_args = _random._raw_bits, (key, 32, (3, 67))
+            eager, eager_args = _random._raw_bits, (key, 32, _random._CHECK_SHAPE)
         else:
             eager, eager_args = ours, args
         inside = jax.jit(lambda *a: ours(*a), static_argnums=(1, 2))

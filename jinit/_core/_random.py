@@ -169,8 +169,6 @@ _SAMPLERS = {
 }
 _CHECK_SHAPE = (3, 67)
 _CHECK_PARAMS = {"uniform": (-0.75, 2.5), "truncated_normal": (-2.0, 1.5)}
-
-
 _CHECK_KEY = np.array([0, 20261205], np.uint32)  # the key data of jax.random.key(20261205)
 
 
