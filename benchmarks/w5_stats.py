@@ -28,32 +28,26 @@ if __package__ in (None, ""):  # run as a script
 from benchmarks import _common as C
 
 _STATS = """
-import json, time
-import jax
-jax.config.update("jax_num_cpu_devices", {cores})
-import jinit
+import json
+from benchmarks import _common as C
+C.use_all_cores()
+import jax, jinit
 from jinit.testing import assert_follows_law, default_seeds
 jax.numpy.ones(3).block_until_ready()  # the runtime started, as in any session
 init, shape = jinit.he_normal(), {shape}
-def timed(f):
-    t = time.perf_counter(); f(); return time.perf_counter() - t
-first = timed(lambda: assert_follows_law(init, shape, key=0))
-steady = []
-for i in range({repeats}):
-    time.sleep(0.2)
-    steady.append(timed(lambda i=i: assert_follows_law(init, shape, key=i + 1)))
+first = C.timed(lambda: assert_follows_law(init, shape, key=0))
+steady = [C.timed(lambda i=i: assert_follows_law(init, shape, key=i + 1)) for i in range({repeats})]
 print(json.dumps(dict(first=first, steady=steady, seeds=default_seeds(shape))))
 """
 
 _FIRST_INIT = """
-import json, time
+import json
+from benchmarks import _common as C
 import jax
-jax.numpy.ones(3).block_until_ready()
+jax.numpy.ones(3).block_until_ready()  # the runtime started, as in any session
 import jinit
-init = {make}
-key = jax.random.key(0)
-t = time.perf_counter(); init(key, {shape}).block_until_ready(); first = time.perf_counter() - t
-t = time.perf_counter(); init(key, {shape}).block_until_ready(); second = time.perf_counter() - t
+init, key = {make}, jax.random.key(0)
+first, second = (C.timed(lambda: init(key, {shape})) for _ in range(2))
 print(json.dumps(dict(first=first, second=second)))
 """
 
@@ -63,7 +57,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     machine = C.machine_info()
     shape = (128, 128) if quick else (512, 512)
     repeats = 2 if quick else 7
-    got = C.run_subprocess(_STATS.format(cores=C.cores(), shape=shape, repeats=repeats))
+    got = C.run_subprocess(_STATS.format(shape=shape, repeats=repeats))
     first, steady, seeds = got["first"], got["steady"], got["seeds"]
     values = seeds * math.prod(shape)
     med = C.median(steady)
