@@ -730,6 +730,10 @@ def test_memory_estimates_refuse_only_beyond_the_available(monkeypatch):
         for mod in (sweep_plan, sweep_checks):
             monkeypatch.setattr(mod, "host_memory_available", lambda: nbytes)
 
+    # memory alone sizes the chunk here: the cache rule (tests/test_forward_only.py) would cap it
+    # by this machine's L2 (1 MiB per core gives 4 seeds of this network, 2 MiB gives 8)
+    monkeypatch.setattr(sweep_plan, "cache_chunk", lambda devs, working_set: None)
+
     net = jinit.mlp(64, 4)
     cpu = jax.devices("cpu")[:1]  # host memory, on any machine
     per_seed = statistics.saved_bytes_of(net, 100, np.dtype(np.float32))
