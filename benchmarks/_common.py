@@ -297,6 +297,18 @@ def render_markdown(records: Sequence[dict[str, Any]]) -> str:
             f"{m.get('python')}, numpy {m.get('numpy')}, jax {m.get('jax')}, torch "
             f"{m.get('torch')} ({m.get('torch_threads')} threads); devices {m.get('devices')}.",
             "",
+        ]
+        hosts: dict[str, list[str]] = {}
+        for r in records:
+            hosts.setdefault(str(r["machine"].get("cpu_model")), []).append(r["name"])
+        if len(hosts) > 1:  # records kept from runs on different machines
+            where = "; ".join(f"{', '.join(n)} on {h}" for h, n in hosts.items())
+            lines += [
+                f"The records come from {len(hosts)} machines ({where}); each section names its "
+                "own. Ratios compare contenders measured in one run on one machine.",
+                "",
+            ]
+        lines += [
             "Times are medians of repeats after warm-up; compile time is reported apart from "
             "steady-state time; peers run in the same process, interleaved, so ratios hold on a "
             "noisy machine (absolute figures do not).",
@@ -329,7 +341,8 @@ def render_markdown(records: Sequence[dict[str, Any]]) -> str:
             lines += ["", n]
         lines += [
             "",
-            f"Run time {r.get('elapsed_s', 0):.0f} s{' (quick mode)' if p.get('quick') else ''}; "
+            f"Run time {r.get('elapsed_s', 0):.0f} s{' (quick mode)' if p.get('quick') else ''} "
+            f"on {r['machine'].get('cpu_model')} ({str(r['machine'].get('date', ''))[:10]}); "
             f"load average at start {r['machine'].get('load_average')}.",
         ]
     return "\n".join(lines) + "\n"

@@ -20,11 +20,14 @@ activation. Contenders, all float32, run in the same process, interleaved round 
   ``jax.jit(jax.vmap(one_seed))`` over seeds, ``lax.scan`` over layers drawing each layer's
   weights inside the scan.
 
-The matmul roofline is measured in the same run: the best of ``jnp.dot`` (jitted) and
-``np.dot`` GFLOP/s on one ``(batch, width) @ (width, width)`` float32 product. The sweep's
+The matmul roofline is measured in the same run, every round: the best of four probes on the
+networks' ``(batch, width) @ (width, width)`` float32 product (:func:`roofline_fns`): stacked in
+one ``jnp.matmul`` / ``np.matmul`` call, and chained in cache on one chunk's stack as the sweeps
+run them. The sweep's
 matmul FLOPs per seed are ``3 · depth · 2·batch·width²`` (forward, input cotangent and weight
 gradient per layer; the 32-row Gram matrix of the distinct-unit count adds < 1 %), the forward
-contenders' ``depth · 2·batch·width²``.
+contenders' ``depth · 2·batch·width²``. A probe of the draws alone (:func:`jinit_draws`) bounds
+what the forward can reach with jax's bits: matmuls at the roofline plus those draws.
 
     python benchmarks/w1_textbook.py [--quick]
 """
@@ -147,16 +150,71 @@ def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = Non
     return run
 
 
-def roofline_fns(width: int, batch: int) -> tuple[dict[str, Any], float, int]:
-    """The roofline probes ``({"jax": f, "numpy": g}, flops per call, nb)``.
+def jinit_draws(width: int, depth: int, batch: int):
+    """The forward contender's random draws alone: each seed's input and every layer's weights,
+    drawn as :func:`jinit_forward` draws them (same keys, initialiser, chunks and devices), each
+    reduced to its sum so nothing is dropped, no matmul. Its time per seed bounds what the
+    forward can reach with jax's bits: matmuls at the roofline plus these draws."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    ``jnp.matmul`` (jitted, warmed up) and ``np.matmul`` on ``nb`` stacked ``(batch, width) @
-    (width, width)`` float32 products, ``nb`` such that one call is ~4 GFLOP (tens of ms: call
-    overhead and waking the threads do not count; the sweeps' matmuls are batched over seeds the
-    same way).
+    import jinit
+    from jinit._core._seeds import cache_chunk
+    from jinit.sweeps._statistics import layer_working_set
+
+    init = jinit.variance_scaling(2.0, "fan_in", "normal")
+    root = jax.random.key(0)
+    devs = jax.devices()
+    seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
+    net = jinit.mlp(width, depth, bias=False)
+    chunk = cache_chunk(devs, layer_working_set(net, batch, np.dtype("float32"), False))
+    chunk = chunk or len(devs)
+
+    def one_seed(i):
+        key = jax.random.fold_in(root, i)
+        kp, kx = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+        x0 = jnp.sum(jax.random.normal(kx, (batch, width), jnp.float32))
+
+        def layer(c, idx):
+            return c, jnp.sum(init(jax.random.fold_in(kp, idx), (width, width), jnp.float32))
+
+        return x0 + jax.lax.scan(layer, 0.0, jnp.arange(depth))[1]
+
+    fn = jax.jit(jax.vmap(one_seed), in_shardings=seeds_axis, out_shardings=seeds_axis)
+
+    def run(idx: np.ndarray) -> np.ndarray:
+        parts = [
+            fn(jax.device_put(idx[c : c + chunk], seeds_axis)) for c in range(0, len(idx), chunk)
+        ]
+        return np.concatenate([np.asarray(p) for p in parts])
+
+    return run
+
+
+def roofline_fns(
+    width: int, batch: int, depth: int, seeds: int
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The matmul roofline probes ``({name: f}, {name: flops per call})``, each call ~4 GFLOP
+    (tens of ms: call overhead and waking the threads do not count).
+
+    * ``jax`` / ``numpy``: ``nb`` stacked ``(batch, width) @ (width, width)`` float32 products
+      in one ``jnp.matmul`` (jitted) / ``np.matmul`` call;
+    * ``jax_chain`` / ``numpy_chain``: the same products as the sweeps run them, held in cache
+      and chained: a stack of one chunk's seeds (sharded over the devices as the sweep's chunk
+      is, in jax) multiplied by an orthogonal matrix again and again (``lax.fori_loop`` in one
+      jitted call; a Python loop for numpy). Small products that are memory-bound when
+      stacked run at their in-cache speed here (W2's 64-wide layers on some hosts).
+
+    The roofline of a round is the best of the four.
     """
     import jax
     import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    import jinit
+    from jinit._core._seeds import cache_chunk, rounded_chunk
+    from jinit.sweeps._statistics import layer_working_set
 
     one = 2.0 * batch * width * width
     nb = max(1, int(4e9 // one))
@@ -165,10 +223,39 @@ def roofline_fns(width: int, batch: int) -> tuple[dict[str, Any], float, int]:
     b = rng.standard_normal((nb, width, width), dtype=np.float32)
     ja, jb = jnp.asarray(a), jnp.asarray(b)
     mm = jax.jit(jnp.matmul)
-    fns = {"jax": lambda: mm(ja, jb), "numpy": lambda: np.matmul(a, b)}
+
+    devs = jax.devices()
+    net = jinit.mlp(width, depth, bias=False)
+    chunk = cache_chunk(devs, layer_working_set(net, batch, np.dtype("float32"), False))
+    chunk = rounded_chunk(min(chunk or len(devs), seeds), len(devs))
+    reps = max(1, int(4e9 // (one * chunk)))
+    q = np.linalg.qr(rng.standard_normal((width, width)))[0].astype(np.float32)
+    qs = np.broadcast_to(q, (chunk, width, width)).copy()
+    xs = rng.standard_normal((chunk, batch, width), dtype=np.float32)
+    stack = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
+    jx, jq = jax.device_put(xs, stack), jax.device_put(qs, stack)
+
+    @jax.jit
+    def chain(x, w):
+        return jax.lax.fori_loop(0, reps, lambda _, y: jnp.matmul(y, w), x)
+
+    def numpy_chain():
+        y = xs
+        for _ in range(reps):
+            y = np.matmul(y, qs)
+        return y
+
+    fns = {
+        "jax": lambda: mm(ja, jb),
+        "numpy": lambda: np.matmul(a, b),
+        "jax_chain": lambda: chain(jx, jq),
+        "numpy_chain": numpy_chain,
+    }
+    flops = {"jax": one * nb, "numpy": one * nb}
+    flops |= {"jax_chain": one * chunk * reps, "numpy_chain": one * chunk * reps}
     for f in fns.values():
         C.block(f())
-    return fns, one * nb, nb
+    return fns, flops | {"chunk": chunk}
 
 
 def mlp_experiment(
@@ -204,6 +291,8 @@ def mlp_experiment(
     # -- warm-up and compile times ------------------------------------------------------------
     idx = np.arange(seeds, dtype=np.uint32)
     fwd, fwd_first = {}, {}
+    draws = jinit_draws(width, depth, batch)
+    C.block(draws(idx))
     for suffix, impl in impls.items():
         fwd[suffix] = jinit_forward(width, depth, batch, impl)
         t0 = time.perf_counter()
@@ -240,7 +329,7 @@ def mlp_experiment(
         }
 
     run_sweep(2, None)  # imports and first-use costs (theory module, ...)
-    rl_fns, rl_flops, rl_nb = roofline_fns(width, batch)
+    rl_fns, rl_flops = roofline_fns(width, batch, depth, seeds)
 
     # -- interleaved rounds -------------------------------------------------------------------
     threads = {"torch": C.cores(), "torch1": 1}
@@ -288,6 +377,7 @@ def mlp_experiment(
         jobs["torchbwd"] = lambda: times.setdefault("torchbwd", []).append(
             C.timed(lambda: torch_fwd_bwd_loop(torch, peer_seeds["torch"], width, depth, batch))
         )
+    jobs["draws"] = lambda: times.setdefault("draws", []).append(C.timed(lambda: draws(idx)))
     for suffix, impl in impls.items():
         jobs[f"fwd{suffix}"] = lambda suffix=suffix: times.setdefault(f"fwd{suffix}", []).append(
             C.timed(lambda: fwd[suffix](idx))
@@ -309,15 +399,15 @@ def mlp_experiment(
         n["torch1"] = n["torchbwd"] = peer_seeds["torch"]
         return [n.get(key, seeds) / t for t in times[key.removesuffix("_e2e")]]
 
-    rl_rounds = [
-        rl_flops / min(a, b) / 1e9
-        for a, b in zip(times["roofline_jax"], times["roofline_numpy"], strict=True)
-    ]
+    probe_rates = {
+        name: [rl_flops[name] / t / 1e9 for t in times[f"roofline_{name}"]] for name in rl_fns
+    }
+    rl_rounds = [max(r) for r in zip(*probe_rates.values(), strict=True)]
     rl = {
         "gflops": C.median(rl_rounds),
-        "jax_gflops": rl_flops / C.median(times["roofline_jax"]) / 1e9,
-        "numpy_gflops": rl_flops / C.median(times["roofline_numpy"]) / 1e9,
-        "stacked_products": rl_nb,
+        "probes_gflops": {name: C.median(r) for name, r in probe_rates.items()},
+        "stacked_products": int(rl_flops["jax"] // (2.0 * batch * width * width)),
+        "chained_stack": int(rl_flops["chunk"]),
         "per_round_gflops": rl_rounds,
     }
     peers = ["numpy"] + (list(threads) if torch is not None else [])
@@ -329,6 +419,7 @@ def mlp_experiment(
             for s in impls
             for k in (f"fwd{s}", f"sweep{s}", f"sweep{s}_e2e", f"sweepfwd{s}", f"sweepfwd{s}_e2e")
         ]
+        + ["draws"]
     )
     per_round = {k: per_round_rates(k) for k in keys}
     rate = {k: C.median(v) for k, v in per_round.items()}
@@ -341,9 +432,8 @@ def mlp_experiment(
         for key in (f"sweep{suffix}", f"sweepfwd{suffix}"):
             runs = sweeps[key]
             steady = [c for r in runs for c in r["steady_chunks_s"]]
-            compile_s[key] = (
-                C.median([r["first_chunk_s"] for r in runs]) - C.median(steady) if steady else None
-            )
+            first = C.median([r["first_chunk_s"] for r in runs])  # the program cached: ≈ 0
+            compile_s[key] = max(0.0, first - C.median(steady)) if steady else None
             nc = runs[0]["chunks"]
             chunk_note[key] = f"{nc} chunk{'s' * (nc > 1)} of {runs[0]['chunk_size']}"
 
@@ -423,8 +513,26 @@ def mlp_experiment(
                 "the peers' work: forward std only",
             ),
         ]
+    rows.append(
+        {
+            "key": "draws",
+            "contender": "jinit draws alone (no matmul)",
+            "seeds_per_s": rate["draws"],
+            "compile_s": None,
+            "gflops": None,
+            "roofline_fraction": None,
+            "ratio_to_best_peer": C.median(
+                [r / b for r, b in zip(per_round["draws"], best_rounds, strict=True)]
+            ),
+            "ceiling_ratio": None,
+            "note": f"each seed's input and {depth} weight matrices as the forward draws them "
+            f"({batch * width + depth * width * width:,} normals), each summed; no matmul",
+        }
+    )
     return {
         "rows": rows,
+        "limits": draw_limits(per_round["draws"], rl_rounds, best_rounds, fwd_flops),
+        "normals_per_seed": batch * width + depth * width * width,
         "roofline": rl,
         "best_peer": best,
         "rate": rate,
@@ -434,6 +542,20 @@ def mlp_experiment(
         "flops_per_seed": {"forward": fwd_flops, "sweep": 3 * fwd_flops},
         "devices": len(jax.devices()),
     }
+
+
+def draw_limits(
+    draw_rates: list[float], rl_rounds: list[float], best_rounds: list[float], fwd_flops: float
+) -> dict[str, float]:
+    """What jax's bits leave reachable, per round then the median: the forward's matmuls at the
+    roofline plus the draws alone (``forward_ratio``, against the best peer) and the full
+    sweep's roofline fraction if its only other work were those draws (``sweep_fraction``)."""
+    fwd, frac = [], []
+    for d, g, b in zip(draw_rates, rl_rounds, best_rounds, strict=True):
+        t_draw, t_fwd = 1.0 / d, fwd_flops / (g * 1e9)
+        fwd.append(1.0 / (t_fwd + t_draw) / b)
+        frac.append(3 * t_fwd / (3 * t_fwd + t_draw))
+    return {"forward_ratio": C.median(fwd), "sweep_fraction": C.median(frac)}
 
 
 COLUMNS = [
@@ -476,6 +598,25 @@ def mlp_goals(
     peer = _peer_row(exp, best)["contender"]
     peer_rl = _peer_row(exp, best)["roofline_fraction"]
     rl = exp["roofline"]["gflops"]
+    lim = exp.get("limits")
+    limit_fwd = limit_sweep = ""
+    if lim is not None:
+        d_rate = exp["rate"]["draws"]
+        n = exp["normals_per_seed"]
+        limit_fwd = (
+            f"; the draws alone ({n / 1e6:.3g} M normals per seed, jax's bits: threefry and one "
+            f"erfinv each) run at {d_rate:.3g} seeds/s ({d_rate * n:.2g} normals/s), so matmuls "
+            f"at the roofline plus those draws reach at most {lim['forward_ratio']:.2f}×"
+            + (
+                f", below the {target_ratio:g}× goal: out of reach with jax's bits on this host"
+                if lim["forward_ratio"] < target_ratio
+                else ""
+            )
+        )
+        limit_sweep = (
+            f"; matmuls at the roofline plus the draws alone ({d_rate * n:.2g} normals/s) "
+            f"would be at most {lim['sweep_fraction']:.0%}"
+        )
     goals = []
 
     def philox(r: dict[str, Any] | None, what: str) -> str:
@@ -494,17 +635,15 @@ def mlp_goals(
         )
         if r is fw:
             why = (
-                f"{where}; the rest is drawing the weights' and inputs' normals (jax's bits: "
-                "threefry and one erfinv each, ~5×10^8/s on a 2-core host with the unrolled "
-                "hash; the peers' generators are cheaper per value)"
-                + philox(fwp, "the forward reaches")
+                f"{where}; the rest is drawing the weights' and inputs' normals (the peers' "
+                "generators are cheaper per value)" + limit_fwd + philox(fwp, "the forward reaches")
             )
         else:  # the same forward pass as `fw`: what it adds is the statistics
             why = (
                 f"the same forward with the peers' one std per layer runs at "
                 f"{fw['ratio_to_best_peer']:.2f}× ({fw['seeds_per_s']:.3g} seeds/s); the other "
                 f"10 statistics per layer take {1 - sf['seeds_per_s'] / fw['seeds_per_s']:.0%} "
-                f"of the sweep's time; {where}"
+                f"of the sweep's time; {where}" + limit_fwd
             )
         goals.append(
             C.goal(
@@ -558,22 +697,25 @@ def mlp_goals(
                 met,
                 ""
                 if met
-                else "the rest is drawing the normals (one erfinv each, ~5×10^8/s on 2 cores), the "
-                "backward pass's element-wise work, the per-layer statistics and the scan's "
-                "saved activations" + extra,
+                else "the rest is drawing the normals, the backward pass's element-wise work, "
+                "the per-layer statistics and the scan's saved activations" + limit_sweep + extra,
             )
         )
     return goals
 
 
-def roofline_note(rl: dict[str, float], params: dict[str, Any]) -> str:
+def roofline_note(rl: dict[str, Any], params: dict[str, Any]) -> str:
     """The Markdown note explaining the roofline and the FLOP counts."""
     w, b = params["width"], params["batch"]
+    pg = rl["probes_gflops"]
     return (
-        f"Roofline, measured in every round: median {rl['gflops']:.0f} GFLOP/s of the best of "
-        f"jnp.matmul (median {rl['jax_gflops']:.0f}) and np.matmul (median "
-        f"{rl['numpy_gflops']:.0f}) on {rl['stacked_products']} stacked ({b}, {w}) @ ({w}, {w}) "
-        "float32 products; roofline fractions and ratios are medians over rounds of the "
+        f"Roofline, measured in every round: median {rl['gflops']:.0f} GFLOP/s, the best per "
+        f"round of four probes on ({b}, {w}) @ ({w}, {w}) float32 products: "
+        f"{rl['stacked_products']} stacked in one call (jnp.matmul median {pg['jax']:.0f}, "
+        f"np.matmul {pg['numpy']:.0f}) and chained in cache (one chunk's stack, "
+        f"{rl['chained_stack']} products per step, multiplied again and again by an orthogonal "
+        f"matrix: jax, sharded over the devices like the sweep, {pg['jax_chain']:.0f}; numpy "
+        f"{pg['numpy_chain']:.0f}); roofline fractions and ratios are medians over rounds of the "
         "same-round quotients. Sweep "
         "FLOPs/seed = 3 · depth · 2·batch·width²; forward = depth · 2·batch·width². "
         "`× best peer at 100 % roofline` is the ratio a contender would reach if its matmuls "

@@ -73,6 +73,18 @@ def test_markdown_has_one_goal_row_per_goal_and_each_table(tmp_path, met, verdic
     assert stored["rows"][1]["a"] is None
 
 
+@pytest.mark.parametrize("second_host", ["test cpu", "other cpu"])
+def test_records_from_two_machines_are_said_apart(tmp_path, second_host):
+    one, two = _record("w1_textbook", [], []), _record("w3_init_throughput", [], [])
+    two["machine"] = dict(two["machine"], cpu_model=second_host, date="2026-12-05T21:00:00+00:00")
+    for rec in (one, two):
+        C.save(rec, tmp_path)
+    md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    mixed = "w1_textbook on test cpu; w3_init_throughput on other cpu" in md
+    assert mixed is (second_host != "test cpu")
+    assert f"s (quick mode) on {second_host} (2026-12-05)" in md  # each section names its own
+
+
 def _exp(sweep_rate: float, sweepfwd_rate: float, fwd_rate: float, peer_rate: float, roofline):
     """A fake W1/W2 measurement: per-seed FLOPs 1 GFLOP forward, 3 GFLOP for the full sweep."""
 
@@ -121,6 +133,28 @@ def test_mlp_goal_verdicts_follow_the_measurements(sweep_rate, sweepfwd_rate, fw
         assert f"{100 / 10:.2f}×" in goals[0]["reason"]
     assert math.isclose(float(goals[0]["measured"].split("×")[0]), fwd_rate / 10.0, rel_tol=0.01)
     assert math.isclose(float(goals[2]["measured"].split("×")[0]), sweep_rate / 10.0, rel_tol=0.01)
+
+
+def test_draw_limits_add_the_draws_to_the_matmuls_at_the_roofline():
+    from benchmarks.w1_textbook import draw_limits
+
+    # draws 0.01 s/seed; forward matmuls 1 GFLOP at 100 GFLOP/s = 0.01 s; best peer 10 seeds/s
+    lim = draw_limits([100.0, 50.0, 100.0], [100.0, 100.0, 100.0], [10.0, 10.0, 10.0], 1e9)
+    assert math.isclose(lim["forward_ratio"], 1 / 0.02 / 10)  # the median round: 5×
+    assert math.isclose(lim["sweep_fraction"], 0.03 / 0.04)  # 3 matmuls per layer: 75 %
+
+
+@pytest.mark.parametrize(("forward_limit", "out_of_reach"), [(1.2, True), (1.6, False)])
+def test_missed_forward_goals_quote_the_measured_draw_limit(forward_limit, out_of_reach):
+    exp = _exp(5.0, 10.0, 12.0, 10.0, 100.0)  # every goal missed (second case above)
+    exp["limits"] = {"forward_ratio": forward_limit, "sweep_fraction": 0.8}
+    exp["rate"]["draws"], exp["normals_per_seed"] = 40.0, 2_000_000
+    goals = mlp_goals("W1", exp, 1.3, 0.75)
+    for g in goals[:2]:  # the forward and the forward-only sweep
+        assert f"at most {forward_limit:.2f}×" in g["reason"]
+        assert ("out of reach" in g["reason"]) is out_of_reach
+        assert "8e+07 normals/s" in g["reason"]  # 40 seeds/s × 2 M normals
+    assert "would be at most 80%" in goals[-1]["reason"]
 
 
 def _w7_rows(first_mib: float, again: float) -> list[dict]:
