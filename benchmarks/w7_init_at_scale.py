@@ -7,7 +7,8 @@ Configurations, each contender in a fresh process on forced CPU host devices (th
 ≈1B-parameter model (width 2048, 18 layers, SwiGLU 5632, vocabulary 32000) on 8 devices in
 bfloat16. Measured: trace time (``jax.eval_shape``), compile time (lower + compile), wall
 time to sharded parameters, each device's peak over its parameter shard (XLA's memory
-analysis), host memory growth (``ru_maxrss``) over the parameters' bytes. Goals of issue 14:
+analysis), host memory growth (``ru_maxrss``, the process's peak first reset to its current
+RSS) over the parameters' bytes. Goals of issue 14:
 compile ≤ 1.5× from 12 to 96 layers; device peak ≤ 1.2× the shard; host peak ≤ 1.2× the
 parameter bytes; wall time ≤ Flax's at every depth, well below at 96.
 
@@ -81,7 +82,14 @@ def _goals(rows: list[dict[str, Any]], depths: list[int]) -> list[dict[str, Any]
         flax = ", ".join(f"{r['label']} {r[key]:.2f}×" for r in rows if r["contender"] == "flax")
         met = worst[key] <= 1.2
         reason = ""
-        if not met and key == "host_over_params":
+        unreset = [r["label"] for r in rows if key == "host_over_params" and not r["peak_reset"]]
+        if unreset:  # an earlier, higher peak may hide the growth: not a measurement
+            met = None
+            reason = (
+                "not measured: the peak RSS could not be reset before the initialisation "
+                f"(/proc/self/clear_refs) at {', '.join(dict.fromkeys(unreset))}"
+            )
+        elif not met and key == "host_over_params":
             mine = [r for r in rows if r["contender"] == "jinit"]
             again = max(r["host_again_over_params"] for r in mine)
             first = {

@@ -54,5 +54,6 @@ def test_a_tiny_run_measures_both_contenders(tmp_path):
     assert "init-bench" in res.output and "device peak" in res.output
     # the second initialisation (programs compiled) is measured apart from the first
     assert all(r["host_again_bytes"] >= 0 for r in rows) and "compiled" in res.output
+    assert all(isinstance(r["peak_reset"], bool) for r in rows)
     # --leaves: jinit's per-leaf table of the deepest model (3 layers)
     assert "params/block_2/mlp_down/kernel" in res.output and "program(s)" in res.output
