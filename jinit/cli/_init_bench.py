@@ -41,16 +41,17 @@ def _maxrss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def _reset_peak() -> bool:
+def _reset_peak() -> tuple[bool, int]:
     """Resets the process's peak RSS to its current RSS (Linux ``/proc/self/clear_refs``), so
     a growth read from ``ru_maxrss`` is this step's own; without it an earlier, higher peak
-    (a transient of JAX's start) hides the growth. False where the reset is unavailable."""
+    (a transient of JAX's start) hides the growth. Returns (whether it was reset, the peak
+    RSS now, in bytes)."""
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
             f.write("5")
     except OSError:
-        return False
-    return True
+        return False, _maxrss_bytes()
+    return True, _maxrss_bytes()
 
 
 def _shard_bytes_per_device(params: Any) -> int:
@@ -70,8 +71,7 @@ def _host_growth_again(init: Any) -> int:
     (the first call also holds the compiler's memory)."""
     import jax
 
-    _reset_peak()
-    before = _maxrss_bytes()
+    before = _reset_peak()[1]
     jax.block_until_ready(init(jax.random.key(1)))
     return _maxrss_bytes() - before
 
@@ -94,8 +94,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     tokens = jnp.zeros((1, 8), jnp.int32)
     key = jax.random.key(0)
     jax.block_until_ready(tokens)
-    peak_reset = _reset_peak()
-    base = _maxrss_bytes()
+    peak_reset, base = _reset_peak()
     t0 = time.perf_counter()
     abstract = jax.eval_shape(model.init, key, tokens)
     trace_s = time.perf_counter() - t0
