@@ -26,7 +26,7 @@ one ``jnp.matmul`` / ``np.matmul`` call, and chained in cache on one chunk's sta
 run them. The sweep's
 matmul FLOPs per seed are ``3 · depth · 2·batch·width²`` (forward, input cotangent and weight
 gradient per layer; the 32-row Gram matrix of the distinct-unit count adds < 1 %), the forward
-contenders' ``depth · 2·batch·width²``. A probe of the draws alone (:func:`jinit_draws`) bounds
+contenders' ``depth · 2·batch·width²``. A probe of the draws alone (:func:`jinit_forward`) bounds
 what the forward can reach with jax's bits: matmuls at the roofline plus those draws.
 
     python benchmarks/w1_textbook.py [--quick]
@@ -106,10 +106,22 @@ def torch_fwd_bwd_loop(torch: Any, seeds: int, width: int, depth: int, batch: in
     return out.numpy()
 
 
-def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = None):
-    """``jit(vmap(one_seed))``: the peers' forward work with a jinit initialiser, per-layer std
-    (keys of ``key_impl``, default threefry), run over chunks of seeds sharded over every device,
-    each chunk sized like a sweep's (:func:`jinit._core._seeds.cache_chunk`)."""
+def jinit_forward(
+    width: int, depth: int, batch: int, key_impl: str | None = None, kind: str = "forward"
+):
+    """``jit(vmap(one_seed))`` with a jinit initialiser (keys of ``key_impl``, default
+    threefry), run over chunks of seeds sharded over every device, each chunk sized like a
+    sweep's (:func:`jinit._core._seeds.cache_chunk`). ``kind``:
+
+    * ``"forward"``: the peers' forward work, per-layer std;
+    * ``"draws"``: its random draws alone (each seed's input and every layer's weights, the same
+      keys), each reduced to its sum so nothing is dropped, no matmul: matmuls at the roofline
+      plus these draws bound what the forward can reach with jax's bits;
+    * ``"fwd_bwd"``: the forward and the backward pass of the sweep's probe loss
+      ``<v, h^L>`` (3 matmuls per layer, each layer's input, pre-activation and weights saved
+      by the forward scan), one grad² and one weight-gradient norm per layer: what jax itself
+      runs for the full sweep's matmul work, without its statistics.
+    """
     import jax
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -122,9 +134,9 @@ def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = Non
     root = jax.random.key(0, impl=key_impl) if key_impl else jax.random.key(0)
     devs = jax.devices()
     seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
-    # a forward-only sweep's working set (the bias-free MLP's: input, pre-activation, output, W)
+    # the sweep's working set (the bias-free MLP's: input, pre-activation, output, W)
     net = jinit.mlp(width, depth, bias=False)
-    ws = layer_working_set(net, batch, np.dtype("float32"), gradients=False)
+    ws = layer_working_set(net, batch, np.dtype("float32"), gradients=kind == "fwd_bwd")
     chunk = cache_chunk(devs, ws) or len(devs)
 
     def one_seed(i):
@@ -132,62 +144,40 @@ def jinit_forward(width: int, depth: int, batch: int, key_impl: str | None = Non
         kp, kx = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
         x0 = jax.random.normal(kx, (batch, width), jnp.float32)
 
+        def weight(idx):
+            return init(jax.random.fold_in(kp, idx), (width, width), jnp.float32)
+
+        if kind == "draws":
+            body = lambda c, idx: (c, jnp.sum(weight(idx)))  # noqa: E731
+            return jnp.sum(x0) + jax.lax.scan(body, 0.0, jnp.arange(depth))[1]
+
         def layer(x, idx):
-            w = init(jax.random.fold_in(kp, idx), (width, width), jnp.float32)
-            x = jax.nn.relu(x @ w)
-            return x, jnp.std(x)
+            w = weight(idx)
+            h = x @ w
+            a = jax.nn.relu(h)
+            return a, (jnp.std(a) if kind == "forward" else (x, h, w))
 
-        return jax.lax.scan(layer, x0, jnp.arange(depth))[1]
+        _, out = jax.lax.scan(layer, x0, jnp.arange(depth))
+        if kind == "forward":
+            return out
+        v = jax.random.normal(jax.random.fold_in(key, 2), (batch, width), jnp.float32)
 
-    fn = jax.jit(jax.vmap(one_seed), in_shardings=seeds_axis, out_shardings=seeds_axis)
+        def back(ct, inp):  # ct = dL/da^l; dL/dh^L = v on the last layer
+            idx, x, h, w = inp
+            g = jnp.where(idx == depth - 1, v, ct * (h > 0))
+            dw = x.T @ g
+            return g @ w.T, (jnp.mean(g * g), jnp.sqrt(jnp.sum(dw * dw)))
 
-    def run(idx: np.ndarray) -> np.ndarray:
-        parts = [
-            fn(jax.device_put(idx[c : c + chunk], seeds_axis)) for c in range(0, len(idx), chunk)
-        ]
-        return np.concatenate([np.asarray(p) for p in parts])
-
-    return run
-
-
-def jinit_draws(width: int, depth: int, batch: int):
-    """The forward contender's random draws alone: each seed's input and every layer's weights,
-    drawn as :func:`jinit_forward` draws them (same keys, initialiser, chunks and devices), each
-    reduced to its sum so nothing is dropped, no matmul. Its time per seed bounds what the
-    forward can reach with jax's bits: matmuls at the roofline plus these draws."""
-    import jax
-    import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    import jinit
-    from jinit._core._seeds import cache_chunk
-    from jinit.sweeps._statistics import layer_working_set
-
-    init = jinit.variance_scaling(2.0, "fan_in", "normal")
-    root = jax.random.key(0)
-    devs = jax.devices()
-    seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
-    net = jinit.mlp(width, depth, bias=False)
-    chunk = cache_chunk(devs, layer_working_set(net, batch, np.dtype("float32"), False))
-    chunk = chunk or len(devs)
-
-    def one_seed(i):
-        key = jax.random.fold_in(root, i)
-        kp, kx = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-        x0 = jnp.sum(jax.random.normal(kx, (batch, width), jnp.float32))
-
-        def layer(c, idx):
-            return c, jnp.sum(init(jax.random.fold_in(kp, idx), (width, width), jnp.float32))
-
-        return x0 + jax.lax.scan(layer, 0.0, jnp.arange(depth))[1]
+        steps = (jnp.arange(depth), *out)
+        return jax.lax.scan(back, jnp.zeros_like(x0), steps, reverse=True)[1]
 
     fn = jax.jit(jax.vmap(one_seed), in_shardings=seeds_axis, out_shardings=seeds_axis)
 
-    def run(idx: np.ndarray) -> np.ndarray:
+    def run(idx: np.ndarray) -> Any:
         parts = [
             fn(jax.device_put(idx[c : c + chunk], seeds_axis)) for c in range(0, len(idx), chunk)
         ]
-        return np.concatenate([np.asarray(p) for p in parts])
+        return jax.tree.map(lambda *p: np.concatenate([np.asarray(a) for a in p]), *parts)
 
     return run
 
@@ -291,8 +281,10 @@ def mlp_experiment(
     # -- warm-up and compile times ------------------------------------------------------------
     idx = np.arange(seeds, dtype=np.uint32)
     fwd, fwd_first = {}, {}
-    draws = jinit_draws(width, depth, batch)
+    draws = jinit_forward(width, depth, batch, kind="draws")
+    bare = jinit_forward(width, depth, batch, kind="fwd_bwd")
     C.block(draws(idx))
+    C.block(bare(idx))
     for suffix, impl in impls.items():
         fwd[suffix] = jinit_forward(width, depth, batch, impl)
         t0 = time.perf_counter()
@@ -378,6 +370,7 @@ def mlp_experiment(
             C.timed(lambda: torch_fwd_bwd_loop(torch, peer_seeds["torch"], width, depth, batch))
         )
     jobs["draws"] = lambda: times.setdefault("draws", []).append(C.timed(lambda: draws(idx)))
+    jobs["bare"] = lambda: times.setdefault("bare", []).append(C.timed(lambda: bare(idx)))
     for suffix, impl in impls.items():
         jobs[f"fwd{suffix}"] = lambda suffix=suffix: times.setdefault(f"fwd{suffix}", []).append(
             C.timed(lambda: fwd[suffix](idx))
@@ -419,7 +412,7 @@ def mlp_experiment(
             for s in impls
             for k in (f"fwd{s}", f"sweep{s}", f"sweep{s}_e2e", f"sweepfwd{s}", f"sweepfwd{s}_e2e")
         ]
-        + ["draws"]
+        + ["draws", "bare"]
     )
     per_round = {k: per_round_rates(k) for k in keys}
     rate = {k: C.median(v) for k, v in per_round.items()}
@@ -513,6 +506,16 @@ def mlp_experiment(
                 "the peers' work: forward std only",
             ),
         ]
+    rows.append(
+        row(
+            "jax fwd + bwd, no statistics (jit∘vmap∘scan)",
+            "bare",
+            3 * fwd_flops,
+            None,
+            "the full sweep's matmuls and draws in plain jax: forward, backward of <v, h^L>, "
+            "grad² and weight-grad norm per layer",
+        )
+    )
     rows.append(
         {
             "key": "draws",
@@ -689,6 +692,11 @@ def mlp_goals(
     if roofline_goal is not None:
         met = sw["roofline_fraction"] >= roofline_goal
         extra = f"; with philox4x32 keys {swp['roofline_fraction']:.0%}" if swp else ""
+        if "bare" in rows:
+            extra += (
+                f"; the same matmuls and draws as a bare jax forward + backward scan, no "
+                f"statistics, run at {rows['bare']['roofline_fraction']:.0%}"
+            )
         goals.append(
             C.goal(
                 workload,

@@ -9,6 +9,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -205,3 +206,40 @@ def test_w7_host_goal_is_not_judged_without_a_peak_reset():
     host = next(g for g in _goals(rows, [12, 96]) if "host" in g["goal"])
     assert host["met"] is None and "could not be reset" in host["reason"]
     assert "12 layers" in host["reason"]
+
+
+def test_bare_forward_backward_probe_computes_the_probe_losss_gradients():
+    """W1's `jax fwd + bwd` contender does the sweep's work: its per-layer weight-gradient
+    norms and grad² are those of jax.grad of <v, h^L> with the same draws."""
+    import jax
+    import jax.numpy as jnp
+
+    import jinit
+    from benchmarks.w1_textbook import jinit_forward
+
+    width, depth, batch = 8, 3, 5
+    seeds = np.arange(len(jax.devices()), dtype=np.uint32)  # one per device, as W1 shards them
+    grad2, wnorm = jinit_forward(width, depth, batch, kind="fwd_bwd")(seeds)
+    init = jinit.variance_scaling(2.0, "fan_in", "normal")
+    for i in range(2):
+        key = jax.random.fold_in(jax.random.key(0), i)
+        kp, kx, kv = (jax.random.fold_in(key, j) for j in range(3))
+        x0 = jax.random.normal(kx, (batch, width), jnp.float32)
+        v = jax.random.normal(kv, (batch, width), jnp.float32)
+        ws = [
+            init(jax.random.fold_in(kp, layer), (width, width), jnp.float32) for layer in range(3)
+        ]
+
+        def loss(ws, hs=None, x0=x0, v=v):
+            x = x0
+            for layer, w in enumerate(ws):
+                h = x @ w + (0.0 if hs is None else hs[layer])
+                if layer == depth - 1:
+                    return jnp.sum(v * h)
+                x = jax.nn.relu(h)
+
+        dws = jax.grad(loss)(ws)
+        dhs = jax.grad(loss, argnums=1)(ws, [jnp.zeros((batch, width))] * depth)
+        # float32 sums of <= 8 products per entry: 1e-5 relative is ~100x their rounding
+        np.testing.assert_allclose(wnorm[i], [float(jnp.linalg.norm(d)) for d in dws], rtol=1e-5)
+        np.testing.assert_allclose(grad2[i], [float(jnp.mean(d * d)) for d in dhs], rtol=1e-5)
