@@ -106,6 +106,20 @@ def torch_fwd_bwd_loop(torch: Any, seeds: int, width: int, depth: int, batch: in
     return out.numpy()
 
 
+def sweep_chunk(width: int, depth: int, batch: int, gradients: bool) -> int:
+    """Seeds per compiled call as ``jinit.sweep`` sizes them for the bias-free MLP on this host's
+    devices (:func:`jinit._core._seeds.cache_chunk`; one per device off CPU)."""
+    import jax
+
+    import jinit
+    from jinit._core._seeds import cache_chunk
+    from jinit.sweeps._statistics import layer_working_set
+
+    net = jinit.mlp(width, depth, bias=False)
+    ws = layer_working_set(net, batch, np.dtype("float32"), gradients=gradients)
+    return cache_chunk(jax.devices(), ws) or len(jax.devices())
+
+
 def jinit_forward(
     width: int, depth: int, batch: int, key_impl: str | None = None, kind: str = "forward"
 ):
@@ -127,17 +141,12 @@ def jinit_forward(
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     import jinit
-    from jinit._core._seeds import cache_chunk
-    from jinit.sweeps._statistics import layer_working_set
 
     init = jinit.variance_scaling(2.0, "fan_in", "normal")
     root = jax.random.key(0, impl=key_impl) if key_impl else jax.random.key(0)
     devs = jax.devices()
     seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
-    # the sweep's working set (the bias-free MLP's: input, pre-activation, output, W)
-    net = jinit.mlp(width, depth, bias=False)
-    ws = layer_working_set(net, batch, np.dtype("float32"), gradients=kind == "fwd_bwd")
-    chunk = cache_chunk(devs, ws) or len(devs)
+    chunk = sweep_chunk(width, depth, batch, gradients=kind == "fwd_bwd")
 
     def one_seed(i):
         key = jax.random.fold_in(root, i)
@@ -148,8 +157,8 @@ def jinit_forward(
             return init(jax.random.fold_in(kp, idx), (width, width), jnp.float32)
 
         if kind == "draws":
-            body = lambda c, idx: (c, jnp.sum(weight(idx)))  # noqa: E731
-            return jnp.sum(x0) + jax.lax.scan(body, 0.0, jnp.arange(depth))[1]
+            sums = jax.lax.map(lambda idx: jnp.sum(weight(idx)), jnp.arange(depth))
+            return jnp.sum(x0) + sums
 
         def layer(x, idx):
             w = weight(idx)
@@ -184,8 +193,9 @@ def jinit_forward(
 
 def roofline_fns(
     width: int, batch: int, depth: int, seeds: int
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """The matmul roofline probes ``({name: f}, {name: flops per call})``, each call ~4 GFLOP
+) -> tuple[dict[str, Any], dict[str, float], int]:
+    """The matmul roofline probes ``({name: f}, {name: flops per call}, chained stack size)``,
+    each call ~4 GFLOP
     (tens of ms: call overhead and waking the threads do not count).
 
     * ``jax`` / ``numpy``: ``nb`` stacked ``(batch, width) @ (width, width)`` float32 products
@@ -202,9 +212,7 @@ def roofline_fns(
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    import jinit
-    from jinit._core._seeds import cache_chunk, rounded_chunk
-    from jinit.sweeps._statistics import layer_working_set
+    from jinit._core._seeds import rounded_chunk
 
     one = 2.0 * batch * width * width
     nb = max(1, int(4e9 // one))
@@ -215,9 +223,7 @@ def roofline_fns(
     mm = jax.jit(jnp.matmul)
 
     devs = jax.devices()
-    net = jinit.mlp(width, depth, bias=False)
-    chunk = cache_chunk(devs, layer_working_set(net, batch, np.dtype("float32"), False))
-    chunk = rounded_chunk(min(chunk or len(devs), seeds), len(devs))
+    chunk = rounded_chunk(min(sweep_chunk(width, depth, batch, False), seeds), len(devs))
     reps = max(1, int(4e9 // (one * chunk)))
     q = np.linalg.qr(rng.standard_normal((width, width)))[0].astype(np.float32)
     qs = np.broadcast_to(q, (chunk, width, width)).copy()
@@ -245,7 +251,7 @@ def roofline_fns(
     flops |= {"jax_chain": one * chunk * reps, "numpy_chain": one * chunk * reps}
     for f in fns.values():
         C.block(f())
-    return fns, flops | {"chunk": chunk}
+    return fns, flops, chunk
 
 
 def mlp_experiment(
@@ -321,7 +327,7 @@ def mlp_experiment(
         }
 
     run_sweep(2, None)  # imports and first-use costs (theory module, ...)
-    rl_fns, rl_flops = roofline_fns(width, batch, depth, seeds)
+    rl_fns, rl_flops, rl_chunk = roofline_fns(width, batch, depth, seeds)
 
     # -- interleaved rounds -------------------------------------------------------------------
     threads = {"torch": C.cores(), "torch1": 1}
@@ -400,7 +406,7 @@ def mlp_experiment(
         "gflops": C.median(rl_rounds),
         "probes_gflops": {name: C.median(r) for name, r in probe_rates.items()},
         "stacked_products": int(rl_flops["jax"] // (2.0 * batch * width * width)),
-        "chained_stack": int(rl_flops["chunk"]),
+        "chained_stack": rl_chunk,
         "per_round_gflops": rl_rounds,
     }
     peers = ["numpy"] + (list(threads) if torch is not None else [])
