@@ -137,6 +137,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("trace_s", "trace (s)"),
         ("compile_s", "compile (s)"),
         ("wall_s", "wall (s)"),
+        ("again_s", "again (s)"),
         ("device_peak_over_shard", "device peak ÷ shard"),
         ("host_over_params", "host growth ÷ params"),
         ("host_again_over_params", "again, compiled"),
@@ -148,7 +149,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         "`trace`: `jax.eval_shape(model.init)` (the abstract model, the same work for both); "
         "`compile`: lowering and compiling the initialisation (Flax: `model.init` under `jit`, "
         "which traces the forward pass again; jinit: all its groups' programs); `wall`: from "
-        "the trace to sharded parameters; "
+        "the trace to sharded parameters; `again (s)`: a second initialisation with another "
+        "key in the same process (Flax: its compiled program called again; jinit: its group "
+        "programs taken from its cache of compiled programs, nothing traced or compiled); "
         "`device peak`: Flax's compiled program (outputs + temporaries), jinit's parameter shards "
         "plus its largest group's temporaries; `host growth`: the process's peak RSS growth "
         "during the initialisation (on CPU the devices' buffers are host memory); `again, "

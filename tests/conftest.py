@@ -46,6 +46,8 @@ FULL_OPT = (
     "tests/test_init_sharded.py::test_logical_axis_rules_place_logically_partitioned_params",
     "tests/test_init_sharded.py::test_nnx_abstract_module",
     "tests/test_init_sharded.py::test_equinox_module",
+    "tests/test_init_sharded.py::test_programs_are_compiled_once_and_reused_by_later_calls",
+    "tests/test_init_sharded.py::test_contextual_rules_are_compiled_afresh",
     "tests/test_init_sharded.py::test_eight_devices_one_or_two_processes",
     "tests/test_own_rules.py::test_init_sharded_equals_reinit_with_own_rules",
 )

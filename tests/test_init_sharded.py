@@ -164,6 +164,61 @@ def test_depth_does_not_add_programs():
     assert tables[0].groups == tables[1].groups == 8
 
 
+def _unique_rules(std):
+    """Rules with initialisers no other test uses (scales of their own), so the first call
+    with them compiles every program whatever ran before in this process."""
+    return [
+        ("*/kernel", jinit.normal(std)),
+        ("*/embedding", jinit.normal(2 * std)),
+        ("*/bias", jinit.truncated_normal(3 * std)),
+        ("*/scale", jinit.constant(1.0 + std)),
+    ]
+
+
+def test_programs_are_compiled_once_and_reused_by_later_calls():
+    abstract, mesh = _abstract(Decoder(layers=12)), _mesh(MESHES[-1])
+    rules = _unique_rules(0.0123)
+
+    def init(key, **kw):
+        return jinit.init_sharded(abstract, key, rules, mesh=mesh, explain=True, **kw)
+
+    assert init(jax.random.key(3))[1].reused == 0
+    got, again = init(jax.random.key(4))  # another key: nothing is compiled
+    assert again.reused == again.groups == 8
+    assert "(8 compiled by an earlier call)" in str(again)
+    _assert_same_bits(got, jinit.reinit(nn.unbox(abstract), jax.random.key(4), rules))
+    # another sharding of the kernels, or another chunk size (the 12 layers' leaves one at a
+    # time), needs programs of its own
+    moved = init(jax.random.key(4), shardings={"*/kernel": P(), "*": P()})[1]
+    assert moved.reused < moved.groups
+    _, unstacked = init(jax.random.key(4), stacked=False)
+    assert unstacked.reused < unstacked.groups
+    # an initialiser with another parameter is another program, with its own values
+    other = _unique_rules(0.0321)
+    got, table = jinit.init_sharded(abstract, jax.random.key(4), other, mesh=mesh, explain=True)
+    assert table.reused == 0
+    _assert_same_bits(got, jinit.reinit(nn.unbox(abstract), jax.random.key(4), other))
+
+
+def test_contextual_rules_are_compiled_afresh():
+    """A contextual initialiser sees its leaf (path, siblings), so its program is never kept."""
+    abstract, mesh = _abstract(), _mesh((1, 1))
+    seen = []
+
+    @jinit.contextual
+    def by_path(key, leaf):
+        seen.append(leaf.path)
+        return jinit.normal(0.01)(key, leaf.shape, leaf.dtype)
+
+    rules = [("*/head/kernel", by_path), *RULES]
+    for k in (5, 6):
+        got, table = jinit.init_sharded(abstract, jax.random.key(k), rules, mesh=mesh, explain=True)
+        want = jinit.reinit(nn.unbox(abstract), jax.random.key(k), rules)
+        _assert_same_bits(got, want)
+        assert table.reused < table.groups
+    assert seen.count("params/head/kernel") >= 4  # traced by both calls (and by reinit)
+
+
 def test_bfloat16_params_are_drawn_as_reinit_draws_them():
     abstract = _abstract(Decoder(dtype=jnp.bfloat16))
     got = jinit.init_sharded(abstract, jax.random.key(2), RULES, mesh=_mesh(MESHES[-1]))

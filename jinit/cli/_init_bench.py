@@ -12,7 +12,8 @@ and the process's host memory growth (``ru_maxrss``, its peak first reset to the
 through ``/proc/self/clear_refs``) over the parameters' bytes. On CPU the
 host devices live in host memory, so that growth includes every device's shards. A second
 initialisation with another key (the first parameters kept, the programs compiled) reports the
-growth without the compiler's memory (``host_again_over_params``).
+growth without the compiler's memory (``host_again_over_params``) and its time (``again_s``:
+Flax's compiled program called again, jinit's group programs taken from its cache).
 """
 
 from __future__ import annotations
@@ -65,15 +66,33 @@ def _shard_bytes_per_device(params: Any) -> int:
     return max(per.values())
 
 
-def _host_growth_again(init: Any) -> int:
-    """The peak RSS growth of ``init(key)`` run again with another key, the first parameters
-    still held: its programs are compiled, so this is what the initialisation itself holds
-    (the first call also holds the compiler's memory)."""
+def _again(init: Any) -> tuple[int, float]:
+    """``(peak RSS growth, seconds)`` of ``init(key)`` run again with another key, the first
+    parameters still held: its programs are compiled (Flax's executable, jinit's cached group
+    programs), so this is what the initialisation itself holds and takes (the first call also
+    holds the compiler's memory)."""
     import jax
 
     before = _reset_peak()[1]
+    t0 = time.perf_counter()
     jax.block_until_ready(init(jax.random.key(1)))
-    return _maxrss_bytes() - before
+    return _maxrss_bytes() - before, time.perf_counter() - t0
+
+
+def _flax_init(model: Any, abstract: Any, key: Any, tokens: Any, mesh: Any) -> tuple:
+    """Flax's own ``jax.jit(model.init, out_shardings=...)``: ``(params, compile seconds,
+    device peak bytes, the compiled init as a function of the key)``."""
+    import flax.linen as nn
+    import jax
+
+    shardings = nn.get_sharding(abstract, mesh)
+    t1 = time.perf_counter()
+    compiled = jax.jit(model.init, out_shardings=shardings).lower(key, tokens).compile()
+    compile_s = time.perf_counter() - t1
+    params = jax.block_until_ready(compiled(key, tokens))
+    m = compiled.memory_analysis()
+    device_peak = int(m.output_size_in_bytes + m.temp_size_in_bytes)
+    return params, compile_s, device_peak, lambda k: compiled(k, tokens)
 
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
@@ -99,14 +118,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     abstract = jax.eval_shape(model.init, key, tokens)
     trace_s = time.perf_counter() - t0
     if config["contender"] == "flax":
-        shardings = nn.get_sharding(abstract, mesh)
-        t1 = time.perf_counter()
-        compiled = jax.jit(model.init, out_shardings=shardings).lower(key, tokens).compile()
-        compile_s = time.perf_counter() - t1
-        params = jax.block_until_ready(compiled(key, tokens))
-        m = compiled.memory_analysis()
-        device_peak = int(m.output_size_in_bytes + m.temp_size_in_bytes)
-        again = lambda k: compiled(k, tokens)  # noqa: E731
+        params, compile_s, device_peak, again = _flax_init(model, abstract, key, tokens, mesh)
     else:
         params, table = init(abstract, key, RULES, mesh=mesh, explain=True)
         params = jax.block_until_ready(params)
@@ -115,7 +127,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         again = lambda k: init(abstract, k, RULES, mesh=mesh)  # noqa: E731
     wall_s = time.perf_counter() - t0
     host = _maxrss_bytes() - base
-    host_again = _host_growth_again(again)
+    host_again, again_s = _again(again)
     leaves = jax.tree.leaves(nn.unbox(params))
     total = sum(x.nbytes for x in leaves)
     shard = _shard_bytes_per_device(nn.unbox(params))
@@ -129,6 +141,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         "trace_s": trace_s,
         "compile_s": compile_s,
         "wall_s": wall_s,
+        "again_s": again_s,
         "device_peak_bytes": device_peak,
         "device_peak_over_shard": device_peak / shard,
         "host_growth_bytes": host,
@@ -245,12 +258,15 @@ def init_bench_cmd(
 
 def results_table(rows: list[dict[str, Any]]) -> Table:
     """The rows as a rich table, one line per (depth, contender)."""
-    table = Table(title="jinit init-bench", box=box.SIMPLE_HEAD)
-    for col in ("layers", "contender", "params", "trace (s)", "compile (s)", "wall (s)"):
-        table.add_column(col, justify="right")
-    table.add_column("device peak ÷ shard", justify="right")
-    table.add_column("host growth ÷ params", justify="right")
-    table.add_column("again, compiled", justify="right")
+    table = Table(
+        title="jinit init-bench (times in s; memory: peak growth ÷ the bytes held)",
+        caption="again: a second initialisation with another key, its programs compiled",
+        box=box.SIMPLE_HEAD,
+    )
+    cols = ("layers", "contender", "params", "trace", "compile", "wall", "again")
+    cols += ("device÷shard", "host÷params", "again÷params")
+    for col in cols:
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             str(r["layers"]),
@@ -259,6 +275,7 @@ def results_table(rows: list[dict[str, Any]]) -> Table:
             f"{r['trace_s']:.2f}",
             f"{r['compile_s']:.2f}",
             f"{r['wall_s']:.2f}",
+            f"{r['again_s']:.2f}",
             f"{r['device_peak_over_shard']:.2f}",
             f"{r['host_over_params']:.2f}",
             f"{r['host_again_over_params']:.2f}",

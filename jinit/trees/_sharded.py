@@ -34,6 +34,7 @@ import numpy as np
 from jinit._core._checks import PRNGKey, check_key
 from jinit._core._layout import Layout
 from jinit._core._paths import is_box, path_str, rebox
+from jinit._core._seeds import CompiledCache
 from jinit.trees._draw import draw_leaf
 from jinit.trees._leaf_checks import check_layouts
 from jinit.trees._reinit import TreePlan, on_params, plan_tree, warn_narrowed
@@ -60,6 +61,10 @@ from jinit.trees._sharding_targets import (
 # drawn leaves take on a device: the stack is the only memory beyond the parameters themselves
 _MAX_STACK = 4
 _STACK_FRACTION = 0.05
+
+#: compiled group programs, kept across calls: initialising the same model again (another
+#: key, a restart, the next seed of a study) lowers and compiles nothing
+_PROGRAMS = CompiledCache(64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +143,33 @@ def _program(group: _Group, impl: Any, chunk: int) -> Callable[..., tuple[jax.Ar
     return jax.jit(fn, out_shardings=(group.sharding,) * chunk)
 
 
+def _compiled(
+    group: _Group, impl: Any, chunk: int, key_data: np.ndarray, hashes: np.ndarray
+) -> tuple[tuple[Any, tuple[int | None, int | None]], bool]:
+    """``((the group's compiled program, its memory (:func:`_device_bytes`)), whether an
+    earlier call compiled it)``.
+
+    The cache key is everything the program depends on: the initialiser (by value where it
+    compares by value), the leaf's shape, draw dtype, dtype and layout, the target sharding
+    (its mesh included), the key's implementation and data shape, and the chunk. A rule whose
+    initialiser cannot be hashed, or a contextual one (it sees the leaf's path and siblings),
+    is compiled afresh each call."""
+
+    def lowered() -> tuple[Any, tuple[int | None, int | None]]:
+        compiled = _program(group, impl, chunk).lower(key_data, hashes).compile()
+        return compiled, _device_bytes(compiled)
+
+    same = _same_draw(group.rule)
+    if same[0] != "init" or isinstance(group.rule.init, Contextual):
+        return lowered(), False
+    info = group.info
+    key = (API, same, info.shape, info.dtype, np.dtype(info.value.dtype), info.layout)
+    key += (group.sharding, impl, key_data.shape, key_data.dtype.str, chunk)
+    misses = _PROGRAMS.misses
+    entry = _PROGRAMS.get(key, lowered)
+    return entry, _PROGRAMS.misses == misses
+
+
 def _bar(progress: Any) -> Callable[[int, int, str], None] | None:
     if progress is None or progress is False:
         return None
@@ -193,7 +225,12 @@ def init_sharded(
       an element-wise draw never exists whole anywhere (a QR-based orthogonal draw needs its
       whole matrix: XLA computes it where it is needed);
     * it runs unchanged across processes (``jax.distributed``): each process gets the
-      addressable shards of the same global arrays.
+      addressable shards of the same global arrays;
+    * the compiled programs are kept (the 64 most recently used, keyed by initialiser, shape,
+      dtypes, layout, sharding, key type and chunk): initialising the same model again, with
+      another key or after a restart of the training loop, traces and compiles nothing. An
+      initialiser is recognised by value where it compares by value (jinit's do), else by
+      identity; a :func:`jinit.contextual` one is traced afresh each call.
 
     Target shardings, for each leaf: ``shardings`` if it names the leaf; else the leaf's own
     (a concrete array's sharding, a ``jax.ShapeDtypeStruct``'s ``sharding``, or the Flax
@@ -285,6 +322,7 @@ class _Run:
     regex: bool
     progress: Any
     compile_seconds: float = 0.0
+    reused: int = 0
 
     def __call__(self, tree: Any, layouts: Mapping[str, Any]) -> tuple[Any, ShardedInitTable]:
         plan = plan_tree(tree, self.rules, self.strict, API, None, layouts)
@@ -313,7 +351,7 @@ class _Run:
         new = jax.tree_util.tree_map_with_path(
             lambda kp, leaf: _rebuilt(kp, leaf, values), tree, is_leaf=is_box
         )
-        return new, _table(plan, groups, targets, self.compile_seconds)
+        return new, _table(plan, groups, targets, self.compile_seconds, self.reused)
 
     def _draw(self, groups: list[_Group]) -> dict[str, jax.Array]:
         typed = jax.dtypes.issubdtype(self.key.dtype, jax.dtypes.prng_key)
@@ -334,9 +372,10 @@ class _Run:
             # draws dropped): the compile does not grow with depth, and a device never holds
             # more than one chunk's stack beyond the parameters already drawn
             t0 = time.perf_counter()
-            compiled = _program(g, impl, chunk).lower(key_data, hashes[:chunk]).compile()
+            (compiled, memory), reused = _compiled(g, impl, chunk, key_data, hashes[:chunk])
             self.compile_seconds += time.perf_counter() - t0
-            g.device_bytes, g.temp_bytes = _device_bytes(compiled)
+            self.reused += reused
+            g.device_bytes, g.temp_bytes = memory
             for start in range(0, n, chunk):
                 out = compiled(key_data, hashes[start : start + chunk])
                 values.update(zip(g.paths[start : start + chunk], out, strict=False))
@@ -373,7 +412,11 @@ def _rebuilt(keypath: Any, leaf: Any, values: dict[str, jax.Array]) -> Any:
 
 
 def _table(
-    plan: TreePlan, groups: list[_Group], targets: dict[str, Any], compile_seconds: float
+    plan: TreePlan,
+    groups: list[_Group],
+    targets: dict[str, Any],
+    compile_seconds: float,
+    reused: int,
 ) -> ShardedInitTable:
     where = {p: (i, len(g.paths)) for i, g in enumerate(groups) for p in g.paths}
     rows = []
@@ -402,6 +445,7 @@ def _table(
         tuple(g.device_bytes for g in groups),
         tuple(g.temp_bytes for g in groups),
         compile_seconds,
+        reused,
     )
 
 

@@ -36,6 +36,8 @@ class ShardedInitTable:
       temp_bytes: per group, XLA's temporaries alone: what a device needs beyond the
         parameters (``None`` where the backend does not report memory).
       compile_seconds: the time spent lowering and compiling the groups' programs.
+      reused: how many of the :attr:`groups` programs an earlier call had compiled (they are
+        kept across calls: initialising the same model again compiles nothing).
     """
 
     leaves: tuple[ShardedLeaf, ...]
@@ -44,6 +46,7 @@ class ShardedInitTable:
     device_bytes: tuple[int | None, ...] = ()
     temp_bytes: tuple[int | None, ...] = ()
     compile_seconds: float = 0.0
+    reused: int = 0
 
     @property
     def peak_device_bytes(self) -> int | None:
@@ -78,6 +81,8 @@ class ShardedInitTable:
             for row in (head, *rows)
         ]
         tail = f"{len(self.leaves)} leaves drawn in {self.groups} program(s)"
+        if self.reused:
+            tail += f" ({self.reused} compiled by an earlier call)"
         if self.kept:
             tail += f"; kept {len(self.kept)}"
         return "\n".join([*lines, tail])
