@@ -254,6 +254,48 @@ def roofline_fns(
     return fns, flops, chunk
 
 
+def product_fns(width: int, batch: int, depth: int, seeds: int) -> dict[str, Any]:
+    """The full sweep's three products per layer as its scans run them, one probe each:
+    ``forward`` ``x·W``, ``dx`` ``g·Wᵀ`` and ``dw`` ``xᵀ·g`` (the weight gradient, contracted
+    over the batch), each over ``depth`` layers read from stacks in memory (as the backward
+    reads the forward's saved stacks), for one full-sweep chunk of seeds sharded over the
+    devices as the sweep's chunk is. Each product is summed (one read of it) so it is kept.
+
+    Returns ``{"fns": {name: f}, "flops": FLOPs per call (each probe), "chunk": seeds per
+    call, "inputs": (xs, ws, gs) numpy stacks (chunk, depth, ...)}``.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from jinit._core._seeds import rounded_chunk
+
+    devs = jax.devices()
+    chunk = rounded_chunk(min(sweep_chunk(width, depth, batch, True), seeds), len(devs))
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((chunk, depth, batch, width), dtype=np.float32)
+    gs = rng.standard_normal((chunk, depth, batch, width), dtype=np.float32)
+    ws = rng.standard_normal((chunk, depth, width, width), dtype=np.float32) / np.sqrt(width)
+    stack = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
+    jx, jg, jw = (jax.device_put(a, stack) for a in (xs, gs, ws))
+
+    def scanned(product: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def one_seed(a, b):
+            body = lambda acc, ab: (acc + jnp.sum(product(*ab)), None)  # noqa: E731
+            return jax.lax.scan(body, jnp.float32(0), (a, b))[0]
+
+        return jax.jit(jax.vmap(one_seed), in_shardings=stack, out_shardings=stack)
+
+    fwd = scanned(lambda x, w: x @ w)
+    dx = scanned(lambda g, w: g @ w.T)
+    dw = scanned(lambda x, g: x.T @ g)
+    fns = {"forward": lambda: fwd(jx, jw), "dx": lambda: dx(jg, jw), "dw": lambda: dw(jx, jg)}
+    for f in fns.values():
+        C.block(f())
+    flops = chunk * depth * 2.0 * batch * width * width
+    return {"fns": fns, "flops": flops, "chunk": chunk, "inputs": (xs, ws, gs)}
+
+
 def mlp_experiment(
     *,
     workload: str,
@@ -328,6 +370,7 @@ def mlp_experiment(
 
     run_sweep(2, None)  # imports and first-use costs (theory module, ...)
     rl_fns, rl_flops, rl_chunk = roofline_fns(width, batch, depth, seeds)
+    products = product_fns(width, batch, depth, seeds)
 
     # -- interleaved rounds -------------------------------------------------------------------
     threads = {"torch": C.cores(), "torch1": 1}
@@ -364,6 +407,8 @@ def mlp_experiment(
 
     for name, f in rl_fns.items():  # the roofline, measured in every round
         jobs[f"roofline_{name}"] = roofline_job(name, f)
+    for name, f in products["fns"].items():  # the sweep's products as its scans run them
+        jobs[f"product_{name}"] = roofline_job(f"product_{name}", f)
     jobs["numpy"] = lambda: times.setdefault("numpy", []).append(
         C.timed(lambda: numpy_loop(peer_seeds["numpy"], width, depth, batch))
     )
@@ -402,6 +447,10 @@ def mlp_experiment(
         name: [rl_flops[name] / t / 1e9 for t in times[f"roofline_{name}"]] for name in rl_fns
     }
     rl_rounds = [max(r) for r in zip(*probe_rates.values(), strict=True)]
+    product_rates = {
+        name: [products["flops"] / t / 1e9 for t in times[f"roofline_product_{name}"]]
+        for name in products["fns"]
+    }
     rl = {
         "gflops": C.median(rl_rounds),
         "probes_gflops": {name: C.median(r) for name, r in probe_rates.items()},
@@ -540,7 +589,13 @@ def mlp_experiment(
     )
     return {
         "rows": rows,
-        "limits": draw_limits(per_round["draws"], rl_rounds, best_rounds, fwd_flops),
+        "limits": draw_limits(per_round["draws"], rl_rounds, best_rounds, fwd_flops)
+        | {
+            "products_fraction": product_limit(
+                product_rates, per_round["draws"], rl_rounds, fwd_flops
+            )
+        },
+        "products_gflops": {name: C.median(r) for name, r in product_rates.items()},
         "normals_per_seed": batch * width + depth * width * width,
         "roofline": rl,
         "best_peer": best,
@@ -565,6 +620,28 @@ def draw_limits(
         fwd.append(1.0 / (t_fwd + t_draw) / b)
         frac.append(3 * t_fwd / (3 * t_fwd + t_draw))
     return {"forward_ratio": C.median(fwd), "sweep_fraction": C.median(frac)}
+
+
+def product_limit(
+    product_rates: dict[str, list[float]],
+    draw_rates: list[float],
+    rl_rounds: list[float],
+    fwd_flops: float,
+) -> float:
+    """The full sweep's roofline fraction if its only work were its three products per layer
+    at the speeds they run in its scans plus its draws, per round then the median.
+
+    ``product_rates``: GFLOP/s per round of each product (``forward``, ``dx``, ``dw``, from
+    :func:`product_fns`); ``draw_rates``: the draws probe's seeds/s per round; ``fwd_flops``:
+    one product's FLOPs per seed (``depth · 2·batch·width²``). Per round the fraction is
+    ``3·F/roofline ÷ (Σ_k F/rate_k + 1/draws)``.
+    """
+    rounds = zip(*product_rates.values(), draw_rates, rl_rounds, strict=True)
+    fractions = []
+    for *rates, d, g in rounds:
+        t_products = sum(fwd_flops / (r * 1e9) for r in rates)
+        fractions.append(3 * fwd_flops / (g * 1e9) / (t_products + 1.0 / d))
+    return C.median(fractions)
 
 
 COLUMNS = [
@@ -626,6 +703,17 @@ def mlp_goals(
             f"; matmuls at the roofline plus the draws alone ({d_rate * n:.2g} normals/s) "
             f"would be at most {lim['sweep_fraction']:.0%}"
         )
+        pg = exp.get("products_gflops")
+        if pg is not None and "products_fraction" in lim:
+            limit_sweep += (
+                f"; but XLA runs its three products slower in its scans (each alone, read "
+                f"from stacks in memory as the backward reads the saved activations, and "
+                f"summed): x·W at {pg['forward']:.0f}, g·Wᵀ at {pg['dx']:.0f} and xᵀ·g "
+                f"(contracted over the batch) at {pg['dw']:.0f} GFLOP/s, and at those speeds "
+                f"plus the draws the sweep would run at {lim['products_fraction']:.0%} of the "
+                f"roofline (it measures {sw['roofline_fraction']:.0%}): the products set its "
+                "pace"
+            )
     goals = []
 
     def philox(r: dict[str, Any] | None, what: str) -> str:

@@ -145,6 +145,39 @@ def test_draw_limits_add_the_draws_to_the_matmuls_at_the_roofline():
     assert math.isclose(lim["sweep_fraction"], 0.03 / 0.04)  # 3 matmuls per layer: 75 %
 
 
+def test_product_limit_adds_each_products_own_speed_and_the_draws():
+    from benchmarks.w1_textbook import product_limit
+
+    # 1 GFLOP per product and seed; roofline 100 GFLOP/s: 0.03 s for the three at the roofline
+    at_roofline = {k: [100.0, 100.0] for k in ("forward", "dx", "dw")}
+    assert math.isclose(product_limit(at_roofline, [1e12, 1e12], [100.0, 100.0], 1e9), 1.0)
+    # the weight gradient at half speed: 0.01 + 0.01 + 0.02 s, plus 0.01 s of draws
+    slow_dw = at_roofline | {"dw": [50.0, 50.0]}
+    assert math.isclose(product_limit(slow_dw, [100.0, 100.0], [100.0, 100.0], 1e9), 0.03 / 0.05)
+
+
+def test_product_probes_compute_the_sweeps_three_products():
+    """W1's probes of x·W, g·Wᵀ and xᵀ·g compute those products (their sums over the layers)
+    on one full-sweep chunk of seeds."""
+    from benchmarks.w1_textbook import product_fns
+
+    width, batch, depth = 8, 5, 3
+    probes = product_fns(width, batch, depth, seeds=64)
+    xs, ws, gs = (a.astype(np.float64) for a in probes["inputs"])
+    assert xs.shape == (probes["chunk"], depth, batch, width) and ws.shape[-2:] == (width,) * 2
+    assert probes["flops"] == probes["chunk"] * depth * 2 * batch * width * width
+    want = {
+        "forward": np.einsum("slbi,slio->s", xs, ws),
+        "dx": np.einsum("slbo,slio->s", gs, ws),
+        "dw": np.einsum("slbi,slbo->s", xs, gs),
+    }
+    for name, f in probes["fns"].items():
+        got = np.asarray(f(), np.float64)
+        # float32 products and sums of ~depth·batch·width² terms of size ~1
+        tol = 1e-5 * depth * batch * width * width
+        np.testing.assert_allclose(got, want[name], atol=tol, err_msg=name)
+
+
 @pytest.mark.parametrize(("forward_limit", "out_of_reach"), [(1.2, True), (1.6, False)])
 def test_missed_forward_goals_quote_the_measured_draw_limit(forward_limit, out_of_reach):
     exp = _exp(5.0, 10.0, 12.0, 10.0, 100.0)  # every goal missed (second case above)
@@ -156,6 +189,12 @@ def test_missed_forward_goals_quote_the_measured_draw_limit(forward_limit, out_o
         assert ("out of reach" in g["reason"]) is out_of_reach
         assert "8e+07 normals/s" in g["reason"]  # 40 seeds/s × 2 M normals
     assert "would be at most 80%" in goals[-1]["reason"]
+    assert "xᵀ·g" not in goals[-1]["reason"]  # no product probes measured
+    exp["limits"]["products_fraction"] = 0.55
+    exp["products_gflops"] = {"forward": 400.0, "dx": 300.0, "dw": 200.0}
+    reason = mlp_goals("W1", exp, 1.3, 0.75)[-1]["reason"]
+    assert "x·W at 400, g·Wᵀ at 300 and xᵀ·g (contracted over the batch) at 200" in reason
+    assert "the sweep would run at 55% of the roofline" in reason
 
 
 def _w7_rows(first_mib: float, again: float) -> list[dict]:
