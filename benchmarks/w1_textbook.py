@@ -120,6 +120,23 @@ def sweep_chunk(width: int, depth: int, batch: int, gradients: bool) -> int:
     return cache_chunk(jax.devices(), ws) or len(jax.devices())
 
 
+def seed_stack(
+    width: int, depth: int, batch: int, seeds: int | None, gradients: bool
+) -> tuple[int, Any]:
+    """``(chunk, sharding)``: one sweep chunk (:func:`sweep_chunk`; of at most ``seeds`` seeds,
+    rounded up to the device count) and the sharding of a stack of it over every device, as
+    the sweep's chunk is sharded: what the jax contenders and probes run on."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from jinit._core._seeds import rounded_chunk
+
+    devs = jax.devices()
+    chunk = sweep_chunk(width, depth, batch, gradients)
+    chunk = rounded_chunk(min(chunk, seeds) if seeds else chunk, len(devs))
+    return chunk, NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
+
+
 def jinit_forward(
     width: int, depth: int, batch: int, key_impl: str | None = None, kind: str = "forward"
 ):
@@ -138,15 +155,12 @@ def jinit_forward(
     """
     import jax
     import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     import jinit
 
     init = jinit.variance_scaling(2.0, "fan_in", "normal")
     root = jax.random.key(0, impl=key_impl) if key_impl else jax.random.key(0)
-    devs = jax.devices()
-    seeds_axis = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
-    chunk = sweep_chunk(width, depth, batch, gradients=kind == "fwd_bwd")
+    chunk, seeds_axis = seed_stack(width, depth, batch, None, gradients=kind == "fwd_bwd")
 
     def one_seed(i):
         key = jax.random.fold_in(root, i)
@@ -210,9 +224,6 @@ def roofline_fns(
     """
     import jax
     import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    from jinit._core._seeds import rounded_chunk
 
     one = 2.0 * batch * width * width
     nb = max(1, int(4e9 // one))
@@ -222,13 +233,11 @@ def roofline_fns(
     ja, jb = jnp.asarray(a), jnp.asarray(b)
     mm = jax.jit(jnp.matmul)
 
-    devs = jax.devices()
-    chunk = rounded_chunk(min(sweep_chunk(width, depth, batch, False), seeds), len(devs))
+    chunk, stack = seed_stack(width, depth, batch, seeds, gradients=False)
     reps = max(1, int(4e9 // (one * chunk)))
     q = np.linalg.qr(rng.standard_normal((width, width)))[0].astype(np.float32)
     qs = np.broadcast_to(q, (chunk, width, width)).copy()
     xs = rng.standard_normal((chunk, batch, width), dtype=np.float32)
-    stack = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
     jx, jq = jax.device_put(xs, stack), jax.device_put(qs, stack)
 
     @jax.jit
@@ -266,17 +275,12 @@ def product_fns(width: int, batch: int, depth: int, seeds: int) -> dict[str, Any
     """
     import jax
     import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    from jinit._core._seeds import rounded_chunk
-
-    devs = jax.devices()
-    chunk = rounded_chunk(min(sweep_chunk(width, depth, batch, True), seeds), len(devs))
+    chunk, stack = seed_stack(width, depth, batch, seeds, gradients=True)
     rng = np.random.default_rng(1)
     xs = rng.standard_normal((chunk, depth, batch, width), dtype=np.float32)
     gs = rng.standard_normal((chunk, depth, batch, width), dtype=np.float32)
     ws = rng.standard_normal((chunk, depth, width, width), dtype=np.float32) / np.sqrt(width)
-    stack = NamedSharding(Mesh(np.array(devs), ("seeds",)), PartitionSpec("seeds"))
     jx, jg, jw = (jax.device_put(a, stack) for a in (xs, gs, ws))
 
     def scanned(product: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -396,19 +400,17 @@ def mlp_experiment(
 
     jobs: dict[str, Callable[[], None]] = {}
 
-    def roofline_job(name: str, f: Callable[[], Any]) -> Callable[[], None]:
+    def probe_job(key: str, f: Callable[[], Any]) -> Callable[[], None]:
         def job() -> None:  # one quiet pause, then the best of 3 back-to-back (warm) calls
             time.sleep(C.SETTLE_S)
-            times.setdefault(f"roofline_{name}", []).append(
-                min(C.timed(f, settle=0.0) for _ in range(3))
-            )
+            times.setdefault(key, []).append(min(C.timed(f, settle=0.0) for _ in range(3)))
 
         return job
 
     for name, f in rl_fns.items():  # the roofline, measured in every round
-        jobs[f"roofline_{name}"] = roofline_job(name, f)
+        jobs[f"roofline_{name}"] = probe_job(f"roofline_{name}", f)
     for name, f in products["fns"].items():  # the sweep's products as its scans run them
-        jobs[f"product_{name}"] = roofline_job(f"product_{name}", f)
+        jobs[f"product_{name}"] = probe_job(f"product_{name}", f)
     jobs["numpy"] = lambda: times.setdefault("numpy", []).append(
         C.timed(lambda: numpy_loop(peer_seeds["numpy"], width, depth, batch))
     )
@@ -448,7 +450,7 @@ def mlp_experiment(
     }
     rl_rounds = [max(r) for r in zip(*probe_rates.values(), strict=True)]
     product_rates = {
-        name: [products["flops"] / t / 1e9 for t in times[f"roofline_product_{name}"]]
+        name: [products["flops"] / t / 1e9 for t in times[f"product_{name}"]]
         for name in products["fns"]
     }
     rl = {

@@ -77,6 +77,9 @@ class _Group:
     rule: CheckedRule
     info: LeafInfo
     sharding: Any  # every leaf of a group has this one (it is part of the group's key)
+    # what its leaves share: (initialiser, shape, draw dtype, leaf dtype, layout, sharding),
+    # or ("alone", path) for a contextual rule; it also keys the compiled-program cache
+    key: tuple
     paths: list[str] = dataclasses.field(default_factory=list)
     device_bytes: int | None = None
     temp_bytes: int | None = None
@@ -107,7 +110,7 @@ def _groups(plan: TreePlan, targets: dict[str, Any]) -> list[_Group]:
             if not alone:  # the draw sees no value: a bare struct of the leaf's shape and dtype
                 bare = jax.ShapeDtypeStruct(info.shape, a.dtype)
                 info = dataclasses.replace(info, value=bare, siblings={})
-            groups[gkey] = _Group(rule, info, targets[p])
+            groups[gkey] = _Group(rule, info, targets[p], gkey)
         groups[gkey].paths.append(p)
     return list(groups.values())
 
@@ -149,24 +152,22 @@ def _compiled(
     """``((the group's compiled program, its memory (:func:`_device_bytes`)), whether an
     earlier call compiled it)``.
 
-    The cache key is everything the program depends on: the initialiser (by value where it
-    compares by value), the leaf's shape, draw dtype, dtype and layout, the target sharding
-    (its mesh included), the key's implementation and data shape, and the chunk. A rule whose
-    initialiser cannot be hashed, or a contextual one (it sees the leaf's path and siblings),
-    is compiled afresh each call."""
+    The cache key is everything the program depends on: the group's own key (initialiser by
+    value where it compares by value, shape, dtypes, layout, target sharding with its mesh),
+    the key's implementation and data shape, and the chunk. A contextual rule's group (it sees
+    its leaf's path and siblings) and a rule whose initialiser cannot be hashed are compiled
+    afresh each call."""
 
-    def lowered() -> tuple[Any, tuple[int | None, int | None]]:
+    def compile_group() -> tuple[Any, tuple[int | None, int | None]]:
         compiled = _program(group, impl, chunk).lower(key_data, hashes).compile()
         return compiled, _device_bytes(compiled)
 
-    same = _same_draw(group.rule)
-    if same[0] != "init" or isinstance(group.rule.init, Contextual):
-        return lowered(), False
-    info = group.info
-    key = (API, same, info.shape, info.dtype, np.dtype(info.value.dtype), info.layout)
-    key += (group.sharding, impl, key_data.shape, key_data.dtype.str, chunk)
+    same = group.key[0]  # ("alone", path), or _same_draw's ("init", ...) / ("rule", index)
+    if same == "alone" or same[0] != "init":
+        return compile_group(), False
+    key = (API, group.key, impl, key_data.shape, key_data.dtype.str, chunk)
     misses = _PROGRAMS.misses
-    entry = _PROGRAMS.get(key, lowered)
+    entry = _PROGRAMS.get(key, compile_group)
     return entry, _PROGRAMS.misses == misses
 
 
