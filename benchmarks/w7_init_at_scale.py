@@ -7,7 +7,7 @@ Configurations, each contender in a fresh process on forced CPU host devices (th
 ≈1B-parameter model (width 2048, 18 layers, SwiGLU 5632, vocabulary 32000) on 8 devices in
 bfloat16. Measured: trace time (``jax.eval_shape``), compile time (lower + compile), wall
 time to sharded parameters, each device's peak over its parameter shard (XLA's memory
-analysis), host memory growth (``ru_maxrss``, the process's peak first reset to its current
+analysis), host memory growth (the process's peak RSS, ``VmHWM``, first reset to its current
 RSS) over the parameters' bytes. Goals of issue 14:
 compile ≤ 1.5× from 12 to 96 layers; device peak ≤ 1.2× the shard; host peak ≤ 1.2× the
 parameter bytes; wall time ≤ Flax's at every depth, well below at 96.
@@ -75,6 +75,9 @@ def _goals(rows: list[dict[str, Any]], depths: list[int]) -> list[dict[str, Any]
         )  # fmt: skip
     )
     unreset = list(dict.fromkeys(r["label"] for r in rows if not r["peak_reset"]))
+    # on CPU the devices' buffers are host memory: a first call that kept its parameters grew
+    # by at least their bytes, so a smaller growth is a peak that was not read right
+    short = list(dict.fromkeys(r["label"] for r in rows if r["host_over_params"] < 0.9))
     for key, what in (
         ("device_peak_over_shard", "per-device peak ≤ 1.2× its parameter shard"),
         ("host_over_params", "host peak growth ≤ 1.2× the parameter bytes"),
@@ -88,6 +91,12 @@ def _goals(rows: list[dict[str, Any]], depths: list[int]) -> list[dict[str, Any]
             reason = (
                 "not measured: the peak RSS could not be reset before the initialisation "
                 f"(/proc/self/clear_refs) at {', '.join(unreset)}"
+            )
+        elif key == "host_over_params" and short:
+            met = None
+            reason = (
+                "not measured: the growth read is below the parameters' own bytes (which the "
+                f"host devices hold) at {', '.join(short)}, so the peak was not read right"
             )
         elif not met and key == "host_over_params":
             mine = [r for r in rows if r["contender"] == "jinit"]

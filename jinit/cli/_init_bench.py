@@ -8,7 +8,7 @@ same for both), the time to lower and compile the initialisation (Flax: ``model.
 ``jit``; jinit: all its groups' programs), wall time from the abstract trace to sharded
 parameters, each device's peak (XLA's memory analysis: Flax's program, or jinit's largest
 group temporaries on top of the device's parameter shards) over its shard of the parameters,
-and the process's host memory growth (``ru_maxrss``, its peak first reset to the current RSS
+and the process's host memory growth (its peak RSS, ``VmHWM``, first reset to the current RSS
 through ``/proc/self/clear_refs``) over the parameters' bytes. On CPU the
 host devices live in host memory, so that growth includes every device's shards. A second
 initialisation with another key (the first parameters kept, the programs compiled) reports the
@@ -37,6 +37,17 @@ CONTENDERS = ("jinit", "flax")
 
 
 def _maxrss_bytes() -> int:
+    """The process's peak resident set in bytes: Linux's ``VmHWM`` (the high-water mark that
+    ``/proc/self/clear_refs`` resets), else ``ru_maxrss``. ``ru_maxrss`` is not used on Linux:
+    it also keeps the peak recorded when any thread exited, which the reset does not clear, so
+    a growth read from it after a reset can be 0."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
@@ -44,9 +55,9 @@ def _maxrss_bytes() -> int:
 
 def _reset_peak() -> tuple[bool, int]:
     """Resets the process's peak RSS to its current RSS (Linux ``/proc/self/clear_refs``), so
-    a growth read from ``ru_maxrss`` is this step's own; without it an earlier, higher peak
-    (a transient of JAX's start) hides the growth. Returns (whether it was reset, the peak
-    RSS now, in bytes)."""
+    a growth read from :func:`_maxrss_bytes` is this step's own; without it an earlier, higher
+    peak (a transient of JAX's start) hides the growth. Returns (whether it was reset, the
+    peak RSS now, in bytes)."""
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
             f.write("5")
